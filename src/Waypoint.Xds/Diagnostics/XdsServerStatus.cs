@@ -2,13 +2,6 @@ using System.Collections.Concurrent;
 
 namespace Waypoint.Xds.Diagnostics;
 
-/// <summary>Which ADS variant a stream speaks.</summary>
-public enum XdsProtocol
-{
-    StateOfTheWorld,
-    Delta,
-}
-
 /// <summary>A configuration Envoy rejected: who, which type and version, and Envoy's reason.</summary>
 public sealed record XdsNackRecord(
     string NodeId,

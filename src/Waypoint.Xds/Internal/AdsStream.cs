@@ -48,12 +48,12 @@ internal abstract class AdsStream<TRequest, TResponse>
     private long _lastNonce;
     private XdsServerStatus.StreamStatus? _status;
 
-    protected AdsStream(AdsServices services, IAsyncStreamReader<TRequest> requests, IServerStreamWriter<TResponse> responses, ServerCallContext context)
+    protected AdsStream(AdsServices services, IAsyncStreamReader<TRequest> requests, IServerStreamWriter<TResponse> responses, CancellationToken cancellationToken)
     {
         Services = services;
         _requests = requests;
         _responses = responses;
-        CancellationToken = context.CancellationToken;
+        CancellationToken = cancellationToken;
     }
 
     protected AdsServices Services { get; }

@@ -1,37 +1,41 @@
 using Envoy.Service.Discovery.V3;
 using Grpc.Core;
+using Microsoft.Extensions.Hosting;
 using Waypoint.Xds.Diagnostics;
 
 namespace Waypoint.Xds.Internal;
 
 /// <summary>The ADS gRPC service: one <see cref="AdsStream{TRequest,TResponse}"/> per call.</summary>
-internal sealed class AggregatedDiscoveryServiceImpl(AdsServices services) : AggregatedDiscoveryService.AggregatedDiscoveryServiceBase
+internal sealed class AggregatedDiscoveryServiceImpl(AdsServices services, IHostApplicationLifetime lifetime)
+    : AggregatedDiscoveryService.AggregatedDiscoveryServiceBase
 {
     public override Task StreamAggregatedResources(
         IAsyncStreamReader<DiscoveryRequest> requestStream,
         IServerStreamWriter<DiscoveryResponse> responseStream,
         ServerCallContext context) =>
-        RunAsync(new SotwAdsStream(services, requestStream, responseStream, context).RunAsync, context);
+        RunAsync(token => new SotwAdsStream(services, requestStream, responseStream, token).RunAsync(), context);
 
     public override Task DeltaAggregatedResources(
         IAsyncStreamReader<DeltaDiscoveryRequest> requestStream,
         IServerStreamWriter<DeltaDiscoveryResponse> responseStream,
         ServerCallContext context) =>
-        RunAsync(new DeltaAdsStream(services, requestStream, responseStream, context).RunAsync, context);
+        RunAsync(token => new DeltaAdsStream(services, requestStream, responseStream, token).RunAsync(), context);
 
-    private async Task RunAsync(Func<Task> run, ServerCallContext context)
+    private async Task RunAsync(Func<CancellationToken, Task> run, ServerCallContext context)
     {
+        // ADS streams live as long as Envoy does; end them when the host stops instead of holding shutdown open.
+        using var cancellation = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, lifetime.ApplicationStopping);
         try
         {
-            await run().ConfigureAwait(false);
+            await run(cancellation.Token).ConfigureAwait(false);
         }
-        catch (OperationCanceledException) when (context.CancellationToken.IsCancellationRequested)
+        catch (Exception ex) when (ex is OperationCanceledException or IOException && lifetime.ApplicationStopping.IsCancellationRequested)
         {
-            // Envoy went away or the server is stopping.
+            throw new RpcException(new Status(StatusCode.Unavailable, "The xDS server is shutting down."));
         }
-        catch (IOException) when (context.CancellationToken.IsCancellationRequested)
+        catch (Exception ex) when (ex is OperationCanceledException or IOException && context.CancellationToken.IsCancellationRequested)
         {
-            // The connection broke while reading or writing.
+            // Envoy went away.
         }
         catch (RpcException)
         {

@@ -13,8 +13,8 @@ internal sealed class DeltaAdsStream(
     AdsServices services,
     IAsyncStreamReader<DeltaDiscoveryRequest> requests,
     IServerStreamWriter<DeltaDiscoveryResponse> responses,
-    ServerCallContext context)
-    : AdsStream<DeltaDiscoveryRequest, DeltaDiscoveryResponse>(services, requests, responses, context)
+    CancellationToken cancellationToken)
+    : AdsStream<DeltaDiscoveryRequest, DeltaDiscoveryResponse>(services, requests, responses, cancellationToken)
 {
     protected override XdsProtocol Protocol => XdsProtocol.Delta;
 

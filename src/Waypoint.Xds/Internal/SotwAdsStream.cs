@@ -13,8 +13,8 @@ internal sealed class SotwAdsStream(
     AdsServices services,
     IAsyncStreamReader<DiscoveryRequest> requests,
     IServerStreamWriter<DiscoveryResponse> responses,
-    ServerCallContext context)
-    : AdsStream<DiscoveryRequest, DiscoveryResponse>(services, requests, responses, context)
+    CancellationToken cancellationToken)
+    : AdsStream<DiscoveryRequest, DiscoveryResponse>(services, requests, responses, cancellationToken)
 {
     protected override XdsProtocol Protocol => XdsProtocol.StateOfTheWorld;
 
