@@ -82,4 +82,7 @@ public sealed class LeaderElectionOptions
     public TimeSpan RenewDeadline { get; set; } = TimeSpan.FromSeconds(10);
 
     public TimeSpan RetryPeriod { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>Give the Lease up on shutdown so a successor need not wait for it to expire.</summary>
+    public bool ReleaseOnCancel { get; set; } = true;
 }

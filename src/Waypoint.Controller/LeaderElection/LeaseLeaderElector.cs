@@ -80,7 +80,11 @@ internal sealed class LeaseLeaderElector
 
             if (cancellationToken.IsCancellationRequested)
             {
-                await ReleaseAsync().ConfigureAwait(false);
+                if (_options.ReleaseOnCancel)
+                {
+                    await ReleaseAsync().ConfigureAwait(false);
+                }
+
                 return;
             }
         }

@@ -17,6 +17,7 @@ public sealed class FakeResourceStore
     private readonly TimeProvider _timeProvider;
     private long _revision = 1000;
     private long _uid;
+    private long _allocatedIps;
 
     public FakeResourceStore(IEnumerable<FakeResourceType> types, TimeProvider? timeProvider = null)
     {
@@ -140,12 +141,13 @@ public sealed class FakeResourceStore
 
             metadata["uid"] = $"00000000-0000-4000-8000-{Interlocked.Increment(ref _uid):D12}";
             metadata["creationTimestamp"] = _timeProvider.GetUtcNow().UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture);
-            metadata["generation"] = 1;
+            metadata["generation"] = 1L;
             if (type.HasStatusSubresource)
             {
                 obj.Remove("status");
             }
 
+            AllocateClusterIp(type, obj);
             Commit(table, ns, name, obj, "ADDED");
             return FakeApiResult.Created(obj.DeepClone());
         }
@@ -423,7 +425,7 @@ public sealed class FakeResourceStore
 
             if (!JsonNode.DeepEquals(WithoutMetadataAndStatus(current), WithoutMetadataAndStatus(next)))
             {
-                metadata["generation"] = (currentMetadata["generation"]?.GetValue<long>() ?? 1) + 1;
+                metadata["generation"] = (currentMetadata["generation"] is { } generation ? long.Parse(generation.ToJsonString(), CultureInfo.InvariantCulture) : 1L) + 1;
             }
         }
 
@@ -510,6 +512,21 @@ public sealed class FakeResourceStore
         _tables.TryGetValue((type.Group, type.Plural), out var table)
             ? table
             : throw new InvalidOperationException($"resource {type.Plural}.{type.Group} is not served");
+
+    /// <summary>Services get a ClusterIP from 10.96.0.0/12 unless headless, as the real allocator does.</summary>
+    private void AllocateClusterIp(FakeResourceType type, JsonObject obj)
+    {
+        if (type.Group.Length != 0 || type.Plural != "services" || obj["spec"] is not JsonObject spec)
+        {
+            return;
+        }
+
+        if (spec["clusterIP"] is null && spec["type"]?.GetValue<string>() is null or "ClusterIP" or "NodePort" or "LoadBalancer")
+        {
+            var n = ++_allocatedIps;
+            spec["clusterIP"] = $"10.96.{(n / 250) % 250}.{(n % 250) + 1}";
+        }
+    }
 
     private static JsonObject Metadata(JsonObject obj)
     {
