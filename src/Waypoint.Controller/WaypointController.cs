@@ -351,7 +351,7 @@ internal sealed class WaypointController : BackgroundService
         var parametersProblem = gatewayProblem ?? (classProblem is null ? null : "GatewayClass " + classProblem);
 
         string? programmingProblem = null;
-        if (parametersProblem is null && gateway.Spec.Listeners.Any(l => l.Protocol == GatewayStatusCalculator.HboneProtocol && l.Port == WaypointResources.MeshPort))
+        if (parametersProblem is null && gateway.Spec.Addresses is not { Count: > 0 } && GatewayStatusCalculator.HasValidListener(gateway))
         {
             var settings = WaypointResources.Resolve(_options, gateway, classParameters, gatewayParameters);
             var objects = WaypointResources.Build(gateway, settings, _options);

@@ -121,6 +121,8 @@ internal static class GatewayStatusCalculator
         };
     }
 
+    public static bool HasValidListener(V1Gateway gateway) => gateway.Spec.Listeners?.Any(l => ValidateListener(l).Accepted) == true;
+
     private static (bool Accepted, string Reason, string Message) ValidateListener(GatewayListener listener)
     {
         if (!string.Equals(listener.Protocol, HboneProtocol, StringComparison.Ordinal))
