@@ -1,3 +1,4 @@
+using Waypoint.Translator;
 using Waypoint.Translator.Model;
 
 namespace Waypoint.Controller;
@@ -13,8 +14,11 @@ public interface IWaypointConfigPublisher
     ValueTask PublishAsync(WaypointConfigUpdate update, CancellationToken cancellationToken);
 }
 
-/// <summary>One published cluster view. <see cref="Snapshot"/> is immutable.</summary>
-public sealed record WaypointConfigUpdate(long Version, ClusterSnapshot Snapshot, DateTimeOffset CreatedAt);
+/// <summary>
+/// One published cluster view and its translation (Envoy resources per waypoint, computed statuses).
+/// Both are immutable and shared: never mutate them.
+/// </summary>
+public sealed record WaypointConfigUpdate(long Version, ClusterSnapshot Snapshot, TranslationResult Translation, DateTimeOffset CreatedAt);
 
 /// <summary>The default publisher when the host registers none: keeps the latest update for inspection.</summary>
 public sealed class InMemoryWaypointConfigPublisher : IWaypointConfigPublisher

@@ -9,6 +9,7 @@ using Waypoint.Controller.Client;
 using Waypoint.Controller.LeaderElection;
 using Waypoint.Controller.Queues;
 using Waypoint.Controller.Reconciliation;
+using Waypoint.Translator;
 using Waypoint.Translator.Model;
 
 namespace Waypoint.Controller;
@@ -29,6 +30,8 @@ internal sealed class WaypointController : BackgroundService
     private readonly ILogger _logger;
     private readonly WorkQueue<WorkItem> _queue;
     private readonly LeaseLeaderElector? _elector;
+    private readonly WaypointTranslator _translator;
+    private volatile WaypointConfigUpdate? _latest;
     private readonly SemaphoreSlim _changed = new(0, 1);
     private readonly TaskCompletionSource _firstPublish = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private long _version;
@@ -48,6 +51,13 @@ internal sealed class WaypointController : BackgroundService
         _timeProvider = timeProvider;
         _logger = loggerFactory.CreateLogger<WaypointController>();
         _queue = new WorkQueue<WorkItem>(timeProvider);
+        _translator = new WaypointTranslator(new TranslatorOptions
+        {
+            TrustDomain = _options.TrustDomain,
+            ClusterDomain = _options.ClusterDomain,
+            GatewayClassName = _options.GatewayClassName,
+            ControllerName = _options.ControllerName,
+        });
         State = new ClusterState(client, _options, informerOptions ?? new InformerOptions(), loggerFactory, timeProvider);
         if (_options.LeaderElection.Enabled)
         {
@@ -62,6 +72,9 @@ internal sealed class WaypointController : BackgroundService
     public bool IsLeader => _elector?.IsLeader ?? true;
 
     public long PublishedVersion => Interlocked.Read(ref _version);
+
+    /// <summary>The last snapshot that translated successfully (what the xDS server serves).</summary>
+    public WaypointConfigUpdate? Latest => _latest;
 
     /// <summary>Completes once every informer synced and the first snapshot was published.</summary>
     public Task Started => _firstPublish.Task;
@@ -150,7 +163,7 @@ internal sealed class WaypointController : BackgroundService
         {
             Changed();
             _queue.Add(RouteStatuses);
-            if (service.Metadata.Labels?.TryGetValue(WaypointResources.GatewayNameLabel, out var gatewayName) == true)
+            if (service.Metadata.Labels?.TryGetValue(WaypointWorkload.GatewayNameLabel, out var gatewayName) == true)
             {
                 _queue.Add(new WorkItem(WorkKind.Gateway, new NamespacedName(service.Metadata.NamespaceProperty ?? "", gatewayName)));
             }
@@ -163,7 +176,7 @@ internal sealed class WaypointController : BackgroundService
         State.Pods.AddHandler((_, pod) =>
         {
             Changed();
-            if (pod.Metadata.Labels?.TryGetValue(WaypointResources.GatewayNameLabel, out var gatewayName) == true)
+            if (pod.Metadata.Labels?.TryGetValue(WaypointWorkload.GatewayNameLabel, out var gatewayName) == true)
             {
                 _queue.Add(new WorkItem(WorkKind.Gateway, new NamespacedName(pod.Metadata.NamespaceProperty ?? "", gatewayName)));
             }
@@ -222,8 +235,15 @@ internal sealed class WaypointController : BackgroundService
         var version = Interlocked.Increment(ref _version);
         try
         {
-            await _publisher.PublishAsync(new WaypointConfigUpdate(version, snapshot, _timeProvider.GetUtcNow()), cancellationToken).ConfigureAwait(false);
+            // Translation is pure and must not fail; if it does, the last good configuration stays in place.
+            var translation = _translator.Translate(snapshot);
+            var update = new WaypointConfigUpdate(version, snapshot, translation, _timeProvider.GetUtcNow());
+            await _publisher.PublishAsync(update, cancellationToken).ConfigureAwait(false);
+            _latest = update;
             ControllerLog.SnapshotPublished(_logger, version, snapshot.Gateways.Count, snapshot.HttpRoutes.Count, snapshot.Services.Count);
+
+            // Route statuses come from the translation: re-check them against what was just translated.
+            _queue.Add(RouteStatuses);
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
@@ -353,8 +373,8 @@ internal sealed class WaypointController : BackgroundService
         string? programmingProblem = null;
         if (parametersProblem is null && gateway.Spec.Addresses is not { Count: > 0 } && GatewayStatusCalculator.HasValidListener(gateway))
         {
-            var settings = WaypointResources.Resolve(_options, gateway, classParameters, gatewayParameters);
-            var objects = WaypointResources.Build(gateway, settings, _options);
+            var settings = WaypointWorkload.Resolve(_options, gateway, classParameters, gatewayParameters);
+            var objects = WaypointWorkload.Build(gateway, settings, _options);
             foreach (var (kind, desired) in objects.All())
             {
                 programmingProblem ??= await ApplyAsync(kind, desired, gateway, cancellationToken).ConfigureAwait(false);
@@ -374,11 +394,24 @@ internal sealed class WaypointController : BackgroundService
 
     private async Task ReconcileRouteStatusesAsync(CancellationToken cancellationToken)
     {
+        if (_latest is not { } latest)
+        {
+            return;
+        }
+
+        var computed = latest.Translation.Routes.ToDictionary(r => new NamespacedName(r.Namespace, r.Name));
         var now = _timeProvider.GetUtcNow();
         List<Exception>? failures = null;
         foreach (var route in State.HttpRoutes.Items)
         {
-            var ours = RouteStatusCalculator.ComputeOurs(route, State, _options, now);
+            var key = NamespacedName.Of(route);
+            if (computed.TryGetValue(key, out var result) && result.ObservedGeneration != route.Metadata.Generation)
+            {
+                // The translation predates this version of the route; the publish that follows the change re-queues us.
+                continue;
+            }
+
+            var ours = RouteStatusCalculator.WithTransitionTimes(result?.Parents ?? [], route.Status, _options.ControllerName, now);
             var status = RouteStatusCalculator.Merge(route.Status, ours, _options.ControllerName);
             if (Conditions.SameJson(status.Parents, route.Status?.Parents ?? []))
             {
@@ -425,8 +458,8 @@ internal sealed class WaypointController : BackgroundService
             return $"{kind.Kind} {ns}/{name} already exists and is not owned by this Gateway.";
         }
 
-        var want = desired.Metadata.Annotations?[WaypointResources.ConfigHashAnnotation];
-        if (existing.Metadata.Annotations?.TryGetValue(WaypointResources.ConfigHashAnnotation, out var have) == true && have == want)
+        var want = desired.Metadata.Annotations?[WaypointWorkload.ConfigHashAnnotation];
+        if (existing.Metadata.Annotations?.TryGetValue(WaypointWorkload.ConfigHashAnnotation, out var have) == true && have == want)
         {
             return null;
         }

@@ -11,7 +11,7 @@ public sealed class WaypointControllerOptions
 
     /// <summary>Written as GatewayClass spec.controllerName match and as controllerName in route status.</summary>
     [Required]
-    public string ControllerName { get; set; } = "kgateway.dev/waypoint";
+    public string ControllerName { get; set; } = "waypoint.dev/controller";
 
     /// <summary>The controller's own namespace (Lease, xDS Service). Defaults to $POD_NAMESPACE.</summary>
     [Required]

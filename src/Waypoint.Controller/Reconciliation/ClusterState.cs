@@ -114,7 +114,7 @@ internal sealed class ClusterState
         {
             if (pod.Metadata.NamespaceProperty == ns
                 && pod.Metadata.DeletionTimestamp is null
-                && pod.Metadata.Labels?.TryGetValue(WaypointResources.GatewayNameLabel, out var gatewayName) == true && gatewayName == name
+                && pod.Metadata.Labels?.TryGetValue(WaypointWorkload.GatewayNameLabel, out var gatewayName) == true && gatewayName == name
                 && pod.Status?.Conditions?.Any(c => c.Type == "Ready" && c.Status == "True") == true)
             {
                 return true;

@@ -130,7 +130,7 @@ internal static class GatewayStatusCalculator
             return (false, "UnsupportedProtocol", $"protocol {listener.Protocol} is not supported; a waypoint listener is {{name: mesh, port: 15008, protocol: HBONE}}");
         }
 
-        if (listener.Port != WaypointResources.MeshPort)
+        if (listener.Port != WaypointWorkload.MeshPort)
         {
             return (false, "PortUnavailable", $"port {listener.Port} is not supported; HBONE listens on 15008");
         }

@@ -10,7 +10,7 @@ namespace Waypoint.Controller.Tests.Infrastructure;
 /// <summary>A fake API server plus any number of controller replicas against it.</summary>
 internal sealed class ControllerHarness : IAsyncDisposable
 {
-    public const string ControllerName = "kgateway.dev/waypoint";
+    public const string ControllerName = "waypoint.dev/controller";
     private readonly ITestOutputHelper? _output;
     private readonly List<Replica> _replicas = [];
 

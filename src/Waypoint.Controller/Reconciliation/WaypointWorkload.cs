@@ -30,7 +30,7 @@ internal sealed record WaypointObjects(V1ServiceAccount ServiceAccount, V1Config
 }
 
 /// <summary>Builds the desired ServiceAccount, bootstrap ConfigMap, Deployment and Service of a waypoint Gateway (pure).</summary>
-internal static class WaypointResources
+internal static class WaypointWorkload
 {
     public const string GatewayNameLabel = "gateway.networking.k8s.io/gateway-name";
     public const string ManagedByLabel = "app.kubernetes.io/managed-by";
