@@ -111,7 +111,7 @@ internal static class WaypointWorkload
 
         var serviceAccount = new V1ServiceAccount { ApiVersion = "v1", Kind = "ServiceAccount", Metadata = Meta(name) };
 
-        var bootstrapJson = EnvoyBootstrap.Create(name, ns, options.EffectiveXdsHost, options.XdsPort).ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true });
+        var bootstrapJson = EnvoyBootstrap.Render(name, ns, options.EffectiveXdsHost, options.XdsPort);
         var bootstrap = new V1ConfigMap
         {
             ApiVersion = "v1",
@@ -248,19 +248,14 @@ internal static class WaypointWorkload
                     Name = "agent",
                     Image = settings.AgentImage,
                     ImagePullPolicy = options.ImagePullPolicy,
-                    Args =
-                    [
-                        "agent",
-                        "--ca-address", options.IstioCaAddress,
-                        "--trust-domain", options.TrustDomain,
-                        "--sds-socket", EnvoyBootstrap.SdsSocketPath,
-                        "--token-path", $"{TokenDirectory}/istio-token",
-                        "--root-cert", $"{RootCertDirectory}/root-cert.pem",
-                    ],
+                    // The agent's defaults are this pod's paths (token, root cert, SDS socket); identity and CA come from the environment.
+                    Args = ["agent"],
                     Env =
                     [
                         .. podEnv,
                         new V1EnvVar { Name = "SERVICE_ACCOUNT", ValueFrom = new V1EnvVarSource { FieldRef = new V1ObjectFieldSelector { FieldPath = "spec.serviceAccountName" } } },
+                        new V1EnvVar { Name = "TRUST_DOMAIN", Value = options.TrustDomain },
+                        new V1EnvVar { Name = "CA_ADDR", Value = options.IstioCaAddress },
                     ],
                     Resources = settings.AgentResources,
                     SecurityContext = containerSecurity,
