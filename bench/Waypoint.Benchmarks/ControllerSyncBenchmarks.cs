@@ -79,35 +79,54 @@ public static class ControllerSyncMeasurement
         for (var n = 0; n < namespaces; n++)
         {
             var ns = Ns(n);
-            Create(store, FakeResourceType.Namespaces, "", $$"""{"metadata":{"name":"{{ns}}","labels":{"istio.io/use-waypoint":"waypoint"}}}""");
+            Create(store, FakeResourceType.Namespaces, "", J("""{"metadata":{"name":"@NS","labels":{"istio.io/use-waypoint":"waypoint"}}}""", ("@NS", ns)));
             Create(store, FakeResourceType.Gateways, ns, """{"metadata":{"name":"waypoint"},"spec":{"gatewayClassName":"kgateway-waypoint","listeners":[{"name":"mesh","port":15008,"protocol":"HBONE"}]}}""");
         }
 
         for (var i = 0; i < services; i++)
         {
-            Create(store, FakeResourceType.Services, Ns(i % namespaces), $$"""{"metadata":{"name":"svc-{{i}}"},"spec":{"selector":{"app":"svc-{{i}}"},"ports":[{"name":"http","port":8080,"targetPort":8080,"protocol":"TCP"}]}}""");
+            Create(store, FakeResourceType.Services, Ns(i % namespaces), J(
+                """{"metadata":{"name":"svc-@I"},"spec":{"selector":{"app":"svc-@I"},"ports":[{"name":"http","port":8080,"targetPort":8080,"protocol":"TCP"}]}}""",
+                ("@I", Num(i))));
         }
 
         for (var i = 0; i < endpointSlices; i++)
         {
             var ip = i * 3;
-            Create(store, FakeResourceType.EndpointSlices, Ns(i % namespaces), $$"""
-                {"metadata":{"name":"svc-{{i}}-x","labels":{"kubernetes.io/service-name":"svc-{{i}}"}},"addressType":"IPv4",
-                 "endpoints":[{"addresses":["{{Ip(ip)}}"],"conditions":{"ready":true}},{"addresses":["{{Ip(ip + 1)}}"],"conditions":{"ready":true}},{"addresses":["{{Ip(ip + 2)}}"],"conditions":{"ready":true}}],
+            Create(store, FakeResourceType.EndpointSlices, Ns(i % namespaces), J(
+                """
+                {"metadata":{"name":"svc-@I-x","labels":{"kubernetes.io/service-name":"svc-@I"}},"addressType":"IPv4",
+                 "endpoints":[{"addresses":["@IP0"],"conditions":{"ready":true}},{"addresses":["@IP1"],"conditions":{"ready":true}},{"addresses":["@IP2"],"conditions":{"ready":true}}],
                  "ports":[{"name":"http","port":8080,"protocol":"TCP"}]}
-                """);
+                """,
+                ("@IP0", Ip(ip)), ("@IP1", Ip(ip + 1)), ("@IP2", Ip(ip + 2)), ("@I", Num(i))));
         }
 
         for (var i = 0; i < routes; i++)
         {
             // The canary backend lives in the route's namespace (services are spread round-robin over namespaces).
             var backend = i + namespaces < services ? i + namespaces : i;
-            Create(store, FakeResourceType.HttpRoutes, Ns(i % namespaces), $$"""
-                {"metadata":{"name":"route-{{i}}"},"spec":{"parentRefs":[{"group":"","kind":"Service","name":"svc-{{i}}","port":8080}],
-                 "rules":[{"matches":[{"headers":[{"name":"x-canary","value":"true"}]}],"backendRefs":[{"name":"svc-{{backend}}","port":8080}],"timeouts":{"request":"5s"}},
-                          {"backendRefs":[{"name":"svc-{{i}}","port":8080}]}]}}
-                """);
+            Create(store, FakeResourceType.HttpRoutes, Ns(i % namespaces), J(
+                """
+                {"metadata":{"name":"route-@I"},"spec":{"parentRefs":[{"group":"","kind":"Service","name":"svc-@I","port":8080}],
+                 "rules":[{"matches":[{"headers":[{"name":"x-canary","value":"true"}]}],"backendRefs":[{"name":"svc-@B","port":8080}],"timeouts":{"request":"5s"}},
+                          {"backendRefs":[{"name":"svc-@I","port":8080}]}]}}
+                """,
+                ("@B", Num(backend)), ("@I", Num(i))));
         }
+    }
+
+    private static string Num(int n) => n.ToString(CultureInfo.InvariantCulture);
+
+    /// <summary>Fills @placeholders in the order given (longer keys first).</summary>
+    private static string J(string template, params (string Key, string Value)[] values)
+    {
+        foreach (var (key, value) in values)
+        {
+            template = template.Replace(key, value, StringComparison.Ordinal);
+        }
+
+        return template;
     }
 
     private static async Task<WaypointController> StartAsync(FakeKubernetesApiServer server)
