@@ -1,0 +1,377 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using k8s;
+using k8s.Models;
+using Microsoft.Extensions.Logging;
+
+namespace Waypoint.Controller.Client;
+
+/// <summary>Non-generic view of an informer, for the controller to start and await them all.</summary>
+internal interface IResourceInformer
+{
+    ResourceKind Kind { get; }
+
+    /// <summary>True once the first list completed (or the resource turned out not to be served).</summary>
+    bool HasSynced { get; }
+
+    /// <summary>False while the API server answers 404 for the resource (its CRD is not installed).</summary>
+    bool IsServed { get; }
+
+    Task WaitForSyncAsync(CancellationToken cancellationToken);
+
+    Task RunAsync(CancellationToken cancellationToken);
+}
+
+internal sealed record InformerOptions
+{
+    /// <summary>Restricts the informer to matching objects, e.g. only the waypoint pods.</summary>
+    public string? LabelSelector { get; init; }
+
+    /// <summary>Server-side watch timeout; a random value in [Min, 2×Min) spreads reconnects, as client-go does.</summary>
+    public TimeSpan MinWatchTimeout { get; init; } = TimeSpan.FromMinutes(5);
+
+    public TimeSpan InitialBackoff { get; init; } = TimeSpan.FromMilliseconds(200);
+
+    public TimeSpan MaxBackoff { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>How often to look again for a resource the API server does not serve (CRD not installed).</summary>
+    public TimeSpan NotServedRetry { get; init; } = TimeSpan.FromSeconds(30);
+}
+
+/// <summary>
+/// List, then watch from the list's resourceVersion; bookmarks advance the resourceVersion; 410 Gone relists and
+/// reconciles the cache (deletes for vanished objects); errors back off exponentially with jitter; a line that does
+/// not parse is logged and skipped. Handlers run on the informer's loop and must be quick (enqueue, don't work).
+/// </summary>
+internal sealed class ResourceInformer<T> : IResourceInformer
+    where T : class, IKubernetesObject<V1ObjectMeta>
+{
+    private readonly KubernetesApiClient _client;
+    private readonly InformerOptions _options;
+    private readonly ILogger _logger;
+    private readonly TimeProvider _timeProvider;
+    private readonly Func<JsonElement, T> _deserialize;
+    private readonly ConcurrentDictionary<NamespacedName, T> _cache = new();
+    private readonly TaskCompletionSource _synced = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly List<Action<WatchEventType, T>> _handlers = [];
+    private volatile bool _isServed = true;
+
+    public ResourceInformer(
+        KubernetesApiClient client,
+        ResourceKind kind,
+        InformerOptions options,
+        ILogger logger,
+        TimeProvider timeProvider,
+        Func<JsonElement, T>? deserialize = null)
+    {
+        _client = client;
+        Kind = kind;
+        _options = options;
+        _logger = logger;
+        _timeProvider = timeProvider;
+        _deserialize = deserialize ?? (static element => KubernetesJson.Deserialize<T>(element));
+    }
+
+    public ResourceKind Kind { get; }
+
+    public bool HasSynced => _synced.Task.IsCompleted;
+
+    public bool IsServed => _isServed;
+
+    /// <summary>The resourceVersion the informer is at (from the last list, event or bookmark).</summary>
+    public string? ResourceVersion { get; private set; }
+
+    public int Count => _cache.Count;
+
+    public ICollection<T> Items => _cache.Values;
+
+    public bool TryGet(NamespacedName key, out T value) => _cache.TryGetValue(key, out value!);
+
+    /// <summary>Registers a handler; call before <see cref="RunAsync"/>.</summary>
+    public void AddHandler(Action<WatchEventType, T> handler) => _handlers.Add(handler);
+
+    public Task WaitForSyncAsync(CancellationToken cancellationToken) => _synced.Task.WaitAsync(cancellationToken);
+
+    public async Task RunAsync(CancellationToken cancellationToken)
+    {
+        var backoff = _options.InitialBackoff;
+        var needList = true;
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            try
+            {
+                if (needList)
+                {
+                    await ListAsync(cancellationToken).ConfigureAwait(false);
+                    needList = false;
+                    backoff = _options.InitialBackoff;
+                }
+
+                var outcome = await WatchAsync(cancellationToken).ConfigureAwait(false);
+                if (outcome == WatchOutcome.Gone)
+                {
+                    ControllerLog.WatchExpired(_logger, Kind.ToString(), ResourceVersion);
+                    needList = true;
+                }
+                else if (outcome == WatchOutcome.Failed)
+                {
+                    await DelayAsync(Jitter(backoff), cancellationToken).ConfigureAwait(false);
+                    backoff = Next(backoff);
+                }
+                else
+                {
+                    backoff = _options.InitialBackoff;
+                }
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (KubernetesApiException ex) when (ex.IsNotFound && needList)
+            {
+                if (_isServed)
+                {
+                    ControllerLog.ResourceNotServed(_logger, Kind.ToString());
+                }
+
+                _isServed = false;
+                ReplaceCache([]);
+                _synced.TrySetResult();
+                await DelayAsync(_options.NotServedRetry, cancellationToken).ConfigureAwait(false);
+            }
+            catch (KubernetesApiException ex) when (ex.IsGone)
+            {
+                ControllerLog.WatchExpired(_logger, Kind.ToString(), ResourceVersion);
+                needList = true;
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+            {
+                ControllerLog.InformerError(_logger, Kind.ToString(), backoff, ex);
+                await DelayAsync(Jitter(backoff), cancellationToken).ConfigureAwait(false);
+                backoff = Next(backoff);
+            }
+        }
+    }
+
+    private async Task ListAsync(CancellationToken cancellationToken)
+    {
+        var path = Kind.CollectionPath() + Query(("labelSelector", _options.LabelSelector));
+        using var response = await _client.SendAsync(HttpMethod.Get, path, null, null, cancellationToken).ConfigureAwait(false);
+        await using var stream = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
+        using var document = await JsonDocument.ParseAsync(stream, cancellationToken: cancellationToken).ConfigureAwait(false);
+        var root = document.RootElement;
+        var items = new List<T>();
+        if (root.TryGetProperty("items", out var array) && array.ValueKind == JsonValueKind.Array)
+        {
+            foreach (var element in array.EnumerateArray())
+            {
+                if (TryDeserialize(element, out var item))
+                {
+                    items.Add(item);
+                }
+            }
+        }
+
+        if (!_isServed)
+        {
+            ControllerLog.ResourceServed(_logger, Kind.ToString());
+        }
+
+        _isServed = true;
+        ResourceVersion = root.TryGetProperty("metadata", out var metadata) && metadata.TryGetProperty("resourceVersion", out var rv) ? rv.GetString() : null;
+        ReplaceCache(items);
+        ControllerLog.Listed(_logger, Kind.ToString(), items.Count, ResourceVersion);
+        _synced.TrySetResult();
+    }
+
+    private async Task<WatchOutcome> WatchAsync(CancellationToken cancellationToken)
+    {
+        var timeoutSeconds = (int)(_options.MinWatchTimeout.TotalSeconds * (1 + Random.Shared.NextDouble()));
+        var path = Kind.CollectionPath() + Query(
+            ("watch", "true"),
+            ("allowWatchBookmarks", "true"),
+            ("resourceVersion", ResourceVersion),
+            ("timeoutSeconds", timeoutSeconds.ToString(CultureInfo.InvariantCulture)),
+            ("labelSelector", _options.LabelSelector));
+        using var response = await _client.SendAsync(HttpMethod.Get, path, null, null, cancellationToken).ConfigureAwait(false);
+        await using var stream = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
+        using var reader = new StreamReader(stream);
+        while (await reader.ReadLineAsync(cancellationToken).ConfigureAwait(false) is { } line)
+        {
+            if (line.Length == 0)
+            {
+                continue;
+            }
+
+            var outcome = HandleLine(line);
+            if (outcome is not null)
+            {
+                return outcome.Value;
+            }
+        }
+
+        return WatchOutcome.Ended;
+    }
+
+    /// <summary>Applies one watch line; returns an outcome when the watch must end.</summary>
+    private WatchOutcome? HandleLine(string line)
+    {
+        JsonDocument document;
+        try
+        {
+            document = JsonDocument.Parse(line);
+        }
+        catch (JsonException ex)
+        {
+            ControllerLog.MalformedWatchEvent(_logger, Kind.ToString(), ex.Message);
+            return null;
+        }
+
+        using (document)
+        {
+            var root = document.RootElement;
+            if (root.ValueKind != JsonValueKind.Object
+                || !root.TryGetProperty("type", out var typeElement) || typeElement.ValueKind != JsonValueKind.String
+                || !root.TryGetProperty("object", out var obj) || obj.ValueKind != JsonValueKind.Object)
+            {
+                ControllerLog.MalformedWatchEvent(_logger, Kind.ToString(), "an event needs a string 'type' and an object 'object'");
+                return null;
+            }
+
+            var type = typeElement.GetString();
+            var resourceVersion = obj.TryGetProperty("metadata", out var metadata) && metadata.ValueKind == JsonValueKind.Object
+                && metadata.TryGetProperty("resourceVersion", out var rv) && rv.ValueKind == JsonValueKind.String ? rv.GetString() : null;
+            switch (type)
+            {
+                case "BOOKMARK":
+                    ResourceVersion = resourceVersion ?? ResourceVersion;
+                    return null;
+                case "ERROR":
+                    var code = obj.TryGetProperty("code", out var c) && c.TryGetInt32(out var value) ? value : 0;
+                    if (code == 410)
+                    {
+                        return WatchOutcome.Gone;
+                    }
+
+                    ControllerLog.WatchErrorEvent(_logger, Kind.ToString(), code, obj.TryGetProperty("message", out var m) ? m.ToString() : "");
+                    return WatchOutcome.Failed;
+                case "ADDED" or "MODIFIED" or "DELETED":
+                    // Skip the object but not its resourceVersion: a re-watch must not deliver the same bad event forever.
+                    ResourceVersion = resourceVersion ?? ResourceVersion;
+                    if (!TryDeserialize(obj, out var item))
+                    {
+                        return null;
+                    }
+
+                    Apply(type == "DELETED" ? WatchEventType.Deleted : WatchEventType.Modified, item);
+                    return null;
+                default:
+                    ControllerLog.MalformedWatchEvent(_logger, Kind.ToString(), $"unknown event type '{type}'");
+                    return null;
+            }
+        }
+    }
+
+    private bool TryDeserialize(JsonElement element, out T item)
+    {
+        try
+        {
+            item = _deserialize(element);
+            if (item?.Metadata?.Name is { Length: > 0 })
+            {
+                return true;
+            }
+
+            ControllerLog.MalformedWatchEvent(_logger, Kind.ToString(), "the object has no metadata.name");
+        }
+        catch (Exception ex) when (ex is JsonException or FormatException or InvalidOperationException or NotSupportedException)
+        {
+            ControllerLog.MalformedWatchEvent(_logger, Kind.ToString(), ex.Message);
+        }
+
+        item = null!;
+        return false;
+    }
+
+    private void Apply(WatchEventType type, T item)
+    {
+        var key = NamespacedName.Of(item);
+        if (type == WatchEventType.Deleted)
+        {
+            if (_cache.TryRemove(key, out _))
+            {
+                Notify(WatchEventType.Deleted, item);
+            }
+
+            return;
+        }
+
+        var added = true;
+        _cache.AddOrUpdate(key, item, (_, _) =>
+        {
+            added = false;
+            return item;
+        });
+        Notify(added ? WatchEventType.Added : WatchEventType.Modified, item);
+    }
+
+    private void ReplaceCache(List<T> items)
+    {
+        var seen = new HashSet<NamespacedName>();
+        foreach (var item in items)
+        {
+            var key = NamespacedName.Of(item);
+            seen.Add(key);
+            if (_cache.TryGetValue(key, out var existing) && existing.Metadata.ResourceVersion == item.Metadata.ResourceVersion)
+            {
+                continue;
+            }
+
+            Apply(WatchEventType.Modified, item);
+        }
+
+        foreach (var (key, existing) in _cache)
+        {
+            if (!seen.Contains(key) && _cache.TryRemove(key, out _))
+            {
+                Notify(WatchEventType.Deleted, existing);
+            }
+        }
+    }
+
+    private void Notify(WatchEventType type, T item)
+    {
+        foreach (var handler in _handlers)
+        {
+            try
+            {
+                handler(type, item);
+            }
+            catch (Exception ex)
+            {
+                ControllerLog.HandlerFailed(_logger, Kind.ToString(), ex);
+            }
+        }
+    }
+
+    private Task DelayAsync(TimeSpan delay, CancellationToken cancellationToken) => Task.Delay(delay, _timeProvider, cancellationToken);
+
+    private TimeSpan Next(TimeSpan backoff) => TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, _options.MaxBackoff.Ticks));
+
+    private static TimeSpan Jitter(TimeSpan backoff) => backoff * (1 + (Random.Shared.NextDouble() * 0.5));
+
+    private static string Query(params (string Name, string? Value)[] parameters)
+    {
+        var parts = parameters.Where(p => !string.IsNullOrEmpty(p.Value)).Select(p => $"{p.Name}={Uri.EscapeDataString(p.Value!)}").ToList();
+        return parts.Count == 0 ? "" : "?" + string.Join('&', parts);
+    }
+
+    private enum WatchOutcome
+    {
+        Ended,
+        Gone,
+        Failed,
+    }
+}

@@ -1,0 +1,68 @@
+using k8s;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Waypoint.Controller;
+using Waypoint.Controller.Client;
+
+namespace Microsoft.Extensions.DependencyInjection;
+
+public static class WaypointControllerServiceCollectionExtensions
+{
+    /// <summary>
+    /// Adds the waypoint controller as a hosted service. Register an <see cref="IWaypointConfigPublisher"/> to receive
+    /// snapshots (default: <see cref="InMemoryWaypointConfigPublisher"/>) and, to override in-cluster/kubeconfig
+    /// discovery, a <see cref="KubernetesClientConfiguration"/>.
+    /// </summary>
+    public static IServiceCollection AddWaypointController(this IServiceCollection services, Action<WaypointControllerOptions>? configure = null)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        var options = services.AddOptions<WaypointControllerOptions>().ValidateDataAnnotations().ValidateOnStart();
+        if (configure is not null)
+        {
+            options.Configure(configure);
+        }
+
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<WaypointControllerOptions>, WaypointControllerOptionsValidator>());
+        services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton(_ => KubernetesClientConfiguration.IsInCluster()
+            ? KubernetesClientConfiguration.InClusterConfig()
+            : KubernetesClientConfiguration.BuildConfigFromConfigFile());
+        services.TryAddSingleton(sp => new KubernetesApiClient(sp.GetRequiredService<KubernetesClientConfiguration>()));
+        services.TryAddSingleton<IWaypointConfigPublisher, InMemoryWaypointConfigPublisher>();
+        services.TryAddSingleton(sp => new WaypointController(
+            sp.GetRequiredService<KubernetesApiClient>(),
+            sp.GetRequiredService<IOptions<WaypointControllerOptions>>(),
+            sp.GetRequiredService<IWaypointConfigPublisher>(),
+            sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<ILoggerFactory>()));
+        services.AddHostedService(sp => sp.GetRequiredService<WaypointController>());
+        return services;
+    }
+}
+
+internal sealed class WaypointControllerOptionsValidator : IValidateOptions<WaypointControllerOptions>
+{
+    public ValidateOptionsResult Validate(string? name, WaypointControllerOptions options)
+    {
+        var errors = new List<string>();
+        var election = options.LeaderElection;
+        if (election.Enabled && !(election.RetryPeriod < election.RenewDeadline && election.RenewDeadline < election.LeaseDuration))
+        {
+            errors.Add($"LeaderElection needs RetryPeriod < RenewDeadline < LeaseDuration (got {election.RetryPeriod}, {election.RenewDeadline}, {election.LeaseDuration}).");
+        }
+
+        if (options.Debounce < TimeSpan.Zero || options.MaxDebounce < options.Debounce)
+        {
+            errors.Add("Debounce must be non-negative and at most MaxDebounce.");
+        }
+
+        if (options.ResyncPeriod <= TimeSpan.Zero)
+        {
+            errors.Add("ResyncPeriod must be positive.");
+        }
+
+        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+}

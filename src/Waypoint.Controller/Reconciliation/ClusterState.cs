@@ -1,0 +1,126 @@
+using k8s;
+using k8s.Models;
+using Microsoft.Extensions.Logging;
+using Waypoint.Controller.Client;
+using Waypoint.Translator.Model;
+
+namespace Waypoint.Controller.Reconciliation;
+
+/// <summary>The informers' caches: every kind the controller and the translator read.</summary>
+internal sealed class ClusterState
+{
+    public const string UseWaypointLabel = "istio.io/use-waypoint";
+    public const string UseWaypointNamespaceLabel = "istio.io/use-waypoint-namespace";
+
+    private readonly WaypointControllerOptions _options;
+
+    public ClusterState(KubernetesApiClient client, WaypointControllerOptions options, InformerOptions informerOptions, ILoggerFactory loggerFactory, TimeProvider timeProvider)
+    {
+        _options = options;
+        var logger = loggerFactory.CreateLogger("Waypoint.Controller.Informer");
+        ResourceInformer<T> Make<T>(ResourceKind kind, InformerOptions? o = null, Func<System.Text.Json.JsonElement, T>? deserialize = null)
+            where T : class, IKubernetesObject<V1ObjectMeta> =>
+            new(client, kind, o ?? informerOptions, logger, timeProvider, deserialize);
+
+        GatewayClasses = Make<V1GatewayClass>(ResourceKind.GatewayClasses);
+        Gateways = Make(ResourceKind.Gateways, deserialize: GatewayParametersRef.Deserialize);
+        HttpRoutes = Make<V1HTTPRoute>(ResourceKind.HttpRoutes);
+        ReferenceGrants = Make<V1beta1ReferenceGrant>(ResourceKind.ReferenceGrants);
+        Services = Make<V1Service>(ResourceKind.Services);
+        EndpointSlices = Make<V1EndpointSlice>(ResourceKind.EndpointSlices);
+        Namespaces = Make<V1Namespace>(ResourceKind.Namespaces);
+        Pods = Make<V1Pod>(ResourceKind.Pods, informerOptions with { LabelSelector = options.PodLabelSelector });
+        ServiceEntries = Make<V1ServiceEntry>(ResourceKind.ServiceEntries);
+        TrafficPolicies = Make<UnstructuredObject>(ResourceKind.TrafficPolicies);
+        Parameters = Make<V1alpha1WaypointParameters>(ResourceKind.WaypointParameters);
+        All = [GatewayClasses, Gateways, HttpRoutes, ReferenceGrants, Services, EndpointSlices, Namespaces, Pods, ServiceEntries, TrafficPolicies, Parameters];
+    }
+
+    public ResourceInformer<V1GatewayClass> GatewayClasses { get; }
+
+    public ResourceInformer<V1Gateway> Gateways { get; }
+
+    public ResourceInformer<V1HTTPRoute> HttpRoutes { get; }
+
+    public ResourceInformer<V1beta1ReferenceGrant> ReferenceGrants { get; }
+
+    public ResourceInformer<V1Service> Services { get; }
+
+    public ResourceInformer<V1EndpointSlice> EndpointSlices { get; }
+
+    public ResourceInformer<V1Namespace> Namespaces { get; }
+
+    public ResourceInformer<V1Pod> Pods { get; }
+
+    public ResourceInformer<V1ServiceEntry> ServiceEntries { get; }
+
+    public ResourceInformer<UnstructuredObject> TrafficPolicies { get; }
+
+    public ResourceInformer<V1alpha1WaypointParameters> Parameters { get; }
+
+    public IReadOnlyList<IResourceInformer> All { get; }
+
+    public ClusterSnapshot CreateSnapshot() => new()
+    {
+        GatewayClasses = GatewayClasses.Items.ToArray(),
+        Gateways = Gateways.Items.ToArray(),
+        HttpRoutes = HttpRoutes.Items.ToArray(),
+        ReferenceGrants = ReferenceGrants.Items.ToArray(),
+        Services = Services.Items.ToArray(),
+        EndpointSlices = EndpointSlices.Items.ToArray(),
+        Namespaces = Namespaces.Items.ToArray(),
+        Pods = Pods.Items.ToArray(),
+        ServiceEntries = ServiceEntries.Items.ToArray(),
+    };
+
+    /// <summary>Our GatewayClass, if it exists and names our controller.</summary>
+    public V1GatewayClass? OurClass() =>
+        GatewayClasses.TryGet(new NamespacedName("", _options.GatewayClassName), out var gatewayClass)
+        && gatewayClass.Spec.ControllerName == _options.ControllerName ? gatewayClass : null;
+
+    public bool IsOurs(V1Gateway gateway) => gateway.Spec.GatewayClassName == _options.GatewayClassName && OurClass() is not null;
+
+    public IEnumerable<V1Gateway> OurGateways() => OurClass() is null ? [] : Gateways.Items.Where(g => g.Spec.GatewayClassName == _options.GatewayClassName);
+
+    /// <summary>The waypoint a Service uses: its own istio.io/use-waypoint label, else its namespace's; "none" opts out.</summary>
+    public NamespacedName? WaypointOf(V1Service service)
+    {
+        var ns = service.Metadata.NamespaceProperty ?? "";
+        var labels = service.Metadata.Labels;
+        if (labels is null || !labels.TryGetValue(UseWaypointLabel, out var waypoint))
+        {
+            labels = Namespaces.TryGet(new NamespacedName("", ns), out var nsObject) ? nsObject.Metadata.Labels : null;
+            if (labels is null || !labels.TryGetValue(UseWaypointLabel, out waypoint))
+            {
+                return null;
+            }
+        }
+
+        if (string.IsNullOrEmpty(waypoint) || waypoint == "none")
+        {
+            return null;
+        }
+
+        var waypointNamespace = labels.TryGetValue(UseWaypointNamespaceLabel, out var other) && !string.IsNullOrEmpty(other) ? other : ns;
+        return new NamespacedName(waypointNamespace, waypoint);
+    }
+
+    /// <summary>True when a pod of the Gateway's Deployment is Ready.</summary>
+    public bool HasReadyPod(V1Gateway gateway)
+    {
+        var ns = gateway.Metadata.NamespaceProperty;
+        var name = gateway.Metadata.Name;
+        foreach (var pod in Pods.Items)
+        {
+            if (pod.Metadata.NamespaceProperty == ns
+                && pod.Metadata.DeletionTimestamp is null
+                && pod.Metadata.Labels?.TryGetValue(WaypointWorkload.GatewayNameLabel, out var gatewayName) == true && gatewayName == name
+                && pod.Status?.Conditions?.Any(c => c.Type == "Ready" && c.Status == "True") == true)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+}

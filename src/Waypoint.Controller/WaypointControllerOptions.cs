@@ -1,0 +1,88 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace Waypoint.Controller;
+
+/// <summary>Settings of <c>waypoint controller</c> (section <c>Waypoint:Controller</c> by convention).</summary>
+public sealed class WaypointControllerOptions
+{
+    /// <summary>The GatewayClass whose Gateways become waypoints.</summary>
+    [Required]
+    public string GatewayClassName { get; set; } = "kgateway-waypoint";
+
+    /// <summary>Written as GatewayClass spec.controllerName match and as controllerName in route status.</summary>
+    [Required]
+    public string ControllerName { get; set; } = "waypoint.dev/controller";
+
+    /// <summary>The controller's own namespace (Lease, xDS Service). Defaults to $POD_NAMESPACE.</summary>
+    [Required]
+    public string Namespace { get; set; } = Environment.GetEnvironmentVariable("POD_NAMESPACE") is { Length: > 0 } ns ? ns : "waypoint-system";
+
+    /// <summary>Where waypoint Envoys reach ADS; default <c>waypoint-xds.&lt;Namespace&gt;.svc</c>.</summary>
+    public string? XdsHost { get; set; }
+
+    [Range(1, 65535)]
+    public int XdsPort { get; set; } = 15010;
+
+    public string ClusterDomain { get; set; } = "cluster.local";
+
+    /// <summary>SPIFFE trust domain of the mesh, passed to the waypoint agent.</summary>
+    public string TrustDomain { get; set; } = "cluster.local";
+
+    /// <summary>istiod's CA (IstioCertificateService), passed to the waypoint agent.</summary>
+    public string IstioCaAddress { get; set; } = "istiod.istio-system.svc:15012";
+
+    /// <summary>Upstream Envoy image of waypoint pods.</summary>
+    [Required]
+    public string EnvoyImage { get; set; } = "envoyproxy/envoy:v1.40.0";
+
+    /// <summary>The <c>waypoint</c> image (its <c>agent</c> subcommand serves SDS beside Envoy).</summary>
+    [Required]
+    public string AgentImage { get; set; } = "ghcr.io/waypoint-mesh/waypoint:latest";
+
+    public string ImagePullPolicy { get; set; } = "IfNotPresent";
+
+    [Range(0, 1000)]
+    public int DefaultReplicas { get; set; } = 1;
+
+    /// <summary>Quiet time after the last change before a new snapshot is translated and pushed.</summary>
+    public TimeSpan Debounce { get; set; } = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>Longest a burst of changes can delay a push.</summary>
+    public TimeSpan MaxDebounce { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Every Gateway is reconciled again this often, repairing drift in objects the controller does not watch.</summary>
+    public TimeSpan ResyncPeriod { get; set; } = TimeSpan.FromMinutes(10);
+
+    [Range(1, 64)]
+    public int Workers { get; set; } = 2;
+
+    /// <summary>Restricts the Pod informer (e.g. <c>gateway.networking.k8s.io/gateway-name</c> to watch only waypoint pods); all pods by default.</summary>
+    public string? PodLabelSelector { get; set; }
+
+    public LeaderElectionOptions LeaderElection { get; set; } = new();
+
+    internal string EffectiveXdsHost => XdsHost is { Length: > 0 } host ? host : $"waypoint-xds.{Namespace}.svc";
+}
+
+/// <summary>Lease-based leader election: only the leader writes; every replica serves xDS.</summary>
+public sealed class LeaderElectionOptions
+{
+    public bool Enabled { get; set; } = true;
+
+    [Required]
+    public string LeaseName { get; set; } = "waypoint-controller";
+
+    /// <summary>This replica's identity in the Lease; defaults to $POD_NAME or the host name, plus a random suffix.</summary>
+    [Required]
+    public string Identity { get; set; } =
+        (Environment.GetEnvironmentVariable("POD_NAME") is { Length: > 0 } pod ? pod : Environment.MachineName) + "_" + Guid.NewGuid().ToString("N")[..8];
+
+    public TimeSpan LeaseDuration { get; set; } = TimeSpan.FromSeconds(15);
+
+    public TimeSpan RenewDeadline { get; set; } = TimeSpan.FromSeconds(10);
+
+    public TimeSpan RetryPeriod { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>Give the Lease up on shutdown so a successor need not wait for it to expire.</summary>
+    public bool ReleaseOnCancel { get; set; } = true;
+}

@@ -1,0 +1,162 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Waypoint.Controller.Client;
+using Waypoint.TestKit.Envoy;
+using YamlDotNet.Core;
+using YamlDotNet.Core.Events;
+using YamlDotNet.Serialization;
+
+namespace Waypoint.Controller.Tests.Install;
+
+/// <summary>The install manifests and Helm chart must parse and agree with what the controller does.</summary>
+public sealed class ManifestTests
+{
+    private static readonly string Root = EnvoyBinary.FindRepositoryRoot() ?? throw new InvalidOperationException("repository root not found");
+    private static readonly string Manifests = Path.Combine(Root, "manifests");
+    private static readonly WaypointControllerOptions Defaults = new();
+
+    /// <summary>Every kind the controller lists and watches.</summary>
+    public static TheoryData<string, string> WatchedKinds() => new()
+    {
+        { "gateway.networking.k8s.io", "gatewayclasses" }, { "gateway.networking.k8s.io", "gateways" },
+        { "gateway.networking.k8s.io", "httproutes" }, { "gateway.networking.k8s.io", "referencegrants" },
+        { "", "services" }, { "discovery.k8s.io", "endpointslices" }, { "", "namespaces" }, { "", "pods" },
+        { "networking.istio.io", "serviceentries" }, { "gateway.kgateway.dev", "trafficpolicies" }, { "gateway.kgateway.dev", "waypointparameters" },
+    };
+
+    [Fact]
+    public void Every_Manifest_Parses_Into_Named_Objects()
+    {
+        var files = Directory.GetFiles(Manifests, "*.yaml", SearchOption.AllDirectories).Where(f => !f.Contains("templates", StringComparison.Ordinal)).ToList();
+        Assert.NotEmpty(files);
+        foreach (var file in files.Where(f => !f.EndsWith("Chart.yaml", StringComparison.Ordinal) && !f.EndsWith("values.yaml", StringComparison.Ordinal)))
+        {
+            foreach (var doc in Load(File.ReadAllText(file)))
+            {
+                Assert.False(string.IsNullOrEmpty(doc["apiVersion"]?.GetValue<string>()), file);
+                Assert.False(string.IsNullOrEmpty(doc["kind"]?.GetValue<string>()), file);
+                Assert.False(string.IsNullOrEmpty(doc["metadata"]?["name"]?.GetValue<string>()), file);
+            }
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(WatchedKinds))]
+    public void ClusterRole_Allows_Listing_And_Watching_Each_Informer_Kind(string group, string plural)
+    {
+        Assert.True(Allowed(group, plural, "list") && Allowed(group, plural, "watch"), $"{plural}.{group}");
+    }
+
+    [Fact]
+    public void ClusterRole_Allows_The_Writes_The_Controller_Makes_And_No_Deletes()
+    {
+        foreach (var kind in new[] { ResourceKind.ServiceAccounts, ResourceKind.ConfigMaps, ResourceKind.Deployments, ResourceKind.Services })
+        {
+            Assert.True(Allowed(kind.Group, kind.Plural, "get") && Allowed(kind.Group, kind.Plural, "create") && Allowed(kind.Group, kind.Plural, "patch"), kind.ToString());
+        }
+
+        foreach (var kind in new[] { ResourceKind.GatewayClasses, ResourceKind.Gateways, ResourceKind.HttpRoutes })
+        {
+            Assert.True(Allowed(kind.Group, kind.Plural + "/status", "update"), kind.ToString());
+            Assert.False(Allowed(kind.Group, kind.Plural, "update"), $"{kind} spec must stay read-only");
+        }
+
+        Assert.DoesNotContain(Rules("ClusterRole"), r => r["verbs"]!.AsArray().Any(v => v!.GetValue<string>() is "delete" or "*"));
+        var role = Rules("Role");
+        Assert.Contains(role, r => r["resources"]!.AsArray().Any(x => x!.GetValue<string>() == "leases")
+            && new[] { "get", "create", "update" }.All(v => r["verbs"]!.AsArray().Any(x => x!.GetValue<string>() == v)));
+    }
+
+    [Fact]
+    public void Crds_Serve_The_Resources_The_Controller_Reads()
+    {
+        var crds = Directory.GetFiles(Path.Combine(Manifests, "crds")).SelectMany(f => Load(File.ReadAllText(f))).ToList();
+        foreach (var kind in new[] { ResourceKind.TrafficPolicies, ResourceKind.WaypointParameters })
+        {
+            var crd = Assert.Single(crds, c => c["spec"]!["names"]!["plural"]!.GetValue<string>() == kind.Plural);
+            Assert.Equal(kind.Group, crd["spec"]!["group"]!.GetValue<string>());
+            Assert.Equal(kind.Kind, crd["spec"]!["names"]!["kind"]!.GetValue<string>());
+            Assert.Equal($"{kind.Plural}.{kind.Group}", crd["metadata"]!["name"]!.GetValue<string>());
+            Assert.Contains(crd["spec"]!["versions"]!.AsArray(), v => v!["name"]!.GetValue<string>() == kind.Version && v["served"]!.GetValue<string>() == "true");
+        }
+    }
+
+    [Fact]
+    public void GatewayClass_And_Xds_Service_Match_The_Controller_Defaults()
+    {
+        var install = InstallObjects();
+        var gatewayClass = install.Single(o => o["kind"]!.GetValue<string>() == "GatewayClass");
+        Assert.Equal(Defaults.GatewayClassName, gatewayClass["metadata"]!["name"]!.GetValue<string>());
+        Assert.Equal(Defaults.ControllerName, gatewayClass["spec"]!["controllerName"]!.GetValue<string>());
+
+        var xds = install.Single(o => o["kind"]!.GetValue<string>() == "Service" && o["metadata"]!["name"]!.GetValue<string>() == "waypoint-xds");
+        Assert.Equal($"waypoint-xds.{xds["metadata"]!["namespace"]!.GetValue<string>()}.svc", Defaults.EffectiveXdsHost);
+        Assert.Equal(Defaults.XdsPort.ToString(System.Globalization.CultureInfo.InvariantCulture), xds["spec"]!["ports"]![0]!["port"]!.GetValue<string>());
+
+        var deployment = install.Single(o => o["kind"]!.GetValue<string>() == "Deployment");
+        var env = deployment["spec"]!["template"]!["spec"]!["containers"]![0]!["env"]!.AsArray();
+        Assert.Contains(env, e => e!["name"]!.GetValue<string>() == "POD_NAMESPACE");
+        Assert.Equal(Defaults.ControllerName, env.Single(e => e!["name"]!.GetValue<string>() == "Waypoint__Controller__ControllerName")!["value"]!.GetValue<string>());
+        Assert.Equal("waypoint-controller", deployment["spec"]!["template"]!["spec"]!["serviceAccountName"]!.GetValue<string>());
+        Assert.Equal("true", deployment["spec"]!["template"]!["spec"]!["securityContext"]!["runAsNonRoot"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public void Rendered_Chart_With_Default_Values_Equals_The_Install_Manifests()
+    {
+        var chart = Path.Combine(Manifests, "charts", "waypoint");
+        var values = new DeserializerBuilder().Build().Deserialize<object>(File.ReadAllText(Path.Combine(chart, "values.yaml")))!;
+        var rendered = Directory.GetFiles(Path.Combine(chart, "templates"), "*.yaml")
+            .SelectMany(f => Load(HelmTemplate.Render(File.ReadAllText(f), values, "waypoint-system")))
+            .ToDictionary(Key);
+        var install = InstallObjects().Where(o => o["kind"]!.GetValue<string>() != "Namespace").ToDictionary(Key);
+        Assert.Equal(install.Keys.Order(), rendered.Keys.Order());
+        foreach (var (key, expected) in install)
+        {
+            Assert.True(JsonNode.DeepEquals(expected, rendered[key]), $"{key}:\nexpected {expected.ToJsonString()}\nrendered {rendered[key].ToJsonString()}");
+        }
+
+        foreach (var crd in Directory.GetFiles(Path.Combine(Manifests, "crds")))
+        {
+            Assert.Equal(File.ReadAllText(crd), File.ReadAllText(Path.Combine(chart, "crds", Path.GetFileName(crd))));
+        }
+    }
+
+    private static string Key(JsonObject o) => $"{o["kind"]}/{o["metadata"]!["namespace"]}/{o["metadata"]!["name"]}";
+
+    private static List<JsonObject> InstallObjects() =>
+        Directory.GetFiles(Path.Combine(Manifests, "install"), "*.yaml").SelectMany(f => Load(File.ReadAllText(f))).ToList();
+
+    private static List<JsonObject> Rules(string kind) =>
+        InstallObjects().Where(o => o["kind"]!.GetValue<string>() == kind).SelectMany(o => o["rules"]!.AsArray()).Select(r => r!.AsObject()).ToList();
+
+    private static bool Allowed(string group, string resource, string verb) =>
+        Rules("ClusterRole").Any(r => r["apiGroups"]!.AsArray().Any(g => g!.GetValue<string>() == group)
+            && r["resources"]!.AsArray().Any(x => x!.GetValue<string>() == resource)
+            && r["verbs"]!.AsArray().Any(v => v!.GetValue<string>() == verb));
+
+    /// <summary>YAML documents as JSON (scalars as strings, as YamlDotNet reads them without a schema).</summary>
+    private static IEnumerable<JsonObject> Load(string yaml)
+    {
+        var deserializer = new DeserializerBuilder().Build();
+        var parser = new Parser(new StringReader(yaml));
+        parser.Consume<StreamStart>();
+        while (parser.Accept<DocumentStart>(out _))
+        {
+            var doc = deserializer.Deserialize<object>(parser);
+            if (doc is null)
+            {
+                continue;
+            }
+
+            yield return JsonNode.Parse(JsonSerializer.Serialize(Normalize(doc)))!.AsObject();
+        }
+    }
+
+    private static object? Normalize(object? node) => node switch
+    {
+        IDictionary<object, object> map => map.ToDictionary(p => Convert.ToString(p.Key, System.Globalization.CultureInfo.InvariantCulture)!, p => Normalize(p.Value)),
+        IList<object> list => list.Select(Normalize).ToList(),
+        _ => node is null ? null : Convert.ToString(node, System.Globalization.CultureInfo.InvariantCulture),
+    };
+}
