@@ -207,10 +207,10 @@ internal abstract class AdsStream<TRequest, TResponse>
         state.NackedVersion = pending.Version;
         var record = new XdsNackRecord(NodeId, NodeGroup, state.TypeUrl, pending.Version, pending.Nonce, error.Code,
             error.Message ?? string.Empty, Services.Time.GetUtcNow());
-        Services.Status.RecordNack(record);
+        XdsServerLog.Nack(Services.Logger, NodeId, NodeGroup, state.TypeUrl, pending.Version, pending.Nonce, record.ErrorMessage);
         Services.Metrics.Nacked(state.TypeUrl);
         Services.Metrics.Answered(state.TypeUrl, accepted: false, elapsed);
-        XdsServerLog.Nack(Services.Logger, NodeId, NodeGroup, state.TypeUrl, pending.Version, pending.Nonce, record.ErrorMessage);
+        Services.Status.RecordNack(record);
         PublishStatus(state, record);
     }
 
