@@ -231,6 +231,11 @@ internal abstract class AdsStream<TRequest, TResponse>
                 continue;
             }
 
+            if (typeUrl == XdsTypeUrls.ClusterLoadAssignment && AwaitingEndpointSubscription(snapshot))
+            {
+                continue;
+            }
+
             var nonce = (_lastNonce + 1).ToString(CultureInfo.InvariantCulture);
             if (BuildResponse(state, snapshot, deferClusterRemovals: typeUrl == XdsTypeUrls.Cluster && !routesSettled, nonce) is not { } built)
             {
@@ -307,6 +312,49 @@ internal abstract class AdsStream<TRequest, TResponse>
         }
 
         return !NeedsPush(endpoints, snapshot);
+    }
+
+    /// <summary>
+    /// Envoy is about to change its endpoint subscription: clusters are in flight, or it accepted clusters whose
+    /// endpoints it has not asked for yet. Pushing endpoints now would be superseded at once.
+    /// </summary>
+    private bool AwaitingEndpointSubscription(XdsSnapshot snapshot)
+    {
+        var clusters = State(XdsTypeUrls.Cluster);
+        if (clusters is null || !clusters.Subscribed)
+        {
+            return false;
+        }
+
+        if (clusters.Pending is not null)
+        {
+            return true;
+        }
+
+        var endpoints = State(XdsTypeUrls.ClusterLoadAssignment)!;
+        if (endpoints.Wildcard || clusters.IsNacked(snapshot.Clusters.Version))
+        {
+            return false;
+        }
+
+        foreach (var cluster in clusters.Select(snapshot.Clusters))
+        {
+            if (!clusters.Acked.TryGetValue(cluster.Name, out var acked) || acked.Version != cluster.Version)
+            {
+                // Not all clusters are in Envoy yet, so its subscription cannot be complete; push what it asks for.
+                return false;
+            }
+        }
+
+        foreach (var name in snapshot.EdsServiceNames)
+        {
+            if (!endpoints.Names.Contains(name))
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     /// <summary>Listeners and routes are up to date, so clusters that left the snapshot are no longer referenced.</summary>
