@@ -315,34 +315,36 @@ internal abstract class AdsStream<TRequest, TResponse>
     }
 
     /// <summary>
-    /// Envoy is about to change its endpoint subscription: clusters are in flight, or it accepted clusters whose
-    /// endpoints it has not asked for yet. Pushing endpoints now would be superseded at once.
+    /// Envoy is about to extend its endpoint subscription: it is processing clusters, or has accepted clusters whose
+    /// endpoints it has not asked for yet. Endpoints sent now would be superseded at once.
     /// </summary>
+    /// <remarks>
+    /// Envoy ACKs a CDS response only once new clusters have warmed, i.e. after their endpoints arrived; it asks for
+    /// those endpoints first. So this waits for the subscription, never for the CDS ACK.
+    /// </remarks>
     private bool AwaitingEndpointSubscription(XdsSnapshot snapshot)
     {
         var clusters = State(XdsTypeUrls.Cluster);
-        if (clusters is null || !clusters.Subscribed)
-        {
-            return false;
-        }
-
-        if (clusters.Pending is not null)
-        {
-            return true;
-        }
-
         var endpoints = State(XdsTypeUrls.ClusterLoadAssignment)!;
-        if (endpoints.Wildcard || clusters.IsNacked(snapshot.Clusters.Version))
+        if (clusters is null || !clusters.Subscribed || endpoints.Wildcard)
         {
             return false;
         }
 
-        foreach (var cluster in clusters.Select(snapshot.Clusters))
+        if (clusters.Pending is null)
         {
-            if (!clusters.Acked.TryGetValue(cluster.Name, out var acked) || acked.Version != cluster.Version)
+            if (clusters.IsNacked(snapshot.Clusters.Version))
             {
-                // Not all clusters are in Envoy yet, so its subscription cannot be complete; push what it asks for.
                 return false;
+            }
+
+            foreach (var cluster in clusters.Select(snapshot.Clusters))
+            {
+                if (!clusters.Acked.TryGetValue(cluster.Name, out var acked) || acked.Version != cluster.Version)
+                {
+                    // Some clusters are not in Envoy (nor on their way): its subscription cannot cover them yet.
+                    return false;
+                }
             }
         }
 
