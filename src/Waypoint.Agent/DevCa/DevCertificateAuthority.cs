@@ -158,7 +158,10 @@ public sealed class DevCertificateAuthority : IDisposable
         return leaf.CopyWithPrivateKey(key);
     }
 
-    /// <summary>A TLS server certificate for istiod's names (by default those istiod's own certificate carries), signed by this CA.</summary>
+    /// <summary>
+    /// A TLS server certificate for istiod's names (by default those istiod's own certificate carries), signed by the
+    /// root so that clients holding only <c>root-cert.pem</c> can verify it without the intermediate.
+    /// </summary>
     public X509Certificate2 IssueServerCertificate(IEnumerable<string>? dnsNames = null, string istioNamespace = "istio-system")
     {
         dnsNames ??= [$"istiod.{istioNamespace}.svc", $"istiod-remote.{istioNamespace}.svc", $"istio-pilot.{istioNamespace}.svc"];
@@ -175,7 +178,7 @@ public sealed class DevCertificateAuthority : IDisposable
         request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.1")], critical: false));
         request.CertificateExtensions.Add(new X509BasicConstraintsExtension(false, false, 0, critical: true));
         var now = _time.GetUtcNow();
-        using var cert = CreateSignedBy(request, Signer, now - ClockSkewGrace, Min(now + TimeSpan.FromDays(365), Signer.NotAfter));
+        using var cert = CreateSignedBy(request, Root, now - ClockSkewGrace, Min(now + TimeSpan.FromDays(365), Root.NotAfter));
         var withKey = cert.CopyWithPrivateKey(key);
 
         // Kestrel on Linux wants an exportable key it can hand to OpenSSL; round-trip through PKCS#12.
