@@ -2,6 +2,7 @@ using System.Net;
 using System.Text;
 using System.Text.Json;
 using Waypoint.TestKit.Http;
+using Waypoint.TestKit.Transformation;
 using Waypoint.Transformation.Compilation;
 
 namespace Waypoint.Transformation.Tests.EndToEnd;

@@ -20,7 +20,7 @@ using Waypoint.TestKit.Http;
 using Waypoint.Transformation.Compilation;
 using Waypoint.Transformation.Processing;
 
-namespace Waypoint.Transformation.Tests.EndToEnd;
+namespace Waypoint.TestKit.Transformation;
 
 /// <summary>
 /// A real Envoy in front of an <see cref="EchoBackend"/>, with the transformation service hosted exactly as the agent
@@ -63,9 +63,12 @@ public sealed class TransformationRig : IAsyncDisposable
     public MetricCollector<long> Streams { get; }
 
     /// <summary>Starts the rig; <paramref name="routes"/> maps a path prefix to the policy put on that route.</summary>
-    public static async Task<TransformationRig> StartAsync(IReadOnlyList<(string Prefix, RouteTrafficPolicy Policy)> routes, CancellationToken cancellationToken = default)
+    public static async Task<TransformationRig> StartAsync(IReadOnlyList<(string Prefix, RouteTrafficPolicy Policy)> routes, CancellationToken cancellationToken = default) =>
+        await StartAsync(routes, new EnvoyStartOptions { LogLevel = "warning" }, cancellationToken);
+
+    public static async Task<TransformationRig> StartAsync(IReadOnlyList<(string Prefix, RouteTrafficPolicy Policy)> routes, EnvoyStartOptions envoyOptions, CancellationToken cancellationToken = default)
     {
-        var backend = await EchoBackend.StartAsync("echo", cancellationToken: cancellationToken);
+        var backend = await EchoBackend.StartAsync("echo", cancellationToken: cancellationToken).ConfigureAwait(false);
         var socketDirectory = Directory.CreateTempSubdirectory("waypoint-xf-").FullName;
         var socketPath = Path.Combine(socketDirectory, "transformation.sock");
 
@@ -79,7 +82,7 @@ public sealed class TransformationRig : IAsyncDisposable
         var streams = new MetricCollector<long>(service.Services.GetRequiredService<IMeterFactory>(), TransformationMetrics.MeterName, "waypoint.transformation.streams");
 
         var bootstrap = BuildBootstrap(backend.EndPoint.Port, socketPath, routes);
-        var envoy = await EnvoyProcess.StartAsync(ToJson(bootstrap), new EnvoyStartOptions { LogLevel = "warning" }, cancellationToken);
+        var envoy = await EnvoyProcess.StartAsync(ToJson(bootstrap), envoyOptions, cancellationToken);
         var port = await envoy.GetListenerPortAsync("main", cancellationToken);
         var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}/"), Timeout = TimeSpan.FromSeconds(20) };
         return new TransformationRig(backend, service, socketDirectory, envoy, client, streams);
