@@ -13,7 +13,7 @@ namespace Waypoint.Benchmarks;
 /// Data-plane cost of transformations through a real Envoy, in one run: no transformation, a native header
 /// transformation (route header rules), and a JSON body transformation through the ext_proc service on a Unix socket.
 /// Closed-loop load: N concurrent workers, each sending the next request when the previous one answers.
-/// Usage: <c>dotnet run -c Release --project bench/Waypoint.Benchmarks -- transformation-dataplane [seconds] [concurrency]</c>.
+/// Usage: <c>dotnet run -c Release --project bench/Waypoint.Benchmarks -- transformation-dataplane [seconds] [concurrency] [rounds]</c>.
 /// </summary>
 internal static class TransformationDataPlane
 {
@@ -42,15 +42,27 @@ internal static class TransformationDataPlane
             [("/none/", RouteTrafficPolicy.None), ("/native/", RouteTrafficPolicy.Resolve(null, [native])), ("/body/", RouteTrafficPolicy.Resolve(null, [body]))],
             new EnvoyStartOptions { LogLevel = "error", Concurrency = 2 });
 
-        Console.WriteLine($"Envoy {EnvoyBinary.Locate()}; {Environment.ProcessorCount} cores; {concurrency} concurrent clients; {seconds}s per scenario (+2s warm-up); HTTP/1.1 POST with a {JsonBody.Length}-byte JSON body.");
+        var rounds = args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 3;
+        Console.WriteLine($"Envoy {EnvoyBinary.Locate()}; {Environment.ProcessorCount} cores; {concurrency} concurrent clients; {rounds} interleaved rounds of {seconds}s per scenario (+1s warm-up each); median round by req/s; HTTP/1.1 POST with a {JsonBody.Length}-byte JSON body.");
+        var scenarios = new[] { ("no transformation", "none/"), ("native header transformation", "native/"), ("JSON body transformation via ext_proc", "body/") };
+        var results = scenarios.Select(_ => new List<LoadResult>()).ToArray();
+        for (var round = 0; round < rounds; round++)
+        {
+            for (var i = 0; i < scenarios.Length; i++)
+            {
+                var path = scenarios[(i + round) % scenarios.Length].Item2;
+                await LoadAsync(rig.Client, path, concurrency, TimeSpan.FromSeconds(1));
+                results[(i + round) % scenarios.Length].Add(await LoadAsync(rig.Client, path, concurrency, TimeSpan.FromSeconds(seconds)));
+            }
+        }
+
         Console.WriteLine("| scenario | req/s | p50 ms | p99 ms | errors |");
         Console.WriteLine("|---|---:|---:|---:|---:|");
-        foreach (var (name, path) in new[] { ("no transformation", "none/"), ("native header transformation", "native/"), ("JSON body transformation via ext_proc", "body/") })
+        for (var i = 0; i < scenarios.Length; i++)
         {
-            await LoadAsync(rig.Client, path, concurrency, TimeSpan.FromSeconds(2));
-            var result = await LoadAsync(rig.Client, path, concurrency, TimeSpan.FromSeconds(seconds));
+            var result = results[i].OrderBy(r => r.Count / r.Elapsed.TotalSeconds).ElementAt(results[i].Count / 2);
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"| {name} | {result.Count / result.Elapsed.TotalSeconds:F0} | {result.Percentile(0.50):F2} | {result.Percentile(0.99):F2} | {result.Errors} |"));
+                $"| {scenarios[i].Item1} | {result.Count / result.Elapsed.TotalSeconds:F0} | {result.Percentile(0.50):F2} | {result.Percentile(0.99):F2} | {results[i].Sum(r => r.Errors)} |"));
         }
 
         return 0;
