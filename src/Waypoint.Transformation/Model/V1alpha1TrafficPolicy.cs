@@ -7,7 +7,7 @@ namespace Waypoint.Transformation.Model;
 /// <summary>
 /// gateway.kgateway.dev/v1alpha1 TrafficPolicy: the kgateway-compatible subset Waypoint honours
 /// (transformation, retry, timeouts). Fields Waypoint does not implement are not modelled; the CRD
-/// (manifests/crds/trafficpolicies.yaml) rejects them so a kgateway manifest never silently loses a feature.
+/// (manifests/crds/gateway.kgateway.dev_trafficpolicies.yaml) rejects them so a kgateway manifest never silently loses a feature.
 /// </summary>
 [KubernetesEntity(Group = KubeGroup, Kind = KubeKind, ApiVersion = KubeApiVersion, PluralName = KubePluralName)]
 public sealed record V1alpha1TrafficPolicy : IKubernetesObject<V1ObjectMeta>, ISpec<V1alpha1TrafficPolicySpec>, IStatus<PolicyStatus>

@@ -11,7 +11,7 @@ public sealed class CrdTests
     private static V1CustomResourceDefinition LoadCrd()
     {
         var root = EnvoyBinary.FindRepositoryRoot() ?? throw new InvalidOperationException("repository root not found");
-        return KubernetesYaml.Deserialize<V1CustomResourceDefinition>(File.ReadAllText(Path.Combine(root, "manifests", "crds", "trafficpolicies.yaml")));
+        return KubernetesYaml.Deserialize<V1CustomResourceDefinition>(File.ReadAllText(Path.Combine(root, "manifests", "crds", "gateway.kgateway.dev_trafficpolicies.yaml")));
     }
 
     [Fact]
