@@ -1,0 +1,114 @@
+using System.Globalization;
+using k8s.Models;
+using Waypoint.Translator.Model;
+
+namespace Waypoint.Translator.Internal;
+
+/// <summary>Finds the ready endpoints of a service port, and the objects they came from.</summary>
+internal static class EndpointResolver
+{
+    public static (List<EndpointModel> Endpoints, List<object?> Inputs) Resolve(ServiceModel service, ServicePortModel port, SnapshotIndex index, TranslatorOptions options)
+    {
+        var endpoints = new List<EndpointModel>();
+        var inputs = new List<object?> { service.Source, port.Port, port.Name, port.TargetPort?.Value };
+        var ns = index.Namespace(service.Namespace);
+        inputs.Add(ns);
+
+        if (service.Source is V1Service)
+        {
+            foreach (var slice in index.SlicesOf(service.Namespace, service.Name))
+            {
+                inputs.Add(slice);
+                var slicePort = slice.Ports?.FirstOrDefault(p => (p.Name ?? "") == (port.Name ?? ""));
+                if (slicePort?.Port is not int targetPort || slicePort.Protocol is "UDP" or "SCTP")
+                {
+                    continue;
+                }
+
+                foreach (var endpoint in slice.Endpoints ?? [])
+                {
+                    if (endpoint.Conditions?.Ready == false || endpoint.Addresses is not { Count: > 0 })
+                    {
+                        continue;
+                    }
+
+                    V1Pod? pod = null;
+                    if (endpoint.TargetRef is { Kind: "Pod" } target)
+                    {
+                        pod = index.Pod(target.NamespaceProperty ?? service.Namespace, target.Name);
+                        inputs.Add(pod);
+                    }
+
+                    endpoints.Add(new EndpointModel(endpoint.Addresses[0], targetPort, IsHbone(pod, ns), Workload(pod, options)));
+                }
+            }
+        }
+        else if (service.Source is V1ServiceEntry entry)
+        {
+            var defaultPort = port.TargetPort?.ToInt() ?? port.Port;
+            foreach (var endpoint in entry.Spec.Endpoints ?? [])
+            {
+                if (string.IsNullOrEmpty(endpoint.Address) || !ServiceModel.IsIp(endpoint.Address))
+                {
+                    continue;
+                }
+
+                var target = endpoint.Ports is not null && port.Name is not null && endpoint.Ports.TryGetValue(port.Name, out var p) ? p : defaultPort;
+                endpoints.Add(new EndpointModel(endpoint.Address, target, Hbone: false, Workload: null));
+            }
+
+            if (entry.Spec.WorkloadSelector?.Labels is { Count: > 0 } selector)
+            {
+                foreach (var pod in index.PodsIn(service.Namespace))
+                {
+                    if (string.IsNullOrEmpty(pod.Status?.PodIP) || !selector.All(l => LabelSelectors.Get(pod.Metadata.Labels, l.Key) == l.Value))
+                    {
+                        continue;
+                    }
+
+                    inputs.Add(pod);
+                    endpoints.Add(new EndpointModel(pod.Status.PodIP, defaultPort, IsHbone(pod, ns), Workload(pod, options)));
+                }
+            }
+        }
+
+        endpoints = endpoints
+            .DistinctBy(e => (e.Ip, e.Port))
+            .OrderBy(e => e.Ip, StringComparer.Ordinal)
+            .ThenBy(e => e.Port)
+            .ToList();
+        return (endpoints, inputs);
+    }
+
+    /// <summary>Ambient pods speak HBONE: the pod's dataplane-mode label, else its namespace's.</summary>
+    private static bool IsHbone(V1Pod? pod, V1Namespace? ns)
+    {
+        var podMode = LabelSelectors.Get(pod?.Metadata.Labels, WellKnown.DataplaneModeLabel);
+        if (podMode is not null)
+        {
+            return podMode == "ambient";
+        }
+
+        return LabelSelectors.Get(ns?.Metadata.Labels, WellKnown.DataplaneModeLabel) == "ambient";
+    }
+
+    /// <summary>Istio's <c>istio.workload</c> endpoint metadata: name;namespace;canonical name;canonical revision;cluster.</summary>
+    private static string? Workload(V1Pod? pod, TranslatorOptions options)
+    {
+        if (pod is null)
+        {
+            return null;
+        }
+
+        var labels = pod.Metadata.Labels;
+        var name = LabelSelectors.Get(labels, "service.istio.io/canonical-name")
+            ?? LabelSelectors.Get(labels, "app.kubernetes.io/name")
+            ?? LabelSelectors.Get(labels, "app")
+            ?? pod.Metadata.Name;
+        var revision = LabelSelectors.Get(labels, "service.istio.io/canonical-revision")
+            ?? LabelSelectors.Get(labels, "app.kubernetes.io/version")
+            ?? LabelSelectors.Get(labels, "version")
+            ?? "latest";
+        return string.Create(CultureInfo.InvariantCulture, $"{pod.Metadata.Name};{pod.Metadata.NamespaceProperty};{name};{revision};{options.ClusterId}");
+    }
+}

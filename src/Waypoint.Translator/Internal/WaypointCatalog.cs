@@ -1,0 +1,223 @@
+using k8s.Models;
+using Waypoint.Translator.Model;
+
+namespace Waypoint.Translator.Internal;
+
+/// <summary>A Gateway of our class that is a usable waypoint.</summary>
+internal sealed record WaypointGateway(WaypointKey Key, V1Gateway Gateway, GatewayListener Mesh, bool ServesServices);
+
+/// <summary>Which Gateways are waypoints, their status, and which services each serves.</summary>
+internal sealed class WaypointCatalog
+{
+    private static readonly RouteGroupKind[] s_supportedKinds = [new() { Group = GatewayApi.Group, Kind = WellKnown.HttpRouteKind }];
+
+    private readonly Dictionary<WaypointKey, WaypointGateway> _waypoints = [];
+    private readonly Dictionary<WaypointKey, List<ServiceModel>> _bound = [];
+    private readonly Dictionary<ServiceModel, WaypointKey> _bindingOf = new(ReferenceEqualityComparer.Instance);
+    private readonly Dictionary<WaypointKey, (V1Gateway Gateway, List<V1Condition> Conditions, List<ListenerStatus> Listeners)> _status = [];
+
+    public WaypointCatalog(SnapshotIndex index, TranslatorOptions options)
+    {
+        foreach (var gateway in index.Snapshot.Gateways)
+        {
+            if (!IsOurs(gateway, index, options))
+            {
+                continue;
+            }
+
+            var key = new WaypointKey(gateway.Metadata.NamespaceProperty ?? "default", gateway.Metadata.Name);
+            EvaluateGateway(key, gateway, index);
+        }
+
+        foreach (var service in index.Services.Concat(index.ServiceEntryHosts))
+        {
+            var key = ResolveBinding(service, index);
+            if (key is null || !_waypoints.TryGetValue(key.Value, out var waypoint) || !waypoint.ServesServices)
+            {
+                continue;
+            }
+
+            if (key.Value.Namespace != service.Namespace && !NamespaceAllowed(waypoint.Mesh, key.Value.Namespace, service.Namespace, index))
+            {
+                continue;
+            }
+
+            _bindingOf[service] = key.Value;
+            if (!_bound.TryGetValue(key.Value, out var list))
+            {
+                _bound[key.Value] = list = [];
+            }
+
+            list.Add(service);
+        }
+
+        foreach (var list in _bound.Values)
+        {
+            list.Sort(static (a, b) =>
+            {
+                var byHost = string.CompareOrdinal(a.Host, b.Host);
+                return byHost != 0 ? byHost : string.CompareOrdinal(a.Namespace + "/" + a.Name, b.Namespace + "/" + b.Name);
+            });
+        }
+    }
+
+    public IReadOnlyCollection<WaypointGateway> Waypoints => _waypoints.Values;
+
+    public WaypointGateway? Waypoint(WaypointKey key) => _waypoints.GetValueOrDefault(key);
+
+    public IReadOnlyList<ServiceModel> BoundTo(WaypointKey key) => _bound.TryGetValue(key, out var list) ? list : [];
+
+    public WaypointKey? BindingOf(ServiceModel service) => _bindingOf.TryGetValue(service, out var key) ? key : null;
+
+    public bool IsOurGatewayKey(WaypointKey key) => _status.ContainsKey(key);
+
+    public static bool IsOurs(V1Gateway gateway, SnapshotIndex index, TranslatorOptions options)
+    {
+        var className = gateway.Spec?.GatewayClassName;
+        if (string.IsNullOrEmpty(className))
+        {
+            return false;
+        }
+
+        if (className == options.GatewayClassName)
+        {
+            return true;
+        }
+
+        return index.GatewayClass(className)?.Spec?.ControllerName == options.ControllerName;
+    }
+
+    /// <summary>Whether routes or services from <paramref name="fromNamespace"/> may attach to the mesh listener.</summary>
+    public static bool NamespaceAllowed(GatewayListener mesh, string gatewayNamespace, string fromNamespace, SnapshotIndex index)
+    {
+        var from = mesh.AllowedRoutes?.Namespaces?.From ?? "Same";
+        return from switch
+        {
+            "All" => true,
+            "Same" => gatewayNamespace == fromNamespace,
+            "Selector" => LabelSelectors.Matches(mesh.AllowedRoutes?.Namespaces?.Selector, index.Namespace(fromNamespace)?.Metadata.Labels),
+            _ => false,
+        };
+    }
+
+    public IReadOnlyList<GatewayStatusResult> Statuses(IReadOnlyDictionary<WaypointKey, int> attachedRoutes)
+    {
+        var results = new List<GatewayStatusResult>(_status.Count);
+        foreach (var (key, (gateway, conditions, listeners)) in _status.OrderBy(p => p.Key))
+        {
+            var listenerStatuses = listeners
+                .Select(l => l with { AttachedRoutes = l.Name == WellKnown.MeshListenerName && _waypoints.ContainsKey(key) ? attachedRoutes.GetValueOrDefault(key) : 0 })
+                .ToList();
+            var bound = BoundTo(key).Select(s => s.DisplayName).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList();
+            results.Add(new GatewayStatusResult(key, gateway.Metadata.Generation, conditions, listenerStatuses, bound));
+        }
+
+        return results;
+    }
+
+    private void EvaluateGateway(WaypointKey key, V1Gateway gateway, SnapshotIndex index)
+    {
+        var generation = gateway.Metadata.Generation;
+        var listeners = new List<ListenerStatus>();
+        GatewayListener? mesh = null;
+        var invalid = new List<string>();
+        foreach (var listener in gateway.Spec.Listeners ?? [])
+        {
+            string? reason = null;
+            string? message = null;
+            if (listener.Protocol != WellKnown.HboneProtocol)
+            {
+                reason = "UnsupportedProtocol";
+                message = $"Protocol '{listener.Protocol}' is not supported: a waypoint has exactly one listener {{name: mesh, port: 15008, protocol: HBONE}}.";
+            }
+            else if (listener.Port != WellKnown.HbonePort)
+            {
+                reason = "PortUnavailable";
+                message = $"Port {listener.Port} is not supported: HBONE is served on port 15008.";
+            }
+            else if (listener.Name != WellKnown.MeshListenerName)
+            {
+                reason = "UnsupportedValue";
+                message = $"Listener name '{listener.Name}' is not supported: the HBONE listener must be named 'mesh'.";
+            }
+            else if (mesh is not null)
+            {
+                reason = "UnsupportedValue";
+                message = "Duplicate HBONE listener.";
+            }
+
+            var kindsOk = listener.AllowedRoutes?.Kinds is not { Count: > 0 } kinds
+                || kinds.Any(k => (k.Group ?? GatewayApi.Group) == GatewayApi.Group && k.Kind == WellKnown.HttpRouteKind);
+            var conditions = new List<V1Condition>();
+            if (reason is null)
+            {
+                mesh = listener;
+                conditions.Add(Conditions.True(Conditions.Accepted, "Accepted", "Listener accepted.", generation));
+                conditions.Add(kindsOk
+                    ? Conditions.True(Conditions.ResolvedRefs, "ResolvedRefs", "References resolved.", generation)
+                    : Conditions.False(Conditions.ResolvedRefs, "InvalidRouteKinds", "Only HTTPRoute is supported on a waypoint.", generation));
+            }
+            else
+            {
+                invalid.Add(listener.Name);
+                conditions.Add(Conditions.False(Conditions.Accepted, reason, message!, generation));
+                conditions.Add(Conditions.True(Conditions.ResolvedRefs, "ResolvedRefs", "References resolved.", generation));
+            }
+
+            listeners.Add(new ListenerStatus
+            {
+                Name = listener.Name,
+                SupportedKinds = reason is null && kindsOk ? s_supportedKinds : [],
+                Conditions = conditions,
+            });
+        }
+
+        var gatewayConditions = new List<V1Condition>();
+        if (mesh is null)
+        {
+            gatewayConditions.Add(Conditions.False(Conditions.Accepted, "ListenersNotValid",
+                "A waypoint needs the listener {name: mesh, port: 15008, protocol: HBONE}.", generation));
+        }
+        else if (invalid.Count > 0)
+        {
+            gatewayConditions.Add(Conditions.True(Conditions.Accepted, "ListenersNotValid",
+                $"Accepted; listeners not valid on a waypoint: {string.Join(", ", invalid)}.", generation));
+        }
+        else
+        {
+            gatewayConditions.Add(Conditions.True(Conditions.Accepted, "Accepted", "Waypoint accepted.", generation));
+        }
+
+        _status[key] = (gateway, gatewayConditions, listeners);
+        if (mesh is not null)
+        {
+            var waypointFor = LabelSelectors.Get(gateway.Metadata.Labels, WellKnown.WaypointForLabel)
+                ?? LabelSelectors.Get(index.GatewayClass(gateway.Spec.GatewayClassName)?.Metadata.Labels, WellKnown.WaypointForLabel)
+                ?? "service";
+            _waypoints[key] = new WaypointGateway(key, gateway, mesh, waypointFor is "service" or "all");
+        }
+    }
+
+    /// <summary>The object's <c>use-waypoint</c> label beats its namespace's; <c>none</c> opts out.</summary>
+    private static WaypointKey? ResolveBinding(ServiceModel service, SnapshotIndex index)
+    {
+        var labels = service.Labels;
+        if (labels is not null && labels.TryGetValue(WellKnown.UseWaypointLabel, out var name) && !string.IsNullOrEmpty(name))
+        {
+            if (name == WellKnown.None)
+            {
+                return null;
+            }
+
+            return new WaypointKey(LabelSelectors.Get(labels, WellKnown.UseWaypointNamespaceLabel) is { Length: > 0 } ns ? ns : service.Namespace, name);
+        }
+
+        var nsLabels = index.Namespace(service.Namespace)?.Metadata.Labels;
+        if (nsLabels is not null && nsLabels.TryGetValue(WellKnown.UseWaypointLabel, out var nsName) && !string.IsNullOrEmpty(nsName) && nsName != WellKnown.None)
+        {
+            return new WaypointKey(LabelSelectors.Get(nsLabels, WellKnown.UseWaypointNamespaceLabel) is { Length: > 0 } ns ? ns : service.Namespace, nsName);
+        }
+
+        return null;
+    }
+}

@@ -1,0 +1,62 @@
+using Envoy.Config.Cluster.V3;
+using Envoy.Config.Endpoint.V3;
+using Envoy.Config.Listener.V3;
+using Envoy.Config.Route.V3;
+using k8s.Models;
+using Waypoint.Translator.Model;
+
+namespace Waypoint.Translator;
+
+/// <summary>Everything one translation produced: Envoy resources per waypoint and the statuses to write.</summary>
+/// <remarks>The result and the protos in it are shared with later results (incremental translation); never mutate them.</remarks>
+public sealed record TranslationResult
+{
+    public static TranslationResult Empty { get; } = new();
+
+    /// <summary>Envoy resources of each accepted waypoint, ordered by key.</summary>
+    public IReadOnlyDictionary<WaypointKey, WaypointResources> Waypoints { get; init; } = new Dictionary<WaypointKey, WaypointResources>();
+
+    /// <summary>Status of every Gateway of our class, ordered by key.</summary>
+    public IReadOnlyList<GatewayStatusResult> Gateways { get; init; } = [];
+
+    /// <summary>Status entries of every HTTPRoute that has at least one parent we manage, ordered by namespace/name.</summary>
+    public IReadOnlyList<RouteStatusResult> Routes { get; init; } = [];
+}
+
+/// <summary>The xDS resources of one waypoint.</summary>
+/// <param name="Version">Content hash of all resources: equal inputs give equal versions across processes.</param>
+/// <param name="Listeners">connect_terminate, main_internal (omitted when no service is bound), connect_originate.</param>
+/// <param name="Routes">Always empty: route configurations are inline in the listeners (no RDS).</param>
+/// <param name="Clusters">Clusters ordered by name.</param>
+/// <param name="Endpoints">One load assignment per EDS cluster (possibly with no endpoints), ordered by cluster name.</param>
+public sealed record WaypointResources(
+    string Version,
+    IReadOnlyList<Listener> Listeners,
+    IReadOnlyList<RouteConfiguration> Routes,
+    IReadOnlyList<Cluster> Clusters,
+    IReadOnlyList<ClusterLoadAssignment> Endpoints);
+
+/// <summary>Computed status of a Gateway of our class (without <c>addresses</c>, which the controller owns).</summary>
+/// <param name="Key">The Gateway.</param>
+/// <param name="ObservedGeneration">metadata.generation the conditions describe.</param>
+/// <param name="Conditions">Accepted (Programmed is the controller's: it needs the Deployment's readiness).</param>
+/// <param name="Listeners">One entry per spec listener, with supportedKinds, attachedRoutes and Accepted/ResolvedRefs.</param>
+/// <param name="BoundServices">Services (<c>ns/name</c>) and ServiceEntries (<c>ns/name/host</c>) served by this waypoint.</param>
+/// <remarks>Conditions carry no lastTransitionTime: the writer keeps the previous time when status and reason are unchanged.</remarks>
+public sealed record GatewayStatusResult(
+    WaypointKey Key,
+    long? ObservedGeneration,
+    IReadOnlyList<V1Condition> Conditions,
+    IReadOnlyList<ListenerStatus> Listeners,
+    IReadOnlyList<string> BoundServices);
+
+/// <summary>The <c>status.parents</c> entries under our controller name for one HTTPRoute.</summary>
+/// <param name="Namespace">Route namespace.</param>
+/// <param name="Name">Route name.</param>
+/// <param name="ObservedGeneration">metadata.generation the conditions describe.</param>
+/// <param name="Parents">Entries for the parents we manage; entries of other controllers must be kept by the writer.</param>
+public sealed record RouteStatusResult(
+    string Namespace,
+    string Name,
+    long? ObservedGeneration,
+    IReadOnlyList<RouteParentStatus> Parents);

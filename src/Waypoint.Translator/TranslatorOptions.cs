@@ -1,0 +1,45 @@
+namespace Waypoint.Translator;
+
+/// <summary>Settings of the waypoint translator.</summary>
+/// <remarks>Defaults match a stock Istio ambient install and the design note (docs/translator.md).</remarks>
+public sealed record TranslatorOptions
+{
+    /// <summary>SPIFFE trust domain of the mesh.</summary>
+    public string TrustDomain { get; init; } = "cluster.local";
+
+    /// <summary>Kubernetes cluster DNS domain: Service hosts are <c>name.ns.svc.&lt;domain&gt;</c>.</summary>
+    public string ClusterDomain { get; init; } = "cluster.local";
+
+    /// <summary>Gateways of this class are our waypoints.</summary>
+    public string GatewayClassName { get; init; } = "kgateway-waypoint";
+
+    /// <summary>Controller name written in route status; GatewayClasses naming it are ours too.</summary>
+    public string ControllerName { get; init; } = "waypoint.dev/controller";
+
+    /// <summary>Bootstrap cluster that serves SDS (provided by the bootstrap, not by the translator).</summary>
+    public string SdsClusterName { get; init; } = "sds-grpc";
+
+    /// <summary>SDS name of the workload certificate and key.</summary>
+    public string CertificateSecretName { get; init; } = "default";
+
+    /// <summary>SDS name of the trust bundle.</summary>
+    public string RootCaSecretName { get; init; } = "ROOTCA";
+
+    /// <summary>Address the HBONE listener binds (the pod's wildcard by default).</summary>
+    public string HboneBindAddress { get; init; } = "0.0.0.0";
+
+    /// <summary>Extra addresses of the HBONE listener, e.g. <c>::</c> on dual-stack pods.</summary>
+    public IReadOnlyList<string> HboneAdditionalBindAddresses { get; init; } = [];
+
+    /// <summary>Port the HBONE listener binds; 15008 in a pod (tests may use 0).</summary>
+    public int HboneBindPort { get; init; } = 15008;
+
+    /// <summary>Idle timeout of outbound HBONE tunnels (mesh <c>hboneIdleTimeout</c>).</summary>
+    public TimeSpan HboneIdleTimeout { get; init; } = TimeSpan.FromHours(1);
+
+    /// <summary>Upstream connect timeout of service clusters.</summary>
+    public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Kubernetes cluster id used in endpoint <c>istio.workload</c> metadata.</summary>
+    public string ClusterId { get; init; } = "Kubernetes";
+}

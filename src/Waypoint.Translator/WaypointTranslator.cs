@@ -1,0 +1,313 @@
+using Envoy.Config.Cluster.V3;
+using Envoy.Config.Endpoint.V3;
+using Envoy.Config.Listener.V3;
+using Envoy.Config.Route.V3;
+using Waypoint.Translator.Internal;
+using Waypoint.Translator.Model;
+using Xds.Type.Matcher.V3;
+
+namespace Waypoint.Translator;
+
+/// <summary>
+/// Translates a <see cref="ClusterSnapshot"/> into the Envoy resources of every waypoint (Istio's design A:
+/// HBONE terminated by Envoy, L7 in an internal listener, new HBONE tunnels to the pods) plus the statuses to write.
+/// </summary>
+/// <remarks>
+/// Pure: no I/O, no clock. The instance remembers what it built last time, keyed by the input objects' identity,
+/// so a snapshot that changes one object rebuilds only what depends on it. Snapshot objects must therefore be
+/// treated as immutable (replace, never mutate, an object that changed). Calls are serialized.
+/// </remarks>
+public sealed class WaypointTranslator
+{
+    private readonly Lock _gate = new();
+    private Dictionary<string, ChainEntry> _chains = new(StringComparer.Ordinal);
+    private Dictionary<string, CachedResource<Cluster>> _clusters = new(StringComparer.Ordinal);
+    private Dictionary<string, CachedResource<ClusterLoadAssignment>> _endpoints = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, CachedResource<Cluster>> _connectOriginate = new(StringComparer.Ordinal);
+    private readonly CachedResource<Listener> _connectTerminate;
+    private readonly CachedResource<Listener> _connectOriginateListener;
+    private readonly CachedResource<Cluster> _mainInternalCluster;
+    private readonly CachedResource<Cluster> _encapCluster;
+
+    public WaypointTranslator(TranslatorOptions? options = null)
+    {
+        Options = options ?? new TranslatorOptions();
+        _connectTerminate = CachedResource<Listener>.Of(ListenerBuilder.ConnectTerminate(Options), null);
+        _connectOriginateListener = CachedResource<Listener>.Of(ListenerBuilder.ConnectOriginate(), null);
+        _mainInternalCluster = CachedResource<Cluster>.Of(ClusterBuilder.Internal(WellKnown.MainInternal, WellKnown.MainInternal), null);
+        _encapCluster = CachedResource<Cluster>.Of(ClusterBuilder.Internal(WellKnown.Encap, WellKnown.ConnectOriginate), null);
+    }
+
+    public TranslatorOptions Options { get; }
+
+    public TranslationResult Translate(ClusterSnapshot snapshot)
+    {
+        ArgumentNullException.ThrowIfNull(snapshot);
+        lock (_gate)
+        {
+            var index = new SnapshotIndex(snapshot, Options);
+            var catalog = new WaypointCatalog(index, Options);
+            var routes = new RouteCompiler(index, catalog, Options);
+            var used = new Generation();
+
+            var waypoints = new SortedDictionary<WaypointKey, WaypointResources>();
+            foreach (var waypoint in catalog.Waypoints.OrderBy(w => w.Key))
+            {
+                waypoints[waypoint.Key] = BuildWaypoint(waypoint, index, catalog, routes, used);
+            }
+
+            // Keep only what this translation used, so the caches never outgrow the cluster.
+            _chains = used.Chains;
+            _clusters = used.Clusters;
+            _endpoints = used.Endpoints;
+
+            return new TranslationResult
+            {
+                Waypoints = waypoints,
+                Gateways = catalog.Statuses(routes.AttachedRouteCounts),
+                Routes = routes.Statuses,
+            };
+        }
+    }
+
+    private WaypointResources BuildWaypoint(WaypointGateway waypoint, SnapshotIndex index, WaypointCatalog catalog, RouteCompiler routes, Generation used)
+    {
+        var key = waypoint.Key;
+        var resolver = new BackendResolver(index, catalog, key);
+        var gatewayRoutes = waypoint.ServesServices ? routes.RoutesOf(key) : [];
+        var chains = new List<ChainEntry>();
+        var claimedVips = new HashSet<string>(StringComparer.Ordinal);
+        var sniffed = new HashSet<int>();
+        var declared = new HashSet<int>();
+
+        foreach (var service in catalog.BoundTo(key))
+        {
+            var vips = service.Vips.Where(claimedVips.Add).ToList();
+            var ports = service.Ports;
+            if (vips.Count == 0 || ports.Count == 0)
+            {
+                continue;
+            }
+
+            var attachments = routes.RoutesOf(service);
+            var inputs = new List<object?> { service.Source, service.Host, string.Join(',', vips) };
+            foreach (var attachment in attachments)
+            {
+                inputs.Add(attachment.Route.Route);
+                inputs.Add(attachment.Port);
+            }
+
+            inputs.Add("|gateway");
+            foreach (var route in gatewayRoutes)
+            {
+                inputs.Add(route.Route);
+            }
+
+            inputs.Add("|backends");
+            foreach (var port in ports)
+            {
+                if (port.IsHttp)
+                {
+                    AddBackendFingerprint(inputs, attachments, gatewayRoutes, port, resolver);
+                }
+
+                if (port.Protocol == PortProtocol.Auto)
+                {
+                    sniffed.Add(port.Port);
+                }
+                else
+                {
+                    declared.Add(port.Port);
+                }
+            }
+
+            var cacheKey = $"{key}|{service.Kind}|{service.Namespace}/{service.Name}|{service.Host}";
+            var refKey = new RefKey(inputs);
+            if (!used.Chains.TryGetValue(cacheKey, out var entry))
+            {
+                entry = _chains.TryGetValue(cacheKey, out var cached) && cached.Inputs.Equals(refKey)
+                    ? cached
+                    : BuildChains(service, vips, attachments, gatewayRoutes, resolver, refKey);
+                used.Chains[cacheKey] = entry;
+            }
+
+            chains.Add(entry);
+            foreach (var port in ports)
+            {
+                if (port.IsHttp)
+                {
+                    var name = BackendResolver.InboundName(port.Port, http: true, service.Host);
+                    resolver.Requests.TryAdd(name, new ClusterRequest(name, service, port, Http: true));
+                }
+
+                if (port.IsTcp)
+                {
+                    var name = BackendResolver.InboundName(port.Port, http: false, service.Host);
+                    resolver.Requests.TryAdd(name, new ClusterRequest(name, service, port, Http: false));
+                }
+            }
+        }
+
+        var listeners = new List<CachedResource<Listener>> { _connectOriginateListener, _connectTerminate };
+        if (chains.Count > 0)
+        {
+            listeners.Add(MainInternal(chains, sniffed, declared.Except(sniffed).ToList()));
+        }
+
+        listeners.Sort((a, b) => string.CompareOrdinal(a.Resource.Name, b.Resource.Name));
+
+        var clusters = new List<CachedResource<Cluster>> { _mainInternalCluster, _encapCluster, ConnectOriginateCluster(key.Namespace) };
+        var endpoints = new List<CachedResource<ClusterLoadAssignment>>();
+        foreach (var request in resolver.Requests.Values)
+        {
+            clusters.Add(ServiceCluster(request, used));
+            if (!request.Service.DnsResolution)
+            {
+                endpoints.Add(LoadAssignment(request, index, used));
+            }
+        }
+
+        clusters.Sort((a, b) => string.CompareOrdinal(a.Resource.Name, b.Resource.Name));
+        endpoints.Sort((a, b) => string.CompareOrdinal(a.Resource.ClusterName, b.Resource.ClusterName));
+
+        var version = ContentHash.Combine(
+            listeners.Select(l => l.Hash).Concat(clusters.Select(c => c.Hash)).Concat(endpoints.Select(e => e.Hash)));
+        return new WaypointResources(
+            Convert.ToHexStringLower(version, 0, 16),
+            listeners.Select(l => l.Resource).ToList(),
+            Array.Empty<RouteConfiguration>(),
+            clusters.Select(c => c.Resource).ToList(),
+            endpoints.Select(e => e.Resource).ToList());
+    }
+
+    /// <summary>Resolves the backends of the routes a port would serve; the names key the chain cache.</summary>
+    private static void AddBackendFingerprint(List<object?> inputs, IReadOnlyList<ServiceAttachment> attachments, IReadOnlyList<CompiledRoute> gatewayRoutes, ServicePortModel port, BackendResolver resolver)
+    {
+        foreach (var route in attachments.Where(a => a.Port is null || a.Port == port.Port).Select(a => a.Route).Concat(gatewayRoutes))
+        {
+            foreach (var rule in route.Rules)
+            {
+                foreach (var backend in rule.BackendRefs ?? [])
+                {
+                    inputs.Add(resolver.Resolve(route.Namespace, backend.Group, backend.Kind, backend.Name, backend.Namespace, backend.Port, port.Port));
+                }
+
+                foreach (var filter in rule.Filters ?? [])
+                {
+                    if (filter.RequestMirror?.BackendRef is { } b)
+                    {
+                        inputs.Add(resolver.Resolve(route.Namespace, b.Group, b.Kind, b.Name, b.Namespace, b.Port, port.Port));
+                    }
+                }
+            }
+        }
+    }
+
+    private static ChainEntry BuildChains(
+        ServiceModel service,
+        List<string> vips,
+        IReadOnlyList<ServiceAttachment> attachments,
+        IReadOnlyList<CompiledRoute> gatewayRoutes,
+        BackendResolver resolver,
+        RefKey inputs)
+    {
+        var chains = new List<FilterChain>();
+        var portChains = new List<(ServicePortModel, string?, string?)>();
+        foreach (var port in service.Ports)
+        {
+            string? httpChain = null;
+            string? tcpChain = null;
+            if (port.IsHttp)
+            {
+                httpChain = BackendResolver.InboundName(port.Port, http: true, service.Host);
+                var serviceRoutes = attachments.Where(a => a.Port is null || a.Port == port.Port).Select(a => a.Route).Distinct().ToList();
+                var routeConfig = RouteBuilder.Build(httpChain, service, port, serviceRoutes, gatewayRoutes, resolver, httpChain);
+                chains.Add(ListenerBuilder.HttpChain(httpChain, port, routeConfig));
+            }
+
+            if (port.IsTcp)
+            {
+                tcpChain = BackendResolver.InboundName(port.Port, http: false, service.Host);
+                chains.Add(ListenerBuilder.TcpChain(tcpChain, tcpChain));
+            }
+
+            portChains.Add((port, httpChain, tcpChain));
+        }
+
+        var rangeMatcher = ListenerBuilder.RangeMatcher(vips, ListenerBuilder.PortMatcher(portChains));
+        var hash = ContentHash.Combine(chains.Select(ContentHash.Of).Append(ContentHash.Of(rangeMatcher)));
+        return new ChainEntry(inputs, chains, rangeMatcher, hash);
+    }
+
+    private static CachedResource<Listener> MainInternal(List<ChainEntry> chains, HashSet<int> sniffed, List<int> declaredOnly)
+    {
+        var listener = ListenerBuilder.MainInternalShell(sniffed, declaredOnly);
+        var shellHash = ContentHash.Of(listener);
+        foreach (var entry in chains)
+        {
+            listener.FilterChains.AddRange(entry.Chains);
+        }
+
+        listener.FilterChainMatcher = ListenerBuilder.ChainMatcher(chains.Select(c => c.RangeMatcher));
+        return new CachedResource<Listener>(listener, ContentHash.Combine(chains.Select(c => c.Hash).Prepend(shellHash)));
+    }
+
+    private CachedResource<Cluster> ConnectOriginateCluster(string waypointNamespace)
+    {
+        if (!_connectOriginate.TryGetValue(waypointNamespace, out var cluster))
+        {
+            _connectOriginate[waypointNamespace] = cluster = CachedResource<Cluster>.Of(ClusterBuilder.ConnectOriginate(Options, waypointNamespace), null);
+        }
+
+        return cluster;
+    }
+
+    private CachedResource<Cluster> ServiceCluster(ClusterRequest request, Generation used)
+    {
+        var port = request.Port;
+        var inputs = new RefKey([request.Service.Source, request.Service.Host, port.Port, port.Name, port.Protocol, port.TargetPort?.Value, request.Http]);
+        if (used.Clusters.TryGetValue(request.Name, out var current) && current.Inputs!.Equals(inputs))
+        {
+            return current;
+        }
+
+        var cluster = _clusters.TryGetValue(request.Name, out var cached) && cached.Inputs!.Equals(inputs)
+            ? cached
+            : CachedResource<Cluster>.Of(ClusterBuilder.Service(request, Options), inputs);
+        used.Clusters[request.Name] = cluster;
+        return cluster;
+    }
+
+    private CachedResource<ClusterLoadAssignment> LoadAssignment(ClusterRequest request, SnapshotIndex index, Generation used)
+    {
+        var (endpoints, inputList) = EndpointResolver.Resolve(request.Service, request.Port, index, Options);
+        var inputs = new RefKey(inputList);
+        if (used.Endpoints.TryGetValue(request.Name, out var current) && current.Inputs!.Equals(inputs))
+        {
+            return current;
+        }
+
+        var assignment = _endpoints.TryGetValue(request.Name, out var cached) && cached.Inputs!.Equals(inputs)
+            ? cached
+            : CachedResource<ClusterLoadAssignment>.Of(ClusterBuilder.LoadAssignment(request.Name, endpoints), inputs);
+        used.Endpoints[request.Name] = assignment;
+        return assignment;
+    }
+
+    private sealed record ChainEntry(RefKey Inputs, List<FilterChain> Chains, IPMatcher.Types.IPRangeMatcher RangeMatcher, byte[] Hash);
+
+    private sealed record CachedResource<T>(T Resource, byte[] Hash, RefKey? Inputs = null)
+        where T : Google.Protobuf.IMessage
+    {
+        public static CachedResource<T> Of(T resource, RefKey? inputs) => new(resource, ContentHash.Of(resource), inputs);
+    }
+
+    private sealed class Generation
+    {
+        public Dictionary<string, ChainEntry> Chains { get; } = new(StringComparer.Ordinal);
+
+        public Dictionary<string, CachedResource<Cluster>> Clusters { get; } = new(StringComparer.Ordinal);
+
+        public Dictionary<string, CachedResource<ClusterLoadAssignment>> Endpoints { get; } = new(StringComparer.Ordinal);
+    }
+}
