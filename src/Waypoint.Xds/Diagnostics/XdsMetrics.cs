@@ -1,0 +1,58 @@
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+
+namespace Waypoint.Xds.Diagnostics;
+
+/// <summary>The xDS server's instruments (meter <c>Waypoint.Xds</c>). Tags are bounded: type = lds/rds/cds/eds/sds.</summary>
+internal sealed class XdsMetrics
+{
+    public const string MeterName = "Waypoint.Xds";
+
+    private readonly UpDownCounter<long> _streams;
+    private readonly Counter<long> _pushes;
+    private readonly Counter<long> _nacks;
+    private readonly Counter<long> _rejectedRequests;
+    private readonly Histogram<double> _ackLatency;
+
+    public XdsMetrics(IMeterFactory meterFactory)
+    {
+        ArgumentNullException.ThrowIfNull(meterFactory);
+        var meter = meterFactory.Create(MeterName);
+        _streams = meter.CreateUpDownCounter<long>("waypoint.xds.streams", "{stream}", "Connected ADS streams.");
+        _pushes = meter.CreateCounter<long>("waypoint.xds.pushes", "{response}", "Discovery responses sent.");
+        _nacks = meter.CreateCounter<long>("waypoint.xds.nacks", "{nack}", "Discovery responses Envoy rejected.");
+        _rejectedRequests = meter.CreateCounter<long>("waypoint.xds.invalid_requests", "{request}", "Malformed requests that ended their stream.");
+        _ackLatency = meter.CreateHistogram<double>("waypoint.xds.push.duration", "s", "Time from sending a response to its ACK or NACK.",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10] });
+    }
+
+    public void StreamOpened(XdsProtocol protocol) => _streams.Add(1, ProtocolTag(protocol));
+
+    public void StreamClosed(XdsProtocol protocol) => _streams.Add(-1, ProtocolTag(protocol));
+
+    public void Pushed(string typeUrl) => _pushes.Add(1, TypeTag(typeUrl));
+
+    public void Nacked(string typeUrl) => _nacks.Add(1, TypeTag(typeUrl));
+
+    public void RequestRejected(string reason)
+    {
+        if (_rejectedRequests.Enabled)
+        {
+            _rejectedRequests.Add(1, new KeyValuePair<string, object?>("error.type", reason));
+        }
+    }
+
+    public void Answered(string typeUrl, bool accepted, TimeSpan elapsed)
+    {
+        if (_ackLatency.Enabled)
+        {
+            var tags = new TagList { { "xds.type", XdsTypeUrls.ShortName(typeUrl) }, { "xds.outcome", accepted ? "ack" : "nack" } };
+            _ackLatency.Record(elapsed.TotalSeconds, tags);
+        }
+    }
+
+    private static KeyValuePair<string, object?> ProtocolTag(XdsProtocol protocol) =>
+        new("xds.protocol", protocol == XdsProtocol.Delta ? "delta" : "sotw");
+
+    private static KeyValuePair<string, object?> TypeTag(string typeUrl) => new("xds.type", XdsTypeUrls.ShortName(typeUrl));
+}
