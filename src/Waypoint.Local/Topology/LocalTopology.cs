@@ -63,8 +63,11 @@ public sealed record LocalTopology
 
     public required ClusterSnapshot Snapshot { get; init; }
 
-    /// <summary>Problems that dropped an object or part of one, each naming the object.</summary>
+    /// <summary>Documents that could not be read (invalid YAML, unknown fields of the wrong type, no name).</summary>
     public IReadOnlyList<string> Errors { get; init; } = [];
+
+    /// <summary>Problems that dropped an object or part of one, each naming the object; the rest still applies.</summary>
+    public IReadOnlyList<string> Warnings { get; init; } = [];
 
     /// <summary>Documents of kinds the rig does not read.</summary>
     public IReadOnlyList<string> Ignored { get; init; } = [];

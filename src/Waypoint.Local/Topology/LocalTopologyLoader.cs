@@ -18,6 +18,7 @@ public static partial class LocalTopologyLoader
     public const string UseWaypointNamespaceLabel = "istio.io/use-waypoint-namespace";
     public const string ServiceAccountAnnotation = "gateway.istio.io/service-account";
     private const string ServiceNameLabel = "kubernetes.io/service-name";
+    private const string DataplaneModeLabel = "istio.io/dataplane-mode";
     private static readonly string[] s_waypointClasses = ["kgateway-waypoint", "istio-waypoint"];
 
     /// <summary>Loads every <c>*.yaml</c>/<c>*.yml</c> under <paramref name="directory"/>.</summary>
@@ -57,7 +58,7 @@ public static partial class LocalTopologyLoader
     {
         ArgumentNullException.ThrowIfNull(objects);
         ArgumentNullException.ThrowIfNull(deployments);
-        var errors = new List<string>(loadErrors ?? []);
+        var errors = new List<string>();
         var builder = ClusterSnapshot.CreateBuilder();
         var all = objects.ToList();
         builder.AddRange(all);
@@ -71,7 +72,7 @@ public static partial class LocalTopologyLoader
 
         var namespaces = source.Namespaces.ToDictionary(n => n.Name(), StringComparer.Ordinal);
         var waypoints = AllocateWaypoints(source.Gateways);
-        var pods = AllocatePods(podObjects, errors);
+        var pods = AllocatePods(podObjects, namespaces, errors);
         var vips = new AddressAllocator(AddressAllocator.ServiceBlock);
         var services = new List<LocalService>();
         var slices = source.EndpointSlices.ToList();
@@ -116,7 +117,8 @@ public static partial class LocalTopologyLoader
             Services = services,
             Waypoints = waypoints,
             Snapshot = snapshot,
-            Errors = errors,
+            Errors = (loadErrors ?? []).ToArray(),
+            Warnings = errors,
             Ignored = (ignored ?? []).ToArray(),
             TrustDomain = trustDomain,
         };
@@ -195,7 +197,7 @@ public static partial class LocalTopologyLoader
         return result;
     }
 
-    private static Dictionary<string, LocalPod> AllocatePods(List<V1Pod> podObjects, List<string> errors)
+    private static Dictionary<string, LocalPod> AllocatePods(List<V1Pod> podObjects, Dictionary<string, V1Namespace> namespaces, List<string> errors)
     {
         var allocator = new AddressAllocator(AddressAllocator.PodBlock);
         var result = new Dictionary<string, LocalPod>(StringComparer.Ordinal);
@@ -233,6 +235,15 @@ public static partial class LocalTopologyLoader
             pod.Status.PodIPs = [new V1PodIP { Ip = address.ToString() }];
             pod.Status.Phase = "Running";
             pod.Status.Conditions = [new V1PodCondition { Status = "True", Type = "Ready" }];
+
+            // Every local pod sits behind a ztunnel role, as if its namespace were enrolled in ambient mode.
+            pod.Metadata.Labels ??= new Dictionary<string, string>();
+            if (!pod.Metadata.Labels.ContainsKey(DataplaneModeLabel)
+                && !(namespaces.TryGetValue(pod.Namespace(), out var ns) && ns.GetLabel(DataplaneModeLabel) is not null))
+            {
+                pod.Metadata.Labels[DataplaneModeLabel] = "ambient";
+            }
+
             var ports = (pod.Spec?.Containers ?? [])
                 .SelectMany(c => c.Ports ?? [])
                 .Select(p => new LocalPodPort(p.ContainerPort, LocalProtocol.Http))
