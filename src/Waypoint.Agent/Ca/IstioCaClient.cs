@@ -58,6 +58,16 @@ public sealed class IstioCaClient : ICertificateAuthorityClient, IDisposable
                 new CallOptions(headers, deadline: DateTime.UtcNow + _options.CaRequestTimeout, cancellationToken: cancellationToken)).ConfigureAwait(false);
             return response.CertChain;
         }
+        catch (RpcException ex) when (!cancellationToken.IsCancellationRequested && FindAuthenticationFailure(ex) is { } tls)
+        {
+            // grpc-dotnet reports a failed handshake as Internal; it is a transport failure (wrong root, wrong name).
+            DropChannel(channel);
+            throw new WorkloadCertificateException(
+                CertificateFailureKind.CaError,
+                $"The TLS handshake with istiod at {_options.CaAddress} failed (is '{_options.RootCertPath}' the mesh root, and does istiod's certificate name the CA host?): {tls.Message}",
+                StatusCode.Unavailable,
+                ex);
+        }
         catch (RpcException ex) when (!cancellationToken.IsCancellationRequested)
         {
             DropChannel(channel);
@@ -195,6 +205,19 @@ public sealed class IstioCaClient : ICertificateAuthorityClient, IDisposable
         }
 
         channel.Dispose();
+    }
+
+    private static AuthenticationException? FindAuthenticationFailure(RpcException ex)
+    {
+        for (var inner = ex.Status.DebugException ?? ex.InnerException; inner is not null; inner = inner.InnerException)
+        {
+            if (inner is AuthenticationException authentication)
+            {
+                return authentication;
+            }
+        }
+
+        return null;
     }
 
     private static string Describe(RpcException ex)

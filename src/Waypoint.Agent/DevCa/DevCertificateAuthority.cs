@@ -146,7 +146,7 @@ public sealed class DevCertificateAuthority : IDisposable
         request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.1"), new Oid("1.3.6.1.5.5.7.3.2")], critical: false));
         request.CertificateExtensions.Add(new X509BasicConstraintsExtension(certificateAuthority: false, hasPathLengthConstraint: false, pathLengthConstraint: 0, critical: true));
         request.CertificateExtensions.Add(X509AuthorityKeyIdentifierExtension.CreateFromCertificate(signer, includeKeyIdentifier: true, includeIssuerAndSerial: false));
-        return request.Create(signer, from, until, NewSerial());
+        return CreateSignedBy(request, signer, from, until);
     }
 
     /// <summary>A workload certificate with a fresh ECDSA key, e.g. for a test peer or a local client presenting a mesh identity.</summary>
@@ -158,7 +158,10 @@ public sealed class DevCertificateAuthority : IDisposable
         return leaf.CopyWithPrivateKey(key);
     }
 
-    /// <summary>A TLS server certificate for istiod's names (by default those istiod's own certificate carries), signed by this CA.</summary>
+    /// <summary>
+    /// A TLS server certificate for istiod's names (by default those istiod's own certificate carries), signed by the
+    /// root so that clients holding only <c>root-cert.pem</c> can verify it without the intermediate.
+    /// </summary>
     public X509Certificate2 IssueServerCertificate(IEnumerable<string>? dnsNames = null, string istioNamespace = "istio-system")
     {
         dnsNames ??= [$"istiod.{istioNamespace}.svc", $"istiod-remote.{istioNamespace}.svc", $"istio-pilot.{istioNamespace}.svc"];
@@ -175,7 +178,7 @@ public sealed class DevCertificateAuthority : IDisposable
         request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.1")], critical: false));
         request.CertificateExtensions.Add(new X509BasicConstraintsExtension(false, false, 0, critical: true));
         var now = _time.GetUtcNow();
-        using var cert = request.Create(Signer, now - ClockSkewGrace, Min(now + TimeSpan.FromDays(365), Signer.NotAfter), NewSerial());
+        using var cert = CreateSignedBy(request, Root, now - ClockSkewGrace, Min(now + TimeSpan.FromDays(365), Root.NotAfter));
         var withKey = cert.CopyWithPrivateKey(key);
 
         // Kestrel on Linux wants an exportable key it can hand to OpenSSL; round-trip through PKCS#12.
@@ -217,6 +220,17 @@ public sealed class DevCertificateAuthority : IDisposable
 
         using var cert = request.Create(issuer, notBefore, notAfter, NewSerial());
         return cert.CopyWithPrivateKey(key);
+    }
+
+    /// <summary>Signs with the issuer's key whatever the subject key's algorithm (an RSA root may sign an ECDSA leaf).</summary>
+    private static X509Certificate2 CreateSignedBy(CertificateRequest request, X509Certificate2 issuer, DateTimeOffset notBefore, DateTimeOffset notAfter)
+    {
+        using var rsa = issuer.GetRSAPrivateKey();
+        using var ecdsa = rsa is null ? issuer.GetECDsaPrivateKey() : null;
+        var generator = rsa is not null
+            ? X509SignatureGenerator.CreateForRSA(rsa, RSASignaturePadding.Pkcs1)
+            : X509SignatureGenerator.CreateForECDsa(ecdsa ?? throw new InvalidOperationException("The issuer certificate has no RSA or ECDSA private key."));
+        return request.Create(issuer.SubjectName, generator, notBefore, notAfter, NewSerial());
     }
 
     private static DateTimeOffset Min(DateTimeOffset a, DateTime b)
