@@ -53,7 +53,7 @@ public static class ZtunnelBootstraps
             {
                 var name = $"{service.Namespace}/{service.Name}:{port.Port}";
                 string cluster;
-                string hostname;
+                string? hostname;
                 if (service.Waypoint is { } waypoint)
                 {
                     cluster = $"waypoint|{waypoint.Key}";
@@ -61,26 +61,32 @@ public static class ZtunnelBootstraps
                 }
                 else
                 {
+                    // Plain TCP to the internal listener, which opens the tunnel to the chosen pod.
                     cluster = $"direct|{name}";
-                    hostname = "%DOWNSTREAM_LOCAL_ADDRESS%";
+                    hostname = null;
                     clusters.Add(DirectCluster(cluster, service.Pods.Select(p => $"{p.Address}:{port.TargetPort}")));
                 }
 
-                listeners.Add(Parse($$"""
+                var proxy = new JsonObject
+                {
+                    ["@type"] = "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
+                    ["stat_prefix"] = $"outbound|{name}",
+                    ["cluster"] = cluster,
+                };
+                if (hostname is not null)
+                {
+                    proxy["tunneling_config"] = new JsonObject { ["hostname"] = hostname };
+                }
+
+                listeners.Add(new JsonObject
+                {
+                    ["name"] = $"outbound|{name}",
+                    ["address"] = Parse($$"""{ "socket_address": { "address": "{{service.Address}}", "port_value": {{port.Port}} } }"""),
+                    ["filter_chains"] = new JsonArray(new JsonObject
                     {
-                      "name": "outbound|{{name}}",
-                      "address": { "socket_address": { "address": "{{service.Address}}", "port_value": {{port.Port}} } },
-                      "filter_chains": [{ "filters": [{
-                        "name": "envoy.filters.network.tcp_proxy",
-                        "typed_config": {
-                          "@type": "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
-                          "stat_prefix": "outbound|{{name}}",
-                          "cluster": "{{cluster}}",
-                          "tunneling_config": { "hostname": "{{hostname}}" }
-                        }
-                      }] }]
-                    }
-                    """));
+                        ["filters"] = new JsonArray(new JsonObject { ["name"] = "envoy.filters.network.tcp_proxy", ["typed_config"] = proxy }),
+                    }),
+                });
             }
         }
 

@@ -17,6 +17,9 @@ public abstract class RigFixture : IAsyncLifetime
     /// <summary>The YAML files of the mesh: file name → content.</summary>
     protected abstract IReadOnlyDictionary<string, string> Files { get; }
 
+    /// <summary>Follow file edits (the rig's watcher) instead of only explicit reloads.</summary>
+    protected virtual bool Watch => false;
+
     public virtual async Task InitializeAsync()
     {
         foreach (var (name, content) in Files)
@@ -25,7 +28,7 @@ public abstract class RigFixture : IAsyncLifetime
         }
 
         using var cts = new CancellationTokenSource(TimeSpan.FromMinutes(2));
-        Rig = await LocalRig.StartAsync(new LocalRigOptions { ConfigDirectory = _directory }, LoggerFactory.Create(_ => { }), cts.Token);
+        Rig = await LocalRig.StartAsync(new LocalRigOptions { ConfigDirectory = _directory, Watch = Watch, WatchDebounce = TimeSpan.FromMilliseconds(50) }, LoggerFactory.Create(_ => { }), cts.Token);
         Client = Rig.CreateHttpClient(TimeSpan.FromSeconds(20));
     }
 
