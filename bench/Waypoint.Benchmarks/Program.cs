@@ -1,1 +1,17 @@
-namespace Waypoint.Benchmarks; internal static class Program { public static int Main(string[] args) => 0; }
+using BenchmarkDotNet.Running;
+
+namespace Waypoint.Benchmarks;
+
+internal static class Program
+{
+    public static int Main(string[] args)
+    {
+        if (args is ["translation-memory", .. var rest])
+        {
+            return TranslationMemory.Run(rest);
+        }
+
+        BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+        return 0;
+    }
+}
