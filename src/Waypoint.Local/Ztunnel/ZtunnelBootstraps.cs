@@ -196,6 +196,7 @@ public static class ZtunnelBootstraps
                     "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
                     "stat_prefix": "inbound_app",
                     "preserve_external_request_id": true,
+                    "generate_request_id": false,
                     "skip_xff_append": true,
                     "stream_idle_timeout": "0s",
                     "server_header_transformation": "PASS_THROUGH",
