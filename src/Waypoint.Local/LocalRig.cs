@@ -1,6 +1,5 @@
 using System.Net;
 using System.Net.Sockets;
-using Envoy.Config.Listener.V3;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Waypoint.Agent.DevCa;
@@ -186,7 +185,8 @@ public sealed class LocalRig : IAsyncDisposable
                     continue;
                 }
 
-                var snapshot = XdsSnapshot.Create(resources.Listeners.Select(l => BindTo(l, waypoint.Address)), resources.Routes, resources.Clusters, resources.Endpoints);
+                var (listeners, routes) = WaypointListenerAdapter.Adapt(resources.Listeners, waypoint.Address);
+                var snapshot = XdsSnapshot.Create(listeners, resources.Routes.Concat(routes), resources.Clusters, resources.Endpoints);
                 _controlPlane.Cache.SetSnapshot(waypoint.Key, snapshot);
                 versions[waypoint.Key] = snapshot.Version;
             }
@@ -221,14 +221,14 @@ public sealed class LocalRig : IAsyncDisposable
         }
     }
 
-    /// <summary>Completes when every waypoint Envoy has ACKed the listeners and clusters of <paramref name="result"/>.</summary>
+    /// <summary>Completes when every waypoint Envoy has ACKed the listeners, routes and clusters of <paramref name="result"/>.</summary>
     public Task WaitForAckAsync(LocalApplyResult result, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(result);
         return _controlPlane.Status.WaitUntilAsync(
             status => result.Versions.All(v =>
                 _waypoints.TryGetValue(v.Key, out var proxy)
-                && XdsTypeUrls.PushOrder.Where(t => t is XdsTypeUrls.Listener or XdsTypeUrls.Cluster).All(t =>
+                && XdsTypeUrls.PushOrder.Where(t => t is XdsTypeUrls.Listener or XdsTypeUrls.Cluster or XdsTypeUrls.RouteConfiguration).All(t =>
                     _controlPlane.Cache.TryGetSnapshot(v.Key, out var snapshot)
                     && snapshot.Version == v.Value
                     && status.GetAckedVersion(proxy.NodeId, t) == snapshot.GetVersion(t))),
@@ -321,20 +321,6 @@ public sealed class LocalRig : IAsyncDisposable
 
     private static LocalTopology LoadTopology(LocalRigOptions options) =>
         LocalTopologyLoader.LoadDirectory(options.ConfigDirectory, options.TrustDomain);
-
-    /// <summary>The translator binds HBONE on the pod wildcard; on one machine each waypoint binds its own loopback IP.</summary>
-    private static Listener BindTo(Listener listener, IPAddress address)
-    {
-        if (listener.Address?.SocketAddress is not { } socket || string.IsNullOrEmpty(socket.Address))
-        {
-            return listener;
-        }
-
-        var bound = listener.Clone();
-        bound.Address.SocketAddress.Address = address.ToString();
-        bound.AdditionalAddresses.Clear();
-        return bound;
-    }
 
     private static IEnumerable<string> DescribeProblems(TranslationResult translation)
     {
