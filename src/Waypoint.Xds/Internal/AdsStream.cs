@@ -207,10 +207,10 @@ internal abstract class AdsStream<TRequest, TResponse>
         state.NackedVersion = pending.Version;
         var record = new XdsNackRecord(NodeId, NodeGroup, state.TypeUrl, pending.Version, pending.Nonce, error.Code,
             error.Message ?? string.Empty, Services.Time.GetUtcNow());
-        Services.Status.RecordNack(record);
+        XdsServerLog.Nack(Services.Logger, NodeId, NodeGroup, state.TypeUrl, pending.Version, pending.Nonce, record.ErrorMessage);
         Services.Metrics.Nacked(state.TypeUrl);
         Services.Metrics.Answered(state.TypeUrl, accepted: false, elapsed);
-        XdsServerLog.Nack(Services.Logger, NodeId, NodeGroup, state.TypeUrl, pending.Version, pending.Nonce, record.ErrorMessage);
+        Services.Status.RecordNack(record);
         PublishStatus(state, record);
     }
 
@@ -227,6 +227,11 @@ internal abstract class AdsStream<TRequest, TResponse>
             }
 
             if (typeUrl is XdsTypeUrls.Listener or XdsTypeUrls.RouteConfiguration && !clustersSettled)
+            {
+                continue;
+            }
+
+            if (typeUrl == XdsTypeUrls.ClusterLoadAssignment && AwaitingEndpointSubscription(snapshot))
             {
                 continue;
             }
@@ -307,6 +312,51 @@ internal abstract class AdsStream<TRequest, TResponse>
         }
 
         return !NeedsPush(endpoints, snapshot);
+    }
+
+    /// <summary>
+    /// Envoy is about to extend its endpoint subscription: it is processing clusters, or has accepted clusters whose
+    /// endpoints it has not asked for yet. Endpoints sent now would be superseded at once.
+    /// </summary>
+    /// <remarks>
+    /// Envoy ACKs a CDS response only once new clusters have warmed, i.e. after their endpoints arrived; it asks for
+    /// those endpoints first. So this waits for the subscription, never for the CDS ACK.
+    /// </remarks>
+    private bool AwaitingEndpointSubscription(XdsSnapshot snapshot)
+    {
+        var clusters = State(XdsTypeUrls.Cluster);
+        var endpoints = State(XdsTypeUrls.ClusterLoadAssignment)!;
+        if (clusters is null || !clusters.Subscribed || endpoints.Wildcard)
+        {
+            return false;
+        }
+
+        if (clusters.Pending is null)
+        {
+            if (clusters.IsNacked(snapshot.Clusters.Version))
+            {
+                return false;
+            }
+
+            foreach (var cluster in clusters.Select(snapshot.Clusters))
+            {
+                if (!clusters.Acked.TryGetValue(cluster.Name, out var acked) || acked.Version != cluster.Version)
+                {
+                    // Some clusters are not in Envoy (nor on their way): its subscription cannot cover them yet.
+                    return false;
+                }
+            }
+        }
+
+        foreach (var name in snapshot.EdsServiceNames)
+        {
+            if (!endpoints.Names.Contains(name))
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     /// <summary>Listeners and routes are up to date, so clusters that left the snapshot are no longer referenced.</summary>

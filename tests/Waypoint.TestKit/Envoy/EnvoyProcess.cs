@@ -202,6 +202,27 @@ public sealed class EnvoyProcess : IAsyncDisposable
     public async Task<long> GetStatAsync(string name, CancellationToken cancellationToken = default) =>
         (await GetStatsAsync(cancellationToken).ConfigureAwait(false)).TryGetValue(name, out var value) ? value : 0;
 
+    /// <summary>
+    /// One counter or gauge (0 when absent), fetched with an exact-name filter. Unlike <see cref="GetStatsAsync"/> it
+    /// tolerates stats whose values do not fit a signed 64-bit integer (they are clamped).
+    /// </summary>
+    public async Task<long> GetStatValueAsync(string name, CancellationToken cancellationToken = default)
+    {
+        var filter = Uri.EscapeDataString("^" + System.Text.RegularExpressions.Regex.Escape(name) + "$");
+        using var response = await Admin.GetAsync($"stats?format=json&filter={filter}", cancellationToken).ConfigureAwait(false);
+        var json = await response.Content.ReadFromJsonAsync<JsonElement>(cancellationToken).ConfigureAwait(false);
+        foreach (var stat in json.GetProperty("stats").EnumerateArray())
+        {
+            if (stat.TryGetProperty("name", out var statName) && statName.GetString() == name
+                && stat.TryGetProperty("value", out var value) && value.ValueKind == JsonValueKind.Number)
+            {
+                return value.TryGetInt64(out var exact) ? exact : long.MaxValue;
+            }
+        }
+
+        return 0;
+    }
+
     /// <summary>Polls <paramref name="condition"/> until it holds; fails with Envoy's log tail after <paramref name="timeout"/>.</summary>
     public async Task WaitUntilAsync(Func<CancellationToken, Task<bool>> condition, TimeSpan timeout, string description, CancellationToken cancellationToken = default)
     {
