@@ -155,7 +155,7 @@ public sealed class DevCertificateAuthority : IDisposable
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         var request = new CertificateRequest(new X500DistinguishedName(string.Empty), key, HashAlgorithmName.SHA256);
         using var leaf = Issue(request.PublicKey, identity, ttl ?? DefaultWorkloadTtl);
-        return leaf.CopyWithPrivateKey(key);
+        return Exportable(leaf, key);
     }
 
     /// <summary>
@@ -179,12 +179,14 @@ public sealed class DevCertificateAuthority : IDisposable
         request.CertificateExtensions.Add(new X509BasicConstraintsExtension(false, false, 0, critical: true));
         var now = _time.GetUtcNow();
         using var cert = CreateSignedBy(request, Root, now - ClockSkewGrace, Min(now + TimeSpan.FromDays(365), Root.NotAfter));
-        var withKey = cert.CopyWithPrivateKey(key);
+        return Exportable(cert, key);
+    }
 
-        // Kestrel on Linux wants an exportable key it can hand to OpenSSL; round-trip through PKCS#12.
-        var pfx = withKey.Export(X509ContentType.Pkcs12);
-        withKey.Dispose();
-        return X509CertificateLoader.LoadPkcs12(pfx, password: null);
+    /// <summary>Attaches the key through a PKCS#12 round-trip, so TLS stacks (Kestrel, SslStream) can use it on every platform.</summary>
+    private static X509Certificate2 Exportable(X509Certificate2 certificate, ECDsa key)
+    {
+        using var withKey = certificate.CopyWithPrivateKey(key);
+        return X509CertificateLoader.LoadPkcs12(withKey.Export(X509ContentType.Pkcs12), password: null);
     }
 
     /// <summary>istiod's TTL rules: ≤ 0 is the default (24h), above the max (90d) is refused, not clamped.</summary>

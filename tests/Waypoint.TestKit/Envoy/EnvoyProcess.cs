@@ -190,9 +190,10 @@ public sealed class EnvoyProcess : IAsyncDisposable
         var json = await response.Content.ReadFromJsonAsync<JsonElement>(cancellationToken).ConfigureAwait(false);
         foreach (var stat in json.GetProperty("stats").EnumerateArray())
         {
-            if (stat.TryGetProperty("name", out var name) && stat.TryGetProperty("value", out var value) && value.ValueKind == JsonValueKind.Number)
+            // Some values are fractional (e.g. ratios); counters and gauges are integers.
+            if (stat.TryGetProperty("name", out var name) && stat.TryGetProperty("value", out var value) && value.ValueKind == JsonValueKind.Number && value.TryGetInt64(out var number))
             {
-                result[name.GetString()!] = value.GetInt64();
+                result[name.GetString()!] = number;
             }
         }
 
