@@ -20,7 +20,7 @@ namespace Waypoint.Translator;
 public sealed class WaypointTranslator
 {
     private readonly Lock _gate = new();
-    private Dictionary<string, ChainEntry> _chains = new(StringComparer.Ordinal);
+    private Dictionary<ChainKey, ChainEntry> _chains = [];
     private Dictionary<string, CachedResource<Cluster>> _clusters = new(StringComparer.Ordinal);
     private Dictionary<string, CachedResource<ClusterLoadAssignment>> _endpoints = new(StringComparer.Ordinal);
     private readonly Dictionary<string, CachedResource<Cluster>> _connectOriginate = new(StringComparer.Ordinal);
@@ -121,7 +121,7 @@ public sealed class WaypointTranslator
                 }
             }
 
-            var cacheKey = $"{key}|{service.Kind}|{service.Namespace}/{service.Name}|{service.Host}";
+            var cacheKey = new ChainKey(key, service.Kind, service.Namespace, service.Name, service.Host);
             var refKey = new RefKey(inputs);
             if (!used.Chains.TryGetValue(cacheKey, out var entry))
             {
@@ -280,8 +280,7 @@ public sealed class WaypointTranslator
 
     private CachedResource<ClusterLoadAssignment> LoadAssignment(ClusterRequest request, SnapshotIndex index, Generation used)
     {
-        var (endpoints, inputList) = EndpointResolver.Resolve(request.Service, request.Port, index, Options);
-        var inputs = new RefKey(inputList);
+        var inputs = new RefKey(EndpointResolver.Inputs(request.Service, request.Port, index));
         if (used.Endpoints.TryGetValue(request.Name, out var current) && current.Inputs!.Equals(inputs))
         {
             return current;
@@ -289,10 +288,12 @@ public sealed class WaypointTranslator
 
         var assignment = _endpoints.TryGetValue(request.Name, out var cached) && cached.Inputs!.Equals(inputs)
             ? cached
-            : CachedResource<ClusterLoadAssignment>.Of(ClusterBuilder.LoadAssignment(request.Name, endpoints), inputs);
+            : CachedResource<ClusterLoadAssignment>.Of(ClusterBuilder.LoadAssignment(request.Name, EndpointResolver.Resolve(request.Service, request.Port, index, Options)), inputs);
         used.Endpoints[request.Name] = assignment;
         return assignment;
     }
+
+    private readonly record struct ChainKey(WaypointKey Waypoint, string Kind, string Namespace, string Name, string Host);
 
     private sealed record ChainEntry(RefKey Inputs, List<FilterChain> Chains, IPMatcher.Types.IPRangeMatcher RangeMatcher, byte[] Hash);
 
@@ -304,7 +305,7 @@ public sealed class WaypointTranslator
 
     private sealed class Generation
     {
-        public Dictionary<string, ChainEntry> Chains { get; } = new(StringComparer.Ordinal);
+        public Dictionary<ChainKey, ChainEntry> Chains { get; } = [];
 
         public Dictionary<string, CachedResource<Cluster>> Clusters { get; } = new(StringComparer.Ordinal);
 

@@ -7,18 +7,41 @@ namespace Waypoint.Translator.Internal;
 /// <summary>Finds the ready endpoints of a service port, and the objects they came from.</summary>
 internal static class EndpointResolver
 {
-    public static (List<EndpointModel> Endpoints, List<object?> Inputs) Resolve(ServiceModel service, ServicePortModel port, SnapshotIndex index, TranslatorOptions options)
+    /// <summary>The objects the endpoints of a service port depend on (cheap: no endpoint is built).</summary>
+    public static List<object?> Inputs(ServiceModel service, ServicePortModel port, SnapshotIndex index)
     {
-        var endpoints = new List<EndpointModel>();
-        var inputs = new List<object?> { service.Source, port.Port, port.Name, port.TargetPort?.Value };
-        var ns = index.Namespace(service.Namespace);
-        inputs.Add(ns);
-
+        var inputs = new List<object?> { service.Source, port.Port, port.Name, port.TargetPort?.Value, index.Namespace(service.Namespace) };
         if (service.Source is V1Service)
         {
             foreach (var slice in index.SlicesOf(service.Namespace, service.Name))
             {
                 inputs.Add(slice);
+                foreach (var endpoint in slice.Endpoints ?? [])
+                {
+                    if (endpoint.TargetRef is { Kind: "Pod" } target)
+                    {
+                        inputs.Add(index.Pod(target.NamespaceProperty ?? service.Namespace, target.Name));
+                    }
+                }
+            }
+        }
+        else if (service.Source is V1ServiceEntry entry && entry.Spec.WorkloadSelector?.Labels is { Count: > 0 })
+        {
+            inputs.AddRange(index.PodsIn(service.Namespace));
+        }
+
+        return inputs;
+    }
+
+    public static List<EndpointModel> Resolve(ServiceModel service, ServicePortModel port, SnapshotIndex index, TranslatorOptions options)
+    {
+        var endpoints = new List<EndpointModel>();
+        var ns = index.Namespace(service.Namespace);
+
+        if (service.Source is V1Service)
+        {
+            foreach (var slice in index.SlicesOf(service.Namespace, service.Name))
+            {
                 var slicePort = slice.Ports?.FirstOrDefault(p => (p.Name ?? "") == (port.Name ?? ""));
                 if (slicePort?.Port is not int targetPort || slicePort.Protocol is "UDP" or "SCTP")
                 {
@@ -36,7 +59,6 @@ internal static class EndpointResolver
                     if (endpoint.TargetRef is { Kind: "Pod" } target)
                     {
                         pod = index.Pod(target.NamespaceProperty ?? service.Namespace, target.Name);
-                        inputs.Add(pod);
                     }
 
                     endpoints.Add(new EndpointModel(endpoint.Addresses[0], targetPort, IsHbone(pod, ns), Workload(pod, options)));
@@ -66,18 +88,16 @@ internal static class EndpointResolver
                         continue;
                     }
 
-                    inputs.Add(pod);
                     endpoints.Add(new EndpointModel(pod.Status.PodIP, defaultPort, IsHbone(pod, ns), Workload(pod, options)));
                 }
             }
         }
 
-        endpoints = endpoints
+        return endpoints
             .DistinctBy(e => (e.Ip, e.Port))
             .OrderBy(e => e.Ip, StringComparer.Ordinal)
             .ThenBy(e => e.Port)
             .ToList();
-        return (endpoints, inputs);
     }
 
     /// <summary>Ambient pods speak HBONE: the pod's dataplane-mode label, else its namespace's.</summary>
