@@ -228,10 +228,11 @@ public sealed class LocalRig : IAsyncDisposable
         return _controlPlane.Status.WaitUntilAsync(
             status => result.Versions.All(v =>
                 _waypoints.TryGetValue(v.Key, out var proxy)
-                && XdsTypeUrls.PushOrder.Where(t => t is XdsTypeUrls.Listener or XdsTypeUrls.Cluster or XdsTypeUrls.RouteConfiguration).All(t =>
-                    _controlPlane.Cache.TryGetSnapshot(v.Key, out var snapshot)
-                    && snapshot.Version == v.Value
-                    && status.GetAckedVersion(proxy.NodeId, t) == snapshot.GetVersion(t))),
+                && _controlPlane.Cache.TryGetSnapshot(v.Key, out var snapshot)
+                && snapshot.Version == v.Value
+                && XdsTypeUrls.PushOrder
+                    .Where(t => t is XdsTypeUrls.Listener or XdsTypeUrls.Cluster || (t is XdsTypeUrls.RouteConfiguration && snapshot.Routes.Resources.Count > 0))
+                    .All(t => status.GetAckedVersion(proxy.NodeId, t) == snapshot.GetVersion(t))),
             cancellationToken);
     }
 
