@@ -134,7 +134,7 @@ internal sealed class LocalCommand : IWaypointCommand
 
     private static Command BuildCurl()
     {
-        var url = new Argument<Uri>("url") { Description = "e.g. http://echo.demo.svc.cluster.local/hello (a Service host name, short form or VIP)." };
+        var url = new Argument<string>("url") { Description = "e.g. http://echo.demo.svc.cluster.local/hello (a Service host name, short form or VIP)." };
         var headers = new Option<string[]>("--header", "-H") { Description = "A request header, 'Name: value' (repeatable).", AllowMultipleArgumentsPerToken = false };
         var method = new Option<string?>("--request", "-X") { Description = "The request method (default GET, or POST with --data)." };
         var data = new Option<string?>("--data", "-d") { Description = "A request body." };
@@ -155,7 +155,12 @@ internal sealed class LocalCommand : IWaypointCommand
                 return 2;
             }
 
-            var target = parseResult.GetValue(url)!;
+            if (!Uri.TryCreate(parseResult.GetValue(url), UriKind.Absolute, out var target) || target.Scheme != Uri.UriSchemeHttp)
+            {
+                error.WriteLine($"'{parseResult.GetValue(url)}' is not an http:// URL, e.g. http://echo.demo.svc.cluster.local/hello.");
+                return 2;
+            }
+
             var service = state.Resolve(target.Host);
             if (service is null && !IPAddress.TryParse(target.Host, out _))
             {
