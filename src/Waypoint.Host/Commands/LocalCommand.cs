@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
+using System.Runtime.InteropServices;
 using System.Text;
 using Microsoft.Extensions.Logging;
 using Waypoint.Local;
@@ -30,8 +31,19 @@ internal sealed class LocalCommand : IWaypointCommand
             directory, trustDomain, stateFile, envoyLogLevel, noWatch, verbose,
         };
         command.Subcommands.Add(BuildCurl());
-        command.SetAction(async (parseResult, cancellationToken) =>
+        command.SetAction(async (parseResult, invocationToken) =>
         {
+            // Ctrl-C and SIGTERM stop the rig gracefully: every Envoy quits and the state file goes away.
+            using var stop = CancellationTokenSource.CreateLinkedTokenSource(invocationToken);
+            using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
+            using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
+            void OnSignal(PosixSignalContext context)
+            {
+                context.Cancel = true;
+                stop.Cancel();
+            }
+
+            var cancellationToken = stop.Token;
             var output = parseResult.InvocationConfiguration.Output;
             var error = parseResult.InvocationConfiguration.Error;
             using var loggerFactory = LoggerFactory.Create(b => b
