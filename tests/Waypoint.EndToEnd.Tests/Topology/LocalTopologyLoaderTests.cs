@@ -50,8 +50,8 @@ public sealed class LocalTopologyLoaderTests : IDisposable
     public void TcpPorts_GetTheTcpEcho_AndNamedTargetPortsResolve()
     {
         var yaml = RigYaml.Namespace("demo") + RigYaml.EchoService("db", "demo", port: 5432, portName: "tcp-db")
-            .Replace("targetPort: 8080", "targetPort: db-port", StringComparison.Ordinal)
-            .Replace("- containerPort: 8080", "- containerPort: 8080\n            name: db-port", StringComparison.Ordinal);
+            .Replace("targetPort: 8080", "targetPort: db-port", StringComparison.Ordinal);
+        yaml = System.Text.RegularExpressions.Regex.Replace(yaml, "^( *)- containerPort: 8080$", "$1- containerPort: 8080\n$1  name: db-port", System.Text.RegularExpressions.RegexOptions.Multiline);
         var topology = Load(yaml);
         var service = topology.FindService("db", "demo")!;
         Assert.Equal(new LocalServicePort("tcp-db", 5432, 8080, LocalProtocol.Tcp), Assert.Single(service.Ports));
