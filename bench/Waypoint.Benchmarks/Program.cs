@@ -6,6 +6,11 @@ internal static class Program
 {
     public static int Main(string[] args)
     {
+        if (args is ["local", .. var localArgs])
+        {
+            return LocalBench.Run(localArgs);
+        }
+
         if (args is ["translation-memory", .. var rest])
         {
             return TranslationMemory.Run(rest);
