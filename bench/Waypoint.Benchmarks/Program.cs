@@ -16,6 +16,11 @@ internal static class Program
             return TranslationMemory.Run(rest);
         }
 
+        if (args is ["transformation-dataplane", .. var dataPlaneArgs])
+        {
+            return TransformationDataPlane.RunAsync(dataPlaneArgs).GetAwaiter().GetResult();
+        }
+
         BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
         return 0;
     }
