@@ -35,7 +35,7 @@ public static class GoldenFiles
             waypoints[key.ToString()] = EnvoyJson.ToNode(resources);
         }
 
-        return new JsonObject
+        var document = new JsonObject
         {
             ["waypoints"] = waypoints,
             ["gateways"] = JsonNode.Parse(KubernetesJson.Serialize(result.Gateways.Select(g => new
@@ -49,6 +49,12 @@ public static class GoldenFiles
             ["routes"] = JsonNode.Parse(KubernetesJson.Serialize(result.Routes)),
             ["loadErrors"] = new JsonArray(load.Errors.Select(e => (JsonNode?)JsonValue.Create(e.ToString())).ToArray()),
         };
+        if (result.Policies.Count > 0)
+        {
+            document["policies"] = JsonNode.Parse(KubernetesJson.Serialize(result.Policies));
+        }
+
+        return document;
     }
 
     public static string ToText(JsonNode node) => node.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n";
