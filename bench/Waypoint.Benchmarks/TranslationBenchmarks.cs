@@ -1,5 +1,4 @@
 using BenchmarkDotNet.Attributes;
-using BenchmarkDotNet.Jobs;
 using Waypoint.Translator;
 using Waypoint.Translator.Model;
 
@@ -9,9 +8,8 @@ namespace Waypoint.Benchmarks;
 /// Full translation of one waypoint with N bound services, one HTTPRoute each (fresh translator: no cache),
 /// and the incremental cost of one changed HTTPRoute with a warm translator.
 /// </summary>
-/// <remarks>Run: <c>dotnet run -c Release --project bench/Waypoint.Benchmarks -- --filter '*Translation*' --job short --memory</c>.</remarks>
+/// <remarks>Run: <c>dotnet run -c Release --project bench/Waypoint.Benchmarks -- --filter '*Translation*' --job short --inProcess</c>.</remarks>
 [MemoryDiagnoser]
-[SimpleJob(RuntimeMoniker.HostProcess, launchCount: 1, warmupCount: 2, iterationCount: 5)]
 public class TranslationBenchmarks
 {
     private ClusterSnapshot _snapshot = ClusterSnapshot.Empty;
