@@ -135,6 +135,16 @@ public sealed class TransformationEnvoyTests(TransformationRigFixture fixture) :
     }
 
     [Fact]
+    public async Task Native_MissingSourceHeader_RendersEmpty_LikeInja()
+    {
+        using var response = await Rig.Client.GetAsync("native/");
+
+        var echo = EchoResponse.Parse(await response.Content.ReadAsStringAsync());
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("copy of", echo.Headers["x-copied"]); // "copy of " with the trailing space trimmed by HTTP
+    }
+
+    [Fact]
     public async Task Base64DecodedRequestHeader_BecomesResponseHeader_KgatewayExample()
     {
         using var request = new HttpRequestMessage(HttpMethod.Get, "base64/");
