@@ -74,7 +74,7 @@ internal static partial class LocalBench
 
         Console.WriteLine();
         Console.WriteLine($"Config apply latency over {edits} HTTPRoute edits (file write → ..., includes the watcher's {rig.Options.WatchDebounce.TotalMilliseconds:0} ms debounce):");
-        Console.WriteLine($"  → waypoint Envoy ACK (LDS+CDS): median {Percentile(toAck, 50):0.0} ms, p99 {Percentile(toAck, 99):0.0} ms");
+        Console.WriteLine($"  → waypoint Envoy ACK (LDS, RDS, CDS): median {Percentile(toAck, 50):0.0} ms, p99 {Percentile(toAck, 99):0.0} ms");
         Console.WriteLine($"  → first request served by new route: median {Percentile(toServed, 50):0.0} ms, p99 {Percentile(toServed, 99):0.0} ms");
     }
 

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
+using System.Runtime.InteropServices;
 using System.Text;
 using Microsoft.Extensions.Logging;
 using Waypoint.Local;
@@ -30,8 +31,19 @@ internal sealed class LocalCommand : IWaypointCommand
             directory, trustDomain, stateFile, envoyLogLevel, noWatch, verbose,
         };
         command.Subcommands.Add(BuildCurl());
-        command.SetAction(async (parseResult, cancellationToken) =>
+        command.SetAction(async (parseResult, invocationToken) =>
         {
+            // Ctrl-C and SIGTERM stop the rig gracefully: every Envoy quits and the state file goes away.
+            using var stop = CancellationTokenSource.CreateLinkedTokenSource(invocationToken);
+            using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
+            using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
+            void OnSignal(PosixSignalContext context)
+            {
+                context.Cancel = true;
+                stop.Cancel();
+            }
+
+            var cancellationToken = stop.Token;
             var output = parseResult.InvocationConfiguration.Output;
             var error = parseResult.InvocationConfiguration.Error;
             using var loggerFactory = LoggerFactory.Create(b => b
@@ -134,7 +146,7 @@ internal sealed class LocalCommand : IWaypointCommand
 
     private static Command BuildCurl()
     {
-        var url = new Argument<Uri>("url") { Description = "e.g. http://echo.demo.svc.cluster.local/hello (a Service host name, short form or VIP)." };
+        var url = new Argument<string>("url") { Description = "e.g. http://echo.demo.svc.cluster.local/hello (a Service host name, short form or VIP)." };
         var headers = new Option<string[]>("--header", "-H") { Description = "A request header, 'Name: value' (repeatable).", AllowMultipleArgumentsPerToken = false };
         var method = new Option<string?>("--request", "-X") { Description = "The request method (default GET, or POST with --data)." };
         var data = new Option<string?>("--data", "-d") { Description = "A request body." };
@@ -155,7 +167,12 @@ internal sealed class LocalCommand : IWaypointCommand
                 return 2;
             }
 
-            var target = parseResult.GetValue(url)!;
+            if (!Uri.TryCreate(parseResult.GetValue(url), UriKind.Absolute, out var target) || target.Scheme != Uri.UriSchemeHttp)
+            {
+                error.WriteLine($"'{parseResult.GetValue(url)}' is not an http:// URL, e.g. http://echo.demo.svc.cluster.local/hello.");
+                return 2;
+            }
+
             var service = state.Resolve(target.Host);
             if (service is null && !IPAddress.TryParse(target.Host, out _))
             {

@@ -152,6 +152,9 @@ internal abstract class AdsStream<TRequest, TResponse>
 
     private AdsTypeState? State(string typeUrl) => _types[XdsTypeUrls.IndexOf(typeUrl)];
 
+    /// <summary>Envoy still holds cluster <paramref name="name"/> (e.g. while its removal waits), so keep its endpoints.</summary>
+    protected bool IsClusterHeld(string name) => State(XdsTypeUrls.Cluster)?.Acked.ContainsKey(name) == true;
+
     private void HandleRequest(TRequest request)
     {
         var typeUrl = GetTypeUrl(request);
@@ -173,11 +176,15 @@ internal abstract class AdsStream<TRequest, TResponse>
             if (nonce != state.LastNonce)
             {
                 // The xDS protocol: a request answering an older response is superseded; Envoy will answer the latest.
+                // State of the world requests restate the whole subscription, so the next one carries it; delta
+                // requests carry subscription changes only once, so those still apply.
                 XdsServerLog.StaleNonce(Services.Logger, typeUrl, nonce, NodeId, state.LastNonce);
-                return;
+                if (Protocol == XdsProtocol.StateOfTheWorld)
+                {
+                    return;
+                }
             }
-
-            if (state.Pending is { } pending && pending.Nonce == nonce)
+            else if (state.Pending is { } pending && pending.Nonce == nonce)
             {
                 state.Pending = null;
                 var elapsed = Services.Time.GetElapsedTime(pending.Timestamp);
@@ -237,8 +244,14 @@ internal abstract class AdsStream<TRequest, TResponse>
             }
 
             var nonce = (_lastNonce + 1).ToString(CultureInfo.InvariantCulture);
+            var ackedBefore = state.AckedVersion;
             if (BuildResponse(state, snapshot, deferClusterRemovals: typeUrl == XdsTypeUrls.Cluster && !routesSettled, nonce) is not { } built)
             {
+                if (state.AckedVersion != ackedBefore)
+                {
+                    PublishStatus(state, null);
+                }
+
                 continue;
             }
 

@@ -84,7 +84,7 @@ internal sealed class DeltaAdsStream(
             return false;
         }
 
-        var (changed, removed) = Diff(state, set, deferClusterRemovals: false);
+        var (changed, removed, _) = Diff(state, set, deferClusterRemovals: false);
         return changed.Count > 0 || removed.Count > 0;
     }
 
@@ -97,9 +97,15 @@ internal sealed class DeltaAdsStream(
             return null;
         }
 
-        var (changed, removed) = Diff(state, set, deferClusterRemovals);
+        var (changed, removed, deferred) = Diff(state, set, deferClusterRemovals);
         if (changed.Count == 0 && removed.Count == 0)
         {
+            if (deferred == 0)
+            {
+                // Envoy already holds exactly this version (e.g. only unsubscribed resources changed).
+                state.AckedVersion = set.Version;
+            }
+
             return null;
         }
 
@@ -115,7 +121,7 @@ internal sealed class DeltaAdsStream(
         return (response, pending);
     }
 
-    private (List<XdsResource> Changed, List<string> Removed) Diff(AdsTypeState state, XdsResourceSet set, bool deferClusterRemovals)
+    private (List<XdsResource> Changed, List<string> Removed, int Deferred) Diff(AdsTypeState state, XdsResourceSet set, bool deferClusterRemovals)
     {
         var changed = new List<XdsResource>();
         foreach (var resource in state.Select(set))
@@ -132,7 +138,7 @@ internal sealed class DeltaAdsStream(
         {
             if (!set.Contains(name))
             {
-                if (deferClusterRemovals)
+                if (deferClusterRemovals || (state.TypeUrl == XdsTypeUrls.ClusterLoadAssignment && IsClusterHeld(name)))
                 {
                     deferred++;
                 }
@@ -160,6 +166,6 @@ internal sealed class DeltaAdsStream(
             XdsServerLog.ClusterRemovalDeferred(Services.Logger, deferred, NodeId);
         }
 
-        return (changed, removed);
+        return (changed, removed, deferred);
     }
 }

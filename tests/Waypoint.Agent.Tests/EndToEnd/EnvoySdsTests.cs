@@ -208,24 +208,24 @@ public sealed class EnvoySdsTests
                 // Envoy keeps the downstream :scheme (http); HBONE peers do not care, Kestrel does unless told.
                 k.AllowAlternateSchemes = true;
                 k.Listen(IPAddress.Loopback, 0, l =>
-            {
-                l.Protocols = HttpProtocols.Http2;
-                l.UseHttps(new HttpsConnectionAdapterOptions
                 {
-                    ServerCertificate = serverCertificate,
-                    SslProtocols = System.Security.Authentication.SslProtocols.Tls13,
-                    ClientCertificateMode = ClientCertificateMode.RequireCertificate,
-                    ClientCertificateValidation = (certificate, _, _) =>
+                    l.Protocols = HttpProtocols.Http2;
+                    l.UseHttps(new HttpsConnectionAdapterOptions
                     {
-                        lock (self!._clientCertificates)
+                        ServerCertificate = serverCertificate,
+                        SslProtocols = System.Security.Authentication.SslProtocols.Tls13,
+                        ClientCertificateMode = ClientCertificateMode.RequireCertificate,
+                        ClientCertificateValidation = (certificate, _, _) =>
                         {
-                            self._clientCertificates.Add(X509CertificateLoader.LoadCertificate(certificate.RawData));
-                        }
+                            lock (self!._clientCertificates)
+                            {
+                                self._clientCertificates.Add(X509CertificateLoader.LoadCertificate(certificate.RawData));
+                            }
 
-                        return true;
-                    },
+                            return true;
+                        },
+                    });
                 });
-            });
             });
             var app = builder.Build();
             self = new TlsPeerServer(app);

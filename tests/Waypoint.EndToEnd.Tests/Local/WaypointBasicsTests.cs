@@ -14,7 +14,15 @@ public sealed class BasicsFixture : RigFixture
     };
 }
 
-public sealed class WaypointBasicsTests(BasicsFixture fixture) : IClassFixture<BasicsFixture>
+/// <summary>Test classes sharing one basics rig (two rigs from the same YAML would claim the same addresses).</summary>
+[CollectionDefinition(Name)]
+public sealed class BasicsCollection : ICollectionFixture<BasicsFixture>
+{
+    public const string Name = "basics rig";
+}
+
+[Collection(BasicsCollection.Name)]
+public sealed class WaypointBasicsTests(BasicsFixture fixture)
 {
     [Fact]
     public async Task BoundService_IsReachedThroughWaypoint_BackendSeesRequestIdAndWaypointIdentity()
