@@ -16,12 +16,12 @@ public sealed class BasicsFixture : RigFixture
 
 /// <summary>Test classes sharing one basics rig (two rigs from the same YAML would claim the same addresses).</summary>
 [CollectionDefinition(Name)]
-public sealed class BasicsCollection : ICollectionFixture<BasicsFixture>
+public sealed class BasicsRigDefinition : ICollectionFixture<BasicsFixture>
 {
     public const string Name = "basics rig";
 }
 
-[Collection(BasicsCollection.Name)]
+[Collection(BasicsRigDefinition.Name)]
 public sealed class WaypointBasicsTests(BasicsFixture fixture)
 {
     [Fact]
