@@ -7,7 +7,7 @@ using Waypoint.Agent.DevCa;
 namespace Waypoint.EndToEnd.Tests.Local;
 
 /// <summary>The waypoint's 15008 accepts only clients with a certificate from the mesh root.</summary>
-[Collection(BasicsRigDefinition.Name)]
+[Collection(BasicsRigGroup.Name)]
 public sealed class MeshSecurityTests(BasicsFixture fixture)
 {
     private static readonly byte[] s_http2Preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"u8.ToArray();

@@ -16,12 +16,12 @@ public sealed class BasicsFixture : RigFixture
 
 /// <summary>Test classes sharing one basics rig (two rigs from the same YAML would claim the same addresses).</summary>
 [CollectionDefinition(Name)]
-public sealed class BasicsRigDefinition : ICollectionFixture<BasicsFixture>
+public sealed class BasicsRigGroup : ICollectionFixture<BasicsFixture>
 {
     public const string Name = "basics rig";
 }
 
-[Collection(BasicsRigDefinition.Name)]
+[Collection(BasicsRigGroup.Name)]
 public sealed class WaypointBasicsTests(BasicsFixture fixture)
 {
     [Fact]
