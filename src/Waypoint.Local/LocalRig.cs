@@ -1,5 +1,9 @@
 using System.Net;
 using System.Net.Sockets;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Waypoint.Agent.DevCa;
@@ -54,6 +58,8 @@ public sealed class LocalRig : IAsyncDisposable
     private long _generation;
     private long _envoySerial;
     private volatile LocalTopology _topology;
+    private WebApplication? _transformation;
+    private volatile TranslationResult? _lastTranslation;
     private volatile LocalApplyResult _lastApply = new(0, new Dictionary<string, string>(), [], Rejected: false);
 
     private LocalRig(LocalRigOptions options, ILoggerFactory loggerFactory, string workDirectory, DevCertificateAuthority authority, LocalControlPlane controlPlane, LocalTopology topology)
@@ -65,7 +71,13 @@ public sealed class LocalRig : IAsyncDisposable
         _authority = authority;
         _controlPlane = controlPlane;
         _certificates = new RigCertificates(authority, Path.Combine(workDirectory, "certs"));
-        _translator = new WaypointTranslator(new TranslatorOptions { TrustDomain = options.TrustDomain });
+        // One transformation service serves every waypoint of the rig: it is stateless (each route carries its
+        // transformation in the ext_proc metadata), so sharing it is equivalent to one per waypoint pod.
+        _translator = new WaypointTranslator(new TranslatorOptions
+        {
+            TrustDomain = options.TrustDomain,
+            TransformationSocketPath = Path.Combine(workDirectory, "transformation.sock"),
+        });
         _topology = topology;
     }
 
@@ -78,6 +90,9 @@ public sealed class LocalRig : IAsyncDisposable
     public LocalTopology Topology => _topology;
 
     public LocalApplyResult LastApply => _lastApply;
+
+    /// <summary>The translation last pushed (statuses of Gateways, HTTPRoutes and TrafficPolicies).</summary>
+    public TranslationResult? LastTranslation => _lastTranslation;
 
     /// <summary>Every request the echo apps served.</summary>
     public EchoRecorder Recorder { get; } = new();
@@ -118,6 +133,7 @@ public sealed class LocalRig : IAsyncDisposable
         {
             controlPlane = await LocalControlPlane.StartAsync(authority, loggerFactory, cancellationToken).ConfigureAwait(false);
             rig = new LocalRig(options, loggerFactory, workDirectory, authority, controlPlane, topology);
+            await rig.StartTransformationServiceAsync(cancellationToken).ConfigureAwait(false);
             await rig.ApplyAsync(topology, cancellationToken).ConfigureAwait(false);
             if (options.Watch)
             {
@@ -172,6 +188,7 @@ public sealed class LocalRig : IAsyncDisposable
         {
             var problems = new List<string>(topology.Errors.Concat(topology.Warnings));
             var translation = _translator.Translate(topology.Snapshot);
+            _lastTranslation = translation;
             problems.AddRange(DescribeProblems(translation));
             var versions = new Dictionary<string, string>(StringComparer.Ordinal);
             foreach (var waypoint in topology.Waypoints)
@@ -305,6 +322,12 @@ public sealed class LocalRig : IAsyncDisposable
                 await app.DisposeAsync().ConfigureAwait(false);
             }
 
+            if (_transformation is not null)
+            {
+                await _transformation.StopAsync(CancellationToken.None).ConfigureAwait(false);
+                await _transformation.DisposeAsync().ConfigureAwait(false);
+            }
+
             await _controlPlane.DisposeAsync().ConfigureAwait(false);
             _authority.Dispose();
             if (_options.StateFile is { } stateFile && LocalRigState.TryRead(stateFile)?.ProcessId == Environment.ProcessId)
@@ -318,6 +341,20 @@ public sealed class LocalRig : IAsyncDisposable
         {
             _applyLock.Release();
         }
+    }
+
+    /// <summary>The waypoint agent's TrafficPolicy transformation service (ext_proc) on the socket the translator points Envoy at.</summary>
+    private async Task StartTransformationServiceAsync(CancellationToken cancellationToken)
+    {
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = _workDirectory });
+        builder.Logging.ClearProviders();
+        builder.Services.Replace(ServiceDescriptor.Singleton(_loggerFactory));
+        builder.Services.AddWaypointTransformation();
+        builder.WebHost.ConfigureKestrel(k => k.ListenWaypointTransformation(_translator.Options.TransformationSocketPath));
+        var app = builder.Build();
+        app.MapWaypointTransformation();
+        await app.StartAsync(cancellationToken).ConfigureAwait(false);
+        _transformation = app;
     }
 
     private static LocalTopology LoadTopology(LocalRigOptions options) =>
@@ -340,6 +377,17 @@ public sealed class LocalRig : IAsyncDisposable
                 foreach (var condition in parent.Conditions.Where(c => c.Status == "False"))
                 {
                     yield return $"HTTPRoute {route.Namespace}/{route.Name} (parent {parent.ParentRef.Name}): {condition.Type}=False ({condition.Reason}): {condition.Message}";
+                }
+            }
+        }
+
+        foreach (var policy in translation.Policies)
+        {
+            foreach (var ancestor in policy.Ancestors)
+            {
+                foreach (var condition in ancestor.Conditions.Where(c => c.Status == "False"))
+                {
+                    yield return $"TrafficPolicy {policy.Namespace}/{policy.Name} (target {ancestor.AncestorRef.Kind} {ancestor.AncestorRef.Name}): {condition.Type}=False ({condition.Reason}): {condition.Message}";
                 }
             }
         }

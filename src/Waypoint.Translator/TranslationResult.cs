@@ -3,6 +3,7 @@ using Envoy.Config.Endpoint.V3;
 using Envoy.Config.Listener.V3;
 using Envoy.Config.Route.V3;
 using k8s.Models;
+using Waypoint.Transformation.Model;
 using Waypoint.Translator.Model;
 
 namespace Waypoint.Translator;
@@ -21,6 +22,9 @@ public sealed record TranslationResult
 
     /// <summary>Status entries of every HTTPRoute that has at least one parent we manage, ordered by namespace/name.</summary>
     public IReadOnlyList<RouteStatusResult> Routes { get; init; } = [];
+
+    /// <summary>Status of every TrafficPolicy that targets a waypoint Gateway or an HTTPRoute we manage, ordered by namespace/name.</summary>
+    public IReadOnlyList<PolicyStatusResult> Policies { get; init; } = [];
 }
 
 /// <summary>The xDS resources of one waypoint.</summary>
@@ -60,3 +64,14 @@ public sealed record RouteStatusResult(
     string Name,
     long? ObservedGeneration,
     IReadOnlyList<RouteParentStatus> Parents);
+
+/// <summary>The <c>status.ancestors</c> entries under our controller name for one TrafficPolicy (GEP-713).</summary>
+/// <param name="Namespace">Policy namespace.</param>
+/// <param name="Name">Policy name.</param>
+/// <param name="ObservedGeneration">metadata.generation the conditions describe.</param>
+/// <param name="Ancestors">One entry per target we manage, with an Accepted condition (Accepted, Invalid or Conflicted).</param>
+public sealed record PolicyStatusResult(
+    string Namespace,
+    string Name,
+    long? ObservedGeneration,
+    IReadOnlyList<PolicyAncestorStatus> Ancestors);

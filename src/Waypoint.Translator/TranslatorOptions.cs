@@ -42,4 +42,10 @@ public sealed record TranslatorOptions
 
     /// <summary>Kubernetes cluster id used in endpoint <c>istio.workload</c> metadata.</summary>
     public string ClusterId { get; init; } = "Kubernetes";
+
+    /// <summary>
+    /// Unix socket of the TrafficPolicy transformation service (the agent's ext_proc server, in an emptyDir shared with
+    /// Envoy). Referenced only when some route's transformation needs the service.
+    /// </summary>
+    public string TransformationSocketPath { get; init; } = Waypoint.Transformation.Compilation.TransformationExtProc.DefaultSocketPath;
 }

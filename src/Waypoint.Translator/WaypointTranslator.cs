@@ -2,6 +2,7 @@ using Envoy.Config.Cluster.V3;
 using Envoy.Config.Endpoint.V3;
 using Envoy.Config.Listener.V3;
 using Envoy.Config.Route.V3;
+using Waypoint.Transformation.Compilation;
 using Waypoint.Translator.Internal;
 using Waypoint.Translator.Model;
 using Xds.Type.Matcher.V3;
@@ -28,6 +29,8 @@ public sealed class WaypointTranslator
     private readonly CachedResource<Listener> _connectOriginateListener;
     private readonly CachedResource<Cluster> _mainInternalCluster;
     private readonly CachedResource<Cluster> _encapCluster;
+    private readonly CachedResource<Cluster> _transformationCluster;
+    private Dictionary<string, TrafficPolicyCompileResult> _policies = new(StringComparer.Ordinal);
 
     public WaypointTranslator(TranslatorOptions? options = null)
     {
@@ -36,6 +39,7 @@ public sealed class WaypointTranslator
         _connectOriginateListener = CachedResource<Listener>.Of(ListenerBuilder.ConnectOriginate(), null);
         _mainInternalCluster = CachedResource<Cluster>.Of(ClusterBuilder.Internal(WellKnown.MainInternal, WellKnown.MainInternal), null);
         _encapCluster = CachedResource<Cluster>.Of(ClusterBuilder.Internal(WellKnown.Encap, WellKnown.ConnectOriginate), null);
+        _transformationCluster = CachedResource<Cluster>.Of(TransformationEnvoyConfig.CreateCluster(Options.TransformationSocketPath), null);
     }
 
     public TranslatorOptions Options { get; }
@@ -49,32 +53,36 @@ public sealed class WaypointTranslator
             var catalog = new WaypointCatalog(index, Options);
             var routes = new RouteCompiler(index, catalog, Options);
             var used = new Generation();
+            var policies = new TrafficPolicyIndex(snapshot, _policies, used.Policies);
 
             var waypoints = new SortedDictionary<WaypointKey, WaypointResources>();
             foreach (var waypoint in catalog.Waypoints.OrderBy(w => w.Key))
             {
-                waypoints[waypoint.Key] = BuildWaypoint(waypoint, index, catalog, routes, used);
+                waypoints[waypoint.Key] = BuildWaypoint(waypoint, index, catalog, routes, policies, used);
             }
 
             // Keep only what this translation used, so the caches never outgrow the cluster.
             _chains = used.Chains;
             _clusters = used.Clusters;
             _endpoints = used.Endpoints;
+            _policies = used.Policies;
 
             return new TranslationResult
             {
                 Waypoints = waypoints,
                 Gateways = catalog.Statuses(routes.AttachedRouteCounts),
                 Routes = routes.Statuses,
+                Policies = policies.IsEmpty ? [] : policies.Statuses(waypoints.Keys, routes.Statuses, Options.ControllerName),
             };
         }
     }
 
-    private WaypointResources BuildWaypoint(WaypointGateway waypoint, SnapshotIndex index, WaypointCatalog catalog, RouteCompiler routes, Generation used)
+    private WaypointResources BuildWaypoint(WaypointGateway waypoint, SnapshotIndex index, WaypointCatalog catalog, RouteCompiler routes, TrafficPolicyIndex policies, Generation used)
     {
         var key = waypoint.Key;
         var resolver = new BackendResolver(index, catalog, key);
         var gatewayRoutes = waypoint.ServesServices ? routes.RoutesOf(key) : [];
+        var gatewayPolicies = policies.OfGateway(key);
         var chains = new List<ChainEntry>();
         var claimedVips = new HashSet<string>(StringComparer.Ordinal);
         var sniffed = new HashSet<int>();
@@ -103,6 +111,15 @@ public sealed class WaypointTranslator
                 inputs.Add(route.Route);
             }
 
+            // Compiled policies are reused while their content is unchanged, so they key the chain by reference.
+            inputs.Add("|policies");
+            inputs.AddRange(gatewayPolicies);
+            foreach (var route in attachments.Select(a => a.Route).Concat(gatewayRoutes))
+            {
+                inputs.Add("|route");
+                inputs.AddRange(policies.Affecting(route));
+            }
+
             inputs.Add("|backends");
             foreach (var port in ports)
             {
@@ -127,10 +144,12 @@ public sealed class WaypointTranslator
             {
                 entry = _chains.TryGetValue(cacheKey, out var cached) && cached.Inputs.Equals(refKey)
                     ? cached
-                    : BuildChains(service, vips, attachments, gatewayRoutes, resolver, refKey);
+                    : BuildChains(service, vips, attachments, gatewayRoutes, resolver, refKey, new RouteBuilder.RoutePolicies(policies, gatewayPolicies, []));
                 used.Chains[cacheKey] = entry;
             }
 
+            // Conflicts are kept with the chain so that a cache hit still reports them.
+            policies.AddConflicts(entry.Conflicts);
             chains.Add(entry);
             foreach (var port in ports)
             {
@@ -157,6 +176,11 @@ public sealed class WaypointTranslator
         listeners.Sort((a, b) => string.CompareOrdinal(a.Resource.Name, b.Resource.Name));
 
         var clusters = new List<CachedResource<Cluster>> { _mainInternalCluster, _encapCluster, ConnectOriginateCluster(key.Namespace) };
+        if (chains.Any(c => c.UsesTransformation))
+        {
+            clusters.Add(_transformationCluster);
+        }
+
         var endpoints = new List<CachedResource<ClusterLoadAssignment>>();
         foreach (var request in resolver.Requests.Values)
         {
@@ -209,9 +233,11 @@ public sealed class WaypointTranslator
         IReadOnlyList<ServiceAttachment> attachments,
         IReadOnlyList<CompiledRoute> gatewayRoutes,
         BackendResolver resolver,
-        RefKey inputs)
+        RefKey inputs,
+        RouteBuilder.RoutePolicies policies)
     {
         var chains = new List<FilterChain>();
+        var usesTransformation = false;
         var portChains = new List<(ServicePortModel, string?, string?)>();
         foreach (var port in service.Ports)
         {
@@ -221,8 +247,10 @@ public sealed class WaypointTranslator
             {
                 httpChain = BackendResolver.InboundName(port.Port, http: true, service.Host);
                 var serviceRoutes = attachments.Where(a => a.Port is null || a.Port == port.Port).Select(a => a.Route).Distinct().ToList();
-                var routeConfig = RouteBuilder.Build(httpChain, service, port, serviceRoutes, gatewayRoutes, resolver, httpChain);
-                chains.Add(ListenerBuilder.HttpChain(httpChain, port, routeConfig));
+                var routeConfig = RouteBuilder.Build(httpChain, service, port, serviceRoutes, gatewayRoutes, resolver, httpChain, policies);
+                var transformation = RouteBuilder.UsesTransformationService(routeConfig);
+                usesTransformation |= transformation;
+                chains.Add(ListenerBuilder.HttpChain(httpChain, port, routeConfig, transformation));
             }
 
             if (port.IsTcp)
@@ -236,7 +264,7 @@ public sealed class WaypointTranslator
 
         var rangeMatcher = ListenerBuilder.RangeMatcher(vips, ListenerBuilder.PortMatcher(portChains));
         var hash = ContentHash.Combine(chains.Select(ContentHash.Of).Append(ContentHash.Of(rangeMatcher)));
-        return new ChainEntry(inputs, chains, rangeMatcher, hash);
+        return new ChainEntry(inputs, chains, rangeMatcher, hash, usesTransformation, policies.Conflicts.Distinct().ToList());
     }
 
     private static CachedResource<Listener> MainInternal(List<ChainEntry> chains, HashSet<int> sniffed, List<int> declaredOnly)
@@ -295,7 +323,13 @@ public sealed class WaypointTranslator
 
     private readonly record struct ChainKey(WaypointKey Waypoint, string Kind, string Namespace, string Name, string Host);
 
-    private sealed record ChainEntry(RefKey Inputs, List<FilterChain> Chains, IPMatcher.Types.IPRangeMatcher RangeMatcher, byte[] Hash);
+    private sealed record ChainEntry(
+        RefKey Inputs,
+        List<FilterChain> Chains,
+        IPMatcher.Types.IPRangeMatcher RangeMatcher,
+        byte[] Hash,
+        bool UsesTransformation,
+        IReadOnlyList<PolicyConflict> Conflicts);
 
     private sealed record CachedResource<T>(T Resource, byte[] Hash, RefKey? Inputs = null)
         where T : Google.Protobuf.IMessage
@@ -310,5 +344,7 @@ public sealed class WaypointTranslator
         public Dictionary<string, CachedResource<Cluster>> Clusters { get; } = new(StringComparer.Ordinal);
 
         public Dictionary<string, CachedResource<ClusterLoadAssignment>> Endpoints { get; } = new(StringComparer.Ordinal);
+
+        public Dictionary<string, TrafficPolicyCompileResult> Policies { get; } = new(StringComparer.Ordinal);
     }
 }

@@ -35,7 +35,7 @@ public static class GoldenFiles
             waypoints[key.ToString()] = EnvoyJson.ToNode(resources);
         }
 
-        return new JsonObject
+        var document = new JsonObject
         {
             ["waypoints"] = waypoints,
             ["gateways"] = JsonNode.Parse(KubernetesJson.Serialize(result.Gateways.Select(g => new
@@ -49,9 +49,19 @@ public static class GoldenFiles
             ["routes"] = JsonNode.Parse(KubernetesJson.Serialize(result.Routes)),
             ["loadErrors"] = new JsonArray(load.Errors.Select(e => (JsonNode?)JsonValue.Create(e.ToString())).ToArray()),
         };
+        if (result.Policies.Count > 0)
+        {
+            document["policies"] = JsonNode.Parse(KubernetesJson.Serialize(result.Policies));
+        }
+
+        return document;
     }
 
     public static string ToText(JsonNode node) => node.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n";
 
-    private static string SourceDirectory([CallerFilePath] string path = "") => Path.GetDirectoryName(path)!;
+    // Deterministic (CI) builds map source paths to "/_/"; then the test project is found from the repository root.
+    private static string SourceDirectory([CallerFilePath] string path = "") =>
+        Path.GetDirectoryName(path) is { } directory && Directory.Exists(directory)
+            ? directory
+            : Path.Combine(Waypoint.TestKit.Envoy.EnvoyBinary.FindRepositoryRoot() ?? throw new InvalidOperationException("Waypoint.sln not found above the test binaries."), "tests", "Waypoint.Translator.Tests");
 }

@@ -34,9 +34,14 @@ internal sealed class AgentCommand : IWaypointCommand
         var ttl = Opt("--ttl", "SECRET_TTL", "Requested certificate lifetime: 24h, 90m, 3600s or seconds.", "24h");
         var socket = Opt("--socket-path", "SDS_SOCKET_PATH", "SDS Unix socket shared with Envoy.", AgentOptions.DefaultSocketPath);
         var healthPort = Opt("--health-port", "AGENT_HEALTH_PORT", "Port of /healthz/ready and /healthz/live (0 disables).", "15020");
+        var transformationSocket = Opt(
+            "--transformation-socket",
+            "TRANSFORMATION_SOCKET_PATH",
+            "Unix socket of the TrafficPolicy transformation service (Envoy ext_proc), shared with Envoy; empty disables.",
+            Waypoint.Transformation.Compilation.TransformationExtProc.DefaultSocketPath);
 
         var command = new Command("agent", "Run the workload identity agent beside Envoy: istiod certificate, rotation, SDS.");
-        foreach (var option in new[] { trustDomain, ns, serviceAccount, caAddress, caConnect, clusterId, rootCert, token, keyType, ttl, socket, healthPort })
+        foreach (var option in new[] { trustDomain, ns, serviceAccount, caAddress, caConnect, clusterId, rootCert, token, keyType, ttl, socket, healthPort, transformationSocket })
         {
             command.Options.Add(option);
         }
@@ -103,16 +108,22 @@ internal sealed class AgentCommand : IWaypointCommand
                 return 2;
             }
 
-            await RunAsync(options, port, cancellationToken).ConfigureAwait(false);
+            await RunAsync(options, port, parseResult.GetValue(transformationSocket), cancellationToken).ConfigureAwait(false);
             return 0;
         });
         return command;
     }
 
-    internal static async Task RunAsync(AgentOptions options, int healthPort, CancellationToken cancellationToken)
+    internal static async Task RunAsync(AgentOptions options, int healthPort, string? transformationSocket, CancellationToken cancellationToken)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Services.AddWaypointAgent(o => Copy(options, o));
+        var transformation = !string.IsNullOrEmpty(transformationSocket);
+        if (transformation)
+        {
+            builder.Services.AddWaypointTransformation();
+        }
+
         builder.WebHost.ConfigureKestrel(k =>
         {
             k.AddServerHeader = false;
@@ -120,8 +131,18 @@ internal sealed class AgentCommand : IWaypointCommand
             {
                 k.ListenAnyIP(healthPort, l => l.Protocols = HttpProtocols.Http1);
             }
+
+            if (transformation)
+            {
+                k.ListenWaypointTransformation(transformationSocket);
+            }
         });
         var app = builder.Build();
+        if (transformation)
+        {
+            app.MapWaypointTransformation(); // answers only on the Unix socket
+        }
+
         var manager = app.Services.GetRequiredService<WorkloadCertificateManager>();
         var sds = app.Services.GetRequiredService<SdsServer>();
         app.MapGet("/healthz/live", () => Results.Ok("live"));

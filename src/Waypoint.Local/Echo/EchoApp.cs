@@ -39,7 +39,8 @@ public sealed record EchoAppOptions
 /// <item><c>x-echo-status</c>: answer with this status code;</item>
 /// <item><c>x-echo-response-header</c>: <c>name: value</c>, added to the response (repeatable);</item>
 /// <item><c>x-echo-fail-times</c>: the first N attempts for a key answer <c>x-echo-fail-status</c> (default 503), later ones
-/// succeed; the key is <c>x-echo-fail-key</c> or else <c>x-request-id</c> (which Envoy keeps across retries).</item>
+/// succeed; the key is <c>x-echo-fail-key</c> or else <c>x-request-id</c> (which Envoy keeps across retries);</item>
+/// <item><c>x-echo-slow-times</c>: <c>x-echo-delay-ms</c> applies only to the first N attempts for the key (a slow try, then fast retries).</item>
 /// </list>
 /// The TCP echo answers each received line with <c>&lt;pod&gt;.&lt;namespace&gt; &lt;line&gt;</c>.
 /// </remarks>
@@ -133,8 +134,19 @@ public sealed class EchoApp : IAsyncDisposable
         var response = context.Response;
         var headers = request.Headers.ToDictionary(h => h.Key.ToLowerInvariant(), h => h.Value.ToString(), StringComparer.Ordinal);
 
+        // Attempts are counted per key (x-echo-fail-key, else x-request-id, which Envoy keeps across retries).
+        var failTimesSet = int.TryParse(Knob(request, "x-echo-fail-times"), NumberStyles.None, CultureInfo.InvariantCulture, out var failTimes);
+        var slowTimesSet = int.TryParse(Knob(request, "x-echo-slow-times"), NumberStyles.None, CultureInfo.InvariantCulture, out var slowTimes);
+        var attempt = 0;
+        if (failTimesSet || slowTimesSet)
+        {
+            var key = Knob(request, "x-echo-fail-key") ?? request.Headers["x-request-id"].ToString();
+            attempt = _recorder.NextAttempt($"{key}");
+            response.Headers["x-echo-attempt"] = attempt.ToString(CultureInfo.InvariantCulture);
+        }
+
         var delay = Knob(request, "x-echo-delay-ms");
-        if (int.TryParse(delay, NumberStyles.None, CultureInfo.InvariantCulture, out var delayMs) && delayMs > 0)
+        if (int.TryParse(delay, NumberStyles.None, CultureInfo.InvariantCulture, out var delayMs) && delayMs > 0 && (!slowTimesSet || attempt <= slowTimes))
         {
             try
             {
@@ -147,17 +159,9 @@ public sealed class EchoApp : IAsyncDisposable
         }
 
         var status = int.TryParse(Knob(request, "x-echo-status"), NumberStyles.None, CultureInfo.InvariantCulture, out var code) ? code : 200;
-        var attempt = 0;
-        if (int.TryParse(Knob(request, "x-echo-fail-times"), NumberStyles.None, CultureInfo.InvariantCulture, out var failTimes))
+        if (failTimesSet && attempt <= failTimes)
         {
-            var key = Knob(request, "x-echo-fail-key") ?? request.Headers["x-request-id"].ToString();
-            attempt = _recorder.NextAttempt($"{key}");
-            if (attempt <= failTimes)
-            {
-                status = int.TryParse(Knob(request, "x-echo-fail-status"), NumberStyles.None, CultureInfo.InvariantCulture, out var failStatus) ? failStatus : 503;
-            }
-
-            response.Headers["x-echo-attempt"] = attempt.ToString(CultureInfo.InvariantCulture);
+            status = int.TryParse(Knob(request, "x-echo-fail-status"), NumberStyles.None, CultureInfo.InvariantCulture, out var failStatus) ? failStatus : 503;
         }
 
         foreach (var value in KnobValues(request, "x-echo-response-header"))

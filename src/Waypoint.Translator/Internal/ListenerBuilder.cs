@@ -178,7 +178,7 @@ internal static class ListenerBuilder
         new() { Name = "envoy.filters.listener.original_dst", TypedConfig = Envoy.Pack(new OriginalDst()) };
 
     /// <summary>An HTTP chain: HCM with the service port's routes inline.</summary>
-    public static FilterChain HttpChain(string chainName, ServicePortModel port, RouteConfiguration routes)
+    public static FilterChain HttpChain(string chainName, ServicePortModel port, RouteConfiguration routes, bool transformation = false)
     {
         var hcm = new HttpConnectionManager
         {
@@ -190,6 +190,12 @@ internal static class ListenerBuilder
             UpgradeConfigs = { new HttpConnectionManager.Types.UpgradeConfig { UpgradeType = "websocket" } },
             HttpFilters = { Router() },
         };
+        if (transformation)
+        {
+            // Disabled by default; only routes whose TrafficPolicy needs the transformation service enable it.
+            hcm.HttpFilters.Insert(hcm.HttpFilters.Count - 1, Waypoint.Transformation.Compilation.TransformationEnvoyConfig.CreateHttpFilter());
+        }
+
         return new FilterChain
         {
             Name = chainName,

@@ -4,6 +4,7 @@ using Envoy.Config.Route.V3;
 using Envoy.Extensions.Retry.Host.PreviousHosts.V3;
 using Envoy.Type.Matcher.V3;
 using Envoy.Type.V3;
+using Waypoint.Transformation.Compilation;
 using Waypoint.Translator.Model;
 using EnvoyRoute = Envoy.Config.Route.V3.Route;
 using RetryPolicy = Envoy.Config.Route.V3.RetryPolicy;
@@ -27,35 +28,65 @@ internal static class RouteBuilder
         IReadOnlyList<CompiledRoute> serviceRoutes,
         IReadOnlyList<CompiledRoute> gatewayRoutes,
         BackendResolver resolver,
-        string defaultCluster)
+        string defaultCluster,
+        RoutePolicies policies)
     {
         var virtualHost = new VirtualHost { Name = $"inbound|http|{port.Port}", Domains = { "*" } };
         if (serviceRoutes.Count == 0 && gatewayRoutes.Count == 0)
         {
-            virtualHost.Routes.Add(DefaultRoute(service, port, defaultCluster));
+            virtualHost.Routes.Add(DefaultRoute(service, port, defaultCluster, policies));
         }
         else
         {
-            AddRoutes(virtualHost, serviceRoutes, port, resolver);
-            AddRoutes(virtualHost, gatewayRoutes, port, resolver);
+            AddRoutes(virtualHost, serviceRoutes, port, resolver, policies);
+            AddRoutes(virtualHost, gatewayRoutes, port, resolver, policies);
         }
 
         return new RouteConfiguration { Name = chainName, ValidateClusters = false, VirtualHosts = { virtualHost } };
     }
 
-    private static EnvoyRoute DefaultRoute(ServiceModel service, ServicePortModel port, string cluster) => new()
+    /// <summary>True when a route of <paramref name="routes"/> enables the transformation service (ext_proc).</summary>
+    public static bool UsesTransformationService(RouteConfiguration routes) =>
+        routes.VirtualHosts.SelectMany(v => v.Routes).Any(r => r.TypedPerFilterConfig.ContainsKey(TransformationExtProc.FilterName));
+
+    /// <summary>The TrafficPolicies a chain's routes resolve against, and where their conflicts are reported.</summary>
+    internal sealed record RoutePolicies(TrafficPolicyIndex Index, IReadOnlyList<CompiledTrafficPolicy> Gateway, List<PolicyConflict> Conflicts)
     {
-        Name = "default",
-        Match = new RouteMatch { Prefix = "/" },
-        Decorator = new Decorator { Operation = $"{service.Host}:{port.Port}/*" },
-        Route_ = new RouteAction
+        public RouteTrafficPolicy? Resolve(CompiledRoute? route, HTTPRouteRule? rule)
         {
-            Cluster = cluster,
-            Timeout = Envoy.Duration(TimeSpan.Zero),
-            MaxStreamDuration = new RouteAction.Types.MaxStreamDuration { GrpcTimeoutHeaderMax = Envoy.Duration(TimeSpan.Zero) },
-            RetryPolicy = DefaultRetry(),
-        },
-    };
+            var routeLevel = route is null ? [] : Index.OfRoute(route.Namespace, route.Name);
+            var ruleLevel = route is null || rule is null ? [] : Index.OfRule(route.Namespace, route.Name, rule.Name);
+            if (Gateway.Count == 0 && routeLevel.Count == 0 && ruleLevel.Count == 0)
+            {
+                return null;
+            }
+
+            var effective = RouteTrafficPolicy.Resolve(Gateway, routeLevel, ruleLevel);
+            Conflicts.AddRange(effective.Conflicts);
+            return effective;
+        }
+    }
+
+    private static EnvoyRoute DefaultRoute(ServiceModel service, ServicePortModel port, string cluster, RoutePolicies policies)
+    {
+        var route = new EnvoyRoute
+        {
+            Name = "default",
+            Match = new RouteMatch { Prefix = "/" },
+            Decorator = new Decorator { Operation = $"{service.Host}:{port.Port}/*" },
+            Route_ = new RouteAction
+            {
+                Cluster = cluster,
+                MaxStreamDuration = new RouteAction.Types.MaxStreamDuration { GrpcTimeoutHeaderMax = Envoy.Duration(TimeSpan.Zero) },
+            },
+        };
+
+        // Istio's defaults are not the route's own settings: a Gateway-level policy replaces them.
+        policies.Resolve(null, null)?.ApplyTo(route);
+        route.Route_.Timeout ??= Envoy.Duration(TimeSpan.Zero);
+        route.Route_.RetryPolicy ??= DefaultRetry();
+        return route;
+    }
 
     private static RetryPolicy DefaultRetry() => new()
     {
@@ -74,7 +105,7 @@ internal static class RouteBuilder
 
     private readonly record struct Entry(CompiledRoute Route, int RuleIndex, int MatchIndex, HTTPRouteRule Rule, HTTPRouteMatch? Match);
 
-    private static void AddRoutes(VirtualHost virtualHost, IReadOnlyList<CompiledRoute> routes, ServicePortModel port, BackendResolver resolver)
+    private static void AddRoutes(VirtualHost virtualHost, IReadOnlyList<CompiledRoute> routes, ServicePortModel port, BackendResolver resolver, RoutePolicies policies)
     {
         if (routes.Count == 0)
         {
@@ -104,7 +135,7 @@ internal static class RouteBuilder
         var sorted = entries.OrderBy(e => e, SpecificityComparer.Instance).ToList();
         foreach (var entry in sorted)
         {
-            virtualHost.Routes.Add(BuildRoute(entry, port, resolver));
+            virtualHost.Routes.Add(BuildRoute(entry, port, resolver, policies));
         }
     }
 
@@ -152,7 +183,23 @@ internal static class RouteBuilder
         private static int PathLength(HTTPRouteMatch? match) => (match?.Path?.Value ?? "/").Length;
     }
 
-    private static EnvoyRoute BuildRoute(Entry entry, ServicePortModel port, BackendResolver resolver)
+    private static EnvoyRoute BuildRoute(Entry entry, ServicePortModel port, BackendResolver resolver, RoutePolicies policies)
+    {
+        var policy = policies.Resolve(entry.Route, entry.Rule);
+        var route = BuildRoute(entry, port, resolver, deferDefaults: policy is not null);
+        if (policy is not null)
+        {
+            policy.ApplyTo(route);
+            if (route.Route_ is { } action)
+            {
+                FillDefaults(action, entry.Rule);
+            }
+        }
+
+        return route;
+    }
+
+    private static EnvoyRoute BuildRoute(Entry entry, ServicePortModel port, BackendResolver resolver, bool deferDefaults)
     {
         var rule = entry.Rule;
         var route = new EnvoyRoute
@@ -185,7 +232,7 @@ internal static class RouteBuilder
 
         var action = new RouteAction
         {
-            Timeout = Envoy.Duration(TimeSpan.Zero),
+            Timeout = deferDefaults ? null : Envoy.Duration(TimeSpan.Zero),
             ClusterNotFoundResponseCode = RouteAction.Types.ClusterNotFoundResponseCode.InternalServerError,
         };
 
@@ -275,16 +322,43 @@ internal static class RouteBuilder
             action.WeightedClusters = weighted;
         }
 
-        ApplyTimeoutsAndRetry(action, rule);
+        ApplyTimeoutsAndRetry(action, rule, deferDefaults);
         route.Route_ = action;
         return route;
+    }
+
+    /// <summary>
+    /// After a TrafficPolicy was applied: what neither the rule nor a policy set gets the defaults, and a policy retry
+    /// without <c>perTryTimeout</c> keeps the rule's <c>timeouts.backendRequest</c>.
+    /// </summary>
+    private static void FillDefaults(RouteAction action, HTTPRouteRule rule)
+    {
+        var backendRequest = rule.Timeouts?.BackendRequest is { } text && Durations.TryParse(text, out var b) ? b : (TimeSpan?)null;
+        if (rule.Retry is null)
+        {
+            if (action.RetryPolicy is null)
+            {
+                action.RetryPolicy = DefaultRetry();
+                if (backendRequest is { } perTry)
+                {
+                    action.RetryPolicy.PerTryTimeout = Envoy.Duration(perTry);
+                }
+            }
+            else if (action.RetryPolicy.PerTryTimeout is null && backendRequest is { } perTry)
+            {
+                action.RetryPolicy.PerTryTimeout = Envoy.Duration(perTry);
+            }
+        }
+
+        action.Timeout ??= Envoy.Duration(TimeSpan.Zero);
     }
 
     private static bool IsPlain(WeightedCluster.Types.ClusterWeight weight) =>
         weight.RequestHeadersToAdd.Count == 0 && weight.RequestHeadersToRemove.Count == 0
         && weight.ResponseHeadersToAdd.Count == 0 && weight.ResponseHeadersToRemove.Count == 0;
 
-    private static void ApplyTimeoutsAndRetry(RouteAction action, HTTPRouteRule rule)
+    /// <param name="deferDefaults">A TrafficPolicy applies next: leave unset what the rule does not set (see <see cref="FillDefaults"/>).</param>
+    private static void ApplyTimeoutsAndRetry(RouteAction action, HTTPRouteRule rule, bool deferDefaults)
     {
         RetryPolicy? retry;
         if (rule.Retry is { } spec)
@@ -314,7 +388,7 @@ internal static class RouteBuilder
         }
         else
         {
-            retry = DefaultRetry();
+            retry = deferDefaults ? null : DefaultRetry();
         }
 
         if (rule.Timeouts?.Request is { } requestText && Durations.TryParse(requestText, out var request))
@@ -328,7 +402,7 @@ internal static class RouteBuilder
             {
                 retry.PerTryTimeout = Envoy.Duration(backendRequest);
             }
-            else if (rule.Timeouts.Request is null)
+            else if (rule.Timeouts.Request is null && !(deferDefaults && rule.Retry is null))
             {
                 action.Timeout = Envoy.Duration(backendRequest);
             }

@@ -1,5 +1,6 @@
 using k8s;
 using k8s.Models;
+using Waypoint.Transformation.Model;
 
 namespace Waypoint.Translator.Model;
 
@@ -33,6 +34,9 @@ public sealed record ClusterSnapshot
 
     public IReadOnlyList<V1ServiceEntry> ServiceEntries { get; init; } = [];
 
+    /// <summary>kgateway TrafficPolicies (transformation, retry, timeouts) targeting waypoint Gateways or HTTPRoutes.</summary>
+    public IReadOnlyList<V1alpha1TrafficPolicy> TrafficPolicies { get; init; } = [];
+
     public static Builder CreateBuilder() => new();
 
     /// <summary>Builds a snapshot from objects of any supported kind.</summary>
@@ -61,6 +65,7 @@ public sealed record ClusterSnapshot
         private readonly List<V1Namespace> _namespaces = [];
         private readonly List<V1Pod> _pods = [];
         private readonly List<V1ServiceEntry> _serviceEntries = [];
+        private readonly List<V1alpha1TrafficPolicy> _trafficPolicies = [];
 
         /// <summary>Adds an object of a supported kind.</summary>
         /// <exception cref="ArgumentException">The kind is not one the translator reads.</exception>
@@ -78,6 +83,7 @@ public sealed record ClusterSnapshot
                 case V1Namespace o: _namespaces.Add(o); break;
                 case V1Pod o: _pods.Add(o); break;
                 case V1ServiceEntry o: _serviceEntries.Add(o); break;
+                case V1alpha1TrafficPolicy o: _trafficPolicies.Add(o); break;
                 default:
                     throw new ArgumentException($"Kind '{obj.Kind}' ({obj.GetType().Name}) is not read by the translator.", nameof(obj));
             }
@@ -107,6 +113,7 @@ public sealed record ClusterSnapshot
             Namespaces = _namespaces.ToArray(),
             Pods = _pods.ToArray(),
             ServiceEntries = _serviceEntries.ToArray(),
+            TrafficPolicies = _trafficPolicies.ToArray(),
         };
     }
 }

@@ -5,6 +5,7 @@ using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using k8s;
 using k8s.Models;
+using Waypoint.Transformation.Model;
 using YamlDotNet.Core;
 using YamlDotNet.RepresentationModel;
 
@@ -52,6 +53,7 @@ public static partial class KubernetesObjectLoader
         [$"{V1ServiceEntry.KubeGroup}/v1/{V1ServiceEntry.KubeKind}"] = (typeof(V1ServiceEntry), true),
         [$"{V1ServiceEntry.KubeGroup}/v1beta1/{V1ServiceEntry.KubeKind}"] = (typeof(V1ServiceEntry), true),
         [$"{V1ServiceEntry.KubeGroup}/v1alpha3/{V1ServiceEntry.KubeKind}"] = (typeof(V1ServiceEntry), true),
+        [$"{V1alpha1TrafficPolicy.KubeGroup}/{V1alpha1TrafficPolicy.KubeApiVersion}/{V1alpha1TrafficPolicy.KubeKind}"] = (typeof(V1alpha1TrafficPolicy), true),
         ["v1/Service"] = (typeof(V1Service), true),
         ["v1/Namespace"] = (typeof(V1Namespace), false),
         ["v1/Pod"] = (typeof(V1Pod), true),
