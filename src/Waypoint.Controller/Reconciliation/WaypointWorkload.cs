@@ -42,6 +42,9 @@ internal static class WaypointWorkload
     public const string RootCertDirectory = "/var/run/secrets/istio";
     public const string BootstrapDirectory = "/etc/waypoint/bootstrap";
 
+    /// <summary>Shared by Envoy and the agent: the TrafficPolicy transformation service's Unix socket (ext_proc).</summary>
+    public static readonly string TransformationSocketDirectory = Path.GetDirectoryName(Waypoint.Transformation.Compilation.TransformationExtProc.DefaultSocketPath)!;
+
     public static string BootstrapConfigMapName(string gateway) => $"{gateway}-bootstrap";
 
     public static WaypointSettings Resolve(WaypointControllerOptions options, V1Gateway gateway, params V1alpha1WaypointParameters?[] parameters)
@@ -240,6 +243,7 @@ internal static class WaypointWorkload
                     [
                         new V1VolumeMount { Name = "bootstrap", MountPath = BootstrapDirectory, ReadOnlyProperty = true },
                         new V1VolumeMount { Name = "workload-socket", MountPath = EnvoyBootstrap.SdsSocketDirectory },
+                        new V1VolumeMount { Name = "transformation-socket", MountPath = TransformationSocketDirectory },
                         new V1VolumeMount { Name = "tmp", MountPath = "/tmp" },
                     ],
                 },
@@ -264,6 +268,7 @@ internal static class WaypointWorkload
                         new V1VolumeMount { Name = "istio-token", MountPath = TokenDirectory, ReadOnlyProperty = true },
                         new V1VolumeMount { Name = "istio-ca-root-cert", MountPath = RootCertDirectory, ReadOnlyProperty = true },
                         new V1VolumeMount { Name = "workload-socket", MountPath = EnvoyBootstrap.SdsSocketDirectory },
+                        new V1VolumeMount { Name = "transformation-socket", MountPath = TransformationSocketDirectory },
                     ],
                 },
             ],
@@ -272,6 +277,7 @@ internal static class WaypointWorkload
                 new V1Volume { Name = "bootstrap", ConfigMap = new V1ConfigMapVolumeSource { Name = BootstrapConfigMapName(name) } },
                 // Pod-private: only this pod's Envoy and agent share the SDS socket.
                 new V1Volume { Name = "workload-socket", EmptyDir = new V1EmptyDirVolumeSource() },
+                new V1Volume { Name = "transformation-socket", EmptyDir = new V1EmptyDirVolumeSource() },
                 new V1Volume { Name = "tmp", EmptyDir = new V1EmptyDirVolumeSource() },
                 new V1Volume
                 {
