@@ -21,6 +21,12 @@ internal static class Program
             return TransformationDataPlane.RunAsync(dataPlaneArgs).GetAwaiter().GetResult();
         }
 
+        if (args is ["controller-sync", ..])
+        {
+            Console.WriteLine(ControllerSyncMeasurement.RunAsync().GetAwaiter().GetResult());
+            return 0;
+        }
+
         BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
         return 0;
     }
