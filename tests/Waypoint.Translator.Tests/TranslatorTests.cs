@@ -2,6 +2,7 @@ using Envoy.Config.Listener.V3;
 using Envoy.Config.Route.V3;
 using Envoy.Extensions.Filters.Network.HttpConnectionManager.V3;
 using Waypoint.Benchmarks;
+using Waypoint.Transformation.Compilation;
 using Waypoint.Translator.Internal;
 using Waypoint.Translator.Model;
 using static Waypoint.Translator.Tests.TranslatorTestData;
@@ -84,7 +85,7 @@ public sealed class TranslatorTests
     [InlineData("0s", 0)]
     public void Durations_Parse_GatewayApi_Format(string text, int milliseconds)
     {
-        Assert.True(Durations.TryParse(text, out var value));
+        Assert.True(GatewayDuration.TryParse(text, out var value));
         Assert.Equal(TimeSpan.FromMilliseconds(milliseconds), value);
     }
 
@@ -94,7 +95,7 @@ public sealed class TranslatorTests
     [InlineData("-1s")]
     [InlineData("1d")]
     [InlineData("")]
-    public void Durations_Reject_Invalid(string text) => Assert.False(Durations.TryParse(text, out _));
+    public void Durations_Reject_Invalid(string text) => Assert.False(GatewayDuration.TryParse(text, out _));
 
     [Theory]
     [InlineData("/api/[0-9]+", true)]

@@ -333,7 +333,7 @@ internal static class RouteBuilder
     /// </summary>
     private static void FillDefaults(RouteAction action, HTTPRouteRule rule)
     {
-        var backendRequest = rule.Timeouts?.BackendRequest is { } text && Durations.TryParse(text, out var b) ? b : (TimeSpan?)null;
+        var backendRequest = rule.Timeouts?.BackendRequest is { } text && GatewayDuration.TryParse(text, out var b) ? b : (TimeSpan?)null;
         if (rule.Retry is null)
         {
             if (action.RetryPolicy is null)
@@ -376,7 +376,7 @@ internal static class RouteBuilder
                     retry.RetriableStatusCodes.AddRange(codes.Distinct().Order().Select(c => (uint)c));
                 }
 
-                if (spec.Backoff is { } backoffText && Durations.TryParse(backoffText, out var backoff))
+                if (spec.Backoff is { } backoffText && GatewayDuration.TryParse(backoffText, out var backoff))
                 {
                     retry.RetryBackOff = new RetryPolicy.Types.RetryBackOff
                     {
@@ -391,12 +391,12 @@ internal static class RouteBuilder
             retry = deferDefaults ? null : DefaultRetry();
         }
 
-        if (rule.Timeouts?.Request is { } requestText && Durations.TryParse(requestText, out var request))
+        if (rule.Timeouts?.Request is { } requestText && GatewayDuration.TryParse(requestText, out var request))
         {
             action.Timeout = Envoy.Duration(request);
         }
 
-        if (rule.Timeouts?.BackendRequest is { } backendText && Durations.TryParse(backendText, out var backendRequest))
+        if (rule.Timeouts?.BackendRequest is { } backendText && GatewayDuration.TryParse(backendText, out var backendRequest))
         {
             if (retry is not null)
             {

@@ -1,5 +1,6 @@
 using System.Text.RegularExpressions;
 using k8s.Models;
+using Waypoint.Transformation.Compilation;
 using Waypoint.Translator.Model;
 
 namespace Waypoint.Translator.Internal;
@@ -365,7 +366,7 @@ internal sealed partial class RouteCompiler
             TimeSpan? request = null;
             if (rule.Timeouts?.Request is { } requestText)
             {
-                if (!Durations.TryParse(requestText, out var parsed))
+                if (!GatewayDuration.TryParse(requestText, out var parsed))
                 {
                     return $"{where}: timeouts.request '{requestText}' is not a valid duration.";
                 }
@@ -375,7 +376,7 @@ internal sealed partial class RouteCompiler
 
             if (rule.Timeouts?.BackendRequest is { } backendText)
             {
-                if (!Durations.TryParse(backendText, out var parsed))
+                if (!GatewayDuration.TryParse(backendText, out var parsed))
                 {
                     return $"{where}: timeouts.backendRequest '{backendText}' is not a valid duration.";
                 }
@@ -398,7 +399,7 @@ internal sealed partial class RouteCompiler
                     return $"{where}: retry code {bad} is outside 400..599.";
                 }
 
-                if (retry.Backoff is { } backoff && (!Durations.TryParse(backoff, out var interval) || interval == TimeSpan.Zero))
+                if (retry.Backoff is { } backoff && (!GatewayDuration.TryParse(backoff, out var interval) || interval == TimeSpan.Zero))
                 {
                     return $"{where}: retry.backoff '{backoff}' is not a valid positive duration.";
                 }
