@@ -9,18 +9,12 @@ namespace Waypoint.TestKit.Xds;
 /// A scriptable state-of-the-world ADS client (what Envoy does, one message at a time) for protocol tests and
 /// benchmarks. The node is sent on the first request only, like Envoy with <c>set_node_on_first_message_only</c>.
 /// </summary>
-public sealed class SotwAdsTestClient : IAsyncDisposable
+public sealed class SotwAdsTestClient(GrpcChannel channel, Node node, CancellationToken cancellationToken = default)
+    : AdsTestCall<DiscoveryRequest, DiscoveryResponse>(
+        new AggregatedDiscoveryService.AggregatedDiscoveryServiceClient(channel).StreamAggregatedResources(cancellationToken: cancellationToken),
+        node,
+        "discovery response")
 {
-    private readonly AsyncDuplexStreamingCall<DiscoveryRequest, DiscoveryResponse> _call;
-    private Node? _node;
-    private Task<bool>? _next;
-
-    public SotwAdsTestClient(GrpcChannel channel, Node node, CancellationToken cancellationToken = default)
-    {
-        ArgumentNullException.ThrowIfNull(channel);
-        _call = new AggregatedDiscoveryService.AggregatedDiscoveryServiceClient(channel).StreamAggregatedResources(cancellationToken: cancellationToken);
-        _node = node;
-    }
 
     public static Node Node(string id, string cluster) => new() { Id = id, Cluster = cluster };
 
@@ -28,13 +22,12 @@ public sealed class SotwAdsTestClient : IAsyncDisposable
     public Task SendAsync(DiscoveryRequest request, bool withoutNode = false)
     {
         ArgumentNullException.ThrowIfNull(request);
-        if (_node is not null && !withoutNode)
+        if (TakeNode() is { } first && !withoutNode)
         {
-            request.Node = _node;
+            request.Node = first;
         }
 
-        _node = null;
-        return _call.RequestStream.WriteAsync(request);
+        return WriteAsync(request);
     }
 
     public Task RequestAsync(string typeUrl, IEnumerable<string>? names = null, string version = "", string nonce = "")
@@ -66,66 +59,24 @@ public sealed class SotwAdsTestClient : IAsyncDisposable
         return SendAsync(request);
     }
 
-    /// <summary>The next response; throws <see cref="TimeoutException"/> if none arrives in time, or the stream's <see cref="RpcException"/>.</summary>
-    public async Task<DiscoveryResponse> ReceiveAsync(TimeSpan? timeout = null)
-    {
-        _next ??= _call.ResponseStream.MoveNext(CancellationToken.None);
-        var limit = timeout ?? TimeSpan.FromSeconds(10);
-        try
-        {
-            if (!await _next.WaitAsync(limit).ConfigureAwait(false))
-            {
-                throw new InvalidOperationException("The server ended the stream.");
-            }
-        }
-        catch (TimeoutException)
-        {
-            throw new TimeoutException($"No discovery response within {limit}.");
-        }
-
-        _next = null;
-        return _call.ResponseStream.Current;
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        try
-        {
-            await _call.RequestStream.CompleteAsync().ConfigureAwait(false);
-        }
-        catch (Exception ex) when (ex is InvalidOperationException or RpcException or IOException)
-        {
-            // Stream already over.
-        }
-
-        _call.Dispose();
-    }
 }
 
 /// <summary>A scriptable delta (incremental) ADS client; see <see cref="SotwAdsTestClient"/>.</summary>
-public sealed class DeltaAdsTestClient : IAsyncDisposable
+public sealed class DeltaAdsTestClient(GrpcChannel channel, Node node, CancellationToken cancellationToken = default)
+    : AdsTestCall<DeltaDiscoveryRequest, DeltaDiscoveryResponse>(
+        new AggregatedDiscoveryService.AggregatedDiscoveryServiceClient(channel).DeltaAggregatedResources(cancellationToken: cancellationToken),
+        node,
+        "delta discovery response")
 {
-    private readonly AsyncDuplexStreamingCall<DeltaDiscoveryRequest, DeltaDiscoveryResponse> _call;
-    private Node? _node;
-    private Task<bool>? _next;
-
-    public DeltaAdsTestClient(GrpcChannel channel, Node node, CancellationToken cancellationToken = default)
-    {
-        ArgumentNullException.ThrowIfNull(channel);
-        _call = new AggregatedDiscoveryService.AggregatedDiscoveryServiceClient(channel).DeltaAggregatedResources(cancellationToken: cancellationToken);
-        _node = node;
-    }
-
     public Task SendAsync(DeltaDiscoveryRequest request)
     {
         ArgumentNullException.ThrowIfNull(request);
-        if (_node is not null)
+        if (TakeNode() is { } first)
         {
-            request.Node = _node;
+            request.Node = first;
         }
 
-        _node = null;
-        return _call.RequestStream.WriteAsync(request);
+        return WriteAsync(request);
     }
 
     /// <summary>Subscribes (and/or unsubscribes); optionally with the versions held from a previous stream.</summary>
@@ -167,7 +118,25 @@ public sealed class DeltaAdsTestClient : IAsyncDisposable
         });
     }
 
-    public async Task<DeltaDiscoveryResponse> ReceiveAsync(TimeSpan? timeout = null)
+}
+
+/// <summary>The stream plumbing both ADS test clients share: node on the first request, timed receive, completion.</summary>
+public abstract class AdsTestCall<TRequest, TResponse> : IAsyncDisposable
+{
+    private readonly AsyncDuplexStreamingCall<TRequest, TResponse> _call;
+    private readonly string _responseName;
+    private Node? _node;
+    private Task<bool>? _next;
+
+    private protected AdsTestCall(AsyncDuplexStreamingCall<TRequest, TResponse> call, Node node, string responseName)
+    {
+        _call = call;
+        _node = node;
+        _responseName = responseName;
+    }
+
+    /// <summary>The next response; throws <see cref="TimeoutException"/> if none arrives in time, or the stream's <see cref="RpcException"/>.</summary>
+    public async Task<TResponse> ReceiveAsync(TimeSpan? timeout = null)
     {
         _next ??= _call.ResponseStream.MoveNext(CancellationToken.None);
         var limit = timeout ?? TimeSpan.FromSeconds(10);
@@ -180,7 +149,7 @@ public sealed class DeltaAdsTestClient : IAsyncDisposable
         }
         catch (TimeoutException)
         {
-            throw new TimeoutException($"No delta discovery response within {limit}.");
+            throw new TimeoutException($"No {_responseName} within {limit}.");
         }
 
         _next = null;
@@ -199,5 +168,16 @@ public sealed class DeltaAdsTestClient : IAsyncDisposable
         }
 
         _call.Dispose();
+        GC.SuppressFinalize(this);
     }
+
+    /// <summary>The node for the first request only, like Envoy with <c>set_node_on_first_message_only</c>.</summary>
+    private protected Node? TakeNode()
+    {
+        var node = _node;
+        _node = null;
+        return node;
+    }
+
+    private protected Task WriteAsync(TRequest request) => _call.RequestStream.WriteAsync(request);
 }
