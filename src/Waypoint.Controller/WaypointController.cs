@@ -33,6 +33,11 @@ internal sealed class WaypointController : BackgroundService
     private readonly WaypointTranslator _translator;
     private volatile WaypointConfigUpdate? _latest;
     private readonly SemaphoreSlim _changed = new(0, 1);
+
+    // Status writes this replica made, by path: the resourceVersion the write was based on and the object written.
+    // Until the watch delivers our own write, the cache still holds that resourceVersion; a reconcile in between would
+    // compute the same status again and send a PUT bound to fail with 409.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, (string? BaseVersion, string Written)> _statusWrites = new(StringComparer.Ordinal);
     private readonly TaskCompletionSource _firstPublish = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private long _version;
     private long _lastChangeTicks;
@@ -474,7 +479,14 @@ internal sealed class WaypointController : BackgroundService
     {
         // PUT carries metadata.resourceVersion: a write based on a stale cache fails with 409 and is retried, never clobbers.
         var path = kind.ItemPath(obj.Metadata.NamespaceProperty, obj.Metadata.Name) + "/status";
+        var written = KubernetesJson.Serialize(obj);
+        if (_statusWrites.TryGetValue(path, out var previous) && previous.BaseVersion == obj.Metadata.ResourceVersion && previous.Written == written)
+        {
+            return;
+        }
+
         await _client.WriteAsync<UnstructuredObject>(HttpMethod.Put, path, obj, cancellationToken).ConfigureAwait(false);
+        _statusWrites[path] = (obj.Metadata.ResourceVersion, written);
         ControllerLog.StatusWritten(_logger, kind.Kind, NamespacedName.Of(obj).ToString());
     }
 
