@@ -203,7 +203,13 @@ public sealed class LocalRig : IAsyncDisposable
                 }
 
                 var (listeners, routes) = WaypointListenerAdapter.Adapt(resources.Listeners, waypoint.Address);
-                var snapshot = XdsSnapshot.Create(listeners, resources.Routes.Concat(routes), resources.Clusters, resources.Endpoints);
+                // Listeners are rewritten for the rig; clusters and endpoints go out as the translator encoded them.
+                var snapshot = XdsSnapshot.Create(
+                    listeners.Select(l => XdsResource.Create(XdsTypeUrls.Listener, l.Name, l))
+                        .Concat(routes.Select(r => XdsResource.Create(XdsTypeUrls.RouteConfiguration, r.Name, r)))
+                        .Concat(resources.Encoded
+                            .Where(e => e.TypeUrl != XdsTypeUrls.Listener)
+                            .Select(e => XdsResource.FromEncoded(e.TypeUrl, e.Name, e.Message, e.Bytes))));
                 _controlPlane.Cache.SetSnapshot(waypoint.Key, snapshot);
                 versions[waypoint.Key] = snapshot.Version;
             }

@@ -1,7 +1,10 @@
+using System.Buffers.Binary;
+using System.Security.Cryptography;
 using Envoy.Config.Cluster.V3;
 using Envoy.Config.Endpoint.V3;
 using Envoy.Config.Listener.V3;
 using Envoy.Config.Route.V3;
+using Google.Protobuf;
 using k8s.Models;
 using Waypoint.Transformation.Model;
 using Waypoint.Translator.Model;
@@ -38,7 +41,54 @@ public sealed record WaypointResources(
     IReadOnlyList<Listener> Listeners,
     IReadOnlyList<RouteConfiguration> Routes,
     IReadOnlyList<Cluster> Clusters,
-    IReadOnlyList<ClusterLoadAssignment> Endpoints);
+    IReadOnlyList<ClusterLoadAssignment> Endpoints)
+{
+    /// <summary>
+    /// The same listeners, clusters and endpoints, each already encoded (listeners, then clusters, then endpoints):
+    /// the xDS server sends these bytes as they are instead of encoding every resource again.
+    /// Empty when the resources were not produced by the translator.
+    /// </summary>
+    public IReadOnlyList<EncodedResource> Encoded { get; init; } = [];
+}
+
+/// <summary>An Envoy resource and its protobuf encoding, made once and shared by every later translation that reuses it.</summary>
+public sealed class EncodedResource
+{
+    private static readonly string s_listenerType = "type.googleapis.com/" + Listener.Descriptor.FullName;
+    private static readonly string s_clusterType = "type.googleapis.com/" + Cluster.Descriptor.FullName;
+    private static readonly string s_endpointsType = "type.googleapis.com/" + ClusterLoadAssignment.Descriptor.FullName;
+
+    private EncodedResource(string typeUrl, string name, IMessage message, ByteString bytes)
+    {
+        TypeUrl = typeUrl;
+        Name = name;
+        Message = message;
+        Bytes = bytes;
+        Span<byte> digest = stackalloc byte[SHA256.HashSizeInBytes];
+        SHA256.HashData(bytes.Span, digest);
+        Hash = BinaryPrimitives.ReadUInt128LittleEndian(digest);
+    }
+
+    /// <summary>The resource's type URL (<c>type.googleapis.com/envoy.config.cluster.v3.Cluster</c>, ...).</summary>
+    public string TypeUrl { get; }
+
+    public string Name { get; }
+
+    /// <summary>The resource; never mutate it (<see cref="Bytes"/> would no longer describe it).</summary>
+    public IMessage Message { get; }
+
+    /// <summary>The protobuf encoding of <see cref="Message"/>.</summary>
+    public ByteString Bytes { get; }
+
+    /// <summary>The first 16 bytes of the SHA-256 of <see cref="Bytes"/>.</summary>
+    internal UInt128 Hash { get; }
+
+    internal static EncodedResource Of(Listener listener) => new(s_listenerType, listener.Name, listener, listener.ToByteString());
+
+    internal static EncodedResource Of(Cluster cluster) => new(s_clusterType, cluster.Name, cluster, cluster.ToByteString());
+
+    internal static EncodedResource Of(ClusterLoadAssignment assignment) => new(s_endpointsType, assignment.ClusterName, assignment, assignment.ToByteString());
+}
 
 /// <summary>Computed status of a Gateway of our class (without <c>addresses</c>, which the controller owns).</summary>
 /// <param name="Key">The Gateway.</param>

@@ -1,7 +1,12 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Runtime.InteropServices;
+using System.Security.Cryptography;
 using Envoy.Config.Cluster.V3;
 using Envoy.Config.Endpoint.V3;
 using Envoy.Config.Listener.V3;
 using Envoy.Config.Route.V3;
+using Google.Protobuf;
 using Waypoint.Transformation.Compilation;
 using Waypoint.Translator.Internal;
 using Waypoint.Translator.Model;
@@ -22,24 +27,25 @@ public sealed class WaypointTranslator
 {
     private readonly Lock _gate = new();
     private Dictionary<ChainKey, ChainEntry> _chains = [];
-    private Dictionary<string, CachedResource<Cluster>> _clusters = new(StringComparer.Ordinal);
-    private Dictionary<string, CachedResource<ClusterLoadAssignment>> _endpoints = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, CachedResource<Cluster>> _connectOriginate = new(StringComparer.Ordinal);
-    private readonly CachedResource<Listener> _connectTerminate;
-    private readonly CachedResource<Listener> _connectOriginateListener;
-    private readonly CachedResource<Cluster> _mainInternalCluster;
-    private readonly CachedResource<Cluster> _encapCluster;
-    private readonly CachedResource<Cluster> _transformationCluster;
+    private Dictionary<string, CachedResource> _clusters = new(StringComparer.Ordinal);
+    private Dictionary<string, CachedResource> _endpoints = new(StringComparer.Ordinal);
+    private Dictionary<WaypointKey, MainListener> _mainListeners = [];
+    private readonly Dictionary<string, EncodedResource> _connectOriginate = new(StringComparer.Ordinal);
+    private readonly EncodedResource _connectTerminate;
+    private readonly EncodedResource _connectOriginateListener;
+    private readonly EncodedResource _mainInternalCluster;
+    private readonly EncodedResource _encapCluster;
+    private readonly EncodedResource _transformationCluster;
     private Dictionary<string, TrafficPolicyCompileResult> _policies = new(StringComparer.Ordinal);
 
     public WaypointTranslator(TranslatorOptions? options = null)
     {
         Options = options ?? new TranslatorOptions();
-        _connectTerminate = CachedResource<Listener>.Of(ListenerBuilder.ConnectTerminate(Options), null);
-        _connectOriginateListener = CachedResource<Listener>.Of(ListenerBuilder.ConnectOriginate(), null);
-        _mainInternalCluster = CachedResource<Cluster>.Of(ClusterBuilder.Internal(WellKnown.MainInternal, WellKnown.MainInternal), null);
-        _encapCluster = CachedResource<Cluster>.Of(ClusterBuilder.Internal(WellKnown.Encap, WellKnown.ConnectOriginate), null);
-        _transformationCluster = CachedResource<Cluster>.Of(TransformationEnvoyConfig.CreateCluster(Options.TransformationSocketPath), null);
+        _connectTerminate = EncodedResource.Of(ListenerBuilder.ConnectTerminate(Options));
+        _connectOriginateListener = EncodedResource.Of(ListenerBuilder.ConnectOriginate());
+        _mainInternalCluster = EncodedResource.Of(ClusterBuilder.Internal(WellKnown.MainInternal, WellKnown.MainInternal));
+        _encapCluster = EncodedResource.Of(ClusterBuilder.Internal(WellKnown.Encap, WellKnown.ConnectOriginate));
+        _transformationCluster = EncodedResource.Of(TransformationEnvoyConfig.CreateCluster(Options.TransformationSocketPath));
     }
 
     public TranslatorOptions Options { get; }
@@ -66,6 +72,7 @@ public sealed class WaypointTranslator
             _clusters = used.Clusters;
             _endpoints = used.Endpoints;
             _policies = used.Policies;
+            _mainListeners = used.MainListeners;
 
             return new TranslationResult
             {
@@ -167,21 +174,21 @@ public sealed class WaypointTranslator
             }
         }
 
-        var listeners = new List<CachedResource<Listener>> { _connectOriginateListener, _connectTerminate };
+        var listeners = new List<EncodedResource>(3) { _connectOriginateListener, _connectTerminate };
         if (chains.Count > 0)
         {
-            listeners.Add(MainInternal(chains, sniffed, declared.Except(sniffed).ToList()));
+            listeners.Add(MainInternal(key, chains, sniffed, declared.Except(sniffed).ToList(), used));
         }
 
-        listeners.Sort((a, b) => string.CompareOrdinal(a.Resource.Name, b.Resource.Name));
+        listeners.Sort(static (a, b) => string.CompareOrdinal(a.Name, b.Name));
 
-        var clusters = new List<CachedResource<Cluster>> { _mainInternalCluster, _encapCluster, ConnectOriginateCluster(key.Namespace) };
+        var clusters = new List<EncodedResource>(resolver.Requests.Count + 4) { _mainInternalCluster, _encapCluster, ConnectOriginateCluster(key.Namespace) };
         if (chains.Any(c => c.UsesTransformation))
         {
             clusters.Add(_transformationCluster);
         }
 
-        var endpoints = new List<CachedResource<ClusterLoadAssignment>>();
+        var endpoints = new List<EncodedResource>(resolver.Requests.Count);
         foreach (var request in resolver.Requests.Values)
         {
             clusters.Add(ServiceCluster(request, used));
@@ -191,17 +198,44 @@ public sealed class WaypointTranslator
             }
         }
 
-        clusters.Sort((a, b) => string.CompareOrdinal(a.Resource.Name, b.Resource.Name));
-        endpoints.Sort((a, b) => string.CompareOrdinal(a.Resource.ClusterName, b.Resource.ClusterName));
+        clusters.Sort(static (a, b) => string.CompareOrdinal(a.Name, b.Name));
+        endpoints.Sort(static (a, b) => string.CompareOrdinal(a.Name, b.Name));
 
-        var version = ContentHash.Combine(
-            listeners.Select(l => l.Hash).Concat(clusters.Select(c => c.Hash)).Concat(endpoints.Select(e => e.Hash)));
+        var encoded = new List<EncodedResource>(listeners.Count + clusters.Count + endpoints.Count);
+        encoded.AddRange(listeners);
+        encoded.AddRange(clusters);
+        encoded.AddRange(endpoints);
         return new WaypointResources(
-            Convert.ToHexStringLower(version, 0, 16),
-            listeners.Select(l => l.Resource).ToList(),
+            VersionOf(encoded),
+            listeners.ConvertAll(l => (Listener)l.Message),
             Array.Empty<RouteConfiguration>(),
-            clusters.Select(c => c.Resource).ToList(),
-            endpoints.Select(e => e.Resource).ToList());
+            clusters.ConvertAll(c => (Cluster)c.Message),
+            endpoints.ConvertAll(e => (ClusterLoadAssignment)e.Message))
+        {
+            Encoded = encoded,
+        };
+    }
+
+    /// <summary>A hash over every resource's content hash, in output order.</summary>
+    private static string VersionOf(List<EncodedResource> resources)
+    {
+        var size = resources.Count * 16;
+        var buffer = ArrayPool<byte>.Shared.Rent(size);
+        try
+        {
+            for (var i = 0; i < resources.Count; i++)
+            {
+                BinaryPrimitives.WriteUInt128LittleEndian(buffer.AsSpan(i * 16, 16), resources[i].Hash);
+            }
+
+            Span<byte> digest = stackalloc byte[SHA256.HashSizeInBytes];
+            SHA256.HashData(buffer.AsSpan(0, size), digest);
+            return Convert.ToHexStringLower(digest[..16]);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
     }
 
     /// <summary>Resolves the backends of the routes a port would serve; the names key the chain cache.</summary>
@@ -263,62 +297,83 @@ public sealed class WaypointTranslator
         }
 
         var rangeMatcher = ListenerBuilder.RangeMatcher(vips, ListenerBuilder.PortMatcher(portChains));
-        var hash = ContentHash.Combine(chains.Select(ContentHash.Of).Append(ContentHash.Of(rangeMatcher)));
-        return new ChainEntry(inputs, chains, rangeMatcher, hash, usesTransformation, policies.Conflicts.Distinct().ToList());
+        return new ChainEntry(inputs, chains, rangeMatcher, usesTransformation, policies.Conflicts.Distinct().ToList());
     }
 
-    private static CachedResource<Listener> MainInternal(List<ChainEntry> chains, HashSet<int> sniffed, List<int> declaredOnly)
+    /// <summary>
+    /// <c>main_internal</c>: reused as it is while the waypoint's chain entries (compared by reference, since an entry is
+    /// rebuilt whenever its inputs change) and the listener shell are unchanged, else rebuilt and encoded again.
+    /// </summary>
+    private EncodedResource MainInternal(WaypointKey key, List<ChainEntry> chains, HashSet<int> sniffed, List<int> declaredOnly, Generation used)
     {
-        var listener = ListenerBuilder.MainInternalShell(sniffed, declaredOnly);
-        var shellHash = ContentHash.Of(listener);
-        foreach (var entry in chains)
+        var shell = ListenerBuilder.MainInternalShell(sniffed, declaredOnly);
+        var shellBytes = shell.ToByteString();
+        if (_mainListeners.TryGetValue(key, out var cached) && cached.ShellBytes.Equals(shellBytes) && cached.Chains.AsSpan().SequenceEqual(CollectionsMarshal.AsSpan(chains), ReferenceEqualityComparer.Instance))
         {
-            listener.FilterChains.AddRange(entry.Chains);
+            used.MainListeners[key] = cached;
+            return cached.Resource;
         }
 
-        listener.FilterChainMatcher = ListenerBuilder.ChainMatcher(chains.Select(c => c.RangeMatcher));
-        return new CachedResource<Listener>(listener, ContentHash.Combine(chains.Select(c => c.Hash).Prepend(shellHash)));
+        var filterChains = 0;
+        foreach (var entry in chains)
+        {
+            filterChains += entry.Chains.Count;
+        }
+
+        var all = new FilterChain[filterChains];
+        var position = 0;
+        foreach (var entry in chains)
+        {
+            entry.Chains.CopyTo(all, position);
+            position += entry.Chains.Count;
+        }
+
+        shell.FilterChains.AddRange(all);
+        shell.FilterChainMatcher = ListenerBuilder.ChainMatcher(chains.ConvertAll(c => c.RangeMatcher));
+        var listener = new MainListener(chains.ToArray(), shellBytes, EncodedResource.Of(shell));
+        used.MainListeners[key] = listener;
+        return listener.Resource;
     }
 
-    private CachedResource<Cluster> ConnectOriginateCluster(string waypointNamespace)
+    private EncodedResource ConnectOriginateCluster(string waypointNamespace)
     {
         if (!_connectOriginate.TryGetValue(waypointNamespace, out var cluster))
         {
-            _connectOriginate[waypointNamespace] = cluster = CachedResource<Cluster>.Of(ClusterBuilder.ConnectOriginate(Options, waypointNamespace), null);
+            _connectOriginate[waypointNamespace] = cluster = EncodedResource.Of(ClusterBuilder.ConnectOriginate(Options, waypointNamespace));
         }
 
         return cluster;
     }
 
-    private CachedResource<Cluster> ServiceCluster(ClusterRequest request, Generation used)
+    private EncodedResource ServiceCluster(ClusterRequest request, Generation used)
     {
         var port = request.Port;
         var inputs = new RefKey([request.Service.Source, request.Service.Host, port.Port, port.Name, port.Protocol, port.TargetPort?.Value, request.Http]);
-        if (used.Clusters.TryGetValue(request.Name, out var current) && current.Inputs!.Equals(inputs))
+        if (used.Clusters.TryGetValue(request.Name, out var current) && current.Inputs.Equals(inputs))
         {
-            return current;
+            return current.Resource;
         }
 
-        var cluster = _clusters.TryGetValue(request.Name, out var cached) && cached.Inputs!.Equals(inputs)
+        var cluster = _clusters.TryGetValue(request.Name, out var cached) && cached.Inputs.Equals(inputs)
             ? cached
-            : CachedResource<Cluster>.Of(ClusterBuilder.Service(request, Options), inputs);
+            : new CachedResource(EncodedResource.Of(ClusterBuilder.Service(request, Options)), inputs);
         used.Clusters[request.Name] = cluster;
-        return cluster;
+        return cluster.Resource;
     }
 
-    private CachedResource<ClusterLoadAssignment> LoadAssignment(ClusterRequest request, SnapshotIndex index, Generation used)
+    private EncodedResource LoadAssignment(ClusterRequest request, SnapshotIndex index, Generation used)
     {
         var inputs = new RefKey(EndpointResolver.Inputs(request.Service, request.Port, index));
-        if (used.Endpoints.TryGetValue(request.Name, out var current) && current.Inputs!.Equals(inputs))
+        if (used.Endpoints.TryGetValue(request.Name, out var current) && current.Inputs.Equals(inputs))
         {
-            return current;
+            return current.Resource;
         }
 
-        var assignment = _endpoints.TryGetValue(request.Name, out var cached) && cached.Inputs!.Equals(inputs)
+        var assignment = _endpoints.TryGetValue(request.Name, out var cached) && cached.Inputs.Equals(inputs)
             ? cached
-            : CachedResource<ClusterLoadAssignment>.Of(ClusterBuilder.LoadAssignment(request.Name, EndpointResolver.Resolve(request.Service, request.Port, index, Options)), inputs);
+            : new CachedResource(EncodedResource.Of(ClusterBuilder.LoadAssignment(request.Name, EndpointResolver.Resolve(request.Service, request.Port, index, Options))), inputs);
         used.Endpoints[request.Name] = assignment;
-        return assignment;
+        return assignment.Resource;
     }
 
     private readonly record struct ChainKey(WaypointKey Waypoint, string Kind, string Namespace, string Name, string Host);
@@ -327,23 +382,23 @@ public sealed class WaypointTranslator
         RefKey Inputs,
         List<FilterChain> Chains,
         IPMatcher.Types.IPRangeMatcher RangeMatcher,
-        byte[] Hash,
         bool UsesTransformation,
         IReadOnlyList<PolicyConflict> Conflicts);
 
-    private sealed record CachedResource<T>(T Resource, byte[] Hash, RefKey? Inputs = null)
-        where T : Google.Protobuf.IMessage
-    {
-        public static CachedResource<T> Of(T resource, RefKey? inputs) => new(resource, ContentHash.Of(resource), inputs);
-    }
+    /// <summary>An encoded resource and the inputs it was built from.</summary>
+    private sealed record CachedResource(EncodedResource Resource, RefKey Inputs);
+
+    private sealed record MainListener(ChainEntry[] Chains, ByteString ShellBytes, EncodedResource Resource);
 
     private sealed class Generation
     {
         public Dictionary<ChainKey, ChainEntry> Chains { get; } = [];
 
-        public Dictionary<string, CachedResource<Cluster>> Clusters { get; } = new(StringComparer.Ordinal);
+        public Dictionary<string, CachedResource> Clusters { get; } = new(StringComparer.Ordinal);
 
-        public Dictionary<string, CachedResource<ClusterLoadAssignment>> Endpoints { get; } = new(StringComparer.Ordinal);
+        public Dictionary<string, CachedResource> Endpoints { get; } = new(StringComparer.Ordinal);
+
+        public Dictionary<WaypointKey, MainListener> MainListeners { get; } = [];
 
         public Dictionary<string, TrafficPolicyCompileResult> Policies { get; } = new(StringComparer.Ordinal);
     }

@@ -43,6 +43,19 @@ public sealed class XdsResource
         return new XdsResource(typeUrl, name, message, packed, Hash(bytes));
     }
 
+    /// <summary>
+    /// Wraps a resource someone already encoded (<paramref name="encoded"/> must be <paramref name="message"/>'s
+    /// protobuf encoding): nothing is encoded again, only hashed for the version.
+    /// </summary>
+    public static XdsResource FromEncoded(string typeUrl, string name, IMessage message, ByteString encoded)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(typeUrl);
+        ArgumentException.ThrowIfNullOrEmpty(name);
+        ArgumentNullException.ThrowIfNull(message);
+        ArgumentNullException.ThrowIfNull(encoded);
+        return new XdsResource(typeUrl, name, message, new Any { TypeUrl = typeUrl, Value = encoded }, Hash(encoded.Span));
+    }
+
     internal static string Hash(ReadOnlySpan<byte> bytes)
     {
         Span<byte> digest = stackalloc byte[32];

@@ -1,6 +1,7 @@
 using Envoy.Config.Listener.V3;
 using Envoy.Config.Route.V3;
 using Envoy.Extensions.Filters.Network.HttpConnectionManager.V3;
+using Google.Protobuf;
 using Waypoint.Benchmarks;
 using Waypoint.Transformation.Compilation;
 using Waypoint.Translator.Internal;
@@ -221,6 +222,29 @@ public sealed class TranslatorTests
         Assert.Equal(first.Version, second.Version);
         Assert.All(first.Clusters.Zip(second.Clusters), p => Assert.Same(p.First, p.Second));
         Assert.All(first.Endpoints.Zip(second.Endpoints), p => Assert.Same(p.First, p.Second));
+        Assert.All(first.Listeners.Zip(second.Listeners), p => Assert.Same(p.First, p.Second));
+        Assert.All(first.Encoded.Zip(second.Encoded), p => Assert.Same(p.First, p.Second));
+    }
+
+    [Fact]
+    public void Encoded_Resources_Are_The_Resources_Encoding_In_Output_Order()
+    {
+        var translator = new WaypointTranslator();
+        translator.Translate(TranslationSyntheticCluster.Create(12));
+        var resources = translator.Translate(TranslationSyntheticCluster.WithChangedRoute(TranslationSyntheticCluster.Create(12), 3, "/v3")).Waypoints[Key];
+
+        var expected = resources.Listeners.Select(l => (TypeUrl: "type.googleapis.com/envoy.config.listener.v3.Listener", l.Name, Message: (IMessage)l))
+            .Concat(resources.Clusters.Select(c => (TypeUrl: "type.googleapis.com/envoy.config.cluster.v3.Cluster", c.Name, Message: (IMessage)c)))
+            .Concat(resources.Endpoints.Select(e => (TypeUrl: "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment", Name: e.ClusterName, Message: (IMessage)e)))
+            .ToList();
+        Assert.Equal(expected.Count, resources.Encoded.Count);
+        Assert.All(expected.Zip(resources.Encoded), p =>
+        {
+            Assert.Equal(p.First.TypeUrl, p.Second.TypeUrl);
+            Assert.Equal(p.First.Name, p.Second.Name);
+            Assert.Same(p.First.Message, p.Second.Message);
+            Assert.Equal(p.First.Message.ToByteString(), p.Second.Bytes);
+        });
     }
 
     [Fact]

@@ -29,7 +29,7 @@ public sealed class XdsConfigPublisher(XdsSnapshotCache cache) : IWaypointConfig
                 continue;
             }
 
-            _cache.SetSnapshot(nodeGroup, XdsSnapshot.Create(resources.Listeners, resources.Routes, resources.Clusters, resources.Endpoints));
+            _cache.SetSnapshot(nodeGroup, ToSnapshot(resources));
         }
 
         foreach (var nodeGroup in _publishedVersions.Keys)
@@ -44,4 +44,10 @@ public sealed class XdsConfigPublisher(XdsSnapshotCache cache) : IWaypointConfig
         _publishedVersions = published;
         return ValueTask.CompletedTask;
     }
+
+    /// <summary>Uses the translator's encodings when it made them, so no resource is encoded twice.</summary>
+    internal static XdsSnapshot ToSnapshot(WaypointResources resources) =>
+        resources.Encoded.Count == 0
+            ? XdsSnapshot.Create(resources.Listeners, resources.Routes, resources.Clusters, resources.Endpoints)
+            : XdsSnapshot.Create(resources.Encoded.Select(e => XdsResource.FromEncoded(e.TypeUrl, e.Name, e.Message, e.Bytes)));
 }

@@ -2,16 +2,32 @@ using Envoy.Config.Core.V3;
 using Envoy.Extensions.TransportSockets.InternalUpstream.V3;
 using Envoy.Extensions.TransportSockets.RawBuffer.V3;
 using Envoy.Extensions.TransportSockets.Tls.V3;
+using System.Collections.Concurrent;
 using Google.Protobuf;
+using Google.Protobuf.Reflection;
 using Google.Protobuf.WellKnownTypes;
 using Duration = Google.Protobuf.WellKnownTypes.Duration;
 
 namespace Waypoint.Translator.Internal;
 
 /// <summary>Small builders for Envoy messages used everywhere.</summary>
+/// <remarks>
+/// Constant parts (transport sockets, the router filter) are single shared instances: protobuf messages have no
+/// parent links, and translation output is never mutated, so one instance may sit in many resources.
+/// </remarks>
 internal static class Envoy
 {
-    public static Any Pack(IMessage message) => Any.Pack(message);
+    private static readonly ConcurrentDictionary<MessageDescriptor, string> s_typeUrls = new();
+    private static readonly TransportSocket s_rawBuffer = new() { Name = "envoy.transport_sockets.raw_buffer", TypedConfig = Pack(new RawBuffer()) };
+    private static readonly TransportSocket s_internalUpstream = CreateInternalUpstream(passthroughEndpointMetadata: false);
+    private static readonly TransportSocket s_internalUpstreamWithMetadata = CreateInternalUpstream(passthroughEndpointMetadata: true);
+
+    /// <summary>As <see cref="Any.Pack(IMessage)"/>, without building the type URL on every call.</summary>
+    public static Any Pack(IMessage message) => new()
+    {
+        TypeUrl = s_typeUrls.GetOrAdd(message.Descriptor, static d => "type.googleapis.com/" + d.FullName),
+        Value = message.ToByteString(),
+    };
 
     public static Duration Duration(TimeSpan value) => Google.Protobuf.WellKnownTypes.Duration.FromTimeSpan(value);
 
@@ -31,13 +47,15 @@ internal static class Envoy
     public static Address SocketAddress(string ip, int port) =>
         new() { SocketAddress = new SocketAddress { Address = ip, PortValue = (uint)port } };
 
-    public static TransportSocket RawBuffer() =>
-        new() { Name = "envoy.transport_sockets.raw_buffer", TypedConfig = Pack(new RawBuffer()) };
+    public static TransportSocket RawBuffer() => s_rawBuffer;
 
     /// <summary>internal_upstream around raw_buffer, optionally passing host metadata to the internal listener.</summary>
-    public static TransportSocket InternalUpstream(bool passthroughEndpointMetadata)
+    public static TransportSocket InternalUpstream(bool passthroughEndpointMetadata) =>
+        passthroughEndpointMetadata ? s_internalUpstreamWithMetadata : s_internalUpstream;
+
+    private static TransportSocket CreateInternalUpstream(bool passthroughEndpointMetadata)
     {
-        var config = new InternalUpstreamTransport { TransportSocket = RawBuffer() };
+        var config = new InternalUpstreamTransport { TransportSocket = s_rawBuffer };
         if (passthroughEndpointMetadata)
         {
             config.PassthroughMetadata.Add(new InternalUpstreamTransport.Types.MetadataValueSource

@@ -142,8 +142,11 @@ internal static class ListenerBuilder
         return value;
     }
 
-    public static HttpFilter Router() =>
-        new() { Name = "envoy.filters.http.router", TypedConfig = Envoy.Pack(new Router()) };
+    private static readonly HttpFilter s_router = new() { Name = "envoy.filters.http.router", TypedConfig = Envoy.Pack(new Router()) };
+    private static readonly XdsExtension s_portInput = new() { Name = "port", TypedConfig = Envoy.Pack(new DestinationPortInput()) };
+    private static readonly XdsExtension s_applicationProtocolInput = new() { Name = "application-protocol", TypedConfig = Envoy.Pack(new ApplicationProtocolInput()) };
+
+    public static HttpFilter Router() => s_router;
 
     /// <summary>Opens a new HBONE tunnel per endpoint: CONNECT <c>podIP:targetPort</c> to <c>podIP:15008</c>.</summary>
     public static Listener ConnectOriginate() => new()
@@ -236,7 +239,7 @@ internal static class ListenerBuilder
                     {
                         MatcherTree = new Matcher.Types.MatcherTree
                         {
-                            Input = new XdsExtension { Name = "application-protocol", TypedConfig = Envoy.Pack(new ApplicationProtocolInput()) },
+                            Input = s_applicationProtocolInput,
                             ExactMatchMap = appProtocols,
                         },
                         OnNoMatch = ChainAction(tcpChain),
@@ -257,7 +260,7 @@ internal static class ListenerBuilder
             {
                 MatcherTree = new Matcher.Types.MatcherTree
                 {
-                    Input = new XdsExtension { Name = "port", TypedConfig = Envoy.Pack(new DestinationPortInput()) },
+                    Input = s_portInput,
                     ExactMatchMap = map,
                 },
             },

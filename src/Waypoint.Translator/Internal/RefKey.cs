@@ -1,6 +1,4 @@
 using System.Runtime.CompilerServices;
-using System.Security.Cryptography;
-using Google.Protobuf;
 
 namespace Waypoint.Translator.Internal;
 
@@ -62,22 +60,5 @@ internal sealed class RefKey(List<object?> parts) : IEquatable<RefKey>
         }
 
         return hash.ToHashCode();
-    }
-}
-
-/// <summary>Stable content hashes of Envoy messages (protobuf serialization is deterministic for our builders).</summary>
-internal static class ContentHash
-{
-    public static byte[] Of(IMessage message) => SHA256.HashData(message.ToByteArray());
-
-    public static byte[] Combine(IEnumerable<byte[]> hashes)
-    {
-        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        foreach (var part in hashes)
-        {
-            hash.AppendData(part);
-        }
-
-        return hash.GetHashAndReset();
     }
 }

@@ -88,18 +88,17 @@ internal static class RouteBuilder
         return route;
     }
 
+    private static readonly RetryPolicy.Types.RetryHostPredicate s_previousHosts = new()
+    {
+        Name = "envoy.retry_host_predicates.previous_hosts",
+        TypedConfig = Envoy.Pack(new PreviousHostsPredicate()),
+    };
+
     private static RetryPolicy DefaultRetry() => new()
     {
         RetryOn = DefaultRetryOn,
         NumRetries = 2,
-        RetryHostPredicate =
-        {
-            new RetryPolicy.Types.RetryHostPredicate
-            {
-                Name = "envoy.retry_host_predicates.previous_hosts",
-                TypedConfig = Envoy.Pack(new PreviousHostsPredicate()),
-            },
-        },
+        RetryHostPredicate = { s_previousHosts },
         HostSelectionRetryMaxAttempts = 5,
     };
 

@@ -50,7 +50,7 @@ internal sealed partial class RouteCompiler
             list.Sort((a, b) => CompareRoutes(a.Route, b.Route));
         }
 
-        _statuses.Sort((a, b) => string.CompareOrdinal(a.Namespace + "/" + a.Name, b.Namespace + "/" + b.Name));
+        _statuses.Sort((a, b) => CompareNames(a.Namespace, a.Name, b.Namespace, b.Name));
     }
 
     public IReadOnlyList<RouteStatusResult> Statuses => _statuses;
@@ -67,7 +67,14 @@ internal sealed partial class RouteCompiler
     private static int CompareRoutes(CompiledRoute a, CompiledRoute b)
     {
         var byTime = a.Created.CompareTo(b.Created);
-        return byTime != 0 ? byTime : string.CompareOrdinal(a.Namespace + "/" + a.Name, b.Namespace + "/" + b.Name);
+        return byTime != 0 ? byTime : CompareNames(a.Namespace, a.Name, b.Namespace, b.Name);
+    }
+
+    /// <summary>Orders by namespace, then name (ordinal), without building <c>namespace/name</c> strings.</summary>
+    internal static int CompareNames(string namespaceA, string nameA, string namespaceB, string nameB)
+    {
+        var byNamespace = string.CompareOrdinal(namespaceA, namespaceB);
+        return byNamespace != 0 ? byNamespace : string.CompareOrdinal(nameA, nameB);
     }
 
     private void Compile(V1HTTPRoute route, SnapshotIndex index, WaypointCatalog catalog, TranslatorOptions options)
