@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using System.Runtime;
 using Waypoint.Translator;
 
 namespace Waypoint.Benchmarks;
@@ -24,7 +25,6 @@ internal static class TranslationMemory
         }
 
         var snapshot = TranslationSyntheticCluster.Create(services);
-        var changed = TranslationSyntheticCluster.WithChangedRoute(snapshot, services / 2, "/v2");
         GC.Collect();
         GC.WaitForPendingFinalizers();
         GC.Collect();
@@ -33,36 +33,67 @@ internal static class TranslationMemory
         process.Refresh();
         var baselinePeak = process.PeakWorkingSet64;
 
+        // First full translation: also gives retained memory and peak working set.
         var translator = new WaypointTranslator();
-        var gcBefore = GcFigures.Now();
-        var (full, fullCpu, fullAllocated) = Measure(() => translator.Translate(snapshot));
-        var fullGc = GcFigures.Now() - gcBefore;
+        TranslationResult? result = null;
+        var first = Measure(() => result = translator.Translate(snapshot));
         var retained = GC.GetTotalMemory(forceFullCollection: true) - baselineHeap;
         process.Refresh();
         var peak = process.PeakWorkingSet64;
-        gcBefore = GcFigures.Now();
-        var (incremental, incrementalCpu, incrementalAllocated) = Measure(() => translator.Translate(changed));
-        var incrementalGc = GcFigures.Now() - gcBefore;
+        var resources = result!.Waypoints.Values.Single();
+        var (clusters, endpoints) = (resources.Clusters.Count, resources.Endpoints.Count);
+        (result, resources) = (null, null);
 
-        var resources = full.Result.Waypoints.Values.Single();
+        // Repeats (each full one on a fresh translator, each incremental one a real change) give medians that a
+        // single run on a busy machine cannot.
+        var fulls = new List<Sample> { first };
+        for (var i = 1; i < Repeats; i++)
+        {
+            var fresh = translator = new WaypointTranslator(); // drops the previous translation and its caches
+            GC.Collect();
+            fulls.Add(Measure(() => fresh.Translate(snapshot)));
+        }
+
+        var incrementals = new List<Sample>();
+        for (var i = 0; i < Repeats; i++)
+        {
+            var changed = TranslationSyntheticCluster.WithChangedRoute(snapshot, services / 2, $"/v{i + 2}");
+            GC.Collect();
+            incrementals.Add(Measure(() => translator.Translate(changed)));
+        }
+
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"services={services} full: wall={full.Elapsed.TotalMilliseconds:F0}ms cpu={fullCpu.TotalMilliseconds:F0}ms {fullGc} allocated={fullAllocated / 1048576.0:F1}MiB " +
+            $"services={services} gc={(GCSettings.IsServerGC ? "server" : "workstation")} | full: {Summary(fulls)} " +
             $"retained={retained / 1048576.0:F1}MiB peakWorkingSet={peak / 1048576.0:F1}MiB (before {baselinePeak / 1048576.0:F1}MiB) | " +
-            $"one route changed: wall={incremental.Elapsed.TotalMilliseconds:F0}ms cpu={incrementalCpu.TotalMilliseconds:F0}ms {incrementalGc} allocated={incrementalAllocated / 1048576.0:F1}MiB | " +
-            $"clusters={resources.Clusters.Count} endpoints={resources.Endpoints.Count} load={File.ReadAllText("/proc/loadavg").Split(' ')[0]}"));
+            $"one route changed: {Summary(incrementals)} | " +
+            $"clusters={clusters} endpoints={endpoints} load={File.ReadAllText("/proc/loadavg").Split(' ')[0]}"));
         return 0;
     }
 
-    private static ((TranslationResult Result, TimeSpan Elapsed), TimeSpan Cpu, long Allocated) Measure(Func<TranslationResult> translate)
+    private const int Repeats = 7;
+
+    private static string Summary(List<Sample> samples)
     {
+        var median = samples.OrderBy(s => s.Wall).ElementAt(samples.Count / 2);
+        return string.Create(CultureInfo.InvariantCulture,
+            $"wall median={median.Wall.TotalMilliseconds:F0}ms min={samples.Min(s => s.Wall).TotalMilliseconds:F0}ms " +
+            $"[{string.Join(' ', samples.Select(s => s.Wall.TotalMilliseconds.ToString("F0", CultureInfo.InvariantCulture)))}] " +
+            $"(that run: cpu={median.Cpu.TotalMilliseconds:F0}ms {median.Gc} allocated={median.Allocated / 1048576.0:F1}MiB)");
+    }
+
+    private static Sample Measure(Action translate)
+    {
+        var gcBefore = GcFigures.Now();
         var cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
         var allocatedBefore = GC.GetTotalAllocatedBytes(precise: true);
         var stopwatch = Stopwatch.StartNew();
-        var result = translate();
+        translate();
         var elapsed = stopwatch.Elapsed;
         var cpu = Process.GetCurrentProcess().TotalProcessorTime - cpuBefore;
-        return ((result, elapsed), cpu, GC.GetTotalAllocatedBytes(precise: true) - allocatedBefore);
+        return new Sample(elapsed, cpu, GC.GetTotalAllocatedBytes(precise: true) - allocatedBefore, GcFigures.Now() - gcBefore);
     }
+
+    private readonly record struct Sample(TimeSpan Wall, TimeSpan Cpu, long Allocated, GcFigures Gc);
 
     /// <summary>Collections per generation and total GC pause, to tell translation work from collector work.</summary>
     private readonly record struct GcFigures(int Gen0, int Gen1, int Gen2, TimeSpan Pause)

@@ -85,6 +85,9 @@ public sealed class EncodedResource
 
     internal static EncodedResource Of(Listener listener) => new(s_listenerType, listener.Name, listener, listener.ToByteString());
 
+    /// <summary>A listener whose encoding was assembled from encoded parts; <paramref name="bytes"/> must be its encoding.</summary>
+    internal static EncodedResource Of(Listener listener, ByteString bytes) => new(s_listenerType, listener.Name, listener, bytes);
+
     internal static EncodedResource Of(Cluster cluster) => new(s_clusterType, cluster.Name, cluster, cluster.ToByteString());
 
     internal static EncodedResource Of(ClusterLoadAssignment assignment) => new(s_endpointsType, assignment.ClusterName, assignment, assignment.ToByteString());

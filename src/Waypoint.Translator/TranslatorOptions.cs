@@ -48,4 +48,10 @@ public sealed record TranslatorOptions
     /// Envoy). Referenced only when some route's transformation needs the service.
     /// </summary>
     public string TransformationSocketPath { get; init; } = Waypoint.Transformation.Compilation.TransformationExtProc.DefaultSocketPath;
+
+    /// <summary>
+    /// How many threads may build changed chains, clusters and load assignments at once (default: one per
+    /// processor). Translation output does not depend on it.
+    /// </summary>
+    public int Parallelism { get; init; } = Environment.ProcessorCount;
 }

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Buffers.Binary;
+using System.Runtime.ExceptionServices;
 using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using Envoy.Config.Cluster.V3;
@@ -10,7 +11,6 @@ using Google.Protobuf;
 using Waypoint.Transformation.Compilation;
 using Waypoint.Translator.Internal;
 using Waypoint.Translator.Model;
-using Xds.Type.Matcher.V3;
 
 namespace Waypoint.Translator;
 
@@ -25,6 +25,9 @@ namespace Waypoint.Translator;
 /// </remarks>
 public sealed class WaypointTranslator
 {
+    /// <summary>Below this many builds, threads cost more than they save.</summary>
+    private const int ParallelThreshold = 64;
+
     private readonly Lock _gate = new();
     private Dictionary<ChainKey, ChainEntry> _chains = [];
     private Dictionary<string, CachedResource> _clusters = new(StringComparer.Ordinal);
@@ -94,18 +97,33 @@ public sealed class WaypointTranslator
         var claimedVips = new HashSet<string>(StringComparer.Ordinal);
         var sniffed = new HashSet<int>();
         var declared = new HashSet<int>();
+        var pending = new List<PendingChain>();
 
         foreach (var service in catalog.BoundTo(key))
         {
-            var vips = service.Vips.Where(claimedVips.Add).ToList();
             var ports = service.Ports;
+            var vips = new List<string>(service.Vips.Count);
+            foreach (var vip in service.Vips)
+            {
+                if (claimedVips.Add(vip))
+                {
+                    vips.Add(vip);
+                }
+            }
+
             if (vips.Count == 0 || ports.Count == 0)
             {
                 continue;
             }
 
             var attachments = routes.RoutesOf(service);
-            var inputs = new List<object?> { service.Source, service.Host, string.Join(',', vips) };
+            var inputs = new List<object?>(8 + vips.Count + (2 * attachments.Count) + gatewayRoutes.Count) { service.Source, service.Host };
+            foreach (var vip in vips)
+            {
+                inputs.Add(vip);
+            }
+
+            inputs.Add("|routes");
             foreach (var attachment in attachments)
             {
                 inputs.Add(attachment.Route.Route);
@@ -118,13 +136,16 @@ public sealed class WaypointTranslator
                 inputs.Add(route.Route);
             }
 
-            // Compiled policies are reused while their content is unchanged, so they key the chain by reference.
-            inputs.Add("|policies");
-            inputs.AddRange(gatewayPolicies);
-            foreach (var route in attachments.Select(a => a.Route).Concat(gatewayRoutes))
+            if (!policies.IsEmpty)
             {
-                inputs.Add("|route");
-                inputs.AddRange(policies.Affecting(route));
+                // Compiled policies are reused while their content is unchanged, so they key the chain by reference.
+                inputs.Add("|policies");
+                inputs.AddRange(gatewayPolicies);
+                foreach (var route in attachments.Select(a => a.Route).Concat(gatewayRoutes))
+                {
+                    inputs.Add("|route");
+                    inputs.AddRange(policies.Affecting(route));
+                }
             }
 
             inputs.Add("|backends");
@@ -147,17 +168,18 @@ public sealed class WaypointTranslator
 
             var cacheKey = new ChainKey(key, service.Kind, service.Namespace, service.Name, service.Host);
             var refKey = new RefKey(inputs);
-            if (!used.Chains.TryGetValue(cacheKey, out var entry))
+            if (used.Chains.TryGetValue(cacheKey, out var entry)
+                || (_chains.TryGetValue(cacheKey, out entry) && entry.Inputs.Equals(refKey)))
             {
-                entry = _chains.TryGetValue(cacheKey, out var cached) && cached.Inputs.Equals(refKey)
-                    ? cached
-                    : BuildChains(service, vips, attachments, gatewayRoutes, resolver, refKey, new RouteBuilder.RoutePolicies(policies, gatewayPolicies, []));
                 used.Chains[cacheKey] = entry;
+                chains.Add(entry);
+            }
+            else
+            {
+                pending.Add(new PendingChain(chains.Count, cacheKey, service, vips, attachments, refKey));
+                chains.Add(null!);
             }
 
-            // Conflicts are kept with the chain so that a cache hit still reports them.
-            policies.AddConflicts(entry.Conflicts);
-            chains.Add(entry);
             foreach (var port in ports)
             {
                 if (port.IsHttp)
@@ -172,6 +194,26 @@ public sealed class WaypointTranslator
                     resolver.Requests.TryAdd(name, new ClusterRequest(name, service, port, Http: false));
                 }
             }
+        }
+
+        // Chains whose inputs changed are built in parallel: building reads the translation's indexes and the
+        // resolver's recorded backends only, and each result lands in its own slot, so the output stays deterministic.
+        var built = new ChainEntry[pending.Count];
+        ForEach(pending.Count, i =>
+        {
+            var p = pending[i];
+            built[i] = BuildChains(p.Service, p.Vips, p.Attachments, gatewayRoutes, resolver, p.Inputs, new RouteBuilder.RoutePolicies(policies, gatewayPolicies, []));
+        });
+        for (var i = 0; i < pending.Count; i++)
+        {
+            chains[pending[i].Position] = built[i];
+            used.Chains.TryAdd(pending[i].Key, built[i]);
+        }
+
+        foreach (var entry in chains)
+        {
+            // Conflicts are kept with the chain so that a cache hit still reports them.
+            policies.AddConflicts(entry.Conflicts);
         }
 
         var listeners = new List<EncodedResource>(3) { _connectOriginateListener, _connectTerminate };
@@ -189,12 +231,66 @@ public sealed class WaypointTranslator
         }
 
         var endpoints = new List<EncodedResource>(resolver.Requests.Count);
-        foreach (var request in resolver.Requests.Values)
+        var requests = resolver.Requests.Values.ToArray();
+        var serviceClusters = new EncodedResource[requests.Length];
+        var assignments = new EncodedResource?[requests.Length];
+        var missing = new List<(int Position, RefKey Inputs, bool Endpoints)>();
+        for (var i = 0; i < requests.Length; i++)
         {
-            clusters.Add(ServiceCluster(request, used));
+            var request = requests[i];
+            if (ServiceCluster(request, used) is { } clusterHit)
+            {
+                serviceClusters[i] = clusterHit;
+            }
+            else
+            {
+                missing.Add((i, ClusterInputs(request), false));
+            }
+
             if (!request.Service.DnsResolution)
             {
-                endpoints.Add(LoadAssignment(request, index, used));
+                if (LoadAssignment(request, index, used) is { } endpointsHit)
+                {
+                    assignments[i] = endpointsHit;
+                }
+                else
+                {
+                    missing.Add((i, new RefKey(EndpointResolver.Inputs(request.Service, request.Port, index)), true));
+                }
+            }
+        }
+
+        var rebuilt = new CachedResource[missing.Count];
+        ForEach(missing.Count, m =>
+        {
+            var (position, inputs, isEndpoints) = missing[m];
+            var request = requests[position];
+            rebuilt[m] = isEndpoints
+                ? new CachedResource(EncodedResource.Of(ClusterBuilder.LoadAssignment(request.Name, EndpointResolver.Resolve(request.Service, request.Port, index, Options))), inputs)
+                : new CachedResource(EncodedResource.Of(ClusterBuilder.Service(request, Options)), inputs);
+        });
+        for (var m = 0; m < missing.Count; m++)
+        {
+            var (position, _, isEndpoints) = missing[m];
+            var name = requests[position].Name;
+            if (isEndpoints)
+            {
+                used.Endpoints[name] = rebuilt[m];
+                assignments[position] = rebuilt[m].Resource;
+            }
+            else
+            {
+                used.Clusters[name] = rebuilt[m];
+                serviceClusters[position] = rebuilt[m].Resource;
+            }
+        }
+
+        clusters.AddRange(serviceClusters);
+        foreach (var assignment in assignments)
+        {
+            if (assignment is not null)
+            {
+                endpoints.Add(assignment);
             }
         }
 
@@ -241,16 +337,35 @@ public sealed class WaypointTranslator
     /// <summary>Resolves the backends of the routes a port would serve; the names key the chain cache.</summary>
     private static void AddBackendFingerprint(List<object?> inputs, IReadOnlyList<ServiceAttachment> attachments, IReadOnlyList<CompiledRoute> gatewayRoutes, ServicePortModel port, BackendResolver resolver)
     {
-        foreach (var route in attachments.Where(a => a.Port is null || a.Port == port.Port).Select(a => a.Route).Concat(gatewayRoutes))
+        foreach (var attachment in attachments)
         {
-            foreach (var rule in route.Rules)
+            if (attachment.Port is null || attachment.Port == port.Port)
             {
-                foreach (var backend in rule.BackendRefs ?? [])
+                AddBackendFingerprint(inputs, attachment.Route, port, resolver);
+            }
+        }
+
+        foreach (var route in gatewayRoutes)
+        {
+            AddBackendFingerprint(inputs, route, port, resolver);
+        }
+    }
+
+    private static void AddBackendFingerprint(List<object?> inputs, CompiledRoute route, ServicePortModel port, BackendResolver resolver)
+    {
+        foreach (var rule in route.Rules)
+        {
+            if (rule.BackendRefs is { } backends)
+            {
+                foreach (var backend in backends)
                 {
                     inputs.Add(resolver.Resolve(route.Namespace, backend.Group, backend.Kind, backend.Name, backend.Namespace, backend.Port, port.Port));
                 }
+            }
 
-                foreach (var filter in rule.Filters ?? [])
+            if (rule.Filters is { } filters)
+            {
+                foreach (var filter in filters)
                 {
                     if (filter.RequestMirror?.BackendRef is { } b)
                     {
@@ -280,7 +395,15 @@ public sealed class WaypointTranslator
             if (port.IsHttp)
             {
                 httpChain = BackendResolver.InboundName(port.Port, http: true, service.Host);
-                var serviceRoutes = attachments.Where(a => a.Port is null || a.Port == port.Port).Select(a => a.Route).Distinct().ToList();
+                var serviceRoutes = new List<CompiledRoute>(attachments.Count);
+                foreach (var attachment in attachments)
+                {
+                    if ((attachment.Port is null || attachment.Port == port.Port) && !serviceRoutes.Contains(attachment.Route))
+                    {
+                        serviceRoutes.Add(attachment.Route);
+                    }
+                }
+
                 var routeConfig = RouteBuilder.Build(httpChain, service, port, serviceRoutes, gatewayRoutes, resolver, httpChain, policies);
                 var transformation = RouteBuilder.UsesTransformationService(routeConfig);
                 usesTransformation |= transformation;
@@ -297,7 +420,7 @@ public sealed class WaypointTranslator
         }
 
         var rangeMatcher = ListenerBuilder.RangeMatcher(vips, ListenerBuilder.PortMatcher(portChains));
-        return new ChainEntry(inputs, chains, rangeMatcher, usesTransformation, policies.Conflicts.Distinct().ToList());
+        return new ChainEntry(inputs, chains, EncodedChains.Of(chains, rangeMatcher), usesTransformation, policies.Conflicts.Distinct().ToList());
     }
 
     /// <summary>
@@ -328,9 +451,11 @@ public sealed class WaypointTranslator
             position += entry.Chains.Count;
         }
 
+        var encoded = chains.ConvertAll(c => c.Encoded);
+        shell.FilterChainMatcher = ListenerBuilder.ChainMatcher(EncodedChains.IpMatcher(encoded));
+        var bytes = EncodedChains.MainListener(shell, encoded);
         shell.FilterChains.AddRange(all);
-        shell.FilterChainMatcher = ListenerBuilder.ChainMatcher(chains.ConvertAll(c => c.RangeMatcher));
-        var listener = new MainListener(chains.ToArray(), shellBytes, EncodedResource.Of(shell));
+        var listener = new MainListener(chains.ToArray(), shellBytes, EncodedResource.Of(shell, bytes));
         used.MainListeners[key] = listener;
         return listener.Resource;
     }
@@ -345,43 +470,71 @@ public sealed class WaypointTranslator
         return cluster;
     }
 
-    private EncodedResource ServiceCluster(ClusterRequest request, Generation used)
+    /// <summary>The cluster of <paramref name="request"/> if its inputs are unchanged since it was built, else null.</summary>
+    private EncodedResource? ServiceCluster(ClusterRequest request, Generation used)
+    {
+        var inputs = ClusterInputs(request);
+        if (used.Clusters.TryGetValue(request.Name, out var cached) && cached.Inputs.Equals(inputs)
+            || (_clusters.TryGetValue(request.Name, out cached) && cached.Inputs.Equals(inputs)))
+        {
+            used.Clusters[request.Name] = cached;
+            return cached.Resource;
+        }
+
+        return null;
+    }
+
+    private static RefKey ClusterInputs(ClusterRequest request)
     {
         var port = request.Port;
-        var inputs = new RefKey([request.Service.Source, request.Service.Host, port.Port, port.Name, port.Protocol, port.TargetPort?.Value, request.Http]);
-        if (used.Clusters.TryGetValue(request.Name, out var current) && current.Inputs.Equals(inputs))
-        {
-            return current.Resource;
-        }
-
-        var cluster = _clusters.TryGetValue(request.Name, out var cached) && cached.Inputs.Equals(inputs)
-            ? cached
-            : new CachedResource(EncodedResource.Of(ClusterBuilder.Service(request, Options)), inputs);
-        used.Clusters[request.Name] = cluster;
-        return cluster.Resource;
+        return new RefKey([request.Service.Source, request.Service.Host, port.Port, port.Name, port.Protocol, port.TargetPort?.Value, request.Http]);
     }
 
-    private EncodedResource LoadAssignment(ClusterRequest request, SnapshotIndex index, Generation used)
+    /// <summary>The load assignment of <paramref name="request"/> if its inputs are unchanged since it was built, else null.</summary>
+    private EncodedResource? LoadAssignment(ClusterRequest request, SnapshotIndex index, Generation used)
     {
         var inputs = new RefKey(EndpointResolver.Inputs(request.Service, request.Port, index));
-        if (used.Endpoints.TryGetValue(request.Name, out var current) && current.Inputs.Equals(inputs))
+        if (used.Endpoints.TryGetValue(request.Name, out var cached) && cached.Inputs.Equals(inputs)
+            || (_endpoints.TryGetValue(request.Name, out cached) && cached.Inputs.Equals(inputs)))
         {
-            return current.Resource;
+            used.Endpoints[request.Name] = cached;
+            return cached.Resource;
         }
 
-        var assignment = _endpoints.TryGetValue(request.Name, out var cached) && cached.Inputs.Equals(inputs)
-            ? cached
-            : new CachedResource(EncodedResource.Of(ClusterBuilder.LoadAssignment(request.Name, EndpointResolver.Resolve(request.Service, request.Port, index, Options))), inputs);
-        used.Endpoints[request.Name] = assignment;
-        return assignment.Resource;
+        return null;
     }
+
+    /// <summary>Runs <paramref name="body"/> for 0..count-1 on up to <see cref="TranslatorOptions.Parallelism"/> threads.</summary>
+    private void ForEach(int count, Action<int> body)
+    {
+        if (count < ParallelThreshold || Options.Parallelism <= 1)
+        {
+            for (var i = 0; i < count; i++)
+            {
+                body(i);
+            }
+
+            return;
+        }
+
+        try
+        {
+            Parallel.For(0, count, new ParallelOptions { MaxDegreeOfParallelism = Options.Parallelism }, body);
+        }
+        catch (AggregateException e) when (e.InnerExceptions.Count == 1)
+        {
+            ExceptionDispatchInfo.Throw(e.InnerExceptions[0]);
+        }
+    }
+
+    private readonly record struct PendingChain(int Position, ChainKey Key, ServiceModel Service, List<string> Vips, IReadOnlyList<ServiceAttachment> Attachments, RefKey Inputs);
 
     private readonly record struct ChainKey(WaypointKey Waypoint, string Kind, string Namespace, string Name, string Host);
 
     private sealed record ChainEntry(
         RefKey Inputs,
         List<FilterChain> Chains,
-        IPMatcher.Types.IPRangeMatcher RangeMatcher,
+        EncodedChains Encoded,
         bool UsesTransformation,
         IReadOnlyList<PolicyConflict> Conflicts);
 

@@ -211,6 +211,26 @@ public sealed class TranslatorTests
     }
 
     [Fact]
+    public void Parallel_Translation_Equals_Serial_Translation()
+    {
+        // Enough services that chains, clusters and load assignments are built on several threads.
+        var snapshot = TranslationSyntheticCluster.Create(300);
+        var changed = TranslationSyntheticCluster.WithChangedRoute(snapshot, 150, "/v2");
+        var serial = new WaypointTranslator(new TranslatorOptions { Parallelism = 1 });
+        var parallel = new WaypointTranslator(new TranslatorOptions { Parallelism = 4 });
+
+        foreach (var input in new[] { snapshot, changed })
+        {
+            var a = serial.Translate(input).Waypoints[Key];
+            var b = parallel.Translate(input).Waypoints[Key];
+
+            Assert.Equal(a.Version, b.Version);
+            Assert.Equal(EnvoyJson.Format(a), EnvoyJson.Format(b));
+            Assert.Equal(a.Encoded.Select(e => e.Bytes), b.Encoded.Select(e => e.Bytes));
+        }
+    }
+
+    [Fact]
     public void Unchanged_Input_Gives_Same_Version_And_Reuses_Resources()
     {
         var snapshot = TranslationSyntheticCluster.Create(20);

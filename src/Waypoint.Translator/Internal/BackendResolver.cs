@@ -15,6 +15,8 @@ internal sealed class BackendResolver(SnapshotIndex index, WaypointCatalog catal
     /// <summary>Clusters referenced by routes, by name (insertion order is irrelevant: output is sorted).</summary>
     public Dictionary<string, ClusterRequest> Requests { get; } = new(StringComparer.Ordinal);
 
+    private readonly Dictionary<BackendKey, ClusterRequest?> _resolved = [];
+
     public static string InboundName(int port, bool http, string host) => $"inbound-vip|{port}|{(http ? "http" : "tcp")}|{host}";
 
     public static string OutboundName(int port, string host) => $"outbound|{port}||{host}";
@@ -67,6 +69,32 @@ internal sealed class BackendResolver(SnapshotIndex index, WaypointCatalog catal
     /// </summary>
     public string? Resolve(string routeNs, string? group, string? kind, string name, string? ns, int? port, int listenerPort)
     {
+        var key = new BackendKey(routeNs, group, kind, name, ns, port, listenerPort);
+        if (!_resolved.TryGetValue(key, out var request))
+        {
+            request = Find(routeNs, group, kind, name, ns, port, listenerPort);
+            if (request is not null && !Requests.TryAdd(request.Name, request))
+            {
+                request = Requests[request.Name];
+            }
+
+            _resolved[key] = request;
+        }
+
+        return request?.Name;
+    }
+
+    /// <summary>
+    /// As <see cref="Resolve"/>, without recording the cluster: safe to call from several threads once the
+    /// backends were resolved with <see cref="Resolve"/>.
+    /// </summary>
+    public string? ResolvedName(string routeNs, string? group, string? kind, string name, string? ns, int? port, int listenerPort) =>
+        _resolved.TryGetValue(new BackendKey(routeNs, group, kind, name, ns, port, listenerPort), out var request)
+            ? request?.Name
+            : Find(routeNs, group, kind, name, ns, port, listenerPort)?.Name;
+
+    private ClusterRequest? Find(string routeNs, string? group, string? kind, string name, string? ns, int? port, int listenerPort)
+    {
         if (Check(routeNs, group, kind, name, ns, port, index) is not null)
         {
             return null;
@@ -88,7 +116,8 @@ internal sealed class BackendResolver(SnapshotIndex index, WaypointCatalog catal
 
         var bound = catalog.BindingOf(target) == waypoint && target.Vips.Count > 0;
         var clusterName = bound ? InboundName(servicePort.Port, http: true, target.Host) : OutboundName(servicePort.Port, target.Host);
-        Requests.TryAdd(clusterName, new ClusterRequest(clusterName, target, servicePort, Http: true));
-        return clusterName;
+        return new ClusterRequest(clusterName, target, servicePort, Http: true);
     }
+
+    private readonly record struct BackendKey(string RouteNamespace, string? Group, string? Kind, string Name, string? Namespace, int? Port, int ListenerPort);
 }

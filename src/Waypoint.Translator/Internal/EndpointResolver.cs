@@ -42,7 +42,7 @@ internal static class EndpointResolver
         {
             foreach (var slice in index.SlicesOf(service.Namespace, service.Name))
             {
-                var slicePort = slice.Ports?.FirstOrDefault(p => (p.Name ?? "") == (port.Name ?? ""));
+                var slicePort = FindPort(slice, port.Name);
                 if (slicePort?.Port is not int targetPort || slicePort.Protocol is "UDP" or "SCTP")
                 {
                     continue;
@@ -93,11 +93,32 @@ internal static class EndpointResolver
             }
         }
 
-        return endpoints
-            .DistinctBy(e => (e.Ip, e.Port))
-            .OrderBy(e => e.Ip, StringComparer.Ordinal)
-            .ThenBy(e => e.Port)
-            .ToList();
+        if (endpoints.Count > 1)
+        {
+            // One address may appear in two slices: the first occurrence wins. Unique addresses make the sort total.
+            var seen = new HashSet<(string, int)>(endpoints.Count);
+            endpoints.RemoveAll(e => !seen.Add((e.Ip, e.Port)));
+            endpoints.Sort(static (a, b) =>
+            {
+                var byIp = string.CompareOrdinal(a.Ip, b.Ip);
+                return byIp != 0 ? byIp : a.Port.CompareTo(b.Port);
+            });
+        }
+
+        return endpoints;
+    }
+
+    private static Discoveryv1EndpointPort? FindPort(V1EndpointSlice slice, string? name)
+    {
+        foreach (var port in slice.Ports ?? [])
+        {
+            if ((port.Name ?? "") == (name ?? ""))
+            {
+                return port;
+            }
+        }
+
+        return null;
     }
 
     /// <summary>Ambient pods speak HBONE: the pod's dataplane-mode label, else its namespace's.</summary>

@@ -146,6 +146,8 @@ internal static class ListenerBuilder
     private static readonly XdsExtension s_portInput = new() { Name = "port", TypedConfig = Envoy.Pack(new DestinationPortInput()) };
     private static readonly XdsExtension s_applicationProtocolInput = new() { Name = "application-protocol", TypedConfig = Envoy.Pack(new ApplicationProtocolInput()) };
 
+    private static readonly XdsExtension s_ipInput = new() { Name = "ip", TypedConfig = Envoy.Pack(new DestinationIPInput()) };
+
     public static HttpFilter Router() => s_router;
 
     /// <summary>Opens a new HBONE tunnel per endpoint: CONNECT <c>podIP:targetPort</c> to <c>podIP:15008</c>.</summary>
@@ -324,17 +326,13 @@ internal static class ListenerBuilder
     }
 
     /// <summary>The chain matcher: destination IP (one range matcher per service) → destination port → chain.</summary>
-    public static Matcher ChainMatcher(IEnumerable<IPMatcher.Types.IPRangeMatcher> rangeMatchers)
+    /// <param name="ipMatcher">The packed <c>xds.type.matcher.v3.IPMatcher</c> (see <see cref="EncodedChains.IpMatcher"/>).</param>
+    public static Matcher ChainMatcher(Any ipMatcher) => new()
     {
-        var ipMatcher = new IPMatcher();
-        ipMatcher.RangeMatchers.AddRange(rangeMatchers);
-        return new Matcher
+        MatcherTree = new Matcher.Types.MatcherTree
         {
-            MatcherTree = new Matcher.Types.MatcherTree
-            {
-                Input = new XdsExtension { Name = "ip", TypedConfig = Envoy.Pack(new DestinationIPInput()) },
-                CustomMatch = new XdsExtension { Name = "ip", TypedConfig = Envoy.Pack(ipMatcher) },
-            },
-        };
-    }
+            Input = s_ipInput,
+            CustomMatch = new XdsExtension { Name = "ip", TypedConfig = ipMatcher },
+        },
+    };
 }

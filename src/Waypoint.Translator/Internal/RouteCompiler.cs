@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Text.RegularExpressions;
 using k8s.Models;
 using Waypoint.Transformation.Compilation;
@@ -32,6 +33,9 @@ internal sealed partial class RouteCompiler
     private readonly Dictionary<ServiceModel, List<ServiceAttachment>> _byService = new(ReferenceEqualityComparer.Instance);
     private readonly Dictionary<WaypointKey, List<CompiledRoute>> _byGateway = [];
     private readonly List<RouteStatusResult> _statuses = [];
+
+    /// <summary>Validation depends on the route alone, and routes are immutable: each is validated once.</summary>
+    private static readonly ConditionalWeakTable<V1HTTPRoute, StrongBox<string?>> s_validation = [];
 
     public RouteCompiler(SnapshotIndex index, WaypointCatalog catalog, TranslatorOptions options)
     {
@@ -81,9 +85,9 @@ internal sealed partial class RouteCompiler
     {
         var compiled = new CompiledRoute { Route = route };
         var generation = route.Metadata.Generation;
-        var unsupported = Validate(route);
+        var unsupported = s_validation.GetValue(route, static r => new StrongBox<string?>(Validate(r))).Value;
         var parents = new List<RouteParentStatus>();
-        List<string>? refProblems = null;
+        IReadOnlyList<string>? refProblems = null;
         string? refReason = null;
 
         foreach (var parentRef in route.Spec.ParentRefs ?? [])
@@ -239,28 +243,42 @@ internal sealed partial class RouteCompiler
     }
 
     /// <summary>Checks every backendRef; returns the first failure's reason and all problems.</summary>
-    private static (string? Reason, List<string> Problems) CheckBackends(V1HTTPRoute route, SnapshotIndex index)
+    private static (string? Reason, IReadOnlyList<string> Problems) CheckBackends(V1HTTPRoute route, SnapshotIndex index)
     {
         string? reason = null;
-        var problems = new List<string>();
+        List<string>? problems = null;
         var routeNs = route.Metadata.NamespaceProperty ?? "default";
-        foreach (var rule in route.Spec.Rules ?? [])
+
+        void Check(string? group, string? kind, string name, string? ns, int? port)
         {
-            var refs = (rule.BackendRefs ?? []).Select(b => (b.Group, b.Kind, b.Name, b.Namespace, b.Port))
-                .Concat((rule.Filters ?? []).Where(f => f.RequestMirror is not null)
-                    .Select(f => (f.RequestMirror!.BackendRef.Group, f.RequestMirror.BackendRef.Kind, f.RequestMirror.BackendRef.Name, f.RequestMirror.BackendRef.Namespace, f.RequestMirror.BackendRef.Port)));
-            foreach (var (group, kind, name, ns, port) in refs)
+            if (BackendResolver.Check(routeNs, group, kind, name, ns, port, index) is { } problem)
             {
-                var problem = BackendResolver.Check(routeNs, group, kind, name, ns, port, index);
-                if (problem is not null)
+                reason ??= problem.Reason;
+                problems ??= [];
+                if (!problems.Contains(problem.Message, StringComparer.Ordinal))
                 {
-                    reason ??= problem.Value.Reason;
-                    problems.Add(problem.Value.Message);
+                    problems.Add(problem.Message);
                 }
             }
         }
 
-        return (reason, problems.Distinct(StringComparer.Ordinal).ToList());
+        foreach (var rule in route.Spec.Rules ?? [])
+        {
+            foreach (var backend in rule.BackendRefs ?? [])
+            {
+                Check(backend.Group, backend.Kind, backend.Name, backend.Namespace, backend.Port);
+            }
+
+            foreach (var filter in rule.Filters ?? [])
+            {
+                if (filter.RequestMirror?.BackendRef is { } mirror)
+                {
+                    Check(mirror.Group, mirror.Kind, mirror.Name, mirror.Namespace, mirror.Port);
+                }
+            }
+        }
+
+        return (reason, problems is null ? [] : problems);
     }
 
     /// <summary>Returns why the route cannot be translated, or null when every field is supported.</summary>
