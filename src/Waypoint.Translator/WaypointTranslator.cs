@@ -61,7 +61,7 @@ public sealed class WaypointTranslator
             var index = new SnapshotIndex(snapshot, Options);
             var catalog = new WaypointCatalog(index, Options);
             var routes = new RouteCompiler(index, catalog, Options);
-            var used = new Generation();
+            var used = new Generation(_chains.Count, _clusters.Count, _endpoints.Count);
             var policies = new TrafficPolicyIndex(snapshot, _policies, used.Policies);
 
             var waypoints = new SortedDictionary<WaypointKey, WaypointResources>();
@@ -93,13 +93,14 @@ public sealed class WaypointTranslator
         var resolver = new BackendResolver(index, catalog, key);
         var gatewayRoutes = waypoint.ServesServices ? routes.RoutesOf(key) : [];
         var gatewayPolicies = policies.OfGateway(key);
-        var chains = new List<ChainEntry>();
+        var bound = catalog.BoundTo(key);
+        var chains = new List<ChainEntry>(bound.Count);
         var claimedVips = new HashSet<string>(StringComparer.Ordinal);
         var sniffed = new HashSet<int>();
         var declared = new HashSet<int>();
         var pending = new List<PendingChain>();
 
-        foreach (var service in catalog.BoundTo(key))
+        foreach (var service in bound)
         {
             var ports = service.Ports;
             var vips = new List<string>(service.Vips.Count);
@@ -451,9 +452,7 @@ public sealed class WaypointTranslator
             position += entry.Chains.Count;
         }
 
-        var encoded = chains.ConvertAll(c => c.Encoded);
-        shell.FilterChainMatcher = ListenerBuilder.ChainMatcher(EncodedChains.IpMatcher(encoded));
-        var bytes = EncodedChains.MainListener(shell, encoded);
+        var bytes = EncodedChains.CompleteMainListener(shell, chains.ConvertAll(c => c.Encoded));
         shell.FilterChains.AddRange(all);
         var listener = new MainListener(chains.ToArray(), shellBytes, EncodedResource.Of(shell, bytes));
         used.MainListeners[key] = listener;
@@ -543,13 +542,14 @@ public sealed class WaypointTranslator
 
     private sealed record MainListener(ChainEntry[] Chains, ByteString ShellBytes, EncodedResource Resource);
 
-    private sealed class Generation
+    /// <summary>What one translation used; sized from the previous one, which it usually resembles.</summary>
+    private sealed class Generation(int chains, int clusters, int endpoints)
     {
-        public Dictionary<ChainKey, ChainEntry> Chains { get; } = [];
+        public Dictionary<ChainKey, ChainEntry> Chains { get; } = new(chains);
 
-        public Dictionary<string, CachedResource> Clusters { get; } = new(StringComparer.Ordinal);
+        public Dictionary<string, CachedResource> Clusters { get; } = new(clusters, StringComparer.Ordinal);
 
-        public Dictionary<string, CachedResource> Endpoints { get; } = new(StringComparer.Ordinal);
+        public Dictionary<string, CachedResource> Endpoints { get; } = new(endpoints, StringComparer.Ordinal);
 
         public Dictionary<WaypointKey, MainListener> MainListeners { get; } = [];
 

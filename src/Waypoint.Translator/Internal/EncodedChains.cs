@@ -2,6 +2,7 @@ using Envoy.Config.Listener.V3;
 using Google.Protobuf;
 using Google.Protobuf.WellKnownTypes;
 using Xds.Type.Matcher.V3;
+using XdsExtension = Xds.Core.V3.TypedExtensionConfig;
 
 namespace Waypoint.Translator.Internal;
 
@@ -16,6 +17,7 @@ namespace Waypoint.Translator.Internal;
 /// </remarks>
 internal sealed class EncodedChains
 {
+    private const string IpExtensionName = "ip";
     private static readonly string s_ipMatcherType = "type.googleapis.com/" + IPMatcher.Descriptor.FullName;
 
     private EncodedChains(byte[] chains, byte[] rangeMatcher)
@@ -31,28 +33,89 @@ internal sealed class EncodedChains
     public byte[] RangeMatcher { get; }
 
     public static EncodedChains Of(IReadOnlyList<FilterChain> chains, IPMatcher.Types.IPRangeMatcher rangeMatcher) =>
-        new(Frame(global::Envoy.Config.Listener.V3.Listener.FilterChainsFieldNumber, chains), Frame(IPMatcher.RangeMatchersFieldNumber, [rangeMatcher]));
-
-    /// <summary>The packed IP matcher over every service's range matcher, in order.</summary>
-    public static Any IpMatcher(IReadOnlyList<EncodedChains> services) =>
-        new() { TypeUrl = s_ipMatcherType, Value = Concatenate(services, static s => s.RangeMatcher, prefix: default, suffix: default) };
+        new(Frame(Listener.FilterChainsFieldNumber, chains), Frame(IPMatcher.RangeMatchersFieldNumber, [rangeMatcher]));
 
     /// <summary>
-    /// The encoding of <paramref name="listener"/> with every service's filter chains inserted, where encoding the
-    /// listener with those chains in <c>filter_chains</c> would put them: after <c>name</c> (1), before the rest.
+    /// Completes <c>main_internal</c>: inserts every service's filter chains into <paramref name="shell"/> and sets
+    /// its chain matcher to an IP matcher over every service's range matcher. Returns the listener's encoding, made by
+    /// concatenating the encoded pieces, identical to encoding the completed listener.
     /// </summary>
-    /// <param name="listener">A listener with a name, no address and no filter chains.</param>
-    public static ByteString MainListener(Listener listener, IReadOnlyList<EncodedChains> services)
+    /// <param name="shell">A listener with a name, no address, no filter chains, no chain matcher and no field numbered above it (32).</param>
+    public static ByteString CompleteMainListener(Listener shell, IReadOnlyList<EncodedChains> services)
     {
-        if (listener.Address is not null || listener.FilterChains.Count > 0 || string.IsNullOrEmpty(listener.Name))
+        if (shell.Address is not null || shell.FilterChains.Count > 0 || shell.FilterChainMatcher is not null || string.IsNullOrEmpty(shell.Name))
         {
-            throw new ArgumentException("The listener must have a name and neither an address nor filter chains.", nameof(listener));
+            throw new ArgumentException("The shell must have a name and no address, filter chains or chain matcher.", nameof(shell));
         }
 
-        var shell = listener.ToByteArray();
-        var nameField = CodedOutputStream.ComputeTagSize(global::Envoy.Config.Listener.V3.Listener.NameFieldNumber) + CodedOutputStream.ComputeStringSize(listener.Name);
-        return Concatenate(services, static s => s.Chains, shell.AsMemory(0, nameField), shell.AsMemory(nameField));
+        var shellBytes = shell.ToByteArray();
+        var nameField = CodedOutputStream.ComputeTagSize(Listener.NameFieldNumber) + CodedOutputStream.ComputeStringSize(shell.Name);
+        long chainsSize = 0, rangesSize = 0;
+        foreach (var service in services)
+        {
+            chainsSize += service.Chains.Length;
+            rangesSize += service.RangeMatcher.Length;
+        }
+
+        // filter_chain_matcher { matcher_tree { input, custom_match { name: "ip", typed_config: Any(IPMatcher) } } },
+        // written header by header so that the range matchers are copied once, straight into the listener.
+        var ranges = checked((int)rangesSize);
+        var anySize = Field(Any.TypeUrlFieldNumber, CodedOutputStream.ComputeStringSize(s_ipMatcherType)) + Field(Any.ValueFieldNumber, CodedOutputStream.ComputeLengthSize(ranges) + ranges);
+        var extensionSize = Field(XdsExtension.NameFieldNumber, CodedOutputStream.ComputeStringSize(IpExtensionName)) + Field(XdsExtension.TypedConfigFieldNumber, CodedOutputStream.ComputeLengthSize(anySize) + anySize);
+        var inputSize = ListenerBuilder.IpInput.CalculateSize();
+        var treeSize = Field(Matcher.Types.MatcherTree.InputFieldNumber, CodedOutputStream.ComputeLengthSize(inputSize) + inputSize)
+            + Field(Matcher.Types.MatcherTree.CustomMatchFieldNumber, CodedOutputStream.ComputeLengthSize(extensionSize) + extensionSize);
+        var matcherSize = Field(Matcher.MatcherTreeFieldNumber, CodedOutputStream.ComputeLengthSize(treeSize) + treeSize);
+        var matcherField = Field(Listener.FilterChainMatcherFieldNumber, CodedOutputStream.ComputeLengthSize(matcherSize) + matcherSize);
+
+        var buffer = GC.AllocateUninitializedArray<byte>(checked((int)(shellBytes.Length + chainsSize + matcherField)));
+        shellBytes.AsSpan(0, nameField).CopyTo(buffer);
+        var position = nameField;
+        foreach (var service in services)
+        {
+            service.Chains.CopyTo(buffer, position);
+            position += service.Chains.Length;
+        }
+
+        shellBytes.AsSpan(nameField).CopyTo(buffer.AsSpan(position));
+        position += shellBytes.Length - nameField;
+
+        var headers = new byte[matcherField - ranges];
+        var output = new CodedOutputStream(headers);
+        output.WriteTag(Listener.FilterChainMatcherFieldNumber, WireFormat.WireType.LengthDelimited);
+        output.WriteLength(matcherSize);
+        output.WriteTag(Matcher.MatcherTreeFieldNumber, WireFormat.WireType.LengthDelimited);
+        output.WriteLength(treeSize);
+        output.WriteTag(Matcher.Types.MatcherTree.InputFieldNumber, WireFormat.WireType.LengthDelimited);
+        output.WriteMessage(ListenerBuilder.IpInput);
+        output.WriteTag(Matcher.Types.MatcherTree.CustomMatchFieldNumber, WireFormat.WireType.LengthDelimited);
+        output.WriteLength(extensionSize);
+        output.WriteTag(XdsExtension.NameFieldNumber, WireFormat.WireType.LengthDelimited);
+        output.WriteString(IpExtensionName);
+        output.WriteTag(XdsExtension.TypedConfigFieldNumber, WireFormat.WireType.LengthDelimited);
+        output.WriteLength(anySize);
+        output.WriteTag(Any.TypeUrlFieldNumber, WireFormat.WireType.LengthDelimited);
+        output.WriteString(s_ipMatcherType);
+        output.WriteTag(Any.ValueFieldNumber, WireFormat.WireType.LengthDelimited);
+        output.WriteLength(ranges);
+        output.CheckNoSpaceLeft();
+        headers.CopyTo(buffer, position);
+        position += headers.Length;
+
+        var rangesStart = position;
+        foreach (var service in services)
+        {
+            service.RangeMatcher.CopyTo(buffer, position);
+            position += service.RangeMatcher.Length;
+        }
+
+        // The typed listener shares the encoding's bytes for its IP matcher.
+        var ipMatcher = new Any { TypeUrl = s_ipMatcherType, Value = UnsafeByteOperations.UnsafeWrap(buffer.AsMemory(rangesStart, ranges)) };
+        shell.FilterChainMatcher = ListenerBuilder.ChainMatcher(ipMatcher);
+        return UnsafeByteOperations.UnsafeWrap(buffer);
     }
+
+    private static int Field(int fieldNumber, int valueSize) => CodedOutputStream.ComputeTagSize(fieldNumber) + valueSize;
 
     private static byte[] Frame<T>(int fieldNumber, IReadOnlyList<T> messages)
         where T : IMessage
@@ -74,27 +137,5 @@ internal sealed class EncodedChains
 
         output.CheckNoSpaceLeft();
         return buffer;
-    }
-
-    private static ByteString Concatenate(IReadOnlyList<EncodedChains> services, Func<EncodedChains, byte[]> part, ReadOnlyMemory<byte> prefix, ReadOnlyMemory<byte> suffix)
-    {
-        long size = prefix.Length + suffix.Length;
-        foreach (var service in services)
-        {
-            size += part(service).Length;
-        }
-
-        var buffer = GC.AllocateUninitializedArray<byte>(checked((int)size));
-        prefix.Span.CopyTo(buffer);
-        var position = prefix.Length;
-        foreach (var service in services)
-        {
-            var bytes = part(service);
-            bytes.CopyTo(buffer, position);
-            position += bytes.Length;
-        }
-
-        suffix.Span.CopyTo(buffer.AsSpan(position));
-        return UnsafeByteOperations.UnsafeWrap(buffer);
     }
 }

@@ -10,7 +10,7 @@ internal static class EndpointResolver
     /// <summary>The objects the endpoints of a service port depend on (cheap: no endpoint is built).</summary>
     public static List<object?> Inputs(ServiceModel service, ServicePortModel port, SnapshotIndex index)
     {
-        var inputs = new List<object?> { service.Source, port.Port, port.Name, port.TargetPort?.Value, index.Namespace(service.Namespace) };
+        var inputs = new List<object?>(12) { service.Source, port.Port, port.Name, port.TargetPort?.Value, index.Namespace(service.Namespace) };
         if (service.Source is V1Service)
         {
             foreach (var slice in index.SlicesOf(service.Namespace, service.Name))

@@ -146,7 +146,8 @@ internal static class ListenerBuilder
     private static readonly XdsExtension s_portInput = new() { Name = "port", TypedConfig = Envoy.Pack(new DestinationPortInput()) };
     private static readonly XdsExtension s_applicationProtocolInput = new() { Name = "application-protocol", TypedConfig = Envoy.Pack(new ApplicationProtocolInput()) };
 
-    private static readonly XdsExtension s_ipInput = new() { Name = "ip", TypedConfig = Envoy.Pack(new DestinationIPInput()) };
+    /// <summary>The destination-IP input of <c>main_internal</c>'s chain matcher.</summary>
+    internal static XdsExtension IpInput { get; } = new() { Name = "ip", TypedConfig = Envoy.Pack(new DestinationIPInput()) };
 
     public static HttpFilter Router() => s_router;
 
@@ -326,12 +327,12 @@ internal static class ListenerBuilder
     }
 
     /// <summary>The chain matcher: destination IP (one range matcher per service) → destination port → chain.</summary>
-    /// <param name="ipMatcher">The packed <c>xds.type.matcher.v3.IPMatcher</c> (see <see cref="EncodedChains.IpMatcher"/>).</param>
+    /// <param name="ipMatcher">The packed <c>xds.type.matcher.v3.IPMatcher</c>.</param>
     public static Matcher ChainMatcher(Any ipMatcher) => new()
     {
         MatcherTree = new Matcher.Types.MatcherTree
         {
-            Input = s_ipInput,
+            Input = IpInput,
             CustomMatch = new XdsExtension { Name = "ip", TypedConfig = ipMatcher },
         },
     };

@@ -6,11 +6,11 @@ namespace Waypoint.Translator.Internal;
 /// <summary>Lookups over a <see cref="ClusterSnapshot"/>, built once per translation.</summary>
 internal sealed class SnapshotIndex
 {
-    private readonly Dictionary<string, V1Namespace> _namespaces = new(StringComparer.Ordinal);
-    private readonly Dictionary<(string Ns, string Name), ServiceModel> _services = [];
+    private readonly Dictionary<string, V1Namespace> _namespaces;
+    private readonly Dictionary<(string Ns, string Name), ServiceModel> _services;
     private readonly Dictionary<(string Ns, string Name), List<ServiceModel>> _serviceEntries = [];
-    private readonly Dictionary<(string Ns, string Name), List<V1EndpointSlice>> _slices = [];
-    private readonly Dictionary<(string Ns, string Name), V1Pod> _pods = [];
+    private readonly Dictionary<(string Ns, string Name), List<V1EndpointSlice>> _slices;
+    private readonly Dictionary<(string Ns, string Name), V1Pod> _pods;
     private readonly Dictionary<string, List<V1Pod>> _podsByNamespace = new(StringComparer.Ordinal);
     private readonly Dictionary<string, List<V1beta1ReferenceGrant>> _grants = new(StringComparer.Ordinal);
     private readonly Dictionary<string, V1GatewayClass> _classes = new(StringComparer.Ordinal);
@@ -18,6 +18,10 @@ internal sealed class SnapshotIndex
     public SnapshotIndex(ClusterSnapshot snapshot, TranslatorOptions options)
     {
         Snapshot = snapshot;
+        _namespaces = new(snapshot.Namespaces.Count, StringComparer.Ordinal);
+        _services = new(snapshot.Services.Count);
+        _slices = new(snapshot.EndpointSlices.Count);
+        _pods = new(snapshot.Pods.Count);
         foreach (var ns in snapshot.Namespaces)
         {
             _namespaces[ns.Metadata.Name] = ns;
