@@ -1,5 +1,7 @@
 using System.Diagnostics;
 using System.Net;
+using System.Security.Cryptography;
+using System.Text;
 using k8s;
 using k8s.Models;
 using Microsoft.Extensions.Hosting;
@@ -34,10 +36,11 @@ internal sealed class WaypointController : BackgroundService
     private volatile WaypointConfigUpdate? _latest;
     private readonly SemaphoreSlim _changed = new(0, 1);
 
-    // Status writes this replica made, by path: the resourceVersion the write was based on and the object written.
-    // Until the watch delivers our own write, the cache still holds that resourceVersion; a reconcile in between would
-    // compute the same status again and send a PUT bound to fail with 409.
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, (string? BaseVersion, string Written)> _statusWrites = new(StringComparer.Ordinal);
+    // Status writes this replica made, by path: the resourceVersion the write was based on and a hash of the object
+    // written. Until the watch delivers our own write, the cache still holds that resourceVersion; a reconcile in
+    // between would compute the same status again and send a PUT bound to fail with 409. Entries are dropped once the
+    // cache has moved past them (see PruneStatusWrites), so the memo stays as small as the writes in flight.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, StatusWrite> _statusWrites = new(StringComparer.Ordinal);
     private readonly TaskCompletionSource _firstPublish = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private long _version;
     private long _lastChangeTicks;
@@ -287,6 +290,7 @@ internal sealed class WaypointController : BackgroundService
         while (!cancellationToken.IsCancellationRequested)
         {
             await Task.Delay(_options.ResyncPeriod, _timeProvider, cancellationToken).ConfigureAwait(false);
+            PruneStatusWrites();
             foreach (var gateway in State.OurGateways())
             {
                 _queue.Add(WorkItem.Gateway(gateway));
@@ -479,15 +483,56 @@ internal sealed class WaypointController : BackgroundService
     {
         // PUT carries metadata.resourceVersion: a write based on a stale cache fails with 409 and is retried, never clobbers.
         var path = kind.ItemPath(obj.Metadata.NamespaceProperty, obj.Metadata.Name) + "/status";
-        var written = KubernetesJson.Serialize(obj);
-        if (_statusWrites.TryGetValue(path, out var previous) && previous.BaseVersion == obj.Metadata.ResourceVersion && previous.Written == written)
+        var written = new StatusWrite(kind, NamespacedName.Of(obj), obj.Metadata.ResourceVersion, SHA256.HashData(Encoding.UTF8.GetBytes(KubernetesJson.Serialize(obj))));
+        if (_statusWrites.TryGetValue(path, out var previous) && previous.SameAs(written))
         {
             return;
         }
 
         await _client.WriteAsync<UnstructuredObject>(HttpMethod.Put, path, obj, cancellationToken).ConfigureAwait(false);
-        _statusWrites[path] = (obj.Metadata.ResourceVersion, written);
+        _statusWrites[path] = written;
         ControllerLog.StatusWritten(_logger, kind.Kind, NamespacedName.Of(obj).ToString());
+    }
+
+    /// <summary>
+    /// Forgets status writes the cache has caught up with (the object's resourceVersion moved on) or whose object is
+    /// gone: a reconcile now starts from a newer version, so those entries can no longer match.
+    /// </summary>
+    internal void PruneStatusWrites()
+    {
+        foreach (var (path, write) in _statusWrites)
+        {
+            if (CachedResourceVersion(write.Kind, write.Name) != write.BaseVersion)
+            {
+                _statusWrites.TryRemove(new KeyValuePair<string, StatusWrite>(path, write));
+            }
+        }
+    }
+
+    internal int PendingStatusWrites => _statusWrites.Count;
+
+    private string? CachedResourceVersion(ResourceKind kind, NamespacedName name)
+    {
+        IKubernetesObject<V1ObjectMeta>? cached = null;
+        if (kind == ResourceKind.Gateways && State.Gateways.TryGet(name, out var gateway))
+        {
+            cached = gateway;
+        }
+        else if (kind == ResourceKind.HttpRoutes && State.HttpRoutes.TryGet(name, out var route))
+        {
+            cached = route;
+        }
+        else if (kind == ResourceKind.GatewayClasses && State.GatewayClasses.TryGet(name, out var gatewayClass))
+        {
+            cached = gatewayClass;
+        }
+
+        return cached?.Metadata.ResourceVersion;
+    }
+
+    private sealed record StatusWrite(ResourceKind Kind, NamespacedName Name, string? BaseVersion, byte[] Hash)
+    {
+        public bool SameAs(StatusWrite other) => BaseVersion == other.BaseVersion && Hash.AsSpan().SequenceEqual(other.Hash);
     }
 
     /// <summary>Null when the reference is absent or resolves to a WaypointParameters object; otherwise what is wrong.</summary>

@@ -290,5 +290,29 @@ public sealed class WaypointControllerTests(ITestOutputHelper output) : IAsyncLi
         Assert.Equal(0, _h.Server.Requests.Count(r => r.Method is "PUT" or "PATCH" or "POST" && r.Plural != "leases"));
     }
 
+    [Fact]
+    public async Task Status_Write_Memo_Is_Forgotten_Once_The_Cache_Catches_Up()
+    {
+        _h.Create(FakeResourceType.Services, Objects.Service("reviews", labels: """{"istio.io/use-waypoint":"waypoint"}"""));
+        _h.Create(FakeResourceType.HttpRoutes, Objects.HttpRoute("reviews", "reviews", "reviews"));
+        _h.Create(FakeResourceType.Gateways, Objects.Gateway("waypoint"));
+        var replica = await _h.StartReplicaAsync();
+        await Eventually.TrueAsync(() => Parents().Count == 1, "route status");
+        Assert.True(replica.Controller.PendingStatusWrites > 0);
+
+        // Once the watch has delivered our own writes, the memo can no longer match a reconcile: it is dropped.
+        await Eventually.TrueAsync(
+            () => replica.Controller.State.HttpRoutes.TryGet(new("apps", "reviews"), out var cached)
+                && cached.Metadata.ResourceVersion == _h.Get(FakeResourceType.HttpRoutes, "apps", "reviews")!["metadata"]!["resourceVersion"]!.GetValue<string>()
+                && replica.Controller.State.Gateways.TryGet(new("apps", "waypoint"), out var gateway)
+                && gateway.Metadata.ResourceVersion == _h.Get(FakeResourceType.Gateways, "apps", "waypoint")!["metadata"]!["resourceVersion"]!.GetValue<string>(),
+            "cache caught up");
+        await Eventually.TrueAsync(() =>
+        {
+            replica.Controller.PruneStatusWrites();
+            return replica.Controller.PendingStatusWrites == 0;
+        }, "memo pruned");
+    }
+
     private JsonArray Parents() => _h.Get(FakeResourceType.HttpRoutes, "apps", "reviews")?["status"]?["parents"]?.AsArray() ?? [];
 }
