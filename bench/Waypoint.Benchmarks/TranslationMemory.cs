@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Runtime;
+using Waypoint.Controller.Publishing;
 using Waypoint.Translator;
 
 namespace Waypoint.Benchmarks;
@@ -62,10 +63,19 @@ internal static class TranslationMemory
             incrementals.Add(Measure(() => translator.Translate(changed)));
         }
 
+        // What the controller does next with a translation: one xDS snapshot per waypoint from the encoded resources.
+        var translation = translator.Translate(snapshot);
+        var snapshots = new List<Sample>();
+        for (var i = 0; i < Repeats; i++)
+        {
+            snapshots.Add(Measure(() => XdsConfigPublisher.ToSnapshot(translation.Waypoints.Values.Single())));
+        }
+
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"services={services} gc={(GCSettings.IsServerGC ? "server" : "workstation")} | full: {Summary(fulls)} " +
             $"retained={retained / 1048576.0:F1}MiB peakWorkingSet={peak / 1048576.0:F1}MiB (before {baselinePeak / 1048576.0:F1}MiB) | " +
             $"one route changed: {Summary(incrementals)} | " +
+            $"xDS snapshot from the translation: {Summary(snapshots)} | " +
             $"clusters={clusters} endpoints={endpoints} load={File.ReadAllText("/proc/loadavg").Split(' ')[0]}"));
         return 0;
     }
