@@ -1,5 +1,4 @@
 using System.Text.Json.Serialization;
-using k8s;
 using k8s.Models;
 
 namespace Waypoint.Transformation.Model;
@@ -10,45 +9,17 @@ namespace Waypoint.Transformation.Model;
 /// (manifests/crds/gateway.kgateway.dev_trafficpolicies.yaml) rejects them so a kgateway manifest never silently loses a feature.
 /// </summary>
 [KubernetesEntity(Group = KubeGroup, Kind = KubeKind, ApiVersion = KubeApiVersion, PluralName = KubePluralName)]
-public sealed record V1alpha1TrafficPolicy : IKubernetesObject<V1ObjectMeta>, ISpec<V1alpha1TrafficPolicySpec>, IStatus<PolicyStatus>
+public sealed record V1alpha1TrafficPolicy() : KubernetesResource<V1alpha1TrafficPolicySpec, PolicyStatus>(KubeGroup, KubeApiVersion, KubeKind)
 {
     public const string KubeGroup = "gateway.kgateway.dev";
     public const string KubeApiVersion = "v1alpha1";
     public const string KubeKind = "TrafficPolicy";
     public const string KubePluralName = "trafficpolicies";
-
-    [JsonPropertyName("apiVersion")]
-    public string ApiVersion { get; set; } = KubeGroup + "/" + KubeApiVersion;
-
-    [JsonPropertyName("kind")]
-    public string Kind { get; set; } = KubeKind;
-
-    [JsonPropertyName("metadata")]
-    public V1ObjectMeta Metadata { get; set; } = new();
-
-    [JsonPropertyName("spec")]
-    public V1alpha1TrafficPolicySpec Spec { get; set; } = new();
-
-    [JsonPropertyName("status")]
-    public PolicyStatus Status { get; set; } = new();
 }
 
 /// <summary>A list of <see cref="V1alpha1TrafficPolicy"/>, as the API server returns it.</summary>
 [KubernetesEntity(Group = V1alpha1TrafficPolicy.KubeGroup, Kind = "TrafficPolicyList", ApiVersion = V1alpha1TrafficPolicy.KubeApiVersion, PluralName = V1alpha1TrafficPolicy.KubePluralName)]
-public sealed record V1alpha1TrafficPolicyList : IKubernetesObject<V1ListMeta>, IItems<V1alpha1TrafficPolicy>
-{
-    [JsonPropertyName("apiVersion")]
-    public string ApiVersion { get; set; } = V1alpha1TrafficPolicy.KubeGroup + "/" + V1alpha1TrafficPolicy.KubeApiVersion;
-
-    [JsonPropertyName("kind")]
-    public string Kind { get; set; } = "TrafficPolicyList";
-
-    [JsonPropertyName("metadata")]
-    public V1ListMeta Metadata { get; set; } = new();
-
-    [JsonPropertyName("items")]
-    public IList<V1alpha1TrafficPolicy> Items { get; set; } = [];
-}
+public sealed record V1alpha1TrafficPolicyList() : KubernetesResourceList<V1alpha1TrafficPolicy>(V1alpha1TrafficPolicy.KubeGroup, V1alpha1TrafficPolicy.KubeApiVersion, "TrafficPolicyList");
 
 public sealed record V1alpha1TrafficPolicySpec
 {
@@ -202,28 +173,8 @@ public sealed record PolicyAncestorStatus
     public IList<V1Condition> Conditions { get; set; } = [];
 }
 
-/// <summary>Gateway API <c>ParentReference</c> as used in policy ancestor status.</summary>
-public sealed record PolicyAncestorReference
-{
-    [JsonPropertyName("group")]
-    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
-    public string? Group { get; set; }
-
-    [JsonPropertyName("kind")]
-    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
-    public string? Kind { get; set; }
-
-    [JsonPropertyName("namespace")]
-    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
-    public string? Namespace { get; set; }
-
-    [JsonPropertyName("name")]
-    public string Name { get; set; } = "";
-
-    [JsonPropertyName("sectionName")]
-    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
-    public string? SectionName { get; set; }
-}
+/// <summary>The Gateway or HTTPRoute a policy attached to, as named in its ancestor status.</summary>
+public sealed record PolicyAncestorReference : GatewayParentReference;
 
 /// <summary>Policy attachment condition types and reasons (GEP-713).</summary>
 public static class PolicyConditions

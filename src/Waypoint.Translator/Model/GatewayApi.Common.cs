@@ -1,4 +1,5 @@
 using System.Text.Json.Serialization;
+using Waypoint.Transformation.Model;
 
 namespace Waypoint.Translator.Model;
 
@@ -11,26 +12,7 @@ public static class GatewayApi
 }
 
 /// <summary>A reference to a parent (Gateway, Service or ServiceEntry) of a route.</summary>
-public sealed record ParentReference
-{
-    [JsonPropertyName("group")]
-    public string? Group { get; set; }
-
-    [JsonPropertyName("kind")]
-    public string? Kind { get; set; }
-
-    [JsonPropertyName("namespace")]
-    public string? Namespace { get; set; }
-
-    [JsonPropertyName("name")]
-    public string Name { get; set; } = "";
-
-    [JsonPropertyName("sectionName")]
-    public string? SectionName { get; set; }
-
-    [JsonPropertyName("port")]
-    public int? Port { get; set; }
-}
+public sealed record ParentReference : GatewayParentReference;
 
 /// <summary>A group/kind pair, as used by listener status and allowed route kinds.</summary>
 public sealed record RouteGroupKind

@@ -1,32 +1,17 @@
 using System.Text.Json.Serialization;
-using k8s;
 using k8s.Models;
+using Waypoint.Transformation.Model;
 
 namespace Waypoint.Translator.Model;
 
 /// <summary>gateway.networking.k8s.io/v1 Gateway.</summary>
 [KubernetesEntity(Group = KubeGroup, Kind = KubeKind, ApiVersion = KubeApiVersion, PluralName = KubePluralName)]
-public sealed record V1Gateway : IKubernetesObject<V1ObjectMeta>, ISpec<V1GatewaySpec>, IStatus<V1GatewayStatus>
+public sealed record V1Gateway() : KubernetesResource<V1GatewaySpec, V1GatewayStatus>(KubeGroup, KubeApiVersion, KubeKind)
 {
     public const string KubeGroup = GatewayApi.Group;
     public const string KubeApiVersion = "v1";
     public const string KubeKind = "Gateway";
     public const string KubePluralName = "gateways";
-
-    [JsonPropertyName("apiVersion")]
-    public string ApiVersion { get; set; } = KubeGroup + "/" + KubeApiVersion;
-
-    [JsonPropertyName("kind")]
-    public string Kind { get; set; } = KubeKind;
-
-    [JsonPropertyName("metadata")]
-    public V1ObjectMeta Metadata { get; set; } = new();
-
-    [JsonPropertyName("spec")]
-    public V1GatewaySpec Spec { get; set; } = new();
-
-    [JsonPropertyName("status")]
-    public V1GatewayStatus Status { get; set; } = new();
 }
 
 public sealed record V1GatewaySpec
@@ -165,17 +150,4 @@ public sealed record ListenerStatus
 
 /// <summary>A list of Gateways, for the generic client.</summary>
 [KubernetesEntity(Group = V1Gateway.KubeGroup, Kind = "GatewayList", ApiVersion = V1Gateway.KubeApiVersion, PluralName = V1Gateway.KubePluralName)]
-public sealed record V1GatewayList : IKubernetesObject<V1ListMeta>, IItems<V1Gateway>
-{
-    [JsonPropertyName("apiVersion")]
-    public string ApiVersion { get; set; } = V1Gateway.KubeGroup + "/" + V1Gateway.KubeApiVersion;
-
-    [JsonPropertyName("kind")]
-    public string Kind { get; set; } = "GatewayList";
-
-    [JsonPropertyName("metadata")]
-    public V1ListMeta Metadata { get; set; } = new();
-
-    [JsonPropertyName("items")]
-    public IList<V1Gateway> Items { get; set; } = [];
-}
+public sealed record V1GatewayList() : KubernetesResourceList<V1Gateway>(V1Gateway.KubeGroup, V1Gateway.KubeApiVersion, "GatewayList");

@@ -1,32 +1,17 @@
 using System.Text.Json.Serialization;
-using k8s;
 using k8s.Models;
+using Waypoint.Transformation.Model;
 
 namespace Waypoint.Translator.Model;
 
 /// <summary>gateway.networking.k8s.io/v1 GatewayClass.</summary>
 [KubernetesEntity(Group = KubeGroup, Kind = KubeKind, ApiVersion = KubeApiVersion, PluralName = KubePluralName)]
-public sealed record V1GatewayClass : IKubernetesObject<V1ObjectMeta>, ISpec<V1GatewayClassSpec>, IStatus<V1GatewayClassStatus>
+public sealed record V1GatewayClass() : KubernetesResource<V1GatewayClassSpec, V1GatewayClassStatus>(KubeGroup, KubeApiVersion, KubeKind)
 {
     public const string KubeGroup = GatewayApi.Group;
     public const string KubeApiVersion = "v1";
     public const string KubeKind = "GatewayClass";
     public const string KubePluralName = "gatewayclasses";
-
-    [JsonPropertyName("apiVersion")]
-    public string ApiVersion { get; set; } = KubeGroup + "/" + KubeApiVersion;
-
-    [JsonPropertyName("kind")]
-    public string Kind { get; set; } = KubeKind;
-
-    [JsonPropertyName("metadata")]
-    public V1ObjectMeta Metadata { get; set; } = new();
-
-    [JsonPropertyName("spec")]
-    public V1GatewayClassSpec Spec { get; set; } = new();
-
-    [JsonPropertyName("status")]
-    public V1GatewayClassStatus Status { get; set; } = new();
 }
 
 public sealed record V1GatewayClassSpec
@@ -64,17 +49,4 @@ public sealed record V1GatewayClassStatus
 
 /// <summary>A list of GatewayClasses, for the generic client.</summary>
 [KubernetesEntity(Group = V1GatewayClass.KubeGroup, Kind = "GatewayClassList", ApiVersion = V1GatewayClass.KubeApiVersion, PluralName = V1GatewayClass.KubePluralName)]
-public sealed record V1GatewayClassList : IKubernetesObject<V1ListMeta>, IItems<V1GatewayClass>
-{
-    [JsonPropertyName("apiVersion")]
-    public string ApiVersion { get; set; } = V1GatewayClass.KubeGroup + "/" + V1GatewayClass.KubeApiVersion;
-
-    [JsonPropertyName("kind")]
-    public string Kind { get; set; } = "GatewayClassList";
-
-    [JsonPropertyName("metadata")]
-    public V1ListMeta Metadata { get; set; } = new();
-
-    [JsonPropertyName("items")]
-    public IList<V1GatewayClass> Items { get; set; } = [];
-}
+public sealed record V1GatewayClassList() : KubernetesResourceList<V1GatewayClass>(V1GatewayClass.KubeGroup, V1GatewayClass.KubeApiVersion, "GatewayClassList");

@@ -1,32 +1,17 @@
 using System.Text.Json.Serialization;
-using k8s;
 using k8s.Models;
+using Waypoint.Transformation.Model;
 
 namespace Waypoint.Translator.Model;
 
 /// <summary>gateway.networking.k8s.io/v1 HTTPRoute, including the experimental <c>retry</c> field (GEP-1731).</summary>
 [KubernetesEntity(Group = KubeGroup, Kind = KubeKind, ApiVersion = KubeApiVersion, PluralName = KubePluralName)]
-public sealed record V1HTTPRoute : IKubernetesObject<V1ObjectMeta>, ISpec<V1HTTPRouteSpec>, IStatus<V1RouteStatus>
+public sealed record V1HTTPRoute() : KubernetesResource<V1HTTPRouteSpec, V1RouteStatus>(KubeGroup, KubeApiVersion, KubeKind)
 {
     public const string KubeGroup = GatewayApi.Group;
     public const string KubeApiVersion = "v1";
     public const string KubeKind = "HTTPRoute";
     public const string KubePluralName = "httproutes";
-
-    [JsonPropertyName("apiVersion")]
-    public string ApiVersion { get; set; } = KubeGroup + "/" + KubeApiVersion;
-
-    [JsonPropertyName("kind")]
-    public string Kind { get; set; } = KubeKind;
-
-    [JsonPropertyName("metadata")]
-    public V1ObjectMeta Metadata { get; set; } = new();
-
-    [JsonPropertyName("spec")]
-    public V1HTTPRouteSpec Spec { get; set; } = new();
-
-    [JsonPropertyName("status")]
-    public V1RouteStatus Status { get; set; } = new();
 }
 
 public sealed record V1HTTPRouteSpec
@@ -231,7 +216,9 @@ public sealed record Fraction
     public int? Denominator { get; set; }
 }
 
-public sealed record BackendObjectReference
+/// <summary>Gateway API <c>BackendObjectReference</c>: where a backend ref or a mirror sends traffic.</summary>
+/// <remarks>Open to inheritance because the spec inlines it into <see cref="BackendRef"/>, and so flat in JSON.</remarks>
+public record BackendObjectReference
 {
     [JsonPropertyName("group")]
     public string? Group { get; set; }
@@ -249,28 +236,24 @@ public sealed record BackendObjectReference
     public int? Port { get; set; }
 }
 
-public sealed record HTTPBackendRef
+/// <summary>Gateway API <c>BackendRef</c>: a <see cref="BackendObjectReference"/> with a share of the traffic.</summary>
+/// <remarks>
+/// System.Text.Json writes a derived record's members before its base's; the orders on this chain keep the
+/// spec's field order (reference, weight, filters).
+/// </remarks>
+public record BackendRef : BackendObjectReference
 {
-    [JsonPropertyName("group")]
-    public string? Group { get; set; }
-
-    [JsonPropertyName("kind")]
-    public string? Kind { get; set; }
-
-    [JsonPropertyName("name")]
-    public string Name { get; set; } = "";
-
-    [JsonPropertyName("namespace")]
-    public string? Namespace { get; set; }
-
-    [JsonPropertyName("port")]
-    public int? Port { get; set; }
-
     /// <summary>Relative weight; defaults to 1. Zero means never chosen.</summary>
     [JsonPropertyName("weight")]
+    [JsonPropertyOrder(1)]
     public int? Weight { get; set; }
+}
 
+/// <summary>Gateway API <c>HTTPBackendRef</c>: a <see cref="BackendRef"/> with filters applied only to requests sent to it.</summary>
+public sealed record HTTPBackendRef : BackendRef
+{
     [JsonPropertyName("filters")]
+    [JsonPropertyOrder(2)]
     public IList<HTTPRouteFilter>? Filters { get; set; }
 }
 
@@ -318,17 +301,4 @@ public sealed record RouteParentStatus
 
 /// <summary>A list of HTTPRoutes, for the generic client.</summary>
 [KubernetesEntity(Group = V1HTTPRoute.KubeGroup, Kind = "HTTPRouteList", ApiVersion = V1HTTPRoute.KubeApiVersion, PluralName = V1HTTPRoute.KubePluralName)]
-public sealed record V1HTTPRouteList : IKubernetesObject<V1ListMeta>, IItems<V1HTTPRoute>
-{
-    [JsonPropertyName("apiVersion")]
-    public string ApiVersion { get; set; } = V1HTTPRoute.KubeGroup + "/" + V1HTTPRoute.KubeApiVersion;
-
-    [JsonPropertyName("kind")]
-    public string Kind { get; set; } = "HTTPRouteList";
-
-    [JsonPropertyName("metadata")]
-    public V1ListMeta Metadata { get; set; } = new();
-
-    [JsonPropertyName("items")]
-    public IList<V1HTTPRoute> Items { get; set; } = [];
-}
+public sealed record V1HTTPRouteList() : KubernetesResourceList<V1HTTPRoute>(V1HTTPRoute.KubeGroup, V1HTTPRoute.KubeApiVersion, "HTTPRouteList");

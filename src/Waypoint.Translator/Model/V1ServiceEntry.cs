@@ -1,32 +1,17 @@
 using System.Text.Json.Serialization;
-using k8s;
 using k8s.Models;
+using Waypoint.Transformation.Model;
 
 namespace Waypoint.Translator.Model;
 
 /// <summary>networking.istio.io/v1 ServiceEntry (the fields a waypoint reads).</summary>
 [KubernetesEntity(Group = KubeGroup, Kind = KubeKind, ApiVersion = KubeApiVersion, PluralName = KubePluralName)]
-public sealed record V1ServiceEntry : IKubernetesObject<V1ObjectMeta>, ISpec<V1ServiceEntrySpec>, IStatus<V1ServiceEntryStatus>
+public sealed record V1ServiceEntry() : KubernetesResource<V1ServiceEntrySpec, V1ServiceEntryStatus>(KubeGroup, KubeApiVersion, KubeKind)
 {
     public const string KubeGroup = "networking.istio.io";
     public const string KubeApiVersion = "v1";
     public const string KubeKind = "ServiceEntry";
     public const string KubePluralName = "serviceentries";
-
-    [JsonPropertyName("apiVersion")]
-    public string ApiVersion { get; set; } = KubeGroup + "/" + KubeApiVersion;
-
-    [JsonPropertyName("kind")]
-    public string Kind { get; set; } = KubeKind;
-
-    [JsonPropertyName("metadata")]
-    public V1ObjectMeta Metadata { get; set; } = new();
-
-    [JsonPropertyName("spec")]
-    public V1ServiceEntrySpec Spec { get; set; } = new();
-
-    [JsonPropertyName("status")]
-    public V1ServiceEntryStatus Status { get; set; } = new();
 }
 
 public sealed record V1ServiceEntrySpec
@@ -127,17 +112,4 @@ public sealed record ServiceEntryAddress
 
 /// <summary>A list of ServiceEntries, for the generic client.</summary>
 [KubernetesEntity(Group = V1ServiceEntry.KubeGroup, Kind = "ServiceEntryList", ApiVersion = V1ServiceEntry.KubeApiVersion, PluralName = V1ServiceEntry.KubePluralName)]
-public sealed record V1ServiceEntryList : IKubernetesObject<V1ListMeta>, IItems<V1ServiceEntry>
-{
-    [JsonPropertyName("apiVersion")]
-    public string ApiVersion { get; set; } = V1ServiceEntry.KubeGroup + "/" + V1ServiceEntry.KubeApiVersion;
-
-    [JsonPropertyName("kind")]
-    public string Kind { get; set; } = "ServiceEntryList";
-
-    [JsonPropertyName("metadata")]
-    public V1ListMeta Metadata { get; set; } = new();
-
-    [JsonPropertyName("items")]
-    public IList<V1ServiceEntry> Items { get; set; } = [];
-}
+public sealed record V1ServiceEntryList() : KubernetesResourceList<V1ServiceEntry>(V1ServiceEntry.KubeGroup, V1ServiceEntry.KubeApiVersion, "ServiceEntryList");

@@ -1,29 +1,17 @@
 using System.Text.Json.Serialization;
-using k8s;
 using k8s.Models;
+using Waypoint.Transformation.Model;
 
 namespace Waypoint.Translator.Model;
 
 /// <summary>gateway.networking.k8s.io/v1beta1 ReferenceGrant.</summary>
 [KubernetesEntity(Group = KubeGroup, Kind = KubeKind, ApiVersion = KubeApiVersion, PluralName = KubePluralName)]
-public sealed record V1beta1ReferenceGrant : IKubernetesObject<V1ObjectMeta>, ISpec<V1beta1ReferenceGrantSpec>
+public sealed record V1beta1ReferenceGrant() : KubernetesResource<V1beta1ReferenceGrantSpec>(KubeGroup, KubeApiVersion, KubeKind)
 {
     public const string KubeGroup = GatewayApi.Group;
     public const string KubeApiVersion = "v1beta1";
     public const string KubeKind = "ReferenceGrant";
     public const string KubePluralName = "referencegrants";
-
-    [JsonPropertyName("apiVersion")]
-    public string ApiVersion { get; set; } = KubeGroup + "/" + KubeApiVersion;
-
-    [JsonPropertyName("kind")]
-    public string Kind { get; set; } = KubeKind;
-
-    [JsonPropertyName("metadata")]
-    public V1ObjectMeta Metadata { get; set; } = new();
-
-    [JsonPropertyName("spec")]
-    public V1beta1ReferenceGrantSpec Spec { get; set; } = new();
 }
 
 public sealed record V1beta1ReferenceGrantSpec
@@ -61,17 +49,4 @@ public sealed record ReferenceGrantTo
 
 /// <summary>A list of ReferenceGrants, for the generic client.</summary>
 [KubernetesEntity(Group = V1beta1ReferenceGrant.KubeGroup, Kind = "ReferenceGrantList", ApiVersion = V1beta1ReferenceGrant.KubeApiVersion, PluralName = V1beta1ReferenceGrant.KubePluralName)]
-public sealed record V1beta1ReferenceGrantList : IKubernetesObject<V1ListMeta>, IItems<V1beta1ReferenceGrant>
-{
-    [JsonPropertyName("apiVersion")]
-    public string ApiVersion { get; set; } = V1beta1ReferenceGrant.KubeGroup + "/" + V1beta1ReferenceGrant.KubeApiVersion;
-
-    [JsonPropertyName("kind")]
-    public string Kind { get; set; } = "ReferenceGrantList";
-
-    [JsonPropertyName("metadata")]
-    public V1ListMeta Metadata { get; set; } = new();
-
-    [JsonPropertyName("items")]
-    public IList<V1beta1ReferenceGrant> Items { get; set; } = [];
-}
+public sealed record V1beta1ReferenceGrantList() : KubernetesResourceList<V1beta1ReferenceGrant>(V1beta1ReferenceGrant.KubeGroup, V1beta1ReferenceGrant.KubeApiVersion, "ReferenceGrantList");

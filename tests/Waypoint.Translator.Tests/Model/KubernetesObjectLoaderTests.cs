@@ -1,5 +1,6 @@
 using k8s;
 using k8s.Models;
+using Waypoint.Transformation.Model;
 using Waypoint.Translator.Model;
 
 namespace Waypoint.Translator.Tests.Model;
@@ -127,5 +128,30 @@ public sealed class KubernetesObjectLoaderTests
         Assert.Contains("\"apiVersion\":\"gateway.networking.k8s.io/v1\"", json, StringComparison.Ordinal);
         Assert.Contains("\"retry\":{\"attempts\":2}", json, StringComparison.Ordinal);
         Assert.Equal(2, back.Spec.Rules![0].Retry!.Attempts);
+    }
+
+    // The API server and the goldens see these bytes: defaults, field order and inlined references must not drift.
+    [Fact]
+    public void ModelTypes_SerializeInSpecFieldOrder()
+    {
+        var route = new V1HTTPRoute
+        {
+            Metadata = new V1ObjectMeta { Name = "r" },
+            Spec = new V1HTTPRouteSpec
+            {
+                ParentRefs = [new ParentReference { Kind = "Service", Name = "svc", Port = 80 }],
+                Rules = [new HTTPRouteRule { BackendRefs = [new HTTPBackendRef { Name = "svc", Port = 80, Weight = 3, Filters = [] }] }],
+            },
+        };
+
+        Assert.Equal(
+            """{"apiVersion":"gateway.networking.k8s.io/v1","kind":"HTTPRoute","metadata":{"name":"r"},"spec":{"parentRefs":[{"kind":"Service","name":"svc","port":80}],"rules":[{"backendRefs":[{"name":"svc","port":80,"weight":3,"filters":[]}]}]},"status":{"parents":[]}}""",
+            KubernetesJson.Serialize(route));
+        Assert.Equal(
+            """{"apiVersion":"gateway.networking.k8s.io/v1beta1","kind":"ReferenceGrant","metadata":{},"spec":{"from":[],"to":[]}}""",
+            KubernetesJson.Serialize(new V1beta1ReferenceGrant()));
+        Assert.Equal(
+            """{"apiVersion":"gateway.kgateway.dev/v1alpha1","kind":"TrafficPolicyList","metadata":{},"items":[]}""",
+            KubernetesJson.Serialize(new V1alpha1TrafficPolicyList()));
     }
 }
