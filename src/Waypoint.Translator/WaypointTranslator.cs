@@ -360,7 +360,7 @@ public sealed class WaypointTranslator
             {
                 foreach (var backend in backends)
                 {
-                    inputs.Add(resolver.Resolve(route.Namespace, backend.Group, backend.Kind, backend.Name, backend.Namespace, backend.Port, port.Port));
+                    inputs.Add(resolver.Resolve(route.Namespace, backend, port.Port));
                 }
             }
 
@@ -370,7 +370,7 @@ public sealed class WaypointTranslator
                 {
                     if (filter.RequestMirror?.BackendRef is { } b)
                     {
-                        inputs.Add(resolver.Resolve(route.Namespace, b.Group, b.Kind, b.Name, b.Namespace, b.Port, port.Port));
+                        inputs.Add(resolver.Resolve(route.Namespace, b, port.Port));
                     }
                 }
             }

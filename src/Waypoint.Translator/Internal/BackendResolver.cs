@@ -25,11 +25,13 @@ internal sealed class BackendResolver(SnapshotIndex index, WaypointCatalog catal
     public static string InvalidName(string ns, string name) => $"invalid-backend|{ns}|{name}";
 
     /// <summary>Why a backendRef cannot be used, or null if it can (port fallback aside).</summary>
-    public static (string Reason, string Message)? Check(string routeNs, string? group, string? kind, string name, string? ns, int? port, SnapshotIndex index)
+    public static (string Reason, string Message)? Check(string routeNs, BackendObjectReference backend, SnapshotIndex index)
     {
-        group ??= "";
-        kind ??= WellKnown.ServiceKind;
-        var targetNs = ns ?? routeNs;
+        var group = backend.Group ?? "";
+        var kind = backend.Kind ?? WellKnown.ServiceKind;
+        var name = backend.Name;
+        var port = backend.Port;
+        var targetNs = backend.Namespace ?? routeNs;
         ServiceModel? target;
         if (group.Length == 0 && kind == WellKnown.ServiceKind)
         {
@@ -67,12 +69,12 @@ internal sealed class BackendResolver(SnapshotIndex index, WaypointCatalog catal
     /// The cluster for a backend: <c>inbound-vip</c> when the backend is bound to this waypoint, else an
     /// <c>outbound</c> cluster that reaches its pods over HBONE directly. Null when the backend is unusable.
     /// </summary>
-    public string? Resolve(string routeNs, string? group, string? kind, string name, string? ns, int? port, int listenerPort)
+    public string? Resolve(string routeNs, BackendObjectReference backend, int listenerPort)
     {
-        var key = new BackendKey(routeNs, group, kind, name, ns, port, listenerPort);
+        var key = BackendKey.Of(routeNs, backend, listenerPort);
         if (!_resolved.TryGetValue(key, out var request))
         {
-            request = Find(routeNs, group, kind, name, ns, port, listenerPort);
+            request = Find(routeNs, backend, listenerPort);
             if (request is not null && !Requests.TryAdd(request.Name, request))
             {
                 request = Requests[request.Name];
@@ -88,22 +90,23 @@ internal sealed class BackendResolver(SnapshotIndex index, WaypointCatalog catal
     /// As <see cref="Resolve"/>, without recording the cluster: safe to call from several threads once the
     /// backends were resolved with <see cref="Resolve"/>.
     /// </summary>
-    public string? ResolvedName(string routeNs, string? group, string? kind, string name, string? ns, int? port, int listenerPort) =>
-        _resolved.TryGetValue(new BackendKey(routeNs, group, kind, name, ns, port, listenerPort), out var request)
+    public string? ResolvedName(string routeNs, BackendObjectReference backend, int listenerPort) =>
+        _resolved.TryGetValue(BackendKey.Of(routeNs, backend, listenerPort), out var request)
             ? request?.Name
-            : Find(routeNs, group, kind, name, ns, port, listenerPort)?.Name;
+            : Find(routeNs, backend, listenerPort)?.Name;
 
-    private ClusterRequest? Find(string routeNs, string? group, string? kind, string name, string? ns, int? port, int listenerPort)
+    private ClusterRequest? Find(string routeNs, BackendObjectReference backend, int listenerPort)
     {
-        if (Check(routeNs, group, kind, name, ns, port, index) is not null)
+        if (Check(routeNs, backend, index) is not null)
         {
             return null;
         }
 
-        var targetNs = ns ?? routeNs;
-        var target = (group ?? "").Length == 0 && (kind ?? WellKnown.ServiceKind) == WellKnown.ServiceKind
-            ? index.Service(targetNs, name)!
-            : index.ServiceEntry(targetNs, name)[0];
+        var targetNs = backend.Namespace ?? routeNs;
+        var port = backend.Port;
+        var target = (backend.Group ?? "").Length == 0 && (backend.Kind ?? WellKnown.ServiceKind) == WellKnown.ServiceKind
+            ? index.Service(targetNs, backend.Name)!
+            : index.ServiceEntry(targetNs, backend.Name)[0];
 
         // backendRef port, else the only service port, else the port the request came in on.
         var servicePort = port is not null
@@ -119,5 +122,9 @@ internal sealed class BackendResolver(SnapshotIndex index, WaypointCatalog catal
         return new ClusterRequest(clusterName, target, servicePort, Http: true);
     }
 
-    private readonly record struct BackendKey(string RouteNamespace, string? Group, string? Kind, string Name, string? Namespace, int? Port, int ListenerPort);
+    private readonly record struct BackendKey(string RouteNamespace, string? Group, string? Kind, string Name, string? Namespace, int? Port, int ListenerPort)
+    {
+        public static BackendKey Of(string routeNs, BackendObjectReference backend, int listenerPort) =>
+            new(routeNs, backend.Group, backend.Kind, backend.Name, backend.Namespace, backend.Port, listenerPort);
+    }
 }

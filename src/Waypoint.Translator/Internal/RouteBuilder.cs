@@ -249,7 +249,7 @@ internal static class RouteBuilder
         foreach (var mirror in filters.Where(f => f.Type == "RequestMirror").Select(f => f.RequestMirror!))
         {
             var b = mirror.BackendRef;
-            var cluster = resolver.ResolvedName(entry.Route.Namespace, b.Group, b.Kind, b.Name, b.Namespace, b.Port, port.Port);
+            var cluster = resolver.ResolvedName(entry.Route.Namespace, b, port.Port);
             if (cluster is null)
             {
                 continue;
@@ -288,7 +288,7 @@ internal static class RouteBuilder
                 continue;
             }
 
-            var cluster = resolver.ResolvedName(entry.Route.Namespace, backend.Group, backend.Kind, backend.Name, backend.Namespace, backend.Port, port.Port)
+            var cluster = resolver.ResolvedName(entry.Route.Namespace, backend, port.Port)
                 ?? BackendResolver.InvalidName(backend.Namespace ?? entry.Route.Namespace, backend.Name);
             var clusterWeight = new WeightedCluster.Types.ClusterWeight { Name = cluster, Weight = (uint)weight };
             foreach (var filter in backend.Filters ?? [])

@@ -249,9 +249,9 @@ internal sealed partial class RouteCompiler
         List<string>? problems = null;
         var routeNs = route.Metadata.NamespaceProperty ?? "default";
 
-        void Check(string? group, string? kind, string name, string? ns, int? port)
+        void Check(BackendObjectReference backend)
         {
-            if (BackendResolver.Check(routeNs, group, kind, name, ns, port, index) is { } problem)
+            if (BackendResolver.Check(routeNs, backend, index) is { } problem)
             {
                 reason ??= problem.Reason;
                 problems ??= [];
@@ -266,14 +266,14 @@ internal sealed partial class RouteCompiler
         {
             foreach (var backend in rule.BackendRefs ?? [])
             {
-                Check(backend.Group, backend.Kind, backend.Name, backend.Namespace, backend.Port);
+                Check(backend);
             }
 
             foreach (var filter in rule.Filters ?? [])
             {
                 if (filter.RequestMirror?.BackendRef is { } mirror)
                 {
-                    Check(mirror.Group, mirror.Kind, mirror.Name, mirror.Namespace, mirror.Port);
+                    Check(mirror);
                 }
             }
         }
