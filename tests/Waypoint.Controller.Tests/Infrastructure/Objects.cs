@@ -17,9 +17,10 @@ internal static class Objects
         """{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"$name","labels":$labels}}""",
         ("$name", name), ("$labels", labels));
 
-    public static string Service(string name, string ns = "apps", string labels = "{}", int port = 8080) => T(
-        """{"apiVersion":"v1","kind":"Service","metadata":{"name":"$name","namespace":"$ns","labels":$labels},"spec":{"selector":{"app":"$name"},"ports":[{"name":"http","port":$port,"targetPort":$port,"protocol":"TCP"}]}}""",
-        ("$name", name), ("$ns", ns), ("$labels", labels), ("$port", port.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+    public static string Service(string name, string ns = "apps", string labels = "{}", int port = 8080, string? clusterIp = null) => T(
+        """{"apiVersion":"v1","kind":"Service","metadata":{"name":"$name","namespace":"$ns","labels":$labels},"spec":{$vip"selector":{"app":"$name"},"ports":[{"name":"http","port":$port,"targetPort":$port,"protocol":"TCP"}]}}""",
+        ("$name", name), ("$ns", ns), ("$labels", labels), ("$port", port.ToString(System.Globalization.CultureInfo.InvariantCulture)),
+        ("$vip", clusterIp is null ? "" : $"\"clusterIP\":\"{clusterIp}\","));
 
     public static string EndpointSlice(string service, string ns = "apps", string ip = "10.244.0.10", int port = 8080, string? name = null) => T(
         """{"apiVersion":"discovery.k8s.io/v1","kind":"EndpointSlice","metadata":{"name":"$name","namespace":"$ns","labels":{"kubernetes.io/service-name":"$service"}},"addressType":"IPv4","endpoints":[{"addresses":["$ip"],"conditions":{"ready":true}}],"ports":[{"name":"http","port":$port,"protocol":"TCP"}]}""",

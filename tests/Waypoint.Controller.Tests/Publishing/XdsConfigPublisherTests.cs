@@ -1,4 +1,5 @@
 using Waypoint.Controller.Publishing;
+using Waypoint.Controller.Tests.Infrastructure;
 using Waypoint.Translator;
 using Waypoint.Translator.Model;
 using Waypoint.Xds;
@@ -7,28 +8,13 @@ namespace Waypoint.Controller.Tests.Publishing;
 
 public sealed class XdsConfigPublisherTests
 {
-    private const string Mesh = """
-        apiVersion: v1
-        kind: Namespace
-        metadata: { name: apps, labels: { istio.io/use-waypoint: waypoint, istio.io/dataplane-mode: ambient } }
-        ---
-        apiVersion: gateway.networking.k8s.io/v1
-        kind: Gateway
-        metadata: { name: waypoint, namespace: apps }
-        spec: { gatewayClassName: kgateway-waypoint, listeners: [{ name: mesh, port: 15008, protocol: HBONE }] }
-        ---
-        apiVersion: v1
-        kind: Service
-        metadata: { name: echo, namespace: apps }
-        spec: { clusterIP: 10.96.0.10, ports: [{ name: http, port: 80, targetPort: 8080 }] }
-        ---
-        apiVersion: discovery.k8s.io/v1
-        kind: EndpointSlice
-        metadata: { name: echo-abc, namespace: apps, labels: { kubernetes.io/service-name: echo } }
-        addressType: IPv4
-        ports: [{ name: http, port: 8080 }]
-        endpoints: [{ addresses: [10.244.0.10], conditions: { ready: true } }]
-        """;
+    // An ambient namespace served by waypoint apps/waypoint, with one Service (a VIP, one ready endpoint).
+    private static readonly string Mesh = string.Join(
+        "\n---\n",
+        Objects.Namespace("apps", """{"istio.io/use-waypoint":"waypoint","istio.io/dataplane-mode":"ambient"}"""),
+        Objects.Gateway("waypoint"),
+        Objects.Service("echo", clusterIp: "10.96.0.10"),
+        Objects.EndpointSlice("echo"));
 
     [Fact]
     public async Task Publishes_The_Translators_Encodings_Without_Encoding_Again()
@@ -36,6 +22,7 @@ public sealed class XdsConfigPublisherTests
         var snapshot = KubernetesObjectLoader.Load(Mesh, "mesh.yaml").ToSnapshot();
         var translation = new WaypointTranslator().Translate(snapshot);
         var resources = translation.Waypoints[new WaypointKey("apps", "waypoint")];
+        Assert.Contains(resources.Listeners, l => l.Name == "main_internal");
         var cache = new XdsSnapshotCache();
 
         await new XdsConfigPublisher(cache).PublishAsync(new WaypointConfigUpdate(1, snapshot, translation, DateTimeOffset.UnixEpoch), CancellationToken.None);

@@ -188,9 +188,7 @@ public sealed class WaypointControllerTests(ITestOutputHelper output) : IAsyncLi
     [Fact]
     public async Task Restarted_Controller_Converges_Without_Duplicates_Or_Status_Churn()
     {
-        _h.Create(FakeResourceType.Services, Objects.Service("reviews", labels: """{"istio.io/use-waypoint":"waypoint"}"""));
-        _h.Create(FakeResourceType.HttpRoutes, Objects.HttpRoute("reviews", "reviews", "reviews"));
-        _h.Create(FakeResourceType.Gateways, Objects.Gateway("waypoint"));
+        CreateWaypointWithBoundRoute();
         _h.Create(FakeResourceType.Pods, Objects.WaypointPod("waypoint"));
         _h.Patch(FakeResourceType.Pods, "apps", "waypoint-abc", Objects.PodReadyStatus(true), status: true);
 
@@ -274,11 +272,9 @@ public sealed class WaypointControllerTests(ITestOutputHelper output) : IAsyncLi
     [Fact]
     public async Task Steady_State_Writes_Nothing()
     {
-        _h.Create(FakeResourceType.Services, Objects.Service("reviews", labels: """{"istio.io/use-waypoint":"waypoint"}"""));
-        _h.Create(FakeResourceType.HttpRoutes, Objects.HttpRoute("reviews", "reviews", "reviews"));
-        _h.Create(FakeResourceType.Gateways, Objects.Gateway("waypoint"));
+        CreateWaypointWithBoundRoute();
         var replica = await _h.StartReplicaAsync();
-        await Eventually.TrueAsync(() => _h.Get(FakeResourceType.HttpRoutes, "apps", "reviews")?["status"]?["parents"]?.AsArray().Count == 1, "route status");
+        await Eventually.TrueAsync(() => Parents().Count == 1, "route status");
         await Eventually.TrueAsync(() => ControllerHarness.Condition(_h.Get(FakeResourceType.Gateways, "apps", "waypoint"), "Programmed", "reason") == "Pending", "gateway status");
 
         _h.Server.ClearRequestLog();
@@ -293,9 +289,7 @@ public sealed class WaypointControllerTests(ITestOutputHelper output) : IAsyncLi
     [Fact]
     public async Task Status_Write_Memo_Is_Forgotten_Once_The_Cache_Catches_Up()
     {
-        _h.Create(FakeResourceType.Services, Objects.Service("reviews", labels: """{"istio.io/use-waypoint":"waypoint"}"""));
-        _h.Create(FakeResourceType.HttpRoutes, Objects.HttpRoute("reviews", "reviews", "reviews"));
-        _h.Create(FakeResourceType.Gateways, Objects.Gateway("waypoint"));
+        CreateWaypointWithBoundRoute();
         var replica = await _h.StartReplicaAsync();
         await Eventually.TrueAsync(() => Parents().Count == 1, "route status");
         Assert.True(replica.Controller.PendingStatusWrites > 0);
@@ -312,6 +306,14 @@ public sealed class WaypointControllerTests(ITestOutputHelper output) : IAsyncLi
             replica.Controller.PruneStatusWrites();
             return replica.Controller.PendingStatusWrites == 0;
         }, "memo pruned");
+    }
+
+    /// <summary>Service <c>apps/reviews</c> bound to Gateway <c>apps/waypoint</c>, with an HTTPRoute on the Service.</summary>
+    private void CreateWaypointWithBoundRoute()
+    {
+        _h.Create(FakeResourceType.Services, Objects.Service("reviews", labels: """{"istio.io/use-waypoint":"waypoint"}"""));
+        _h.Create(FakeResourceType.HttpRoutes, Objects.HttpRoute("reviews", "reviews", "reviews"));
+        _h.Create(FakeResourceType.Gateways, Objects.Gateway("waypoint"));
     }
 
     private JsonArray Parents() => _h.Get(FakeResourceType.HttpRoutes, "apps", "reviews")?["status"]?["parents"]?.AsArray() ?? [];
