@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using Google.Protobuf;
 
 namespace Waypoint.Translator.Tests;
 
@@ -30,6 +31,28 @@ public sealed class GoldenTests
             var actualPath = Path.Combine(Path.GetTempPath(), $"waypoint-golden-{name}.actual.json");
             File.WriteAllText(actualPath, GoldenFiles.ToText(actual));
             Assert.Fail($"Translation of '{name}' differs from {path}; actual output written to {actualPath}. If the change is intended, run with WAYPOINT_UPDATE_GOLDEN=1.");
+        }
+    }
+
+    /// <summary>
+    /// The bytes the xDS server sends are the translator's own encodings (main_internal is assembled from pieces):
+    /// for every case they must be exactly what encoding each resource gives.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void Encoded_Resources_Equal_Encoding_The_Messages(string name)
+    {
+        var (_, result) = GoldenFiles.Translate(name);
+
+        foreach (var resources in result.Waypoints.Values)
+        {
+            var messages = resources.Listeners.Cast<IMessage>().Concat(resources.Clusters).Concat(resources.Endpoints).ToList();
+            Assert.Equal(messages.Count, resources.Encoded.Count);
+            Assert.All(messages.Zip(resources.Encoded), p =>
+            {
+                Assert.Same(p.First, p.Second.Message);
+                Assert.Equal(p.First.ToByteString(), p.Second.Bytes);
+            });
         }
     }
 }
