@@ -232,31 +232,57 @@ public sealed class WaypointTranslator
         }
 
         var endpoints = new List<EncodedResource>(resolver.Requests.Count);
-        var requests = resolver.Requests.Values.ToArray();
+        AddServiceResources(resolver.Requests.Values.ToArray(), index, used, clusters, endpoints);
+        clusters.Sort(static (a, b) => string.CompareOrdinal(a.Name, b.Name));
+        endpoints.Sort(static (a, b) => string.CompareOrdinal(a.Name, b.Name));
+
+        var encoded = new List<EncodedResource>(listeners.Count + clusters.Count + endpoints.Count);
+        encoded.AddRange(listeners);
+        encoded.AddRange(clusters);
+        encoded.AddRange(endpoints);
+        return new WaypointResources(
+            VersionOf(encoded),
+            listeners.ConvertAll(l => (Listener)l.Message),
+            Array.Empty<RouteConfiguration>(),
+            clusters.ConvertAll(c => (Cluster)c.Message),
+            endpoints.ConvertAll(e => (ClusterLoadAssignment)e.Message))
+        {
+            Encoded = encoded,
+        };
+    }
+
+    /// <summary>
+    /// The cluster and (for EDS) load assignment of each requested service port: reused while their inputs are
+    /// unchanged, the others built in parallel.
+    /// </summary>
+    private void AddServiceResources(ClusterRequest[] requests, SnapshotIndex index, Generation used, List<EncodedResource> clusters, List<EncodedResource> endpoints)
+    {
         var serviceClusters = new EncodedResource[requests.Length];
         var assignments = new EncodedResource?[requests.Length];
         var missing = new List<(int Position, RefKey Inputs, bool Endpoints)>();
         for (var i = 0; i < requests.Length; i++)
         {
             var request = requests[i];
-            if (ServiceCluster(request, used) is { } clusterHit)
+            var clusterInputs = ClusterInputs(request);
+            if (Reuse(_clusters, used.Clusters, request.Name, clusterInputs) is { } cluster)
             {
-                serviceClusters[i] = clusterHit;
+                serviceClusters[i] = cluster;
             }
             else
             {
-                missing.Add((i, ClusterInputs(request), false));
+                missing.Add((i, clusterInputs, false));
             }
 
             if (!request.Service.DnsResolution)
             {
-                if (LoadAssignment(request, index, used) is { } endpointsHit)
+                var endpointInputs = new RefKey(EndpointResolver.Inputs(request.Service, request.Port, index));
+                if (Reuse(_endpoints, used.Endpoints, request.Name, endpointInputs) is { } assignment)
                 {
-                    assignments[i] = endpointsHit;
+                    assignments[i] = assignment;
                 }
                 else
                 {
-                    missing.Add((i, new RefKey(EndpointResolver.Inputs(request.Service, request.Port, index)), true));
+                    missing.Add((i, endpointInputs, true));
                 }
             }
         }
@@ -294,23 +320,19 @@ public sealed class WaypointTranslator
                 endpoints.Add(assignment);
             }
         }
+    }
 
-        clusters.Sort(static (a, b) => string.CompareOrdinal(a.Name, b.Name));
-        endpoints.Sort(static (a, b) => string.CompareOrdinal(a.Name, b.Name));
-
-        var encoded = new List<EncodedResource>(listeners.Count + clusters.Count + endpoints.Count);
-        encoded.AddRange(listeners);
-        encoded.AddRange(clusters);
-        encoded.AddRange(endpoints);
-        return new WaypointResources(
-            VersionOf(encoded),
-            listeners.ConvertAll(l => (Listener)l.Message),
-            Array.Empty<RouteConfiguration>(),
-            clusters.ConvertAll(c => (Cluster)c.Message),
-            endpoints.ConvertAll(e => (ClusterLoadAssignment)e.Message))
+    /// <summary>The resource built from <paramref name="inputs"/> by this or the previous translation, else null.</summary>
+    private static EncodedResource? Reuse(Dictionary<string, CachedResource> previous, Dictionary<string, CachedResource> current, string name, RefKey inputs)
+    {
+        if ((current.TryGetValue(name, out var cached) && cached.Inputs.Equals(inputs))
+            || (previous.TryGetValue(name, out cached) && cached.Inputs.Equals(inputs)))
         {
-            Encoded = encoded,
-        };
+            current[name] = cached;
+            return cached.Resource;
+        }
+
+        return null;
     }
 
     /// <summary>A hash over every resource's content hash, in output order.</summary>
@@ -469,38 +491,10 @@ public sealed class WaypointTranslator
         return cluster;
     }
 
-    /// <summary>The cluster of <paramref name="request"/> if its inputs are unchanged since it was built, else null.</summary>
-    private EncodedResource? ServiceCluster(ClusterRequest request, Generation used)
-    {
-        var inputs = ClusterInputs(request);
-        if (used.Clusters.TryGetValue(request.Name, out var cached) && cached.Inputs.Equals(inputs)
-            || (_clusters.TryGetValue(request.Name, out cached) && cached.Inputs.Equals(inputs)))
-        {
-            used.Clusters[request.Name] = cached;
-            return cached.Resource;
-        }
-
-        return null;
-    }
-
     private static RefKey ClusterInputs(ClusterRequest request)
     {
         var port = request.Port;
         return new RefKey([request.Service.Source, request.Service.Host, port.Port, port.Name, port.Protocol, port.TargetPort?.Value, request.Http]);
-    }
-
-    /// <summary>The load assignment of <paramref name="request"/> if its inputs are unchanged since it was built, else null.</summary>
-    private EncodedResource? LoadAssignment(ClusterRequest request, SnapshotIndex index, Generation used)
-    {
-        var inputs = new RefKey(EndpointResolver.Inputs(request.Service, request.Port, index));
-        if (used.Endpoints.TryGetValue(request.Name, out var cached) && cached.Inputs.Equals(inputs)
-            || (_endpoints.TryGetValue(request.Name, out cached) && cached.Inputs.Equals(inputs)))
-        {
-            used.Endpoints[request.Name] = cached;
-            return cached.Resource;
-        }
-
-        return null;
     }
 
     /// <summary>Runs <paramref name="body"/> for 0..count-1 on up to <see cref="TranslatorOptions.Parallelism"/> threads.</summary>
