@@ -72,7 +72,8 @@ internal static class TranslationMemory
         }
 
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"services={services} gc={(GCSettings.IsServerGC ? "server" : "workstation")} | full: {Summary(fulls)} " +
+            $"services={services} gc={(GCSettings.IsServerGC ? "server" : "workstation")} | " +
+            $"first full (fresh process): wall={fulls[0].Wall.TotalMilliseconds:F0}ms | full, settled (last {Settled} runs): {Summary(fulls[^Settled..])} | all full: {Summary(fulls)} " +
             $"retained={retained / 1048576.0:F1}MiB peakWorkingSet={peak / 1048576.0:F1}MiB (before {baselinePeak / 1048576.0:F1}MiB) | " +
             $"one route changed: {Summary(incrementals)} | " +
             $"xDS snapshot from the translation: {Summary(snapshots)} | " +
@@ -80,9 +81,15 @@ internal static class TranslationMemory
         return 0;
     }
 
-    private const int Repeats = 7;
+    private const int Repeats = 9;
 
-    private static string Summary(List<Sample> samples)
+    /// <summary>
+    /// The last runs, once the process has grown its heap: the early runs also pay for faulting in fresh memory, which
+    /// a long-running controller has long since done.
+    /// </summary>
+    private const int Settled = 4;
+
+    private static string Summary(IReadOnlyList<Sample> samples)
     {
         var median = samples.OrderBy(s => s.Wall).ElementAt(samples.Count / 2);
         return string.Create(CultureInfo.InvariantCulture,
