@@ -477,7 +477,7 @@ public sealed class LocalRig : IAsyncDisposable
             new EnvoyInstanceOptions
             {
                 Role = role,
-                BootstrapJson = bootstrap,
+                Bootstrap = bootstrap,
                 Binary = _options.EnvoyBinary,
                 WorkDirectory = Path.Combine(_workDirectory, $"{role}-{Interlocked.Increment(ref _envoySerial)}"),
                 LogLevel = _options.EnvoyLogLevel,

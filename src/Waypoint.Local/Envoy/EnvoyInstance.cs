@@ -1,10 +1,11 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using YamlDotNet.Core;
+using YamlDotNet.RepresentationModel;
 
 namespace Waypoint.Local.Envoy;
 
@@ -14,8 +15,11 @@ public sealed record EnvoyInstanceOptions
     /// <summary>A short name for logs and errors, e.g. <c>waypoint</c> or <c>ztunnel-inbound</c>.</summary>
     public required string Role { get; init; }
 
-    /// <summary>The bootstrap as JSON. An <c>admin</c> section on 127.0.0.1:0 is added when absent.</summary>
-    public required string BootstrapJson { get; init; }
+    /// <summary>
+    /// The bootstrap as JSON or YAML (JSON when it starts with <c>{</c>). An <c>admin</c> section on 127.0.0.1:0 is
+    /// added when absent.
+    /// </summary>
+    public required string Bootstrap { get; init; }
 
     /// <summary>The executable; <see cref="EnvoyLocator.Locate"/> when null.</summary>
     public string? Binary { get; init; }
@@ -75,6 +79,9 @@ public sealed class EnvoyInstance : IAsyncDisposable
 
     public bool HasExited => _process.HasExited;
 
+    /// <summary>The exit code once Envoy has exited; null while it runs.</summary>
+    public int? ExitCode => _process.HasExited ? _process.ExitCode : null;
+
     public int ProcessId => _process.Id;
 
     public static async Task<EnvoyInstance> StartAsync(EnvoyInstanceOptions options, ILogger? logger = null, CancellationToken cancellationToken = default)
@@ -82,20 +89,15 @@ public sealed class EnvoyInstance : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(options);
         logger ??= NullLogger.Instance;
         var binary = options.Binary ?? EnvoyLocator.Locate();
+        var (bootstrapFile, bootstrapText, adminOverlay) = PrepareBootstrap(options.Bootstrap);
         var ownsDirectory = options.WorkDirectory is null;
         var workDirectory = options.WorkDirectory ?? Directory.CreateTempSubdirectory($"waypoint-{options.Role}-").FullName;
         Directory.CreateDirectory(workDirectory);
 
-        var bootstrap = JsonNode.Parse(options.BootstrapJson)?.AsObject()
-            ?? throw new ArgumentException("The bootstrap is not a JSON object.", nameof(options));
-        bootstrap["admin"] ??= new JsonObject
-        {
-            ["address"] = new JsonObject { ["socket_address"] = new JsonObject { ["address"] = "127.0.0.1", ["port_value"] = 0 } },
-        };
-        var bootstrapPath = Path.Combine(workDirectory, "bootstrap.json");
+        var bootstrapPath = Path.Combine(workDirectory, bootstrapFile);
         var adminAddressPath = Path.Combine(workDirectory, "admin-address.txt");
         File.Delete(adminAddressPath);
-        await File.WriteAllTextAsync(bootstrapPath, bootstrap.ToJsonString(new JsonSerializerOptions { WriteIndented = true }), cancellationToken).ConfigureAwait(false);
+        await File.WriteAllTextAsync(bootstrapPath, bootstrapText, cancellationToken).ConfigureAwait(false);
 
         var startInfo = new ProcessStartInfo(binary)
         {
@@ -111,6 +113,11 @@ public sealed class EnvoyInstance : IAsyncDisposable
             "-l", options.LogLevel, "--log-path", Path.Combine(workDirectory, "envoy.log"),
             "--admin-address-path", adminAddressPath, "--drain-time-s", "1", "--parent-shutdown-time-s", "2",
         ];
+        if (adminOverlay is not null)
+        {
+            arguments = [.. arguments, "--config-yaml", adminOverlay];
+        }
+
         foreach (var argument in arguments.Concat(options.ExtraArguments))
         {
             startInfo.ArgumentList.Add(argument);
@@ -188,7 +195,15 @@ public sealed class EnvoyInstance : IAsyncDisposable
         return await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>Counters and gauges by name (admin <c>/stats?format=json</c>).</summary>
+    /// <summary>An admin endpoint that answers JSON, e.g. <c>clusters?format=json</c>.</summary>
+    public async Task<JsonNode> GetAdminJsonAsync(string path, CancellationToken cancellationToken = default) =>
+        JsonNode.Parse(await GetAdminTextAsync(path, cancellationToken).ConfigureAwait(false))
+            ?? throw new JsonException($"Envoy's admin {path} answered JSON null.");
+
+    /// <summary>
+    /// Counters and gauges by name (admin <c>/stats?format=json</c>), optionally only those matching the regular
+    /// expression <paramref name="filter"/>.
+    /// </summary>
     public async Task<IReadOnlyDictionary<string, long>> GetStatsAsync(string? filter = null, CancellationToken cancellationToken = default)
     {
         var path = filter is null ? "stats?format=json" : $"stats?format=json&filter={Uri.EscapeDataString(filter)}";
@@ -196,18 +211,29 @@ public sealed class EnvoyInstance : IAsyncDisposable
         var result = new Dictionary<string, long>(StringComparer.Ordinal);
         foreach (var stat in json.RootElement.GetProperty("stats").EnumerateArray())
         {
-            if (stat.TryGetProperty("name", out var name) && stat.TryGetProperty("value", out var value) && value.ValueKind == JsonValueKind.Number)
+            if (!stat.TryGetProperty("name", out var name) || !stat.TryGetProperty("value", out var value) || value.ValueKind != JsonValueKind.Number)
             {
-                result[name.GetString()!] = value.GetInt64();
+                continue;
+            }
+
+            // Envoy's counters and gauges are unsigned 64-bit (a gauge decremented below zero wraps), so those past
+            // long's range are clamped; fractional values are not counters or gauges at all.
+            if (value.TryGetInt64(out var number))
+            {
+                result[name.GetString()!] = number;
+            }
+            else if (value.TryGetUInt64(out _))
+            {
+                result[name.GetString()!] = long.MaxValue;
             }
         }
 
         return result;
     }
 
-    /// <summary>The admin <c>config_dump</c> (with EDS).</summary>
-    public async Task<JsonNode> GetConfigDumpAsync(CancellationToken cancellationToken = default) =>
-        JsonNode.Parse(await GetAdminTextAsync("config_dump?include_eds", cancellationToken).ConfigureAwait(false))!;
+    /// <summary>The admin <c>config_dump</c>, with EDS unless <paramref name="includeEds"/> is false.</summary>
+    public Task<JsonNode> GetConfigDumpAsync(bool includeEds = true, CancellationToken cancellationToken = default) =>
+        GetAdminJsonAsync(includeEds ? "config_dump?include_eds" : "config_dump", cancellationToken);
 
     /// <summary>The last lines Envoy wrote to its console and log file.</summary>
     public string OutputTail(int lines = 40)
@@ -308,6 +334,44 @@ public sealed class EnvoyInstance : IAsyncDisposable
     }
 
     private static string? NullIfEmpty(string text) => text.Length == 0 ? null : text;
+
+    /// <summary>
+    /// The bootstrap's file name, what is written there, and a <c>--config-yaml</c> overlay carrying the admin section
+    /// when the bootstrap lacks one. JSON is amended in place; YAML is written verbatim because re-serialising it could
+    /// change scalars Envoy reads (quoting, block strings), so Envoy merges the admin section in itself.
+    /// </summary>
+    private static (string FileName, string Text, string? AdminOverlay) PrepareBootstrap(string bootstrap)
+    {
+        const string AdminYaml = "admin: { address: { socket_address: { address: 127.0.0.1, port_value: 0 } } }";
+        if (bootstrap.TrimStart().StartsWith('{'))
+        {
+            var json = JsonNode.Parse(bootstrap)?.AsObject()
+                ?? throw new ArgumentException("The bootstrap is not a JSON object.", nameof(bootstrap));
+            json["admin"] ??= new JsonObject
+            {
+                ["address"] = new JsonObject { ["socket_address"] = new JsonObject { ["address"] = "127.0.0.1", ["port_value"] = 0 } },
+            };
+            return ("bootstrap.json", json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }), null);
+        }
+
+        var yaml = new YamlStream();
+        try
+        {
+            yaml.Load(new StringReader(bootstrap));
+        }
+        catch (YamlException ex)
+        {
+            throw new ArgumentException($"The bootstrap is neither a JSON object nor valid YAML: {ex.Message}", nameof(bootstrap), ex);
+        }
+
+        if (yaml.Documents.Count != 1 || yaml.Documents[0].RootNode is not YamlMappingNode root)
+        {
+            throw new ArgumentException("The YAML bootstrap is not a single mapping.", nameof(bootstrap));
+        }
+
+        var hasAdmin = root.Children.Keys.OfType<YamlScalarNode>().Any(k => k.Value == "admin");
+        return ("bootstrap.yaml", bootstrap, hasAdmin ? null : AdminYaml);
+    }
 
     private async Task<string> PollAsync(Func<CancellationToken, Task<string?>> probe, CancellationToken cancellationToken)
     {

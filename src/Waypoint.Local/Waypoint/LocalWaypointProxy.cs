@@ -97,7 +97,7 @@ public sealed class LocalWaypointProxy : IAsyncDisposable
                 new EnvoyInstanceOptions
                 {
                     Role = $"waypoint {waypoint.Namespace}/{waypoint.Name}",
-                    BootstrapJson = EnvoyBootstrapBuilder.RenderJson(bootstrap),
+                    Bootstrap = EnvoyBootstrapBuilder.RenderJson(bootstrap),
                     Binary = envoyBinary,
                     WorkDirectory = Path.Combine(directory, "envoy"),
                     LogLevel = envoyLogLevel,

@@ -8,13 +8,8 @@ namespace Waypoint.TestKit.Envoy;
 /// </summary>
 public static class EnvoyBinary
 {
-    private static readonly Lazy<string?> s_located = new(EnvoyLocator.TryLocate);
-
-    /// <summary>The resolved path, or null when no Envoy was found.</summary>
-    public static string? TryLocate() => s_located.Value;
-
     /// <summary>The resolved path; throws with install instructions when missing (tests needing Envoy never skip).</summary>
-    public static string Locate() => s_located.Value ?? EnvoyLocator.Locate();
+    public static string Locate() => EnvoyLocator.Locate();
 
     /// <summary>The repository root: the nearest ancestor of the test binaries holding Waypoint.sln.</summary>
     public static string? FindRepositoryRoot()

@@ -1,44 +1,35 @@
-using System.Diagnostics;
-using System.Globalization;
-using System.Net.Http.Json;
-using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
+using Waypoint.Local.Envoy;
 
 namespace Waypoint.TestKit.Envoy;
 
 /// <summary>
-/// A real Envoy started for a test: its own temporary directory, admin on an ephemeral loopback port,
-/// no hot restart. Reads <c>config_dump</c>, <c>clusters</c>, <c>listeners</c> and <c>stats</c> from the admin API.
+/// A real Envoy started for a test, run by the rig's <see cref="EnvoyInstance"/> (its own temporary directory, admin on
+/// an ephemeral loopback port, no hot restart). Adds what tests ask of it: <c>config_dump</c> sections, listener
+/// ports, single stats, polling with Envoy's log in the failure message.
 /// </summary>
 public sealed class EnvoyProcess : IAsyncDisposable
 {
-    private readonly Process _process;
-    private readonly StringBuilder _output = new();
-    private bool _stopped;
+    private readonly EnvoyInstance _envoy;
 
-    private EnvoyProcess(Process process, string workDirectory, Uri adminUri)
-    {
-        _process = process;
-        WorkDirectory = workDirectory;
-        AdminUri = adminUri;
-        Admin = new HttpClient { BaseAddress = adminUri, Timeout = TimeSpan.FromSeconds(10) };
-    }
+    private EnvoyProcess(EnvoyInstance envoy) => _envoy = envoy;
 
-    public string WorkDirectory { get; }
+    public string WorkDirectory => _envoy.WorkDirectory;
 
-    public Uri AdminUri { get; }
+    public Uri AdminUri => _envoy.AdminUri;
 
-    public HttpClient Admin { get; }
+    public HttpClient Admin => _envoy.Admin;
 
-    public string LogPath => Path.Combine(WorkDirectory, "envoy.log");
+    public string LogPath => _envoy.LogPath;
 
-    public bool HasExited => _process.HasExited;
+    public bool HasExited => _envoy.HasExited;
 
     /// <summary>
     /// Starts Envoy with <paramref name="bootstrap"/> (JSON or YAML; an <c>admin</c> section is added if absent) and waits
-    /// until its admin API answers. With <paramref name="waitForReady"/>, also waits for <c>/ready</c> to say LIVE
-    /// (i.e. initial xDS fetches done).
+    /// until its admin API answers and, unless <see cref="EnvoyStartOptions.WaitForReady"/> is off, until <c>/ready</c>
+    /// says LIVE (initial xDS fetches done). A failed start throws <see cref="EnvoyStartException"/> quoting Envoy.
     /// </summary>
     public static async Task<EnvoyProcess> StartAsync(
         string bootstrap,
@@ -46,113 +37,27 @@ public sealed class EnvoyProcess : IAsyncDisposable
         CancellationToken cancellationToken = default)
     {
         options ??= new EnvoyStartOptions();
-        var binary = EnvoyBinary.Locate();
-        var workDirectory = Directory.CreateTempSubdirectory("waypoint-envoy-").FullName;
-        var isJson = bootstrap.TrimStart().StartsWith('{');
-        var bootstrapPath = Path.Combine(workDirectory, isJson ? "bootstrap.json" : "bootstrap.yaml");
-        if (isJson)
-        {
-            var node = JsonNode.Parse(bootstrap)!.AsObject();
-            node["admin"] ??= JsonNode.Parse("""{"address":{"socket_address":{"address":"127.0.0.1","port_value":0}}}""");
-            bootstrap = node.ToJsonString();
-        }
-        else if (!bootstrap.Contains("\nadmin:", StringComparison.Ordinal) && !bootstrap.StartsWith("admin:", StringComparison.Ordinal))
-        {
-            bootstrap += "\nadmin:\n  address:\n    socket_address: { address: 127.0.0.1, port_value: 0 }\n";
-        }
-
-        await File.WriteAllTextAsync(bootstrapPath, bootstrap, cancellationToken).ConfigureAwait(false);
-        var adminAddressPath = Path.Combine(workDirectory, "admin-address.txt");
-
-        var startInfo = new ProcessStartInfo(binary)
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-            WorkingDirectory = workDirectory,
-        };
-        foreach (var arg in new[]
-        {
-            "-c", bootstrapPath, "--disable-hot-restart", "--concurrency", options.Concurrency.ToString(CultureInfo.InvariantCulture),
-            "-l", options.LogLevel, "--log-path", Path.Combine(workDirectory, "envoy.log"),
-            "--admin-address-path", adminAddressPath, "--drain-time-s", "1", "--parent-shutdown-time-s", "2",
-        })
-        {
-            startInfo.ArgumentList.Add(arg);
-        }
-
-        foreach (var arg in options.ExtraArguments)
-        {
-            startInfo.ArgumentList.Add(arg);
-        }
-
-        var process = new Process { StartInfo = startInfo, EnableRaisingEvents = true };
-        var output = new StringBuilder();
-        process.OutputDataReceived += (_, e) => { if (e.Data is not null) { lock (output) { output.AppendLine(e.Data); } } };
-        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) { lock (output) { output.AppendLine(e.Data); } } };
-        process.Start();
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        timeout.CancelAfter(options.StartTimeout);
-        try
-        {
-            string? address = null;
-            while (address is null)
+        var envoy = await EnvoyInstance.StartAsync(
+            new EnvoyInstanceOptions
             {
-                if (process.HasExited)
-                {
-                    throw new InvalidOperationException(
-                        $"Envoy exited with code {process.ExitCode} during start.\n{Tail(output, workDirectory)}");
-                }
-
-                if (File.Exists(adminAddressPath))
-                {
-                    var text = (await File.ReadAllTextAsync(adminAddressPath, timeout.Token).ConfigureAwait(false)).Trim();
-                    address = text.Length > 0 ? text : null;
-                }
-
-                if (address is null)
-                {
-                    await Task.Delay(20, timeout.Token).ConfigureAwait(false);
-                }
-            }
-
-            var envoy = new EnvoyProcess(process, workDirectory, new Uri($"http://{address}/"));
-            lock (output)
-            {
-                envoy._output.Append(output);
-            }
-
-            if (options.WaitForReady)
-            {
-                await envoy.WaitUntilAsync(
-                    async ct => (await envoy.GetTextAsync("ready", ct).ConfigureAwait(false)).Trim() == "LIVE",
-                    options.StartTimeout,
-                    "Envoy /ready to report LIVE",
-                    timeout.Token).ConfigureAwait(false);
-            }
-
-            return envoy;
-        }
-        catch (Exception ex) when (ex is OperationCanceledException or InvalidOperationException && !cancellationToken.IsCancellationRequested)
-        {
-            var tail = Tail(output, workDirectory);
-            TryKill(process);
-            throw new InvalidOperationException($"Envoy did not start within {options.StartTimeout}: {ex.Message}\n{tail}", ex);
-        }
+                Role = "envoy",
+                Bootstrap = bootstrap,
+                LogLevel = options.LogLevel,
+                Concurrency = options.Concurrency,
+                WaitForReady = options.WaitForReady,
+                StartTimeout = options.StartTimeout,
+                ExtraArguments = options.ExtraArguments,
+            },
+            cancellationToken: cancellationToken).ConfigureAwait(false);
+        return new EnvoyProcess(envoy);
     }
 
-    public async Task<string> GetTextAsync(string path, CancellationToken cancellationToken = default)
-    {
-        using var response = await Admin.GetAsync(path, cancellationToken).ConfigureAwait(false);
-        return await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
-    }
+    public Task<string> GetTextAsync(string path, CancellationToken cancellationToken = default) =>
+        _envoy.GetAdminTextAsync(path, cancellationToken);
 
     /// <summary>The admin <c>config_dump</c> (with EDS when asked) as JSON.</summary>
-    public async Task<JsonNode> GetConfigDumpAsync(bool includeEds = true, CancellationToken cancellationToken = default) =>
-        JsonNode.Parse(await GetTextAsync(includeEds ? "config_dump?include_eds" : "config_dump", cancellationToken).ConfigureAwait(false))!;
+    public Task<JsonNode> GetConfigDumpAsync(bool includeEds = true, CancellationToken cancellationToken = default) =>
+        _envoy.GetConfigDumpAsync(includeEds, cancellationToken);
 
     /// <summary>The config_dump section whose <c>@type</c> ends with <paramref name="typeSuffix"/>, e.g. <c>ListenersConfigDump</c>.</summary>
     public async Task<JsonNode?> GetConfigDumpSectionAsync(string typeSuffix, CancellationToken cancellationToken = default)
@@ -161,11 +66,11 @@ public sealed class EnvoyProcess : IAsyncDisposable
         return dump["configs"]!.AsArray().FirstOrDefault(c => c?["@type"]?.GetValue<string>().EndsWith(typeSuffix, StringComparison.Ordinal) == true);
     }
 
-    public async Task<JsonNode> GetClustersAsync(CancellationToken cancellationToken = default) =>
-        JsonNode.Parse(await GetTextAsync("clusters?format=json", cancellationToken).ConfigureAwait(false))!;
+    public Task<JsonNode> GetClustersAsync(CancellationToken cancellationToken = default) =>
+        _envoy.GetAdminJsonAsync("clusters?format=json", cancellationToken);
 
-    public async Task<JsonNode> GetListenersAsync(CancellationToken cancellationToken = default) =>
-        JsonNode.Parse(await GetTextAsync("listeners?format=json", cancellationToken).ConfigureAwait(false))!;
+    public Task<JsonNode> GetListenersAsync(CancellationToken cancellationToken = default) =>
+        _envoy.GetAdminJsonAsync("listeners?format=json", cancellationToken);
 
     /// <summary>The port a named listener is actually bound to (listeners may bind port 0).</summary>
     public async Task<int> GetListenerPortAsync(string listenerName, CancellationToken cancellationToken = default)
@@ -182,47 +87,19 @@ public sealed class EnvoyProcess : IAsyncDisposable
         throw new InvalidOperationException($"Envoy has no listener named '{listenerName}'.");
     }
 
-    /// <summary>All counters and gauges by name.</summary>
-    public async Task<IReadOnlyDictionary<string, long>> GetStatsAsync(CancellationToken cancellationToken = default)
-    {
-        var result = new Dictionary<string, long>(StringComparer.Ordinal);
-        using var response = await Admin.GetAsync("stats?format=json", cancellationToken).ConfigureAwait(false);
-        var json = await response.Content.ReadFromJsonAsync<JsonElement>(cancellationToken).ConfigureAwait(false);
-        foreach (var stat in json.GetProperty("stats").EnumerateArray())
-        {
-            // Some values are fractional (e.g. ratios); counters and gauges are integers.
-            if (stat.TryGetProperty("name", out var name) && stat.TryGetProperty("value", out var value) && value.ValueKind == JsonValueKind.Number && value.TryGetInt64(out var number))
-            {
-                result[name.GetString()!] = number;
-            }
-        }
-
-        return result;
-    }
+    /// <summary>All counters and gauges by name (values past <see cref="long.MaxValue"/> clamped).</summary>
+    public Task<IReadOnlyDictionary<string, long>> GetStatsAsync(CancellationToken cancellationToken = default) =>
+        _envoy.GetStatsAsync(cancellationToken: cancellationToken);
 
     public async Task<long> GetStatAsync(string name, CancellationToken cancellationToken = default) =>
-        (await GetStatsAsync(cancellationToken).ConfigureAwait(false)).TryGetValue(name, out var value) ? value : 0;
+        (await GetStatsAsync(cancellationToken).ConfigureAwait(false)).GetValueOrDefault(name);
 
     /// <summary>
-    /// One counter or gauge (0 when absent), fetched with an exact-name filter. Unlike <see cref="GetStatsAsync"/> it
-    /// tolerates stats whose values do not fit a signed 64-bit integer (they are clamped).
+    /// One counter or gauge (0 when absent), fetched with an exact-name filter rather than all stats; values past
+    /// <see cref="long.MaxValue"/> are clamped.
     /// </summary>
-    public async Task<long> GetStatValueAsync(string name, CancellationToken cancellationToken = default)
-    {
-        var filter = Uri.EscapeDataString("^" + System.Text.RegularExpressions.Regex.Escape(name) + "$");
-        using var response = await Admin.GetAsync($"stats?format=json&filter={filter}", cancellationToken).ConfigureAwait(false);
-        var json = await response.Content.ReadFromJsonAsync<JsonElement>(cancellationToken).ConfigureAwait(false);
-        foreach (var stat in json.GetProperty("stats").EnumerateArray())
-        {
-            if (stat.TryGetProperty("name", out var statName) && statName.GetString() == name
-                && stat.TryGetProperty("value", out var value) && value.ValueKind == JsonValueKind.Number)
-            {
-                return value.TryGetInt64(out var exact) ? exact : long.MaxValue;
-            }
-        }
-
-        return 0;
-    }
+    public async Task<long> GetStatValueAsync(string name, CancellationToken cancellationToken = default) =>
+        (await _envoy.GetStatsAsync("^" + Regex.Escape(name) + "$", cancellationToken).ConfigureAwait(false)).GetValueOrDefault(name);
 
     /// <summary>Polls <paramref name="condition"/> until it holds; fails with Envoy's log tail after <paramref name="timeout"/>.</summary>
     public async Task WaitUntilAsync(Func<CancellationToken, Task<bool>> condition, TimeSpan timeout, string description, CancellationToken cancellationToken = default)
@@ -232,9 +109,9 @@ public sealed class EnvoyProcess : IAsyncDisposable
         Exception? last = null;
         while (true)
         {
-            if (_process.HasExited)
+            if (_envoy.ExitCode is { } exitCode)
             {
-                throw new InvalidOperationException($"Envoy exited ({_process.ExitCode}) while waiting for {description}.\n{LogTail()}");
+                throw new InvalidOperationException($"Envoy exited ({exitCode}) while waiting for {description}.\n{LogTail()}");
             }
 
             try
@@ -260,108 +137,16 @@ public sealed class EnvoyProcess : IAsyncDisposable
         }
     }
 
-    /// <summary>The end of Envoy's log file and console output, for failure messages.</summary>
-    public string LogTail(int lines = 60)
-    {
-        lock (_output)
-        {
-            return Tail(_output, WorkDirectory, lines);
-        }
-    }
+    /// <summary>The end of Envoy's console output and log file, for failure messages.</summary>
+    public string LogTail(int lines = 60) => "--- envoy output (tail) ---\n" + _envoy.OutputTail(lines);
 
     /// <summary>Stops Envoy gracefully (admin quitquitquit), killing it if it does not exit in time.</summary>
-    public async Task StopAsync()
-    {
-        if (_stopped)
-        {
-            return;
-        }
-
-        _stopped = true;
-        if (!_process.HasExited)
-        {
-            try
-            {
-                using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(2));
-                using var response = await Admin.PostAsync("quitquitquit", content: null, cts.Token).ConfigureAwait(false);
-            }
-            catch (Exception ex) when (ex is HttpRequestException or OperationCanceledException)
-            {
-                // Already going away; the kill below covers it.
-            }
-
-            using var exit = new CancellationTokenSource(TimeSpan.FromSeconds(5));
-            try
-            {
-                await _process.WaitForExitAsync(exit.Token).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
-            {
-                TryKill(_process);
-                await _process.WaitForExitAsync(CancellationToken.None).ConfigureAwait(false);
-            }
-        }
-    }
+    public Task StopAsync() => _envoy.StopAsync();
 
     /// <summary>Kills Envoy at once, without draining (a crash, as far as its peers can tell).</summary>
-    public void Kill()
-    {
-        _stopped = true;
-        TryKill(_process);
-    }
+    public void Kill() => _envoy.Kill();
 
-    public async ValueTask DisposeAsync()
-    {
-        await StopAsync().ConfigureAwait(false);
-        _process.Dispose();
-        Admin.Dispose();
-        try
-        {
-            Directory.Delete(WorkDirectory, recursive: true);
-        }
-        catch (IOException)
-        {
-            // A socket or log still held open; the temp directory is harmless.
-        }
-    }
-
-    private static void TryKill(Process process)
-    {
-        try
-        {
-            if (!process.HasExited)
-            {
-                process.Kill(entireProcessTree: true);
-            }
-        }
-        catch (InvalidOperationException)
-        {
-            // Exited meanwhile.
-        }
-    }
-
-    private static string Tail(StringBuilder output, string workDirectory, int lines = 60)
-    {
-        var logPath = Path.Combine(workDirectory, "envoy.log");
-        string log;
-        try
-        {
-            log = File.Exists(logPath) ? File.ReadAllText(logPath) : string.Empty;
-        }
-        catch (IOException)
-        {
-            log = string.Empty;
-        }
-
-        string console;
-        lock (output)
-        {
-            console = output.ToString();
-        }
-
-        var all = (console + log).Split('\n');
-        return "--- envoy output (tail) ---\n" + string.Join('\n', all.Skip(Math.Max(0, all.Length - lines)));
-    }
+    public ValueTask DisposeAsync() => _envoy.DisposeAsync();
 }
 
 /// <summary>How a test Envoy starts.</summary>
