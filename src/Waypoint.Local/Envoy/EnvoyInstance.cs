@@ -414,7 +414,9 @@ public sealed class EnvoyInstance : IAsyncDisposable
                 || l.Contains("cannot bind", StringComparison.OrdinalIgnoreCase) || l.Contains("exception", StringComparison.OrdinalIgnoreCase))
             .ToList();
         var detail = errors.Count > 0 ? string.Join('\n', errors.TakeLast(8)) : tail;
-        return $"{detail}\n(full log: {LogPath})";
+
+        // A directory we created is deleted with the failed instance, so its log path would point nowhere.
+        return _ownsDirectory ? detail : $"{detail}\n(full log: {LogPath})";
     }
 
     private void Remember(string? line)
