@@ -26,18 +26,18 @@ public sealed class MainInternalUpdateEnvoyTests
         await using var sds = await TestSdsServer.StartAsync("spiffe://cluster.local/ns/app/sa/waypoint");
         await using var xds = await TestXdsServer.StartAsync();
         var nodeId = $"{Group}~{Guid.NewGuid():N}";
-        var first = Publish(xds, before);
+        Publish(xds, before);
         var bootstrap = xds.CreateBootstrapOptions(Group, nodeId) with { IncludeSdsCluster = true, SdsSocketPath = sds.SocketPath };
         await using var envoy = await EnvoyProcess.StartAsync(
             EnvoyBootstrapBuilder.RenderJson(EnvoyBootstrapBuilder.Build(bootstrap)),
             new EnvoyStartOptions { WaitForReady = false });
-        await WaitForListenersAsync(xds, envoy, nodeId, first);
+        await WaitUntilAckedAsync(xds, envoy, nodeId);
         await envoy.WaitUntilAsync(async ct => await envoy.GetStatValueAsync("listener_manager.workers_started", ct) == 1, TimeSpan.FromSeconds(20), "workers started");
         var modifiedBefore = await envoy.GetStatValueAsync("listener_manager.listener_modified");
         var inPlaceBefore = await envoy.GetStatValueAsync("listener_manager.listener_in_place_updated");
 
-        var second = Publish(xds, after);
-        await WaitForListenersAsync(xds, envoy, nodeId, second);
+        Publish(xds, after);
+        await WaitUntilAckedAsync(xds, envoy, nodeId);
 
         await envoy.WaitUntilAsync(
             async ct => await envoy.GetStatValueAsync("listener_manager.listener_in_place_updated", ct) == inPlaceBefore + 1,
@@ -54,20 +54,12 @@ public sealed class MainInternalUpdateEnvoyTests
     }
 
     /// <summary>Publishes as the controller does: the translator's encoded bytes, not a fresh encoding.</summary>
-    private static XdsSnapshot Publish(TestXdsServer xds, WaypointResources resources)
-    {
-        var snapshot = XdsSnapshot.Create(resources.Encoded.Select(e => XdsResource.FromEncoded(e.TypeUrl, e.Name, e.Message, e.Bytes)));
-        xds.Cache.SetSnapshot(Group, snapshot);
-        return snapshot;
-    }
+    private static void Publish(TestXdsServer xds, WaypointResources resources) =>
+        xds.Cache.SetSnapshot(Group, XdsSnapshot.Create(resources.Encoded.Select(e => XdsResource.FromEncoded(e.TypeUrl, e.Name, e.Message, e.Bytes))));
 
-    private static async Task WaitForListenersAsync(TestXdsServer xds, EnvoyProcess envoy, string nodeId, XdsSnapshot snapshot)
+    private static async Task WaitUntilAckedAsync(TestXdsServer xds, EnvoyProcess envoy, string nodeId)
     {
-        var version = snapshot.Listeners.Version;
-        await xds.WaitUntilAsync(
-            s => s.GetAckedVersion(nodeId, XdsTypeUrls.Listener) == version || s.GetLastNack(nodeId, XdsTypeUrls.Listener) is not null,
-            $"Envoy to ACK or NACK listeners version {version}",
-            TimeSpan.FromSeconds(30));
+        await xds.WaitForSnapshotAckedAsync(nodeId, Group, TimeSpan.FromSeconds(30));
         var nack = xds.Status.GetLastNack(nodeId, XdsTypeUrls.Listener);
         Assert.True(nack is null, $"Envoy NACKed the listeners: {nack}\n{envoy.LogTail()}");
     }
