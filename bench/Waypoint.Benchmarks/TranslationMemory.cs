@@ -71,12 +71,24 @@ internal static class TranslationMemory
             snapshots.Add(Measure(() => XdsConfigPublisher.ToSnapshot(translation.Waypoints.Values.Single())));
         }
 
+        // And after one route changed: the publisher rewraps only what the translator rebuilt.
+        var publisher = new XdsConfigPublisher(new Waypoint.Xds.XdsSnapshotCache());
+        publisher.PublishAsync(new(0, snapshot, translation, DateTimeOffset.UnixEpoch), CancellationToken.None).AsTask().GetAwaiter().GetResult();
+        var republishes = new List<Sample>();
+        for (var i = 0; i < Repeats; i++)
+        {
+            var changed = TranslationSyntheticCluster.WithChangedRoute(snapshot, services / 2, $"/r{i}");
+            var update = new Controller.WaypointConfigUpdate(i + 1, changed, translator.Translate(changed), DateTimeOffset.UnixEpoch);
+            republishes.Add(Measure(() => publisher.PublishAsync(update, CancellationToken.None).AsTask().GetAwaiter().GetResult()));
+        }
+
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"services={services} gc={(GCSettings.IsServerGC ? "server" : "workstation")} | " +
             $"first full (fresh process): wall={fulls[0].Wall.TotalMilliseconds:F0}ms | full, settled (last {Settled} runs): {Summary(fulls[^Settled..])} | all full: {Summary(fulls)} " +
             $"retained={retained / 1048576.0:F1}MiB peakWorkingSet={peak / 1048576.0:F1}MiB (before {baselinePeak / 1048576.0:F1}MiB) | " +
             $"one route changed: {Summary(incrementals)} | " +
             $"xDS snapshot from the translation: {Summary(snapshots)} | " +
+            $"republish after one route changed: {Summary(republishes)} | " +
             $"clusters={clusters} endpoints={endpoints} load={File.ReadAllText("/proc/loadavg").Split(' ')[0]}"));
         return 0;
     }
