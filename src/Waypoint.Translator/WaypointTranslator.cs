@@ -474,7 +474,7 @@ public sealed class WaypointTranslator
             position += entry.Chains.Count;
         }
 
-        var bytes = EncodedChains.CompleteMainListener(shell, chains.ConvertAll(c => c.Encoded));
+        var bytes = EncodedChains.CompleteMainListener(shell, shellBytes.Span, chains.ConvertAll(c => c.Encoded));
         shell.FilterChains.AddRange(all);
         var listener = new MainListener(chains.ToArray(), shellBytes, EncodedResource.Of(shell, bytes));
         used.MainListeners[key] = listener;

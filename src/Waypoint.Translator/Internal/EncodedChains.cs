@@ -41,14 +41,15 @@ internal sealed class EncodedChains
     /// concatenating the encoded pieces, identical to encoding the completed listener.
     /// </summary>
     /// <param name="shell">A listener with a name, no address, no filter chains, no chain matcher and no field numbered above it (32).</param>
-    public static ByteString CompleteMainListener(Listener shell, IReadOnlyList<EncodedChains> services)
+    /// <param name="shellBytes">The encoding of <paramref name="shell"/> as given.</param>
+    /// <param name="services">Each service's pieces, in chain order.</param>
+    public static ByteString CompleteMainListener(Listener shell, ReadOnlySpan<byte> shellBytes, IReadOnlyList<EncodedChains> services)
     {
         if (shell.Address is not null || shell.FilterChains.Count > 0 || shell.FilterChainMatcher is not null || string.IsNullOrEmpty(shell.Name))
         {
             throw new ArgumentException("The shell must have a name and no address, filter chains or chain matcher.", nameof(shell));
         }
 
-        var shellBytes = shell.ToByteArray();
         var nameField = CodedOutputStream.ComputeTagSize(Listener.NameFieldNumber) + CodedOutputStream.ComputeStringSize(shell.Name);
         long chainsSize = 0, rangesSize = 0;
         foreach (var service in services)
@@ -69,7 +70,7 @@ internal sealed class EncodedChains
         var matcherField = Field(Listener.FilterChainMatcherFieldNumber, CodedOutputStream.ComputeLengthSize(matcherSize) + matcherSize);
 
         var buffer = GC.AllocateUninitializedArray<byte>(checked((int)(shellBytes.Length + chainsSize + matcherField)));
-        shellBytes.AsSpan(0, nameField).CopyTo(buffer);
+        shellBytes[..nameField].CopyTo(buffer);
         var position = nameField;
         foreach (var service in services)
         {
@@ -77,7 +78,7 @@ internal sealed class EncodedChains
             position += service.Chains.Length;
         }
 
-        shellBytes.AsSpan(nameField).CopyTo(buffer.AsSpan(position));
+        shellBytes[nameField..].CopyTo(buffer.AsSpan(position));
         position += shellBytes.Length - nameField;
 
         var headers = new byte[matcherField - ranges];
