@@ -76,38 +76,31 @@ public class XdsFanoutBenchmarks : IDisposable
             }
 
             var node = SotwAdsTestClient.Node($"pod-{i}", Group);
+            Func<Task> receiveAndAck;
             if (Protocol == XdsProtocol.StateOfTheWorld)
             {
                 var client = new SotwAdsTestClient(_channels[^1], node, _stop.Token);
                 _clients.Add(client);
                 await client.RequestAsync(XdsTypeUrls.Cluster).ConfigureAwait(false);
-                _loops.Add(Task.Run(async () =>
-                {
-                    var first = true;
-                    while (!_stop.IsCancellationRequested)
-                    {
-                        var response = await client.ReceiveAsync(TimeSpan.FromMinutes(10)).ConfigureAwait(false);
-                        await client.AckAsync(response).ConfigureAwait(false);
-                        Arrived(ref first, ref ready, allReady);
-                    }
-                }));
+                receiveAndAck = async () => await client.AckAsync(await client.ReceiveAsync(TimeSpan.FromMinutes(10)).ConfigureAwait(false)).ConfigureAwait(false);
             }
             else
             {
                 var client = new DeltaAdsTestClient(_channels[^1], node, _stop.Token);
                 _clients.Add(client);
                 await client.SubscribeAsync(XdsTypeUrls.Cluster).ConfigureAwait(false);
-                _loops.Add(Task.Run(async () =>
-                {
-                    var first = true;
-                    while (!_stop.IsCancellationRequested)
-                    {
-                        var response = await client.ReceiveAsync(TimeSpan.FromMinutes(10)).ConfigureAwait(false);
-                        await client.AckAsync(response).ConfigureAwait(false);
-                        Arrived(ref first, ref ready, allReady);
-                    }
-                }));
+                receiveAndAck = async () => await client.AckAsync(await client.ReceiveAsync(TimeSpan.FromMinutes(10)).ConfigureAwait(false)).ConfigureAwait(false);
             }
+
+            _loops.Add(Task.Run(async () =>
+            {
+                var first = true;
+                while (!_stop.IsCancellationRequested)
+                {
+                    await receiveAndAck().ConfigureAwait(false);
+                    Arrived(ref first, ref ready, allReady);
+                }
+            }));
         }
 
         await allReady.Task.WaitAsync(TimeSpan.FromMinutes(5)).ConfigureAwait(false);
