@@ -54,10 +54,6 @@ public sealed record WaypointResources(
 /// <summary>An Envoy resource and its protobuf encoding, made once and shared by every later translation that reuses it.</summary>
 public sealed class EncodedResource
 {
-    private static readonly string s_listenerType = "type.googleapis.com/" + Listener.Descriptor.FullName;
-    private static readonly string s_clusterType = "type.googleapis.com/" + Cluster.Descriptor.FullName;
-    private static readonly string s_endpointsType = "type.googleapis.com/" + ClusterLoadAssignment.Descriptor.FullName;
-
     private EncodedResource(string typeUrl, string name, IMessage message, ByteString bytes)
     {
         TypeUrl = typeUrl;
@@ -83,14 +79,14 @@ public sealed class EncodedResource
     /// <summary>The first 16 bytes of the SHA-256 of <see cref="Bytes"/>.</summary>
     internal UInt128 Hash { get; }
 
-    internal static EncodedResource Of(Listener listener) => new(s_listenerType, listener.Name, listener, listener.ToByteString());
+    internal static EncodedResource Of(Listener listener) => new(Internal.Envoy.TypeUrl(Listener.Descriptor), listener.Name, listener, listener.ToByteString());
 
     /// <summary>A listener whose encoding was assembled from encoded parts; <paramref name="bytes"/> must be its encoding.</summary>
-    internal static EncodedResource Of(Listener listener, ByteString bytes) => new(s_listenerType, listener.Name, listener, bytes);
+    internal static EncodedResource Of(Listener listener, ByteString bytes) => new(Internal.Envoy.TypeUrl(Listener.Descriptor), listener.Name, listener, bytes);
 
-    internal static EncodedResource Of(Cluster cluster) => new(s_clusterType, cluster.Name, cluster, cluster.ToByteString());
+    internal static EncodedResource Of(Cluster cluster) => new(Internal.Envoy.TypeUrl(Cluster.Descriptor), cluster.Name, cluster, cluster.ToByteString());
 
-    internal static EncodedResource Of(ClusterLoadAssignment assignment) => new(s_endpointsType, assignment.ClusterName, assignment, assignment.ToByteString());
+    internal static EncodedResource Of(ClusterLoadAssignment assignment) => new(Internal.Envoy.TypeUrl(ClusterLoadAssignment.Descriptor), assignment.ClusterName, assignment, assignment.ToByteString());
 }
 
 /// <summary>Computed status of a Gateway of our class (without <c>addresses</c>, which the controller owns).</summary>

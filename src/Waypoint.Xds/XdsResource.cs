@@ -35,12 +35,8 @@ public sealed class XdsResource
     /// <summary>Encodes <paramref name="message"/> as a resource of <paramref name="typeUrl"/> named <paramref name="name"/>.</summary>
     public static XdsResource Create(string typeUrl, string name, IMessage message)
     {
-        ArgumentException.ThrowIfNullOrEmpty(typeUrl);
-        ArgumentException.ThrowIfNullOrEmpty(name);
         ArgumentNullException.ThrowIfNull(message);
-        var bytes = message.ToByteArray();
-        var packed = new Any { TypeUrl = typeUrl, Value = ByteString.CopyFrom(bytes) };
-        return new XdsResource(typeUrl, name, message, packed, Hash(bytes));
+        return FromEncoded(typeUrl, name, message, message.ToByteString());
     }
 
     /// <summary>

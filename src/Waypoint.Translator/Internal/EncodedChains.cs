@@ -18,7 +18,7 @@ namespace Waypoint.Translator.Internal;
 internal sealed class EncodedChains
 {
     private const string IpExtensionName = "ip";
-    private static readonly string s_ipMatcherType = "type.googleapis.com/" + IPMatcher.Descriptor.FullName;
+    private static readonly string s_ipMatcherType = Envoy.TypeUrl(IPMatcher.Descriptor);
 
     private EncodedChains(byte[] chains, byte[] rangeMatcher)
     {

@@ -23,11 +23,11 @@ internal static class Envoy
     private static readonly TransportSocket s_internalUpstreamWithMetadata = CreateInternalUpstream(passthroughEndpointMetadata: true);
 
     /// <summary>As <see cref="Any.Pack(IMessage)"/>, without building the type URL on every call.</summary>
-    public static Any Pack(IMessage message) => new()
-    {
-        TypeUrl = s_typeUrls.GetOrAdd(message.Descriptor, static d => "type.googleapis.com/" + d.FullName),
-        Value = message.ToByteString(),
-    };
+    public static Any Pack(IMessage message) => new() { TypeUrl = TypeUrl(message.Descriptor), Value = message.ToByteString() };
+
+    /// <summary><c>type.googleapis.com/&lt;full name&gt;</c>, made once per message type.</summary>
+    public static string TypeUrl(MessageDescriptor descriptor) =>
+        s_typeUrls.GetOrAdd(descriptor, static d => "type.googleapis.com/" + d.FullName);
 
     public static Duration Duration(TimeSpan value) => Google.Protobuf.WellKnownTypes.Duration.FromTimeSpan(value);
 
