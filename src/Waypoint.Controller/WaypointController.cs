@@ -483,13 +483,14 @@ internal sealed class WaypointController : BackgroundService
     {
         // PUT carries metadata.resourceVersion: a write based on a stale cache fails with 409 and is retried, never clobbers.
         var path = kind.ItemPath(obj.Metadata.NamespaceProperty, obj.Metadata.Name) + "/status";
-        var written = new StatusWrite(kind, NamespacedName.Of(obj), obj.Metadata.ResourceVersion, SHA256.HashData(Encoding.UTF8.GetBytes(KubernetesJson.Serialize(obj))));
+        var json = KubernetesJson.Serialize(obj);
+        var written = new StatusWrite(kind, NamespacedName.Of(obj), obj.Metadata.ResourceVersion, SHA256.HashData(Encoding.UTF8.GetBytes(json)));
         if (_statusWrites.TryGetValue(path, out var previous) && previous.SameAs(written))
         {
             return;
         }
 
-        await _client.WriteAsync<UnstructuredObject>(HttpMethod.Put, path, obj, cancellationToken).ConfigureAwait(false);
+        await _client.WriteAsync<UnstructuredObject>(HttpMethod.Put, path, json, cancellationToken).ConfigureAwait(false);
         _statusWrites[path] = written;
         ControllerLog.StatusWritten(_logger, kind.Kind, NamespacedName.Of(obj).ToString());
     }
