@@ -4,7 +4,7 @@ DOTNET ?= dotnet
 CONFIGURATION ?= Release
 ENVOY_API := .cache/envoy-api/stamp.txt
 
-.PHONY: all build protos test test-unit run bench clean e2e-kind
+.PHONY: all build protos test test-unit run smoke-run bench clean e2e-kind
 
 all: build
 
@@ -17,8 +17,15 @@ build: protos
 test: build
 	bash build/run-tests.sh $(CONFIGURATION)
 
+WAYPOINT := $(DOTNET) src/Waypoint.Host/bin/$(CONFIGURATION)/net10.0/waypoint.dll
+
+# The built host runs from the repository root, so paths on its command line are the ones typed here
+# (`dotnet run` of a Web SDK project would run it in src/Waypoint.Host).
 run: build
-	$(DOTNET) run --no-build -c $(CONFIGURATION) --project src/Waypoint.Host -- local examples/basic
+	$(WAYPOINT) local examples/basic
+
+smoke-run: build ## What CI checks of `make run`: the mesh comes up, answers one request, stops cleanly.
+	bash build/smoke-run.sh $(CONFIGURATION)
 
 bench: protos
 	$(DOTNET) run -c Release --project bench/Waypoint.Benchmarks -- $(BENCH_ARGS)

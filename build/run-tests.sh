@@ -13,13 +13,14 @@ dotnet test "$root/Waypoint.sln" -c "$configuration" --no-build \
 status=$?
 
 passed=0; failed=0; skipped=0
+# Count each test's own outcome: the TRX <Counters> do not count xunit skips (notExecuted stays 0).
 for trx in "$results"/*.trx; do
   [ -f "$trx" ] || continue
-  counters=$(grep -o '<Counters [^>]*>' "$trx" | head -1)
-  p=$(sed -n 's/.* passed="\([0-9]*\)".*/\1/p' <<<"$counters")
-  f=$(sed -n 's/.* failed="\([0-9]*\)".*/\1/p' <<<"$counters")
-  n=$(sed -n 's/.* notExecuted="\([0-9]*\)".*/\1/p' <<<"$counters")
-  passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0})); skipped=$((skipped + ${n:-0}))
+  outcomes=$(grep -o '<UnitTestResult [^>]*>' "$trx" | grep -o ' outcome="[A-Za-z]*"')
+  p=$(grep -c 'outcome="Passed"' <<<"$outcomes")
+  f=$(grep -cE 'outcome="(Failed|Error|Timeout|Aborted)"' <<<"$outcomes")
+  n=$(grep -cE 'outcome="(NotExecuted|Inconclusive|NotRunnable|Pending)"' <<<"$outcomes")
+  passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + n))
 done
 echo "Tests: ${passed} passed, ${failed} failed, ${skipped} skipped"
 if [ "$status" -eq 0 ] && [ "$passed" -eq 0 ]; then

@@ -87,7 +87,7 @@ internal sealed class LocalCommand : IWaypointCommand
                 PrintSummary(rig, output);
                 rig.Applied += result => output.WriteLine(result.Rejected
                     ? $"Configuration change rejected ({result.Problems.Count} problem(s)); the previous configuration keeps serving."
-                    : $"Configuration {result.Generation} applied ({string.Join(", ", result.Versions.Select(v => $"{v.Key}@{v.Value[..Math.Min(12, v.Value.Length)]}"))}).");
+                    : $"Configuration {result.Generation} applied ({string.Join(", ", result.Versions.Select(v => $"{v.Key}@{ShortVersion(v.Value)}"))}).");
                 try
                 {
                     await Task.Delay(Timeout.Infinite, cancellationToken).ConfigureAwait(false);
@@ -109,6 +109,13 @@ internal sealed class LocalCommand : IWaypointCommand
         DefaultValueFactory = _ => LocalRigOptions.DefaultStateFile,
     };
 
+    /// <summary>
+    /// A short name for a snapshot version. The version joins one version per resource type, so a prefix would
+    /// name only the first type (a route edit would print the same version): digest all of it instead.
+    /// </summary>
+    private static string ShortVersion(string version) =>
+        Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(version)))[..12];
+
     private static void PrintSummary(LocalRig rig, TextWriter output)
     {
         var topology = rig.Topology;
@@ -129,6 +136,11 @@ internal sealed class LocalCommand : IWaypointCommand
         foreach (var problem in rig.LastApply.Problems)
         {
             output.WriteLine($"  ! {problem}");
+        }
+
+        foreach (var ignored in topology.Ignored)
+        {
+            output.WriteLine($"  ignored: {ignored}");
         }
 
         var example = topology.Services.FirstOrDefault(s => s.Waypoint is not null) ?? (topology.Services.Count > 0 ? topology.Services[0] : null);
