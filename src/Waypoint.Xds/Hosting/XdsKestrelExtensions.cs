@@ -24,6 +24,12 @@ public static class XdsKestrelExtensions
         var services = kestrel.ApplicationServices
             ?? throw new InvalidOperationException("Kestrel has no application services; call ListenWaypointXds from ConfigureKestrel.");
         var options = services.GetRequiredService<IOptions<XdsServerOptions>>().Value;
+        if (options.Transport == XdsTransportSecurity.MutualTls)
+        {
+            // Envoy's gRPC client sends ':scheme http' over TLS too; Kestrel would reset such streams (PROTOCOL_ERROR).
+            kestrel.AllowAlternateSchemes = true;
+        }
+
         kestrel.Listen(endPoint, listen =>
         {
             listen.Protocols = HttpProtocols.Http2;

@@ -92,8 +92,8 @@ public sealed class TestXdsServer : IAsyncDisposable
         int port = 0,
         Action<IServiceCollection>? configureServices = null,
         XdsSnapshotCache? cache = null,
-        CancellationToken cancellationToken = default,
-        TestXdsServerTls? tls = null)
+        TestXdsServerTls? tls = null,
+        CancellationToken cancellationToken = default)
     {
         var server = new TestXdsServer(cache ?? new XdsSnapshotCache(), configureServices, tls);
         await server.StartCoreAsync(new IPEndPoint(IPAddress.Loopback, port), cancellationToken).ConfigureAwait(false);
@@ -157,8 +157,8 @@ public sealed class TestXdsServer : IAsyncDisposable
         string? nodeId = null,
         XdsProtocol protocol = XdsProtocol.StateOfTheWorld,
         EnvoyStartOptions? options = null,
-        CancellationToken cancellationToken = default,
-        string? sdsSocketPath = null) =>
+        string? sdsSocketPath = null,
+        CancellationToken cancellationToken = default) =>
         EnvoyProcess.StartAsync(CreateBootstrap(nodeGroup, nodeId, protocol, sdsSocketPath), options, cancellationToken);
 
     /// <summary>Waits until <paramref name="condition"/> holds on <see cref="Status"/> (re-checked on every change).</summary>
