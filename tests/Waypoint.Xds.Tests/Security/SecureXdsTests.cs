@@ -92,6 +92,37 @@ public sealed class SecureXdsTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Real_Envoy_Connects_When_The_Mesh_Ca_Issues_From_An_Intermediate()
+    {
+        await using var ca = await IstiodCaDouble.StartAsync(new IstiodCaDoubleOptions { WithIntermediate = true });
+        var groups = new StaticXdsIdentityGroups(new Dictionary<string, string[]> { [WaypointIdentity] = [Waypoint] });
+        await using var xds = await TestXdsServer.StartAsync(tls: new TestXdsServerTls(ca, groups));
+        xds.Cache.SetSnapshot(Waypoint, XdsTestResources.HttpProxy(("echo-waypoint", new IPEndPoint(IPAddress.Loopback, 9))));
+        await using var agent = await TestWorkloadAgent.StartAsync(ca, "apps", "waypoint");
+        Assert.NotEmpty(agent.Manager.Current!.Intermediates);
+
+        await using var envoy = await xds.StartEnvoyAsync(Waypoint, "pod-1", sdsSocketPath: agent.SocketPath);
+
+        await xds.WaitForSnapshotAckedAsync("pod-1", Waypoint, Timeout);
+        await envoy.GetListenerPortAsync(XdsTestResources.ListenerName);
+    }
+
+    [Fact]
+    public async Task A_Rotated_Server_Certificate_Serves_The_Next_Handshake()
+    {
+        var manager = _xds.Services.GetRequiredService<global::Waypoint.Agent.WorkloadCertificateManager>();
+        var before = manager.Current!;
+        Assert.Equal(before.Leaf.Thumbprint, (await ServerCertificateAsync()).Thumbprint);
+
+        var rotated = await manager.RenewAsync(CancellationToken.None);
+
+        Assert.NotEqual(before.Leaf.Thumbprint, rotated.Leaf.Thumbprint);
+        Assert.Equal(rotated.Leaf.Thumbprint, (await ServerCertificateAsync()).Thumbprint);
+        using var certificate = _ca.Ca.IssueWorkloadCertificate(WaypointIdentity);
+        await ReadClustersAsync(certificate, Waypoint);   // clients are still verified against the mesh root
+    }
+
+    [Fact]
     public async Task Real_Envoy_Whose_Node_Cluster_Disagrees_With_Its_Identity_Is_Refused()
     {
         using var refusals = new MetricCollector<long>(_xds.Services.GetRequiredService<IMeterFactory>(), "Waypoint.Xds", "waypoint.xds.invalid_requests");
@@ -183,7 +214,16 @@ public sealed class SecureXdsTests : IAsyncLifetime
         return await client.ReceiveAsync(Timeout);
     }
 
-    private SocketsHttpHandler Handler(X509Certificate2? clientCertificate)
+    private async Task<X509Certificate2> ServerCertificateAsync()
+    {
+        X509Certificate2? seen = null;
+        using var http = new HttpClient(Handler(clientCertificate: null, c => seen = c)) { DefaultRequestVersion = HttpVersion.Version20, DefaultVersionPolicy = HttpVersionPolicy.RequestVersionExact };
+        using var response = await http.GetAsync(new Uri(_xds.Address, "/debug/xds"));
+        response.EnsureSuccessStatusCode();
+        return seen!;
+    }
+
+    private SocketsHttpHandler Handler(X509Certificate2? clientCertificate, Action<X509Certificate2>? onServerCertificate = null)
     {
         var root = _ca.Ca.Root;
         var serverIdentity = _xds.Tls!.ServerIdentity;
@@ -202,7 +242,8 @@ public sealed class SecureXdsTests : IAsyncLifetime
                         return false;
                     }
 
-                    using var presented = X509CertificateLoader.LoadCertificate(certificate.GetRawCertData());
+                    var presented = X509CertificateLoader.LoadCertificate(certificate.GetRawCertData());
+                    onServerCertificate?.Invoke(presented);
                     using var chain = new X509Chain();
                     chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
                     chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
