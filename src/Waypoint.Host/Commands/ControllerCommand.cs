@@ -38,7 +38,7 @@ internal sealed class ControllerCommand : IWaypointCommand
         };
         var xdsInsecure = new Option<bool>("--xds-insecure")
         {
-            Description = "Serve xDS as plaintext h2c and let any client read any waypoint (development only; waypoint local uses it). Waypoint bootstraps then dial plaintext too.",
+            Description = "Serve xDS as plaintext h2c and let any client read any waypoint (development only; waypoint local's in-process server is plaintext the same way). Waypoint bootstraps then dial plaintext, on 15010 unless Waypoint:Controller:XdsPort says otherwise.",
         };
         var healthAddress = new Option<string>("--health-address")
         {
@@ -79,6 +79,9 @@ internal sealed class ControllerCommand : IWaypointCommand
     private static async Task RunAsync(IPEndPoint xds, bool insecure, IPEndPoint? health, CancellationToken cancellationToken)
     {
         var builder = WebApplication.CreateSlimBuilder();
+
+        // One switch for both ends: the server's transport and what the rendered bootstraps dial.
+        insecure |= builder.Configuration.GetValue<bool>("Waypoint:Controller:XdsPlaintext");
         builder.Services.AddWaypointXdsServer(o =>
         {
             o.ListenEndPoint = xds;
@@ -87,7 +90,15 @@ internal sealed class ControllerCommand : IWaypointCommand
         builder.Services.AddSingleton<IWaypointConfigPublisher, XdsConfigPublisher>();
         builder.Services.AddWaypointController();
         builder.Services.Configure<WaypointControllerOptions>(builder.Configuration.GetSection("Waypoint:Controller"));
-        builder.Services.PostConfigure<WaypointControllerOptions>(o => o.XdsPlaintext |= insecure);
+        var xdsPortConfigured = builder.Configuration["Waypoint:Controller:XdsPort"] is not null;
+        builder.Services.PostConfigure<WaypointControllerOptions>(o =>
+        {
+            o.XdsPlaintext = insecure;
+            if (insecure && !xdsPortConfigured)
+            {
+                o.XdsPort = XdsServerOptions.DefaultPort;
+            }
+        });
         if (!insecure)
         {
             // The controller's own identity, obtained exactly as a waypoint agent obtains a pod's.
