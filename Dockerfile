@@ -29,6 +29,7 @@ USER $APP_UID
 ENV DOTNET_gcServer=0 \
     DOTNET_TieredPGO=1 \
     ASPNETCORE_URLS=
-EXPOSE 15010
+# xDS (mutual TLS, 15012; 15010 with --xds-insecure) and health (15021).
+EXPOSE 15012 15021
 ENTRYPOINT ["/app/waypoint"]
 CMD ["controller"]

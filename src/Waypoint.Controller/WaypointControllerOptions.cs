@@ -20,8 +20,19 @@ public sealed class WaypointControllerOptions
     /// <summary>Where waypoint Envoys reach ADS; default <c>waypoint-xds.&lt;Namespace&gt;.svc</c>.</summary>
     public string? XdsHost { get; set; }
 
+    /// <summary>The xDS port waypoint Envoys dial: 15012 (mutual TLS), or 15010 with <see cref="XdsPlaintext"/>.</summary>
     [Range(1, 65535)]
-    public int XdsPort { get; set; } = 15010;
+    public int XdsPort { get; set; } = 15012;
+
+    /// <summary>
+    /// Serve xDS as plaintext h2c without authenticating Envoys (development only: any pod could read every
+    /// waypoint's configuration). Default false: mutual TLS with the controller's mesh certificate.
+    /// </summary>
+    public bool XdsPlaintext { get; set; }
+
+    /// <summary>The controller's own ServiceAccount (its SPIFFE identity, which waypoint Envoys pin). Defaults to $SERVICE_ACCOUNT.</summary>
+    [Required]
+    public string ServiceAccount { get; set; } = Environment.GetEnvironmentVariable("SERVICE_ACCOUNT") is { Length: > 0 } sa ? sa : "waypoint-controller";
 
     public string ClusterDomain { get; set; } = "cluster.local";
 
@@ -62,6 +73,9 @@ public sealed class WaypointControllerOptions
     public LeaderElectionOptions LeaderElection { get; set; } = new();
 
     internal string EffectiveXdsHost => XdsHost is { Length: > 0 } host ? host : $"waypoint-xds.{Namespace}.svc";
+
+    /// <summary>The SPIFFE ID waypoint Envoys require of the xDS server; null over plaintext.</summary>
+    internal string? XdsServerIdentity => XdsPlaintext ? null : $"spiffe://{TrustDomain}/ns/{Namespace}/sa/{ServiceAccount}";
 }
 
 /// <summary>Lease-based leader election: only the leader writes; every replica serves xDS.</summary>

@@ -1,19 +1,31 @@
 using System.Net;
+using Waypoint.Xds.Security;
 
 namespace Waypoint.Xds;
 
 /// <summary>How the xDS server is hosted.</summary>
 public sealed class XdsServerOptions
 {
-    /// <summary>Port of the in-cluster and local default endpoint.</summary>
+    /// <summary>Port of the plaintext (h2c) endpoint: <c>waypoint local</c> and tests (istiod's plaintext xDS port).</summary>
     public const int DefaultPort = 15010;
 
-    /// <summary>
-    /// Where Kestrel listens (HTTP/2 without TLS, h2c). Default 127.0.0.1:15010 for local use; in-cluster, 0.0.0.0:15010.
-    /// </summary>
+    /// <summary>Port of the mutual-TLS endpoint, the in-cluster default (istiod's secure xDS port).</summary>
+    public const int DefaultSecurePort = 15012;
+
+    /// <summary>Where Kestrel listens (HTTP/2 only). Default 127.0.0.1:15010; in-cluster, 0.0.0.0:15012 with mutual TLS.</summary>
     public IPEndPoint ListenEndPoint { get; set; } = new(IPAddress.Loopback, DefaultPort);
 
-    /// <summary>Serve the debug JSON (<see cref="DebugPath"/>) beside the gRPC services.</summary>
+    /// <summary>
+    /// Mutual TLS (default: needs a <see cref="Waypoint.Agent.WorkloadCertificateManager"/> for the server's own
+    /// certificate and an <see cref="IXdsIdentityGroups"/> granting node groups to identities) or plaintext, which
+    /// only <c>waypoint local</c> and tests choose explicitly.
+    /// </summary>
+    public XdsTransportSecurity Transport { get; set; } = XdsTransportSecurity.MutualTls;
+
+    /// <summary>
+    /// Serve the debug JSON (<see cref="DebugPath"/>) beside the gRPC services. It answers only connections made to a
+    /// loopback address (inside the pod, or through <c>kubectl port-forward</c>); any other gets 404.
+    /// </summary>
     public bool EnableDebugEndpoint { get; set; } = true;
 
     public string DebugPath { get; set; } = "/debug/xds";

@@ -12,11 +12,24 @@ namespace Microsoft.Extensions.DependencyInjection;
 public static class WaypointAgentServiceCollectionExtensions
 {
     /// <summary>
-    /// Adds the workload identity agent: <see cref="IstioCaClient"/> (as <see cref="ICertificateAuthorityClient"/>,
-    /// replaceable), <see cref="WorkloadCertificateManager"/> with its rotation loop, and <see cref="SdsServer"/> on
-    /// the configured Unix socket, all as hosted services. Options are validated on start.
+    /// Adds the workload identity agent: the workload certificate (<see cref="AddWorkloadCertificate"/>) and
+    /// <see cref="SdsServer"/> on the configured Unix socket as a hosted service. Options are validated on start.
     /// </summary>
     public static IServiceCollection AddWaypointAgent(this IServiceCollection services, Action<AgentOptions> configure)
+    {
+        services.AddWorkloadCertificate(configure);
+        services.TryAddSingleton<SdsServer>();
+        services.AddHostedService(sp => sp.GetRequiredService<SdsServer>());
+        return services;
+    }
+
+    /// <summary>
+    /// Adds this process's own workload certificate from istiod's CA, without SDS: <see cref="IstioCaClient"/> (as
+    /// <see cref="ICertificateAuthorityClient"/>, replaceable) and <see cref="WorkloadCertificateManager"/> with its
+    /// rotation loop as a hosted service. The waypoint agent serves it to Envoy; the controller's xDS server serves
+    /// with it (its identity is the controller's own ServiceAccount, from its projected token).
+    /// </summary>
+    public static IServiceCollection AddWorkloadCertificate(this IServiceCollection services, Action<AgentOptions> configure)
     {
         ArgumentNullException.ThrowIfNull(services);
         ArgumentNullException.ThrowIfNull(configure);
@@ -27,9 +40,7 @@ public static class WaypointAgentServiceCollectionExtensions
         services.TryAddSingleton<AgentMetrics>();
         services.TryAddSingleton<ICertificateAuthorityClient>(sp => new IstioCaClient(sp.GetRequiredService<IOptions<AgentOptions>>(), sp.GetRequiredService<ILogger<IstioCaClient>>()));
         services.TryAddSingleton<WorkloadCertificateManager>();
-        services.TryAddSingleton<SdsServer>();
-        services.AddHostedService<WorkloadCertificateRotationService>();
-        services.AddHostedService(sp => sp.GetRequiredService<SdsServer>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, WorkloadCertificateRotationService>());
         return services;
     }
 }

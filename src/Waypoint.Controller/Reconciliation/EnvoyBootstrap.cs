@@ -5,8 +5,9 @@ namespace Waypoint.Controller.Reconciliation;
 /// <summary>
 /// The static bootstrap of a waypoint Envoy, rendered by the xDS server's <see cref="EnvoyBootstrapBuilder"/>:
 /// node.cluster <c>&lt;gateway&gt;.&lt;namespace&gt;</c> (the xDS node group; node.id comes per pod from
-/// <c>--service-node</c>), ADS over gRPC to the controller's xDS Service, <c>sds-grpc</c> on the pod-private agent
-/// socket, admin on 127.0.0.1:15000, the internal-listener extension and a readiness listener on :15021.
+/// <c>--service-node</c>), ADS over gRPC to the controller's xDS Service (mutual TLS with the agent's SDS secrets,
+/// pinning the controller's SPIFFE ID, unless the controller serves plaintext), <c>sds-grpc</c> on the pod-private
+/// agent socket, admin on 127.0.0.1:15000, the internal-listener extension and a readiness listener on :15021.
 /// </summary>
 internal static class EnvoyBootstrap
 {
@@ -17,9 +18,13 @@ internal static class EnvoyBootstrap
 
     public static string NodeCluster(string gateway, string ns) => $"{gateway}.{ns}";
 
-    public static string Render(string gateway, string ns, string xdsHost, int xdsPort) =>
+    public static string Render(string gateway, string ns, WaypointControllerOptions options) =>
+        Render(gateway, ns, options.EffectiveXdsHost, options.XdsPort, options.XdsServerIdentity);
+
+    public static string Render(string gateway, string ns, string xdsHost, int xdsPort, string? xdsServerIdentity) =>
         EnvoyBootstrapBuilder.RenderJson(EnvoyBootstrapBuilder.Build(new EnvoyBootstrapOptions
         {
+            XdsServerIdentity = xdsServerIdentity,
             // Shared by every pod of the Deployment; each Envoy overrides node.id with --service-node <pod>.<ns>.
             NodeId = NodeCluster(gateway, ns),
             NodeCluster = NodeCluster(gateway, ns),

@@ -114,7 +114,7 @@ internal static class WaypointWorkload
 
         var serviceAccount = new V1ServiceAccount { ApiVersion = "v1", Kind = "ServiceAccount", Metadata = Meta(name) };
 
-        var bootstrapJson = EnvoyBootstrap.Render(name, ns, options.EffectiveXdsHost, options.XdsPort);
+        var bootstrapJson = EnvoyBootstrap.Render(name, ns, options);
         var bootstrap = new V1ConfigMap
         {
             ApiVersion = "v1",

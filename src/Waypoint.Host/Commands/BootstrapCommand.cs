@@ -17,6 +17,10 @@ internal sealed class BootstrapCommand : IWaypointCommand
             Description = "Control plane host:port (an IP gives a STATIC cluster, a DNS name STRICT_DNS).",
             DefaultValueFactory = _ => "127.0.0.1:" + XdsServerOptions.DefaultPort.ToString(CultureInfo.InvariantCulture),
         };
+        var xdsIdentity = new Option<string?>("--xds-server-identity")
+        {
+            Description = "SPIFFE ID the xDS server must present (e.g. spiffe://cluster.local/ns/waypoint-system/sa/waypoint-controller): mutual TLS with the agent's SDS certificates. Omit for plaintext h2c.",
+        };
         var delta = new Option<bool>("--delta") { Description = "Use incremental ADS (DELTA_GRPC) instead of state of the world." };
         var adminPort = new Option<int>("--admin-port") { Description = "Admin port on 127.0.0.1.", DefaultValueFactory = _ => 15000 };
         var sdsSocket = new Option<string>("--sds-socket") { Description = "Unix socket of the SDS server (the agent).", DefaultValueFactory = _ => EnvoyBootstrapOptions.DefaultSdsSocketPath };
@@ -27,7 +31,7 @@ internal sealed class BootstrapCommand : IWaypointCommand
 
         var command = new Command("bootstrap", "Print the Envoy bootstrap of a waypoint pod.")
         {
-            nodeId, cluster, xdsAddress, delta, adminPort, sdsSocket, healthPort, format, output,
+            nodeId, cluster, xdsAddress, xdsIdentity, delta, adminPort, sdsSocket, healthPort, format, output,
         };
         command.SetAction(async (parseResult, cancellationToken) =>
         {
@@ -45,12 +49,23 @@ internal sealed class BootstrapCommand : IWaypointCommand
                 NodeCluster = parseResult.GetValue(cluster)!,
                 XdsHost = address[..separator].Trim('[', ']'),
                 XdsPort = port,
+                XdsServerIdentity = parseResult.GetValue(xdsIdentity) is { Length: > 0 } identity ? identity : null,
                 Protocol = parseResult.GetValue(delta) ? XdsProtocol.Delta : XdsProtocol.StateOfTheWorld,
                 AdminPort = parseResult.GetValue(adminPort),
                 SdsSocketPath = parseResult.GetValue(sdsSocket)!,
                 HealthPort = parseResult.GetValue(healthPort) is > 0 and var health ? health : null,
             };
-            var bootstrap = EnvoyBootstrapBuilder.Build(options);
+            Envoy.Config.Bootstrap.V3.Bootstrap bootstrap;
+            try
+            {
+                bootstrap = EnvoyBootstrapBuilder.Build(options);
+            }
+            catch (ArgumentException ex)
+            {
+                await parseResult.InvocationConfiguration.Error.WriteLineAsync("waypoint bootstrap: " + ex.Message).ConfigureAwait(false);
+                return 2;
+            }
+
             var text = parseResult.GetValue(format) == "json" ? EnvoyBootstrapBuilder.RenderJson(bootstrap) : EnvoyBootstrapBuilder.RenderYaml(bootstrap);
             if (parseResult.GetValue(output) is { } file)
             {

@@ -7,6 +7,7 @@ using Microsoft.Extensions.Logging;
 using Waypoint.Agent.DevCa;
 using Waypoint.Xds;
 using Waypoint.Xds.Diagnostics;
+using Waypoint.Xds.Security;
 
 namespace Waypoint.Local.Waypoint;
 
@@ -52,7 +53,12 @@ public sealed class LocalControlPlane : IAsyncDisposable
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
         builder.Services.Replace(ServiceDescriptor.Singleton(loggerFactory));
-        builder.Services.AddWaypointXdsServer(o => o.ListenEndPoint = new IPEndPoint(IPAddress.Loopback, 0));
+        // Plaintext by choice: every process of the rig runs on this machine as this user, on loopback only.
+        builder.Services.AddWaypointXdsServer(o =>
+        {
+            o.ListenEndPoint = new IPEndPoint(IPAddress.Loopback, 0);
+            o.Transport = XdsTransportSecurity.Plaintext;
+        });
         builder.WebHost.ConfigureKestrel(k => k.ListenWaypointXds(new IPEndPoint(IPAddress.Loopback, 0)));
         var xds = builder.Build();
         xds.MapWaypointXds();

@@ -7,7 +7,10 @@ using Envoy.Config.Listener.V3;
 using Envoy.Config.Route.V3;
 using Envoy.Extensions.Filters.Http.Router.V3;
 using Envoy.Extensions.Filters.Network.HttpConnectionManager.V3;
+using Envoy.Extensions.TransportSockets.Tls.V3;
 using Envoy.Type.Matcher.V3;
+using Waypoint.Agent.Sds;
+using Waypoint.Agent.Tls;
 using Google.Protobuf.WellKnownTypes;
 using BootstrapConfig = Envoy.Config.Bootstrap.V3.Bootstrap;
 using Cluster = Envoy.Config.Cluster.V3.Cluster;
@@ -20,9 +23,9 @@ using InternalListenerConfig = Envoy.Extensions.Bootstrap.InternalListener.V3.In
 namespace Waypoint.Xds.Bootstrap;
 
 /// <summary>
-/// Builds a waypoint Envoy's bootstrap: node identity, ADS over gRPC (HTTP/2) to the control plane, the internal
-/// listener extension, the <c>sds-grpc</c> cluster on the agent's Unix socket, admin on loopback and a readiness
-/// listener.
+/// Builds a waypoint Envoy's bootstrap: node identity, ADS over gRPC (HTTP/2; mutual TLS when
+/// <see cref="EnvoyBootstrapOptions.XdsServerIdentity"/> is set) to the control plane, the internal listener extension,
+/// the <c>sds-grpc</c> cluster on the agent's Unix socket, admin on loopback and a readiness listener.
 /// </summary>
 public static class EnvoyBootstrapBuilder
 {
@@ -39,6 +42,18 @@ public static class EnvoyBootstrapBuilder
         ArgumentException.ThrowIfNullOrEmpty(options.XdsHost);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(options.XdsPort);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(options.XdsPort, 65535);
+        if (options.XdsServerIdentity is { } serverIdentity)
+        {
+            if (Waypoint.Xds.Security.XdsPeerIdentity.TryParse(serverIdentity) is null)
+            {
+                throw new ArgumentException($"XdsServerIdentity '{serverIdentity}' is not a SPIFFE workload ID (spiffe://<td>/ns/<ns>/sa/<sa>).", nameof(options));
+            }
+
+            if (!options.IncludeSdsCluster)
+            {
+                throw new ArgumentException("Mutual TLS to the xDS server takes its certificates from the agent's SDS: IncludeSdsCluster must be true.", nameof(options));
+            }
+        }
 
         var node = new Node { Id = options.NodeId, Cluster = options.NodeCluster, Metadata = new Struct() };
         foreach (var (key, value) in options.NodeMetadata)
@@ -131,8 +146,39 @@ public static class EnvoyBootstrapBuilder
         }
 
         cluster.TypedExtensionProtocolOptions.Add("envoy.extensions.upstreams.http.v3.HttpProtocolOptions", Http2Only());
+        if (options.XdsServerIdentity is { } serverIdentity)
+        {
+            cluster.TransportSocket = new TransportSocket { Name = "envoy.transport_sockets.tls", TypedConfig = Any.Pack(XdsClientTls(serverIdentity)) };
+        }
+
         return cluster;
     }
+
+    /// <summary>
+    /// The Envoy side of xDS mutual TLS: its workload certificate (<c>default</c>) as client certificate, the mesh
+    /// roots (<c>ROOTCA</c>) and an exact URI SAN match on the control plane's identity to verify the server. Both
+    /// secrets come from the agent (waiting for them indefinitely, so Envoy never falls back to anything weaker).
+    /// </summary>
+    internal static UpstreamTlsContext XdsClientTls(string serverIdentity) => new()
+    {
+        CommonTlsContext = new CommonTlsContext
+        {
+            TlsParams = new TlsParameters { TlsMinimumProtocolVersion = TlsParameters.Types.TlsProtocol.Tlsv12 },
+            AlpnProtocols = { "h2" },
+            TlsCertificateSdsSecretConfigs = { HboneTlsContexts.SecretConfig(SdsSecrets.Default) },
+            CombinedValidationContext = new CommonTlsContext.Types.CombinedCertificateValidationContext
+            {
+                DefaultValidationContext = new CertificateValidationContext
+                {
+                    MatchTypedSubjectAltNames =
+                    {
+                        new SubjectAltNameMatcher { SanType = SubjectAltNameMatcher.Types.SanType.Uri, Matcher = new StringMatcher { Exact = serverIdentity } },
+                    },
+                },
+                ValidationContextSdsSecretConfig = HboneTlsContexts.SecretConfig(SdsSecrets.RootCa),
+            },
+        },
+    };
 
     private static Cluster SdsCluster(string socketPath)
     {

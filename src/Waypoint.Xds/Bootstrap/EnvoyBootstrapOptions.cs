@@ -19,6 +19,14 @@ public sealed record EnvoyBootstrapOptions
 
     public int XdsPort { get; init; } = XdsServerOptions.DefaultPort;
 
+    /// <summary>
+    /// The SPIFFE ID the xDS server must present (e.g. <c>spiffe://cluster.local/ns/waypoint-system/sa/waypoint-controller</c>).
+    /// Set: Envoy connects over mutual TLS (ALPN h2) with the agent's SDS secrets, <c>default</c> as its client
+    /// certificate and <c>ROOTCA</c> to verify the server, whose URI SAN must equal this exactly (istiod's CA issues
+    /// no DNS names, so the host name is not what is checked). Null: plaintext h2c (<c>waypoint local</c>, tests).
+    /// </summary>
+    public string? XdsServerIdentity { get; init; }
+
     /// <summary>State-of-the-world (GRPC) or incremental (DELTA_GRPC) ADS.</summary>
     public XdsProtocol Protocol { get; init; } = XdsProtocol.StateOfTheWorld;
 

@@ -33,4 +33,10 @@ internal static partial class XdsServerLog
 
     [LoggerMessage(10, LogLevel.Debug, "Holding back removal of {Count} clusters for node '{NodeId}' until listeners and routes no longer need them.", EventName = "ClusterRemovalDeferred")]
     public static partial void ClusterRemovalDeferred(ILogger logger, int count, string nodeId);
+
+    [LoggerMessage(11, LogLevel.Warning, "Refused ADS stream of node '{NodeId}' (node.cluster '{NodeCluster}', identity '{Identity}', peer {Peer}): {Code} {Reason}", EventName = "StreamRefused")]
+    public static partial void StreamRefused(ILogger logger, string nodeId, string nodeCluster, string identity, string peer, Grpc.Core.StatusCode code, string reason);
+
+    [LoggerMessage(12, LogLevel.Warning, "Rejected the client certificate of xDS peer {Peer}: {Reason}", EventName = "ClientCertificateRejected")]
+    public static partial void ClientCertificateRejected(ILogger logger, string peer, string reason);
 }

@@ -4,6 +4,7 @@ using Microsoft.Extensions.Options;
 using Waypoint.Xds;
 using Waypoint.Xds.Diagnostics;
 using Waypoint.Xds.Internal;
+using Waypoint.Xds.Security;
 
 namespace Microsoft.Extensions.DependencyInjection;
 
@@ -11,10 +12,16 @@ namespace Microsoft.Extensions.DependencyInjection;
 public static class XdsServerServiceCollectionExtensions
 {
     /// <summary>
-    /// Adds the ADS services, the snapshot cache (singleton <see cref="XdsSnapshotCache"/>), the node → group resolver
-    /// (default: <see cref="NodeClusterGroupResolver"/>), status and metrics. Existing registrations win, so hosts and
-    /// tests can substitute any of them. Map the endpoints with <c>MapWaypointXds()</c>.
+    /// Adds the ADS services, the snapshot cache (singleton <see cref="XdsSnapshotCache"/>), the node → group resolver,
+    /// status and metrics. Existing registrations win, so hosts and tests can substitute any of them. Map the endpoints
+    /// with <c>MapWaypointXds()</c>.
     /// </summary>
+    /// <remarks>
+    /// With <see cref="XdsServerOptions.Transport"/> = <see cref="XdsTransportSecurity.MutualTls"/> (the default) the
+    /// resolver is <see cref="AuthenticatedNodeGroupResolver"/> over the registered <see cref="IXdsIdentityGroups"/>
+    /// (none registered: nothing is granted), and the host must also register the server's certificate
+    /// (<c>AddWorkloadCertificate</c> from Waypoint.Agent). Plaintext uses <see cref="NodeClusterGroupResolver"/>.
+    /// </remarks>
     public static IServiceCollection AddWaypointXdsServer(this IServiceCollection services, Action<XdsServerOptions>? configure = null)
     {
         ArgumentNullException.ThrowIfNull(services);
@@ -29,7 +36,10 @@ public static class XdsServerServiceCollectionExtensions
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IConfigureOptions<GrpcServiceOptions>, XdsGrpcOptionsSetup>());
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<XdsSnapshotCache>();
-        services.TryAddSingleton<INodeGroupResolver, NodeClusterGroupResolver>();
+        services.TryAddSingleton<INodeGroupResolver>(sp => sp.GetRequiredService<IOptions<XdsServerOptions>>().Value.Transport == XdsTransportSecurity.Plaintext
+            ? new NodeClusterGroupResolver()
+            : new AuthenticatedNodeGroupResolver(sp.GetService<IXdsIdentityGroups>() ?? new NoXdsIdentityGroups()));
+        services.TryAddSingleton<XdsServerTls>();
         services.TryAddSingleton<XdsServerStatus>();
         services.TryAddSingleton<XdsMetrics>();
         services.TryAddSingleton<AdsServices>();

@@ -3,6 +3,7 @@ using Envoy.Config.Core.V3;
 using Grpc.Core;
 using Microsoft.Extensions.Logging;
 using Waypoint.Xds.Diagnostics;
+using Waypoint.Xds.Security;
 
 namespace Waypoint.Xds.Internal;
 
@@ -66,7 +67,7 @@ internal abstract class AdsStream<TRequest, TResponse>
 
     protected abstract XdsProtocol Protocol { get; }
 
-    public async Task RunAsync()
+    public async Task RunAsync(XdsPeer peer)
     {
         if (!await _requests.MoveNext(CancellationToken).ConfigureAwait(false))
         {
@@ -76,8 +77,13 @@ internal abstract class AdsStream<TRequest, TResponse>
         var first = _requests.Current;
         var node = GetNode(first) ?? throw Invalid("the first request on a stream must carry the node");
         NodeId = string.IsNullOrEmpty(node.Id) ? "(no id)" : node.Id;
-        NodeGroup = Services.Resolver.Resolve(node)
-            ?? throw Invalid("the node cannot be mapped to a waypoint: node.cluster is empty (expected <gateway>.<namespace>)");
+        var resolution = Services.Resolver.Resolve(node, peer.Identity);
+        if (resolution.NodeGroup is null)
+        {
+            throw Refused(node, peer, resolution);
+        }
+
+        NodeGroup = resolution.NodeGroup;
 
         _status = Services.Status.Register(NodeId, NodeGroup, Protocol, Services.Time.GetUtcNow());
         Services.Metrics.StreamOpened(Protocol);
@@ -141,6 +147,24 @@ internal abstract class AdsStream<TRequest, TResponse>
     /// <summary>The response bringing Envoy up to date for one type, or null when there is nothing to send.</summary>
     protected abstract (TResponse Response, PendingResponse Pending)? BuildResponse(
         AdsTypeState state, XdsSnapshot snapshot, bool deferClusterRemovals, string nonce);
+
+    private RpcException Refused(Node node, XdsPeer peer, NodeGroupResolution resolution)
+    {
+        var reason = resolution.Reason!;
+        if (resolution.Refusal == StatusCode.InvalidArgument)
+        {
+            return Invalid(reason);
+        }
+
+        if (peer.UnauthenticatedReason is { } why && resolution.Refusal == StatusCode.Unauthenticated)
+        {
+            reason = $"{reason} ({why})";
+        }
+
+        XdsServerLog.StreamRefused(Services.Logger, NodeId, Truncate(node.Cluster), peer.Identity?.SpiffeId ?? "(none)", peer.Address, resolution.Refusal, reason);
+        Services.Metrics.RequestRejected(resolution.Refusal == StatusCode.Unauthenticated ? "unauthenticated" : "permission_denied");
+        return new RpcException(new Status(resolution.Refusal, reason));
+    }
 
     protected RpcException Invalid(string reason)
     {

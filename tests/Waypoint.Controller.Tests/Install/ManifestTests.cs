@@ -99,6 +99,20 @@ public sealed class ManifestTests
         Assert.Equal(Defaults.ControllerName, env.Single(e => e!["name"]!.GetValue<string>() == "Waypoint__Controller__ControllerName")!["value"]!.GetValue<string>());
         Assert.Equal("waypoint-controller", deployment["spec"]!["template"]!["spec"]!["serviceAccountName"]!.GetValue<string>());
         Assert.Equal("true", deployment["spec"]!["template"]!["spec"]!["securityContext"]!["runAsNonRoot"]!.GetValue<string>());
+
+        // Secured xDS: the controller's own identity (SERVICE_ACCOUNT), its istio-ca token and the mesh root, where the agent reads them.
+        Assert.Equal("spec.serviceAccountName", env.Single(e => e!["name"]!.GetValue<string>() == "SERVICE_ACCOUNT")!["valueFrom"]!["fieldRef"]!["fieldPath"]!.GetValue<string>());
+        Assert.Equal(15012, Defaults.XdsPort);
+        Assert.False(Defaults.XdsPlaintext);
+        var podSpec = deployment["spec"]!["template"]!["spec"]!;
+        var mounts = podSpec["containers"]![0]!["volumeMounts"]!.AsArray();
+        var volumes = podSpec["volumes"]!.AsArray();
+        var tokenMount = mounts.Single(m => m!["mountPath"]!.GetValue<string>() == Path.GetDirectoryName(Waypoint.Agent.AgentOptions.DefaultTokenPath))!;
+        var token = volumes.Single(v => v!["name"]!.GetValue<string>() == tokenMount["name"]!.GetValue<string>())!["projected"]!["sources"]![0]!["serviceAccountToken"]!;
+        Assert.Equal("istio-ca", token["audience"]!.GetValue<string>());
+        Assert.Equal(Path.GetFileName(Waypoint.Agent.AgentOptions.DefaultTokenPath), token["path"]!.GetValue<string>());
+        var rootMount = mounts.Single(m => m!["mountPath"]!.GetValue<string>() == Path.GetDirectoryName(Waypoint.Agent.AgentOptions.DefaultRootCertPath))!;
+        Assert.Equal("istio-ca-root-cert", volumes.Single(v => v!["name"]!.GetValue<string>() == rootMount["name"]!.GetValue<string>())!["configMap"]!["name"]!.GetValue<string>());
     }
 
     [Fact]

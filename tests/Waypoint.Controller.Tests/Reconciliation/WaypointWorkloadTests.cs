@@ -20,7 +20,12 @@ public sealed class WaypointWorkloadTests
         var clusters = bootstrap["staticResources"]?["clusters"]?.AsArray() ?? bootstrap["static_resources"]!["clusters"]!.AsArray();
         var json = bootstrap.ToJsonString();
         Assert.Contains("waypoint-xds.waypoint-system.svc", json, StringComparison.Ordinal);
-        Assert.Contains("15010", json, StringComparison.Ordinal);
+        Assert.Contains("15012", json, StringComparison.Ordinal);
+        // xDS is mutual TLS pinned on the controller's own SPIFFE identity.
+        var xds = clusters.Single(c => c!["name"]!.GetValue<string>() == "xds-grpc")!;
+        var tls = (xds["transportSocket"] ?? xds["transport_socket"])!.ToJsonString();
+        Assert.Contains("spiffe://cluster.local/ns/waypoint-system/sa/waypoint-controller", tls, StringComparison.Ordinal);
+        Assert.Contains("ROOTCA", tls, StringComparison.Ordinal);
         Assert.Contains("/var/run/secrets/workload-spiffe-uds/socket", json, StringComparison.Ordinal);
         Assert.Contains(clusters, c => c!["name"]!.GetValue<string>() == "sds-grpc");
         Assert.Contains(clusters, c => c!["name"]!.GetValue<string>() == "xds-grpc");

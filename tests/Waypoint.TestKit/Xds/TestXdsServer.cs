@@ -5,15 +5,37 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Testing;
+using Waypoint.Agent;
+using Waypoint.TestKit.Ca;
 using Waypoint.TestKit.Envoy;
+using Waypoint.TestKit.Pki;
 using Waypoint.Xds;
 using Waypoint.Xds.Bootstrap;
 using Waypoint.Xds.Diagnostics;
+using Waypoint.Xds.Security;
 
 namespace Waypoint.TestKit.Xds;
 
 /// <summary>
-/// The real Waypoint xDS server (Kestrel, h2c) on a loopback port, for tests that feed real Envoys.
+/// Mutual TLS for a <see cref="TestXdsServer"/>: the server's certificate comes from <paramref name="Ca"/> for
+/// <paramref name="Namespace"/>/<paramref name="ServiceAccount"/> exactly as the controller gets its own (token →
+/// istiod CA → <see cref="WorkloadCertificateManager"/>), and <paramref name="Groups"/> grants node groups to clients.
+/// </summary>
+public sealed record TestXdsServerTls(IstiodCaDouble Ca, IXdsIdentityGroups Groups, string Namespace = "waypoint-system", string ServiceAccount = "waypoint-controller")
+{
+    public string ServerIdentity => SpiffeId.ForServiceAccount(Ca.TrustDomain, Namespace, ServiceAccount);
+}
+
+/// <summary>Grants each identity the groups of a fixed table (tests).</summary>
+public sealed class StaticXdsIdentityGroups(IReadOnlyDictionary<string, string[]> groupsBySpiffeId) : IXdsIdentityGroups
+{
+    public IReadOnlyCollection<string> GroupsOf(XdsPeerIdentity identity) =>
+        groupsBySpiffeId.TryGetValue(identity.SpiffeId, out var groups) ? groups : [];
+}
+
+/// <summary>
+/// The real Waypoint xDS server (Kestrel; h2c, or mutual TLS with <see cref="TestXdsServerTls"/>) on a loopback port,
+/// for tests that feed real Envoys.
 /// </summary>
 /// <example>
 /// <code>
@@ -30,13 +52,19 @@ namespace Waypoint.TestKit.Xds;
 public sealed class TestXdsServer : IAsyncDisposable
 {
     private readonly Action<IServiceCollection>? _configureServices;
+    private readonly TestDirectory? _tlsDirectory;
     private WebApplication? _app;
 
-    private TestXdsServer(XdsSnapshotCache cache, Action<IServiceCollection>? configureServices)
+    private TestXdsServer(XdsSnapshotCache cache, Action<IServiceCollection>? configureServices, TestXdsServerTls? tls)
     {
         Cache = cache;
         _configureServices = configureServices;
+        Tls = tls;
+        _tlsDirectory = tls is null ? null : new TestDirectory("wpx-");
     }
+
+    /// <summary>Mutual TLS settings; null for h2c.</summary>
+    public TestXdsServerTls? Tls { get; }
 
     /// <summary>The snapshots served, shared by all incarnations of the server.</summary>
     public XdsSnapshotCache Cache { get; }
@@ -55,7 +83,7 @@ public sealed class TestXdsServer : IAsyncDisposable
     public int Port => EndPoint.Port;
 
     /// <summary>Base address for gRPC clients, e.g. <c>GrpcChannel.ForAddress(xds.Address)</c>.</summary>
-    public Uri Address => new($"http://{EndPoint}");
+    public Uri Address => new($"{(Tls is null ? "http" : "https")}://{EndPoint}");
 
     public bool IsRunning => _app is not null;
 
@@ -64,9 +92,10 @@ public sealed class TestXdsServer : IAsyncDisposable
         int port = 0,
         Action<IServiceCollection>? configureServices = null,
         XdsSnapshotCache? cache = null,
+        TestXdsServerTls? tls = null,
         CancellationToken cancellationToken = default)
     {
-        var server = new TestXdsServer(cache ?? new XdsSnapshotCache(), configureServices);
+        var server = new TestXdsServer(cache ?? new XdsSnapshotCache(), configureServices, tls);
         await server.StartCoreAsync(new IPEndPoint(IPAddress.Loopback, port), cancellationToken).ConfigureAwait(false);
         return server;
     }
@@ -89,10 +118,21 @@ public sealed class TestXdsServer : IAsyncDisposable
         await StartCoreAsync(EndPoint, cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>Bootstrap options for a test Envoy: ADS to this server, admin on a free loopback port, no SDS, no health listener.</summary>
-    public EnvoyBootstrapOptions CreateBootstrapOptions(string nodeGroup, string? nodeId = null, XdsProtocol protocol = XdsProtocol.StateOfTheWorld) =>
-        new()
+    /// <summary>
+    /// Bootstrap options for a test Envoy: ADS to this server, admin on a free loopback port, no health listener; no
+    /// SDS over h2c, and over mutual TLS the agent socket <paramref name="sdsSocketPath"/> (required then).
+    /// </summary>
+    public EnvoyBootstrapOptions CreateBootstrapOptions(string nodeGroup, string? nodeId = null, XdsProtocol protocol = XdsProtocol.StateOfTheWorld, string? sdsSocketPath = null)
+    {
+        if (Tls is not null && sdsSocketPath is null)
         {
+            throw new ArgumentNullException(nameof(sdsSocketPath), "Over mutual TLS, Envoy needs an agent's SDS socket.");
+        }
+
+        return new()
+        {
+            XdsServerIdentity = Tls?.ServerIdentity,
+            SdsSocketPath = sdsSocketPath ?? EnvoyBootstrapOptions.DefaultSdsSocketPath,
             NodeId = nodeId ?? $"{nodeGroup}~{Guid.NewGuid():N}",
             NodeCluster = nodeGroup,
             XdsHost = "127.0.0.1",
@@ -100,15 +140,16 @@ public sealed class TestXdsServer : IAsyncDisposable
             Protocol = protocol,
             AdminAddress = "127.0.0.1",
             AdminPort = 0,
-            IncludeSdsCluster = false,
+            IncludeSdsCluster = Tls is not null,
             HealthPort = null,
             XdsConnectTimeout = TimeSpan.FromSeconds(1),
             InitialFetchTimeout = TimeSpan.FromSeconds(10),
         };
+    }
 
     /// <summary>A JSON bootstrap pointing at this server.</summary>
-    public string CreateBootstrap(string nodeGroup, string? nodeId = null, XdsProtocol protocol = XdsProtocol.StateOfTheWorld) =>
-        EnvoyBootstrapBuilder.RenderJson(EnvoyBootstrapBuilder.Build(CreateBootstrapOptions(nodeGroup, nodeId, protocol)));
+    public string CreateBootstrap(string nodeGroup, string? nodeId = null, XdsProtocol protocol = XdsProtocol.StateOfTheWorld, string? sdsSocketPath = null) =>
+        EnvoyBootstrapBuilder.RenderJson(EnvoyBootstrapBuilder.Build(CreateBootstrapOptions(nodeGroup, nodeId, protocol, sdsSocketPath)));
 
     /// <summary>Starts a real Envoy of <paramref name="nodeGroup"/> against this server and waits until it is LIVE.</summary>
     public Task<EnvoyProcess> StartEnvoyAsync(
@@ -116,8 +157,9 @@ public sealed class TestXdsServer : IAsyncDisposable
         string? nodeId = null,
         XdsProtocol protocol = XdsProtocol.StateOfTheWorld,
         EnvoyStartOptions? options = null,
+        string? sdsSocketPath = null,
         CancellationToken cancellationToken = default) =>
-        EnvoyProcess.StartAsync(CreateBootstrap(nodeGroup, nodeId, protocol), options, cancellationToken);
+        EnvoyProcess.StartAsync(CreateBootstrap(nodeGroup, nodeId, protocol, sdsSocketPath), options, cancellationToken);
 
     /// <summary>Waits until <paramref name="condition"/> holds on <see cref="Status"/> (re-checked on every change).</summary>
     public async Task WaitUntilAsync(Func<XdsServerStatus, bool> condition, string description, TimeSpan? timeout = null)
@@ -154,7 +196,11 @@ public sealed class TestXdsServer : IAsyncDisposable
         return Status.GetLastNack(nodeId, typeUrl)!;
     }
 
-    public async ValueTask DisposeAsync() => await StopAsync().ConfigureAwait(false);
+    public async ValueTask DisposeAsync()
+    {
+        await StopAsync().ConfigureAwait(false);
+        _tlsDirectory?.Dispose();
+    }
 
     private async Task StartCoreAsync(IPEndPoint endPoint, CancellationToken cancellationToken)
     {
@@ -167,12 +213,30 @@ public sealed class TestXdsServer : IAsyncDisposable
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(5));
         builder.Services.AddSingleton(Cache);
         builder.Services.AddSingleton(status);
-        builder.Services.AddWaypointXdsServer(o => o.ListenEndPoint = endPoint);
+        builder.Services.AddWaypointXdsServer(o =>
+        {
+            o.ListenEndPoint = endPoint;
+            o.Transport = Tls is null ? XdsTransportSecurity.Plaintext : XdsTransportSecurity.MutualTls;
+        });
+        if (Tls is { } tls)
+        {
+            var identity = new AgentOptions { Namespace = tls.Namespace, ServiceAccount = tls.ServiceAccount };
+            tls.Ca.Configure(identity, _tlsDirectory!.Path);
+            builder.Services.AddWorkloadCertificate(o => TestWorkloadAgent.CopyTo(identity, o));
+            builder.Services.AddSingleton(tls.Groups);
+        }
+
         _configureServices?.Invoke(builder.Services);
         builder.WebHost.ConfigureKestrel(k => k.ListenWaypointXds(endPoint));
         var app = builder.Build();
         app.MapWaypointXds();
         await app.StartAsync(cancellationToken).ConfigureAwait(false);
+        if (Tls is not null)
+        {
+            await app.Services.GetRequiredService<WorkloadCertificateManager>().WaitForCertificateAsync(cancellationToken)
+                .WaitAsync(TimeSpan.FromSeconds(30), cancellationToken).ConfigureAwait(false);
+        }
+
         var bound = new Uri(app.Urls.First());
         EndPoint = new IPEndPoint(IPAddress.Loopback, bound.Port);
         Status = status;

@@ -49,6 +49,43 @@ public sealed class EnvoyBootstrapBuilderTests
     }
 
     [Fact]
+    public void Build_WithServerIdentity_DialsMutualTlsWithTheAgentsSecrets_AndPinsTheIdentity()
+    {
+        const string controller = "spiffe://cluster.local/ns/waypoint-system/sa/waypoint-controller";
+        var json = JsonNode.Parse(EnvoyBootstrapBuilder.RenderJson(EnvoyBootstrapBuilder.Build(Options() with { XdsServerIdentity = controller })))!;
+
+        var xds = json["static_resources"]!["clusters"]!.AsArray().Single(c => c!["name"]!.GetValue<string>() == EnvoyBootstrapBuilder.XdsClusterName)!;
+        var tls = xds["transport_socket"]!["typed_config"]!["common_tls_context"]!;
+        Assert.Equal(["h2"], tls["alpn_protocols"]!.AsArray().Select(a => a!.GetValue<string>()));
+        var certificate = Assert.Single(tls["tls_certificate_sds_secret_configs"]!.AsArray())!;
+        Assert.Equal("default", certificate["name"]!.GetValue<string>());
+        Assert.Equal(EnvoyBootstrapBuilder.SdsClusterName, certificate["sds_config"]!["api_config_source"]!["grpc_services"]![0]!["envoy_grpc"]!["cluster_name"]!.GetValue<string>());
+        var validation = tls["combined_validation_context"]!;
+        Assert.Equal("ROOTCA", validation["validation_context_sds_secret_config"]!["name"]!.GetValue<string>());
+        var san = Assert.Single(validation["default_validation_context"]!["match_typed_subject_alt_names"]!.AsArray())!;
+        Assert.Equal("URI", san["san_type"]!.GetValue<string>());
+        Assert.Equal(controller, san["matcher"]!["exact"]!.GetValue<string>());
+
+        // Without an identity: plaintext, as waypoint local and tests use it.
+        var plain = JsonNode.Parse(EnvoyBootstrapBuilder.RenderJson(EnvoyBootstrapBuilder.Build(Options())))!;
+        Assert.Null(plain["static_resources"]!["clusters"]!.AsArray().Single(c => c!["name"]!.GetValue<string>() == EnvoyBootstrapBuilder.XdsClusterName)!["transport_socket"]);
+    }
+
+    [Theory]
+    [InlineData("spiffe://cluster.local/ns/waypoint-system")]
+    [InlineData("waypoint-xds.waypoint-system.svc")]
+    public void Build_RefusesAServerIdentityThatIsNotAWorkloadId(string identity) =>
+        Assert.Throws<ArgumentException>(() => EnvoyBootstrapBuilder.Build(Options() with { XdsServerIdentity = identity }));
+
+    [Fact]
+    public void Build_RefusesMutualTlsWithoutTheSdsCluster() =>
+        Assert.Throws<ArgumentException>(() => EnvoyBootstrapBuilder.Build(Options() with
+        {
+            XdsServerIdentity = "spiffe://cluster.local/ns/waypoint-system/sa/waypoint-controller",
+            IncludeSdsCluster = false,
+        }));
+
+    [Fact]
     public void Build_WithHostname_UsesStrictDns_AndSotwIsGrpc()
     {
         var json = JsonNode.Parse(EnvoyBootstrapBuilder.RenderJson(EnvoyBootstrapBuilder.Build(Options(host: "waypoint-controller.waypoint-system.svc"))))!;
