@@ -21,6 +21,9 @@ public sealed class KubernetesBox : IAsyncDisposable
     /// <summary>The field manager of what the box itself applies (the istio-system namespace, istiod's binding).</summary>
     public const string FieldManager = "waypoint-box";
 
+    /// <summary>What <c>waypoint box</c> prints once the box is ready (a launching process can wait for it).</summary>
+    public const string ReadyLine = "The box is ready.";
+
     /// <summary>The API server's URL inside the box.</summary>
     public static readonly Uri ApiServerUrl = new($"https://127.0.0.1:{BoxPorts.ApiServer}");
 

@@ -17,9 +17,6 @@ namespace Waypoint.Host.Commands;
 [SupportedOSPlatform("linux")]
 internal sealed class BoxCommand : IWaypointCommand
 {
-    /// <summary>The line printed once the box is ready (tests wait for it).</summary>
-    public const string ReadyLine = "The box is ready.";
-
     public Command Build()
     {
         var workDir = new Option<DirectoryInfo?>("--work-dir") { Description = "The box's private work folder (new or empty). Default: a new folder under the temp dir." };
@@ -171,7 +168,7 @@ internal sealed class BoxCommand : IWaypointCommand
         output.WriteLine("Try:");
         output.WriteLine($"  {enter} {kubectl} --kubeconfig {state.AdminKubeconfigPath} get pods -A");
         output.WriteLine($"  {enter} {kubectl} --kubeconfig {state.AdminKubeconfigPath} get gatewayclasses");
-        output.WriteLine(ReadyLine + " Ctrl-C or SIGTERM stops it.");
+        output.WriteLine(KubernetesBox.ReadyLine + " Ctrl-C or SIGTERM stops it.");
         output.Flush();
     }
 }
