@@ -61,7 +61,9 @@ internal sealed class BoxProcess : IAsyncDisposable
         }
     }
 
-    public static BoxProcess Start(params string[] arguments)
+    public static BoxProcess Start(params string[] arguments) => Start(new Dictionary<string, string>(), arguments);
+
+    public static BoxProcess Start(IReadOnlyDictionary<string, string> environment, params string[] arguments)
     {
         RequireBoxPrerequisites();
         var directory = System.IO.Directory.CreateTempSubdirectory("waypoint-box-test-").FullName;
@@ -79,6 +81,11 @@ internal sealed class BoxProcess : IAsyncDisposable
         }
 
         startInfo.Environment.Remove(BoxLauncher.InsideVariable);
+        foreach (var (name, value) in environment)
+        {
+            startInfo.Environment[name] = value;
+        }
+
         var process = Process.Start(startInfo)!;
         var box = new BoxProcess(process, directory);
         process.OutputDataReceived += (_, e) => box.OnLine(e.Data);
