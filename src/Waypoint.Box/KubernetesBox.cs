@@ -280,7 +280,19 @@ public sealed class KubernetesBox : IAsyncDisposable
         }, cancellationToken).ConfigureAwait(false);
     }
 
-    private async Task StartAsync(BoxComponentSpec spec, CancellationToken cancellationToken)
+    /// <summary>
+    /// Starts one more component in the box (e.g. a kubelet) and waits until it is ready; it is stopped with the others,
+    /// before them (reverse start order), and listed in the state file. <see cref="BoxOptions.ExtraArguments"/> apply
+    /// to it by name.
+    /// </summary>
+    public Task<BoxComponent> StartComponentAsync(BoxComponentSpec spec, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _stopped) != 0, this);
+        return StartAsync(spec, cancellationToken);
+    }
+
+    private async Task<BoxComponent> StartAsync(BoxComponentSpec spec, CancellationToken cancellationToken)
     {
         if (_options.ExtraArguments.TryGetValue(spec.Name, out var extra))
         {
@@ -292,7 +304,8 @@ public sealed class KubernetesBox : IAsyncDisposable
         _components.Add(component);
         await component.StartAsync(cancellationToken).ConfigureAwait(false);
         BoxLog.ComponentReady(_logger, component.Name, component.ProcessId, component.LogPath);
-        await WriteStateAsync(ready: false, cancellationToken).ConfigureAwait(false);
+        await WriteStateAsync(ready: State?.Ready ?? false, cancellationToken).ConfigureAwait(false);
+        return component;
     }
 
     private async Task ApplyCrdsAsync(CancellationToken cancellationToken)
