@@ -281,6 +281,17 @@ public sealed class KubernetesBox : IAsyncDisposable
     }
 
     /// <summary>
+    /// Completes with the first component that exits while the box runs (a crash: the box no longer works), or is
+    /// cancelled. Components started after the call are not watched by it.
+    /// </summary>
+    public async Task<BoxComponent> WaitForComponentExitAsync(CancellationToken cancellationToken)
+    {
+        var components = _components.ToList();
+        var exited = await Task.WhenAny(components.Select(c => c.Exited)).WaitAsync(cancellationToken).ConfigureAwait(false);
+        return components.First(c => c.Exited == exited);
+    }
+
+    /// <summary>
     /// Starts one more component in the box (e.g. a kubelet) and waits until it is ready; it is stopped with the others,
     /// before them (reverse start order), and listed in the state file. <see cref="BoxOptions.ExtraArguments"/> apply
     /// to it by name.

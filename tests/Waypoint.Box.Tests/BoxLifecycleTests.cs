@@ -28,6 +28,23 @@ public sealed class BoxLifecycleTests
     }
 
     [Fact]
+    public async Task A_component_dying_while_the_box_runs_stops_the_box_and_names_it()
+    {
+        await using var box = BoxProcess.Start("--no-istiod");
+        await box.WaitReadyAsync();
+        var state = await BoxState.ReadAsync(box.StatePath, CancellationToken.None);
+        var scheduler = state.Components.Single(c => c.Name == "kube-scheduler");
+
+        _ = Kill(scheduler.ProcessId, 9);
+        var exitCode = await box.WaitForExitAsync();
+
+        Assert.True(exitCode == 1, box.Output);
+        Assert.Contains("kube-scheduler exited with exit code 137 while the box ran", box.Output, StringComparison.Ordinal);
+        Assert.Contains($"Log: {scheduler.LogPath}", box.Output, StringComparison.Ordinal);
+        Assert.All(state.Components, c => Assert.False(Directory.Exists($"/proc/{c.ProcessId}"), $"{c.Name} (pid {c.ProcessId}) is still there"));
+    }
+
+    [Fact]
     public async Task A_component_that_fails_to_start_is_named_with_its_exit_code_log_path_and_last_log_lines()
     {
         await using var box = BoxProcess.Start("--no-istiod", "--component-arg", "etcd=--no-such-flag");
@@ -56,6 +73,11 @@ public sealed class BoxLifecycleTests
         Assert.Contains("WAYPOINT_K8S_ASSETS is set to '/nonexistent/k8s-assets'", box.Output, StringComparison.Ordinal);
         Assert.Contains("KUBEBUILDER_ASSETS", box.Output, StringComparison.Ordinal);
     }
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "kill")]
+#pragma warning disable SYSLIB1054 // a test helper; one call
+    private static extern int Kill(int pid, int signal);
+#pragma warning restore SYSLIB1054
 
     private static List<int> ProcessesIn(string networkNamespaceId) =>
         Directory.EnumerateDirectories("/proc")

@@ -32,6 +32,7 @@ public sealed class BoxComponent : IDisposable
 {
     private static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(100);
     private readonly BoxComponentSpec _spec;
+    private readonly TaskCompletionSource _exited = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private Process? _process;
 
     public BoxComponent(BoxComponentSpec spec, string logDirectory)
@@ -44,6 +45,12 @@ public sealed class BoxComponent : IDisposable
     public string Name => _spec.Name;
 
     public string LogPath { get; }
+
+    /// <summary>Completes when the process exits (after <see cref="StartAsync"/>; never before it is started).</summary>
+    public Task Exited => _exited.Task;
+
+    /// <summary>The exit code once exited.</summary>
+    public int? ExitCode => _process is { HasExited: true } process ? process.ExitCode : null;
 
     /// <summary>The process id once started.</summary>
     public int? ProcessId => _process?.Id;
@@ -76,6 +83,7 @@ public sealed class BoxComponent : IDisposable
         }
 
         _process = Process.Start(startInfo) ?? throw new BoxComponentException(Name, null, LogPath, $"{Name} could not be started.");
+        _ = _process.WaitForExitAsync(CancellationToken.None).ContinueWith(_ => _exited.TrySetResult(), TaskScheduler.Default);
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(_spec.ReadyTimeout);
         while (true)

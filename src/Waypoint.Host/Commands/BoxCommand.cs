@@ -128,22 +128,41 @@ internal sealed class BoxCommand : IWaypointCommand
             return 1;
         }
 
+        var exitCode = 0;
         await using (box.ConfigureAwait(false))
         {
             PrintSummary(box, options.StateFile, output);
+            using var stopWatching = CancellationTokenSource.CreateLinkedTokenSource(stop.Token);
+            var launcherGone = BoxLauncher.WaitForLauncherExitAsync(stopWatching.Token);
+            var crashed = box.WaitForComponentExitAsync(stopWatching.Token);
             try
             {
-                await BoxLauncher.WaitForLauncherExitAsync(stop.Token).ConfigureAwait(false);
-                output.WriteLine("The launcher is gone; stopping the box ...");
+                var first = await Task.WhenAny(launcherGone, crashed).ConfigureAwait(false);
+                await first.ConfigureAwait(false);
+                if (first == crashed)
+                {
+                    var component = await crashed.ConfigureAwait(false);
+                    error.WriteLine(BoxComponentException.Create(component.Name, component.ExitCode, component.LogPath,
+                        $"{component.Name} exited with exit code {component.ExitCode} while the box ran; stopping the box").Message);
+                    exitCode = 1;
+                }
+                else
+                {
+                    output.WriteLine("The launcher is gone; stopping the box ...");
+                }
             }
             catch (OperationCanceledException)
             {
                 output.WriteLine("Stopping the box ...");
             }
+            finally
+            {
+                await stopWatching.CancelAsync().ConfigureAwait(false);
+            }
         }
 
         output.WriteLine("The box stopped.");
-        return 0;
+        return exitCode;
     }
 
     private static void PrintSummary(KubernetesBox box, string stateFile, TextWriter output)
