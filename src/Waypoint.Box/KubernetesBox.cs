@@ -109,10 +109,19 @@ public sealed class KubernetesBox : IAsyncDisposable
         }
     }
 
-    /// <summary>Attaches to a running box from outside: reads its state file and joins its network namespace (root).</summary>
+    /// <summary>
+    /// Attaches to a running box from outside: reads its state file and joins its network namespace (root). Throws
+    /// <see cref="FileNotFoundException"/> when no box wrote that file, <see cref="InvalidOperationException"/> when the
+    /// file is stale (its box is gone). A box still starting (<see cref="BoxState.Ready"/> false) can be attached to.
+    /// </summary>
     public static async Task<BoxConnection> AttachAsync(string statePath, CancellationToken cancellationToken)
     {
         var state = await BoxState.ReadAsync(statePath, cancellationToken).ConfigureAwait(false);
+        if (BoxNetwork.NetworkNamespaceOf(state.UnshareProcessId) is not { } id || (state.NetworkNamespaceId is not null && id != state.NetworkNamespaceId))
+        {
+            throw new InvalidOperationException($"{statePath} is stale: the box's namespace holder (pid {state.UnshareProcessId}) is gone. Start a box with `waypoint box`.");
+        }
+
         return new BoxConnection(state, new BoxNetworkNamespace(state.NetworkNamespacePath));
     }
 
