@@ -1,0 +1,41 @@
+using Waypoint.Box.Assets;
+
+namespace Waypoint.Box;
+
+/// <summary>How to run a box.</summary>
+public sealed record BoxOptions
+{
+    /// <summary>The private work folder (PKI, kubeconfigs, etcd data, logs). Default: a new folder under the temp dir.</summary>
+    public string? WorkDirectory { get; init; }
+
+    /// <summary>Keep the work folder when the box stops (it is always kept after a failed start: the error names its logs).</summary>
+    public bool KeepWorkDirectory { get; init; }
+
+    /// <summary>Run istiod (off for tests that need only the API server).</summary>
+    public bool Istiod { get; init; } = true;
+
+    /// <summary>Where the state file goes (<see cref="BoxState"/>), for a CLI or a test to attach.</summary>
+    public string StateFile { get; init; } = DefaultStateFile;
+
+    /// <summary>The binaries and CRDs; default <see cref="KubernetesAssets.Locate"/>.</summary>
+    public KubernetesAssets? Assets { get; init; }
+
+    /// <summary>Extra flags per component name (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, istiod), appended last.</summary>
+    public IReadOnlyDictionary<string, IReadOnlyList<string>> ExtraArguments { get; init; } = new Dictionary<string, IReadOnlyList<string>>();
+
+    /// <summary>How long each component may take to become ready.</summary>
+    public TimeSpan ReadyTimeout { get; init; } = TimeSpan.FromSeconds(90);
+
+    /// <summary>How long each component may take to exit after SIGTERM before it is killed.</summary>
+    public TimeSpan StopTimeout { get; init; } = TimeSpan.FromSeconds(15);
+
+    /// <summary><c>$XDG_RUNTIME_DIR/waypoint-box/state.json</c>, else <c>/tmp/waypoint-box/state.json</c>.</summary>
+    public static string DefaultStateFile
+    {
+        get
+        {
+            var runtime = Environment.GetEnvironmentVariable("XDG_RUNTIME_DIR");
+            return Path.Combine(string.IsNullOrEmpty(runtime) ? Path.Combine(Path.GetTempPath(), "waypoint-box") : Path.Combine(runtime, "waypoint-box"), "state.json");
+        }
+    }
+}

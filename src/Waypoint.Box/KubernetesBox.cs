@@ -1,0 +1,462 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using Microsoft.Extensions.Logging;
+using Waypoint.Box.Apply;
+using Waypoint.Box.Assets;
+using Waypoint.Box.Components;
+using Waypoint.Box.Network;
+using Waypoint.Box.Pki;
+
+namespace Waypoint.Box;
+
+/// <summary>
+/// A real Kubernetes control plane in the private network namespace this process runs in (started by
+/// <see cref="BoxLauncher"/>): etcd, kube-apiserver, the CRDs, kube-controller-manager, kube-scheduler and
+/// (optionally) istiod, each a <see cref="BoxComponent"/> with its log in <c>&lt;work&gt;/log</c>. Its state file
+/// lets processes outside attach (<see cref="AttachAsync"/>). Disposing stops everything in reverse order.
+/// </summary>
+public sealed class KubernetesBox : IAsyncDisposable
+{
+    /// <summary>The field manager of what the box itself applies (the istio-system namespace, istiod's binding).</summary>
+    public const string FieldManager = "waypoint-box";
+
+    /// <summary>What <c>waypoint box</c> prints once the box is ready (a launching process can wait for it).</summary>
+    public const string ReadyLine = "The box is ready.";
+
+    /// <summary>The API server's URL inside the box.</summary>
+    public static readonly Uri ApiServerUrl = new($"https://127.0.0.1:{BoxPorts.ApiServer}");
+
+    private readonly BoxOptions _options;
+    private readonly ILogger _logger;
+    private readonly List<BoxComponent> _components = [];
+    private readonly HttpClient _admin;
+    private readonly string _networkNamespacePath;
+    private int _stopped;
+
+    private KubernetesBox(BoxOptions options, ILogger logger, KubernetesAssets assets, string workDirectory, BoxPki pki, string networkNamespacePath, HttpClient admin)
+    {
+        _options = options;
+        _logger = logger;
+        Assets = assets;
+        WorkDirectory = workDirectory;
+        Pki = pki;
+        _networkNamespacePath = networkNamespacePath;
+        _admin = admin;
+    }
+
+    public KubernetesAssets Assets { get; }
+
+    /// <summary>The private work folder (mode 0700): pki/, log/, etcd/, the kubeconfigs.</summary>
+    public string WorkDirectory { get; }
+
+    /// <summary>The CA (issue more certificates from it, e.g. a kubelet's).</summary>
+    public BoxPki Pki { get; }
+
+    public string AdminKubeconfigPath => Path.Combine(WorkDirectory, "admin.kubeconfig");
+
+    public string LogDirectory => Path.Combine(WorkDirectory, "log");
+
+    /// <summary>The running components, in start order.</summary>
+    public IReadOnlyList<BoxComponent> Components => _components;
+
+    /// <summary>What the state file holds.</summary>
+    public BoxState State { get; private set; } = null!;
+
+    /// <summary>An API server client authenticated as the admin (<c>system:masters</c>); owned by the box.</summary>
+    public HttpClient AdminClient => _admin;
+
+    /// <summary>
+    /// Starts the box; this process must be the one <see cref="BoxLauncher"/> started (inside the namespaces).
+    /// On failure everything started is stopped, the work folder kept (the error names its logs), and the
+    /// exception is a <see cref="BoxComponentException"/> naming the component.
+    /// </summary>
+    public static async Task<KubernetesBox> StartAsync(BoxOptions options, ILoggerFactory loggerFactory, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(loggerFactory);
+        var logger = loggerFactory.CreateLogger<KubernetesBox>();
+        var started = Stopwatch.StartNew();
+        var assets = options.Assets ?? KubernetesAssets.Locate();
+        await BoxNetwork.SetUpAsync(cancellationToken).ConfigureAwait(false);
+
+        var workDirectory = PrepareWorkDirectory(options.WorkDirectory);
+        Directory.CreateDirectory(Path.Combine(workDirectory, "log"));
+        var pki = BoxPki.Create(Path.Combine(workDirectory, "pki"));
+        var admin = pki.IssueClientCertificate("admin", "admin", "system:masters");
+        var adminClient = BoxHttp.CreateApiClient(ApiServerUrl, pki.CaCertificatePath, admin.CertificatePath, admin.KeyPath);
+        var box = new KubernetesBox(options, logger, assets, workDirectory, pki, NetworkNamespacePath(), adminClient);
+        BoxLog.Starting(logger, workDirectory, box._networkNamespacePath);
+        try
+        {
+            Kubeconfig.WriteClientCertificate(box.AdminKubeconfigPath, ApiServerUrl, pki.CaCertificatePath, admin);
+            await box.StartComponentsAsync(cancellationToken).ConfigureAwait(false);
+            await box.WriteStateAsync(ready: true, cancellationToken).ConfigureAwait(false);
+            BoxLog.Ready(logger, started.ElapsedMilliseconds);
+            return box;
+        }
+        catch (Exception ex)
+        {
+            // A cancelled start is not a failure: nothing to keep for.
+            var keep = options.KeepWorkDirectory || ex is not OperationCanceledException;
+            await box.StopCoreAsync(keep).ConfigureAwait(false);
+            if (keep)
+            {
+                BoxLog.StartFailed(logger, workDirectory);
+            }
+
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Attaches to a running box from outside: reads its state file and joins its network namespace (root). Throws
+    /// <see cref="FileNotFoundException"/> when no box wrote that file, <see cref="InvalidOperationException"/> when the
+    /// file is stale (its box is gone). A box still starting (<see cref="BoxState.Ready"/> false) can be attached to.
+    /// </summary>
+    public static async Task<BoxConnection> AttachAsync(string statePath, CancellationToken cancellationToken)
+    {
+        var state = await BoxState.ReadAsync(statePath, cancellationToken).ConfigureAwait(false);
+        if (BoxNetwork.NetworkNamespaceOf(state.UnshareProcessId) is not { } id || (state.NetworkNamespaceId is not null && id != state.NetworkNamespaceId))
+        {
+            throw new InvalidOperationException($"{statePath} is stale: the box's namespace holder (pid {state.UnshareProcessId}) is gone. Start a box with `waypoint box`.");
+        }
+
+        return new BoxConnection(state, new BoxNetworkNamespace(state.NetworkNamespacePath));
+    }
+
+    /// <summary>Stops every component in reverse start order (SIGTERM, then SIGKILL after the stop timeout), removes the state file and, unless kept, the work folder.</summary>
+    public Task StopAsync() => StopCoreAsync(_options.KeepWorkDirectory);
+
+    public async ValueTask DisposeAsync() => await StopAsync().ConfigureAwait(false);
+
+    private async Task StartComponentsAsync(CancellationToken cancellationToken)
+    {
+        var pki = Pki;
+        var work = WorkDirectory;
+        var loopback = new[] { IPAddress.Loopback };
+        var apiServing = pki.IssueServingCertificate("kube-apiserver", "kube-apiserver",
+            ["localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"],
+            [IPAddress.Loopback, BoxNetwork.KubernetesServiceIp]);
+
+        await StartAsync(new BoxComponentSpec
+        {
+            Name = "etcd",
+            Executable = Assets.Etcd,
+            Arguments =
+            [
+                "--name=box", $"--data-dir={Path.Combine(work, "etcd")}", "--unsafe-no-fsync=true", "--log-level=warn",
+                $"--listen-client-urls=http://127.0.0.1:{BoxPorts.EtcdClient}", $"--advertise-client-urls=http://127.0.0.1:{BoxPorts.EtcdClient}",
+                $"--listen-peer-urls=http://127.0.0.1:{BoxPorts.EtcdPeer}", $"--initial-advertise-peer-urls=http://127.0.0.1:{BoxPorts.EtcdPeer}",
+                $"--initial-cluster=box=http://127.0.0.1:{BoxPorts.EtcdPeer}",
+            ],
+            IsReadyAsync = ct => IsOkAsync(new Uri($"http://127.0.0.1:{BoxPorts.EtcdClient}/health"), ct),
+        }, cancellationToken).ConfigureAwait(false);
+
+        await StartAsync(new BoxComponentSpec
+        {
+            Name = "kube-apiserver",
+            Executable = Assets.KubeApiServer,
+            Arguments =
+            [
+                $"--etcd-servers=http://127.0.0.1:{BoxPorts.EtcdClient}",
+                "--bind-address=127.0.0.1", $"--secure-port={BoxPorts.ApiServer}", "--advertise-address=127.0.0.1",
+                "--endpoint-reconciler-type=none",
+                $"--tls-cert-file={apiServing.CertificatePath}", $"--tls-private-key-file={apiServing.KeyPath}", $"--cert-dir={Path.Combine(work, "kube-apiserver")}",
+                $"--client-ca-file={pki.CaCertificatePath}", "--authorization-mode=Node,RBAC",
+                $"--requestheader-client-ca-file={pki.CaCertificatePath}", "--requestheader-allowed-names=front-proxy-client",
+                "--requestheader-username-headers=X-Remote-User", "--requestheader-group-headers=X-Remote-Group",
+                "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+                $"--service-cluster-ip-range={BoxNetwork.ServiceCidr}",
+                "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+                $"--service-account-key-file={pki.ServiceAccountPublicKeyPath}", $"--service-account-signing-key-file={pki.ServiceAccountKeyPath}",
+                "--api-audiences=https://kubernetes.default.svc.cluster.local",
+                "--allow-privileged=true", "--profiling=false",
+            ],
+            IsReadyAsync = ct => IsOkAsync(new Uri(ApiServerUrl, "/readyz"), ct),
+        }, cancellationToken).ConfigureAwait(false);
+
+        await ApplyCrdsAsync(cancellationToken).ConfigureAwait(false);
+
+        var controllerManager = pki.IssueClientCertificate("kube-controller-manager", "system:kube-controller-manager");
+        var controllerManagerServing = pki.IssueServingCertificate("kube-controller-manager-serving", "kube-controller-manager", ["localhost"], loopback);
+        var controllerManagerKubeconfig = Kubeconfig.WriteClientCertificate(Path.Combine(work, "kube-controller-manager.kubeconfig"), ApiServerUrl, pki.CaCertificatePath, controllerManager);
+        await StartAsync(new BoxComponentSpec
+        {
+            Name = "kube-controller-manager",
+            Executable = Assets.KubeControllerManager,
+            Arguments =
+            [
+                $"--kubeconfig={controllerManagerKubeconfig}", $"--authentication-kubeconfig={controllerManagerKubeconfig}", $"--authorization-kubeconfig={controllerManagerKubeconfig}",
+                "--bind-address=127.0.0.1", $"--secure-port={BoxPorts.ControllerManager}", "--leader-elect=false",
+                $"--tls-cert-file={controllerManagerServing.CertificatePath}", $"--tls-private-key-file={controllerManagerServing.KeyPath}",
+                "--use-service-account-credentials=true",
+                $"--service-account-private-key-file={pki.ServiceAccountKeyPath}", $"--root-ca-file={pki.CaCertificatePath}",
+                $"--cluster-signing-cert-file={pki.CaCertificatePath}", $"--cluster-signing-key-file={pki.CaKeyPath}",
+                $"--service-cluster-ip-range={BoxNetwork.ServiceCidr}",
+                // No node-lifecycle controller: nothing renews Node leases the way it expects, it would mark pods NotReady.
+                "--controllers=garbage-collector-controller,namespace-controller,serviceaccount-controller,serviceaccount-token-controller," +
+                "deployment-controller,replicaset-controller,endpointslice-controller,endpointslice-mirroring-controller,endpoints-controller," +
+                "root-ca-certificate-publisher-controller,clusterrole-aggregation-controller,service-cidr-controller,pod-garbage-collector-controller",
+            ],
+            IsReadyAsync = ct => IsOkAsync(new Uri($"https://127.0.0.1:{BoxPorts.ControllerManager}/healthz"), ct),
+        }, cancellationToken).ConfigureAwait(false);
+
+        var scheduler = pki.IssueClientCertificate("kube-scheduler", "system:kube-scheduler");
+        var schedulerServing = pki.IssueServingCertificate("kube-scheduler-serving", "kube-scheduler", ["localhost"], loopback);
+        var schedulerKubeconfig = Kubeconfig.WriteClientCertificate(Path.Combine(work, "kube-scheduler.kubeconfig"), ApiServerUrl, pki.CaCertificatePath, scheduler);
+        await StartAsync(new BoxComponentSpec
+        {
+            Name = "kube-scheduler",
+            Executable = Assets.KubeScheduler,
+            Arguments =
+            [
+                $"--kubeconfig={schedulerKubeconfig}", $"--authentication-kubeconfig={schedulerKubeconfig}", $"--authorization-kubeconfig={schedulerKubeconfig}",
+                "--bind-address=127.0.0.1", $"--secure-port={BoxPorts.Scheduler}", "--leader-elect=false",
+                $"--tls-cert-file={schedulerServing.CertificatePath}", $"--tls-private-key-file={schedulerServing.KeyPath}",
+            ],
+            IsReadyAsync = ct => IsOkAsync(new Uri($"https://127.0.0.1:{BoxPorts.Scheduler}/healthz"), ct),
+        }, cancellationToken).ConfigureAwait(false);
+
+        if (_options.Istiod)
+        {
+            await StartIstiodAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private async Task StartIstiodAsync(CancellationToken cancellationToken)
+    {
+        // istiod gets cluster-admin for now (its client certificate names its ServiceAccount); Istio's chart gives it a
+        // narrower ClusterRole, which the box may adopt later.
+        const string istioSystem = """
+            apiVersion: v1
+            kind: Namespace
+            metadata:
+              name: istio-system
+            ---
+            apiVersion: rbac.authorization.k8s.io/v1
+            kind: ClusterRoleBinding
+            metadata:
+              name: waypoint-box-istiod
+            roleRef:
+              apiGroup: rbac.authorization.k8s.io
+              kind: ClusterRole
+              name: cluster-admin
+            subjects:
+            - kind: ServiceAccount
+              name: istiod
+              namespace: istio-system
+            """;
+        var report = await new BoxApplier(_admin, FieldManager).ApplyYamlAsync(istioSystem, "istio-system", cancellationToken).ConfigureAwait(false);
+        if (!report.Succeeded)
+        {
+            throw new BoxComponentException("istiod", null, null, $"istiod's namespace and RBAC could not be applied: {string.Join("; ", report.Failures)}");
+        }
+
+        var istiod = Pki.IssueClientCertificate("istiod", "system:serviceaccount:istio-system:istiod", "system:serviceaccounts", "system:serviceaccounts:istio-system");
+        var kubeconfig = Kubeconfig.WriteClientCertificate(Path.Combine(WorkDirectory, "istiod.kubeconfig"), ApiServerUrl, Pki.CaCertificatePath, istiod);
+        var cwd = Path.Combine(WorkDirectory, "istiod");
+        Directory.CreateDirectory(cwd);
+        await StartAsync(new BoxComponentSpec
+        {
+            Name = "istiod",
+            Executable = Assets.PilotDiscovery,
+            WorkingDirectory = cwd,
+            Environment = new Dictionary<string, string?>
+            {
+                ["KUBERNETES_SERVICE_HOST"] = null,
+                ["POD_NAMESPACE"] = "istio-system",
+                ["POD_NAME"] = "istiod-box",
+                ["SERVICE_ACCOUNT"] = "istiod",
+                ["REVISION"] = "default",
+                ["CLUSTER_ID"] = "Kubernetes",
+                ["PILOT_CERT_PROVIDER"] = "istiod",
+                ["PILOT_ENABLE_AMBIENT"] = "true",
+                ["CA_TRUSTED_NODE_ACCOUNTS"] = "istio-system/ztunnel",
+                ["ISTIOD_CUSTOM_HOST"] = "localhost,127.0.0.1",
+                ["INJECT_ENABLED"] = "false",
+                ["VALIDATION_WEBHOOK_CONFIG_NAME"] = string.Empty,
+                ["PILOT_ENABLE_GATEWAY_API_DEPLOYMENT_CONTROLLER"] = "false",
+            },
+            Arguments =
+            [
+                "discovery", $"--kubeconfig={kubeconfig}", "--domain=cluster.local",
+                $"--grpcAddr=127.0.0.1:{BoxPorts.IstiodGrpc}", $"--secureGRPCAddr=127.0.0.1:{BoxPorts.IstiodSecureGrpc}",
+                $"--httpAddr=127.0.0.1:{BoxPorts.IstiodHttp}", $"--httpsAddr=127.0.0.1:{BoxPorts.IstiodWebhook}",
+                $"--monitoringAddr=127.0.0.1:{BoxPorts.IstiodMonitoring}", "--ctrlz_address=127.0.0.1",
+            ],
+            IsReadyAsync = ct => IsOkAsync(new Uri($"http://127.0.0.1:{BoxPorts.IstiodHttp}/ready"), ct),
+        }, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Completes with the first component that exits while the box runs (a crash: the box no longer works), or is
+    /// cancelled. Components started after the call are not watched by it.
+    /// </summary>
+    public async Task<BoxComponent> WaitForComponentExitAsync(CancellationToken cancellationToken)
+    {
+        var components = _components.ToList();
+        var exited = await Task.WhenAny(components.Select(c => c.Exited)).WaitAsync(cancellationToken).ConfigureAwait(false);
+        return components.First(c => c.Exited == exited);
+    }
+
+    /// <summary>
+    /// Starts one more component in the box (e.g. a kubelet) and waits until it is ready; it is stopped with the others,
+    /// before them (reverse start order), and listed in the state file. <see cref="BoxOptions.ExtraArguments"/> apply
+    /// to it by name.
+    /// </summary>
+    public Task<BoxComponent> StartComponentAsync(BoxComponentSpec spec, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _stopped) != 0, this);
+        return StartAsync(spec, cancellationToken);
+    }
+
+    private async Task<BoxComponent> StartAsync(BoxComponentSpec spec, CancellationToken cancellationToken)
+    {
+        if (_options.ExtraArguments.TryGetValue(spec.Name, out var extra))
+        {
+            spec = spec with { Arguments = [.. spec.Arguments, .. extra] };
+        }
+
+        spec = spec with { ReadyTimeout = _options.ReadyTimeout };
+        var component = new BoxComponent(spec, LogDirectory);
+        _components.Add(component);
+        await component.StartAsync(cancellationToken).ConfigureAwait(false);
+        BoxLog.ComponentReady(_logger, component.Name, component.ProcessId, component.LogPath);
+        await WriteStateAsync(ready: State?.Ready ?? false, cancellationToken).ConfigureAwait(false);
+        return component;
+    }
+
+    private async Task ApplyCrdsAsync(CancellationToken cancellationToken)
+    {
+        // kubectl's server-side apply handles the big CRDs (client-side apply overflows the last-applied annotation).
+        var log = Path.Combine(LogDirectory, "crds.log");
+        List<string> apply = ["apply", "--server-side", "--force-conflicts", $"--field-manager={FieldManager}"];
+        foreach (var path in Assets.CrdPaths)
+        {
+            apply.Add("-f");
+            apply.Add(path);
+        }
+
+        await RunKubectlAsync("crds", apply, log, cancellationToken).ConfigureAwait(false);
+        await RunKubectlAsync("crds", ["wait", "--for=condition=Established", "crd", "--all", $"--timeout={(int)_options.ReadyTimeout.TotalSeconds}s"], log, cancellationToken).ConfigureAwait(false);
+        BoxLog.CrdsApplied(_logger, Assets.CrdPaths);
+    }
+
+    private async Task RunKubectlAsync(string name, IEnumerable<string> arguments, string log, CancellationToken cancellationToken)
+    {
+        var startInfo = new ProcessStartInfo("/bin/sh") { UseShellExecute = false };
+        foreach (var argument in (string[])["-c", "log=$1; shift; exec \"$@\" >>\"$log\" 2>&1 </dev/null", "sh", log, Assets.Kubectl, $"--kubeconfig={AdminKubeconfigPath}", .. arguments])
+        {
+            startInfo.ArgumentList.Add(argument);
+        }
+
+        using var process = Process.Start(startInfo) ?? throw new BoxComponentException(name, null, log, "kubectl could not be started.");
+        await process.WaitForExitAsync(cancellationToken).ConfigureAwait(false);
+        if (process.ExitCode != 0)
+        {
+            throw BoxComponentException.Create(name, process.ExitCode, log, $"{name}: `kubectl {string.Join(' ', arguments)}` failed with exit code {process.ExitCode}");
+        }
+    }
+
+    private async Task<bool> IsOkAsync(Uri uri, CancellationToken cancellationToken)
+    {
+        using var response = await _admin.GetAsync(uri, cancellationToken).ConfigureAwait(false);
+        return response.IsSuccessStatusCode;
+    }
+
+    private async Task WriteStateAsync(bool ready, CancellationToken cancellationToken)
+    {
+        State = new BoxState
+        {
+            WorkDirectory = WorkDirectory,
+            NetworkNamespacePath = _networkNamespacePath,
+            NetworkNamespaceId = BoxNetwork.NetworkNamespaceOf(Environment.ProcessId),
+            UnshareProcessId = Libc.GetParentProcessId(),
+            BoxProcessId = Environment.ProcessId,
+            NamespaceMode = Libc.GetEffectiveUserId() == 0 && Environment.GetEnvironmentVariable(BoxLauncher.InsideVariable) == "1" && IsInitialUserNamespace() ? nameof(BoxNamespaceMode.Root) : nameof(BoxNamespaceMode.UserNamespace),
+            ApiServerUrl = ApiServerUrl.ToString().TrimEnd('/'),
+            AdminKubeconfigPath = AdminKubeconfigPath,
+            PkiDirectory = Pki.Directory,
+            CaCertificatePath = Pki.CaCertificatePath,
+            Components = [.. _components.Where(c => c.ProcessId is not null).Select(c => new BoxComponentState(c.Name, c.ProcessId!.Value, c.LogPath))],
+            Ready = ready,
+        };
+        await State.WriteAsync(_options.StateFile, cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task StopCoreAsync(bool keepWorkDirectory)
+    {
+        if (Interlocked.Exchange(ref _stopped, 1) != 0)
+        {
+            return;
+        }
+
+        // Reverse order, each waited for: if etcd goes first, the API server's graceful shutdown hangs.
+        for (var i = _components.Count - 1; i >= 0; i--)
+        {
+            BoxLog.Stopping(_logger, _components[i].Name);
+            await _components[i].StopAsync(_options.StopTimeout).ConfigureAwait(false);
+            _components[i].Dispose();
+        }
+
+        _admin.Dispose();
+        Pki.Dispose();
+        TryDelete(() => File.Delete(_options.StateFile), _options.StateFile);
+        if (!keepWorkDirectory)
+        {
+            TryDelete(() => Directory.Delete(WorkDirectory, recursive: true), WorkDirectory);
+        }
+    }
+
+    private void TryDelete(Action delete, string path)
+    {
+        try
+        {
+            delete();
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            BoxLog.CleanupFailed(_logger, path, ex.Message);
+        }
+    }
+
+    private static string PrepareWorkDirectory(string? requested)
+    {
+        if (requested is null)
+        {
+            return Directory.CreateTempSubdirectory("waypoint-box-").FullName;
+        }
+
+        var full = Path.GetFullPath(requested);
+        if (Directory.Exists(full) && Directory.EnumerateFileSystemEntries(full).Any())
+        {
+            throw new IOException($"The work directory {full} is not empty; give a new or empty one.");
+        }
+
+        BoxPki.CreatePrivateDirectory(full);
+        return full;
+    }
+
+    private static string NetworkNamespacePath()
+    {
+        // The unshare process (our parent) holds the namespace as long as the box lives.
+        var parent = $"/proc/{Libc.GetParentProcessId().ToString(CultureInfo.InvariantCulture)}/ns/net";
+        return BoxNetwork.NetworkNamespaceOf(parent) is { } id && id == BoxNetwork.NetworkNamespaceOf(Environment.ProcessId)
+            ? parent
+            : $"/proc/{Environment.ProcessId.ToString(CultureInfo.InvariantCulture)}/ns/net";
+    }
+
+    private static bool IsInitialUserNamespace()
+    {
+        try
+        {
+            return File.ReadAllText("/proc/self/uid_map").Split((char[])[' ', '\n', '\t'], StringSplitOptions.RemoveEmptyEntries) is ["0", "0", "4294967295", ..];
+        }
+        catch (IOException)
+        {
+            return false;
+        }
+    }
+}

@@ -1,0 +1,193 @@
+using System.CommandLine;
+using System.Runtime.InteropServices;
+using System.Runtime.Versioning;
+using Microsoft.Extensions.Logging;
+using Waypoint.Box;
+using Waypoint.Box.Assets;
+using Waypoint.Box.Components;
+using Waypoint.Box.Network;
+
+namespace Waypoint.Host.Commands;
+
+/// <summary>
+/// <c>waypoint box</c>: a real Kubernetes control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler,
+/// istiod) in a private network namespace, until SIGINT/SIGTERM. The command re-executes itself inside new
+/// namespaces (<see cref="BoxLauncher"/>); the inner process runs the <see cref="KubernetesBox"/>.
+/// </summary>
+[SupportedOSPlatform("linux")]
+internal sealed class BoxCommand : IWaypointCommand
+{
+    public Command Build()
+    {
+        var workDir = new Option<DirectoryInfo?>("--work-dir") { Description = "The box's private work folder (new or empty). Default: a new folder under the temp dir." };
+        var keep = new Option<bool>("--keep") { Description = "Keep the work folder when the box stops." };
+        var noIstiod = new Option<bool>("--no-istiod") { Description = "Do not run istiod." };
+        var stateFile = new Option<string>("--state-file") { Description = "Where the running box describes itself (for attaching).", DefaultValueFactory = _ => BoxOptions.DefaultStateFile };
+        var componentArgs = new Option<string[]>("--component-arg") { Description = "An extra flag for one component, NAME=FLAG (e.g. kube-apiserver=--v=4); repeatable." };
+        var verbose = new Option<bool>("--verbose", "-v") { Description = "Log every step." };
+        var command = new Command("box", "Run a real Kubernetes control plane and istiod in a private network namespace until Ctrl-C or SIGTERM.")
+        {
+            workDir, keep, noIstiod, stateFile, componentArgs, verbose,
+        };
+        command.SetAction(async (parseResult, invocationToken) =>
+        {
+            var output = parseResult.InvocationConfiguration.Output;
+            var error = parseResult.InvocationConfiguration.Error;
+            var extra = new Dictionary<string, List<string>>(StringComparer.Ordinal);
+            foreach (var value in parseResult.GetValue(componentArgs) ?? [])
+            {
+                var equals = value.IndexOf('=', StringComparison.Ordinal);
+                if (equals <= 0)
+                {
+                    error.WriteLine($"--component-arg '{value}' is not NAME=FLAG.");
+                    return 2;
+                }
+
+                (extra.TryGetValue(value[..equals], out var list) ? list : extra[value[..equals]] = []).Add(value[(equals + 1)..]);
+            }
+
+            using var stop = CancellationTokenSource.CreateLinkedTokenSource(invocationToken);
+            using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
+            using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
+            void OnSignal(PosixSignalContext context)
+            {
+                context.Cancel = true;
+                stop.Cancel();
+            }
+
+            if (!BoxLauncher.IsInside)
+            {
+                return await LaunchAsync(output, error, stop.Token).ConfigureAwait(false);
+            }
+
+            BoxLauncher.EnterOwnSession();
+            var options = new BoxOptions
+            {
+                WorkDirectory = parseResult.GetValue(workDir)?.FullName,
+                KeepWorkDirectory = parseResult.GetValue(keep),
+                Istiod = !parseResult.GetValue(noIstiod),
+                StateFile = Path.GetFullPath(parseResult.GetValue(stateFile)!),
+                ExtraArguments = extra.ToDictionary(e => e.Key, e => (IReadOnlyList<string>)e.Value, StringComparer.Ordinal),
+            };
+            using var loggerFactory = LoggerFactory.Create(b => b
+                .AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; })
+                .SetMinimumLevel(parseResult.GetValue(verbose) ? LogLevel.Debug : LogLevel.Information)
+                .AddFilter("Microsoft", LogLevel.Warning)
+                .AddFilter("System", LogLevel.Warning));
+            return await RunInsideAsync(options, loggerFactory, output, error, stop).ConfigureAwait(false);
+        });
+        return command;
+    }
+
+    private static async Task<int> LaunchAsync(TextWriter output, TextWriter error, CancellationToken stop)
+    {
+        BoxNamespaceMode mode;
+        try
+        {
+            mode = BoxLauncher.DetectMode();
+        }
+        catch (BoxNamespaceUnavailableException ex)
+        {
+            error.WriteLine(ex.Message);
+            return 2;
+        }
+
+        output.WriteLine(mode == BoxNamespaceMode.Root
+            ? "Starting the box in new network and mount namespaces (as root) ..."
+            : "Starting the box in a new user namespace (unprivileged: root only inside it), with new network and mount namespaces ...");
+        output.Flush();
+        return await BoxLauncher.RunCurrentProcessAsync(mode, Environment.GetCommandLineArgs().Skip(1), stop).ConfigureAwait(false);
+    }
+
+    private static async Task<int> RunInsideAsync(BoxOptions options, ILoggerFactory loggerFactory, TextWriter output, TextWriter error, CancellationTokenSource stop)
+    {
+        KubernetesBox box;
+        try
+        {
+            box = await KubernetesBox.StartAsync(options, loggerFactory, stop.Token).ConfigureAwait(false);
+        }
+        catch (KubernetesAssetsNotFoundException ex)
+        {
+            error.WriteLine(ex.Message);
+            return 2;
+        }
+        catch (BoxComponentException ex)
+        {
+            error.WriteLine($"The box failed to start: {ex.Message}");
+            return 1;
+        }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        {
+            return 130;
+        }
+#pragma warning disable CA1031 // every start failure is reported as one line, not a crash
+        catch (Exception ex)
+#pragma warning restore CA1031
+        {
+            error.WriteLine($"The box failed to start: {ex.Message}");
+            return 1;
+        }
+
+        var exitCode = 0;
+        await using (box.ConfigureAwait(false))
+        {
+            PrintSummary(box, options.StateFile, output);
+            using var stopWatching = CancellationTokenSource.CreateLinkedTokenSource(stop.Token);
+            var launcherGone = BoxLauncher.WaitForLauncherExitAsync(stopWatching.Token);
+            var crashed = box.WaitForComponentExitAsync(stopWatching.Token);
+            try
+            {
+                var first = await Task.WhenAny(launcherGone, crashed).ConfigureAwait(false);
+                await first.ConfigureAwait(false);
+                if (first == crashed)
+                {
+                    var component = await crashed.ConfigureAwait(false);
+                    error.WriteLine(BoxComponentException.Create(component.Name, component.ExitCode, component.LogPath,
+                        $"{component.Name} exited with exit code {component.ExitCode} while the box ran; stopping the box").Message);
+                    exitCode = 1;
+                }
+                else
+                {
+                    output.WriteLine("The launcher is gone; stopping the box ...");
+                }
+            }
+            catch (OperationCanceledException)
+            {
+                output.WriteLine("Stopping the box ...");
+            }
+            finally
+            {
+                await stopWatching.CancelAsync().ConfigureAwait(false);
+            }
+        }
+
+        output.WriteLine("The box stopped.");
+        return exitCode;
+    }
+
+    private static void PrintSummary(KubernetesBox box, string stateFile, TextWriter output)
+    {
+        var state = box.State;
+        var kubectl = box.Assets.Kubectl;
+        var enter = state.NamespaceMode == nameof(BoxNamespaceMode.Root)
+            ? $"nsenter --net={state.NetworkNamespacePath}"
+            : $"nsenter --user --preserve-credentials --net --target {state.UnshareProcessId}";
+        output.WriteLine();
+        output.WriteLine($"  API server         {state.ApiServerUrl} (inside the box's network namespace)");
+        output.WriteLine($"  admin kubeconfig   {state.AdminKubeconfigPath}");
+        output.WriteLine($"  network namespace  {state.NetworkNamespacePath} ({state.NamespaceMode})");
+        output.WriteLine($"  work directory     {state.WorkDirectory}");
+        output.WriteLine($"  state file         {stateFile}");
+        foreach (var component in state.Components)
+        {
+            output.WriteLine($"  {component.Name,-18} pid {component.ProcessId}, log {component.LogPath}");
+        }
+
+        output.WriteLine();
+        output.WriteLine("Try:");
+        output.WriteLine($"  {enter} {kubectl} --kubeconfig {state.AdminKubeconfigPath} get pods -A");
+        output.WriteLine($"  {enter} {kubectl} --kubeconfig {state.AdminKubeconfigPath} get gatewayclasses");
+        output.WriteLine(KubernetesBox.ReadyLine + " Ctrl-C or SIGTERM stops it.");
+        output.Flush();
+    }
+}
