@@ -48,6 +48,12 @@ public sealed class XdsServerStatus
     private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private long _nextStreamId;
 
+    /// <summary>
+    /// Raised for every NACK, on the stream's loop right after it is recorded: in-process consumers (the controller
+    /// feeding Envoy's errors back into status) subscribe here. Handlers must be quick and must not throw.
+    /// </summary>
+    public event Action<XdsNackRecord>? Nacked;
+
     /// <summary>The connected streams.</summary>
     public IReadOnlyList<XdsStreamInfo> GetStreams() =>
         _streams.Values.Select(s => s.ToInfo()).OrderBy(s => s.StreamId).ToArray();
@@ -121,6 +127,7 @@ public sealed class XdsServerStatus
         }
 
         NotifyChanged();
+        Nacked?.Invoke(record);
     }
 
     internal void NotifyChanged()
