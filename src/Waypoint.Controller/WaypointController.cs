@@ -237,7 +237,7 @@ internal sealed class WaypointController : BackgroundService
     private async Task PublishAsync(CancellationToken cancellationToken)
     {
         var snapshot = State.CreateSnapshot();
-        var (rejections, rejectedGateways) = _rejections.Prepare(_latest, snapshot);
+        var (rejections, rejectedGateways) = _rejections.Prepare(snapshot);
         if (rejections.Count > 0)
         {
             snapshot = snapshot with { EnvoyRejections = rejections };

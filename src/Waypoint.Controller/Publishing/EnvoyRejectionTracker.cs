@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using Microsoft.Extensions.Logging;
 using Waypoint.Translator;
 using Waypoint.Translator.Model;
+using Waypoint.Xds;
 using Waypoint.Xds.Diagnostics;
 
 namespace Waypoint.Controller.Publishing;
@@ -12,11 +13,15 @@ namespace Waypoint.Controller.Publishing;
 /// </summary>
 /// <remarks>
 /// <para>
-/// The translator's provenance (<see cref="WaypointResources.SourcesOf"/>) names the objects a resource was made from.
-/// Of those, the suspects are the HTTPRoutes and TrafficPolicies that are new or changed (by generation) since the
-/// last translation of that waypoint that Envoy did not reject; when there is no such baseline (the first
-/// configuration) or nothing changed, every route and policy behind the resource is a suspect. A rejection
-/// naming no route or policy (a cluster, the HBONE listener) is the Gateway's: its Programmed condition says so.
+/// The xDS server reports the resources of the rejected response; they are matched (same message, else same bytes)
+/// to the translation of the waypoint that produced them, among its recent publishes, so a NACK that arrives after
+/// newer publishes is still judged against what Envoy was actually sent. The translator's provenance
+/// (<see cref="WaypointResources.SourcesOf"/>) names the objects each rejected resource was made from (resources
+/// Envoy names in its message first). Of those, the suspects are the HTTPRoutes and TrafficPolicies that are new or
+/// changed (by generation) since the waypoint's last earlier translation that Envoy did not reject; when there is
+/// no such baseline (the first configuration) or nothing changed, every route and policy behind the resource is a
+/// suspect. A rejection naming no route or policy (a cluster, the HBONE listener) is the Gateway's: its Programmed
+/// condition says so until the waypoint's configuration changes.
 /// </para>
 /// <para>
 /// A rejection lasts until its object is edited (a new generation) or deleted. Envoy keeps its last good
@@ -25,11 +30,14 @@ namespace Waypoint.Controller.Publishing;
 /// </remarks>
 internal sealed class EnvoyRejectionTracker
 {
-    private readonly ConcurrentQueue<XdsNackRecord> _nacks = new();
+    /// <summary>Publishes per waypoint a NACK can still be matched to (Envoy answers within seconds).</summary>
+    private const int HistoryDepth = 16;
+
+    private readonly ConcurrentQueue<XdsNackEvent> _nacks = new();
     private readonly ILogger _logger;
     private readonly Action _changed;
     private readonly Dictionary<SourceKey, EnvoyRejection> _rejections = [];
-    private readonly Dictionary<WaypointKey, WaypointHistory> _history = [];
+    private readonly Dictionary<WaypointKey, List<SentTranslation>> _history = [];
     private readonly ConcurrentDictionary<WaypointKey, string> _gatewayRejections = new();
     private readonly Lock _gate = new();
 
@@ -40,7 +48,7 @@ internal sealed class EnvoyRejectionTracker
     }
 
     /// <summary>Called by the xDS server on its stream loop: queue and wake the publisher.</summary>
-    public void OnNack(XdsNackRecord nack)
+    public void OnNack(XdsNackEvent nack)
     {
         _nacks.Enqueue(nack);
         _changed();
@@ -50,29 +58,32 @@ internal sealed class EnvoyRejectionTracker
     public string? GatewayRejection(WaypointKey key) => _gatewayRejections.GetValueOrDefault(key);
 
     /// <summary>
-    /// Attributes queued NACKs against <paramref name="latest"/> (what Envoy was last sent) and returns the rejections
-    /// whose objects are still at the rejected generation in <paramref name="current"/>.
+    /// Attributes queued NACKs and returns the rejections whose objects are still at the rejected generation in
+    /// <paramref name="current"/>.
     /// </summary>
     /// <returns>The rejections, and the Gateways whose Programmed condition changed.</returns>
-    public (IReadOnlyList<EnvoyRejection> Rejections, IReadOnlyList<WaypointKey> Gateways) Prepare(WaypointConfigUpdate? latest, ClusterSnapshot current)
+    public (IReadOnlyList<EnvoyRejection> Rejections, IReadOnlyList<WaypointKey> Gateways) Prepare(ClusterSnapshot current)
     {
         var gateways = new List<WaypointKey>();
         lock (_gate)
         {
             while (_nacks.TryDequeue(out var nack))
             {
-                if (latest is not null && Attribute(nack, latest) is { } gateway)
+                if (Attribute(nack) is { } gateway)
                 {
                     gateways.Add(gateway);
                 }
             }
 
-            var generations = Generations(current);
-            foreach (var (key, rejection) in _rejections.ToList())
+            if (_rejections.Count > 0)
             {
-                if (!generations.TryGetValue(key, out var generation) || generation != rejection.Generation)
+                var generations = Generations(current);
+                foreach (var (key, rejection) in _rejections.ToList())
                 {
-                    _rejections.Remove(key);
+                    if (!generations.TryGetValue(key, out var generation) || generation != rejection.Generation)
+                    {
+                        _rejections.Remove(key);
+                    }
                 }
             }
 
@@ -80,7 +91,7 @@ internal sealed class EnvoyRejectionTracker
         }
     }
 
-    /// <summary>Records what each waypoint was just sent, the baseline the next NACK is judged against.</summary>
+    /// <summary>Records what each waypoint was just sent, so a later NACK can be matched to it.</summary>
     /// <returns>The Gateways whose earlier rejection no longer holds (their configuration changed).</returns>
     public IReadOnlyList<WaypointKey> Published(WaypointConfigUpdate update)
     {
@@ -90,7 +101,11 @@ internal sealed class EnvoyRejectionTracker
             Dictionary<SourceKey, long?>? generations = null;
             foreach (var (key, resources) in update.Translation.Waypoints)
             {
-                if (_history.TryGetValue(key, out var history) && history.Version == resources.Version)
+                if (!_history.TryGetValue(key, out var history))
+                {
+                    _history[key] = history = [];
+                }
+                else if (history[^1].Resources.Version == resources.Version)
                 {
                     continue;
                 }
@@ -101,14 +116,17 @@ internal sealed class EnvoyRejectionTracker
                 {
                     foreach (var source in list)
                     {
-                        var sourceKey = new SourceKey(source.Kind, source.Namespace, source.Name);
+                        var sourceKey = SourceKey.Of(source);
                         sources[sourceKey] = generations.GetValueOrDefault(sourceKey);
                     }
                 }
 
-                // The configuration this one replaces was good unless Envoy rejected it.
-                var accepted = history is null ? null : history.Rejected ? history.Accepted : history.Sources;
-                _history[key] = new WaypointHistory(resources.Version, sources, accepted);
+                history.Add(new SentTranslation(resources, sources));
+                if (history.Count > HistoryDepth)
+                {
+                    history.RemoveAt(0);
+                }
+
                 if (_gatewayRejections.TryRemove(key, out _))
                 {
                     cleared.Add(key);
@@ -126,36 +144,46 @@ internal sealed class EnvoyRejectionTracker
     }
 
     /// <returns>The waypoint whose Gateway is to blame, when no route or policy is.</returns>
-    private WaypointKey? Attribute(XdsNackRecord nack, WaypointConfigUpdate latest)
+    private WaypointKey? Attribute(XdsNackEvent nack)
     {
-        var entry = latest.Translation.Waypoints.FirstOrDefault(w => w.Key.ToString() == nack.NodeGroup);
-        if (entry.Value is not { } resources)
+        var record = nack.Nack;
+        var entry = _history.FirstOrDefault(h => h.Key.ToString() == record.NodeGroup);
+        if (entry.Value is not { } history)
         {
             return null; // a node group we no longer serve
         }
 
         var key = entry.Key;
-        var names = resources.Encoded.Where(e => e.TypeUrl == nack.TypeUrl).Select(e => e.Name).Distinct(StringComparer.Ordinal).ToList();
 
-        // Envoy names the resources it could not add ("Error adding/updating listener(s) main_internal: ...").
-        var named = names.Where(n => nack.ErrorMessage.Contains(n, StringComparison.Ordinal)).ToList();
-        var sources = (named.Count > 0 ? named : names)
-            .SelectMany(n => resources.SourcesOf(nack.TypeUrl, n))
+        // Envoy names what it could not add ("Error adding/updating listener(s) main_internal: ..."); else blame the
+        // whole response.
+        var rejected = nack.Rejected.Where(r => record.ErrorMessage.Contains(r.Name, StringComparison.Ordinal)).ToList();
+        if (rejected.Count == 0)
+        {
+            rejected = nack.Rejected.ToList();
+        }
+
+        var index = history.FindLastIndex(p => rejected.Any(r => p.Contains(r)));
+        if (index < 0)
+        {
+            return null; // older than anything we remember: a newer configuration has been sent since
+        }
+
+        var published = history[index];
+        published.Rejected = true;
+        var baseline = history.Take(index).LastOrDefault(p => !p.Rejected);
+        var sources = rejected
+            .SelectMany(r => published.Resources.SourcesOf(r.TypeUrl, r.Name))
             .Where(s => s.Kind != "Gateway")
             .Distinct()
             .ToList();
-        if (_history.TryGetValue(key, out var history))
-        {
-            history.Rejected = true;
-        }
-
         var suspects = sources;
-        if (history?.Accepted is { } accepted)
+        if (baseline is not null)
         {
             var changed = sources.Where(s =>
             {
-                var sourceKey = new SourceKey(s.Kind, s.Namespace, s.Name);
-                return !accepted.TryGetValue(sourceKey, out var was) || was != history.Sources.GetValueOrDefault(sourceKey);
+                var sourceKey = SourceKey.Of(s);
+                return !baseline.Sources.TryGetValue(sourceKey, out var was) || was != published.Sources.GetValueOrDefault(sourceKey);
             }).ToList();
             if (changed.Count > 0)
             {
@@ -163,18 +191,24 @@ internal sealed class EnvoyRejectionTracker
             }
         }
 
-        ControllerLog.EnvoyRejected(_logger, nack.NodeId, key.ToString(), nack.TypeUrl, nack.ErrorMessage,
-            suspects.Count == 0 ? "Gateway " + key.Namespace + "/" + key.Name : string.Join(", ", suspects.Select(s => $"{s.Kind} {s.Namespace}/{s.Name}")));
+        ControllerLog.EnvoyRejected(_logger, record.NodeId, key.ToString(), record.TypeUrl, record.ErrorMessage,
+            suspects.Count == 0 ? $"Gateway {key.Namespace}/{key.Name}" : string.Join(", ", suspects.Select(s => $"{s.Kind} {s.Namespace}/{s.Name}")));
         if (suspects.Count == 0)
         {
-            _gatewayRejections[key] = nack.ErrorMessage;
-            return key;
+            // Only what the newest configuration still carries is worth reporting.
+            if (index == history.Count - 1)
+            {
+                _gatewayRejections[key] = record.ErrorMessage;
+                return key;
+            }
+
+            return null;
         }
 
         foreach (var suspect in suspects)
         {
-            var sourceKey = new SourceKey(suspect.Kind, suspect.Namespace, suspect.Name);
-            _rejections.TryAdd(sourceKey, new EnvoyRejection(suspect.Kind, suspect.Namespace, suspect.Name, history?.Sources.GetValueOrDefault(sourceKey), nack.ErrorMessage));
+            var sourceKey = SourceKey.Of(suspect);
+            _rejections.TryAdd(sourceKey, new EnvoyRejection(suspect.Kind, suspect.Namespace, suspect.Name, published.Sources.GetValueOrDefault(sourceKey), record.ErrorMessage));
         }
 
         return null;
@@ -196,13 +230,30 @@ internal sealed class EnvoyRejectionTracker
         return generations;
     }
 
-    private readonly record struct SourceKey(string Kind, string Namespace, string Name);
+    private readonly record struct SourceKey(string Kind, string Namespace, string Name)
+    {
+        public static SourceKey Of(SourceObject source) => new(source.Kind, source.Namespace, source.Name);
+    }
 
-    /// <param name="Version">The waypoint's translated version last sent.</param>
-    /// <param name="Sources">Generation of each route and policy behind that version.</param>
-    /// <param name="Accepted">The same for the last version Envoy did not reject (null: none yet).</param>
-    private sealed record WaypointHistory(string Version, Dictionary<SourceKey, long?> Sources, Dictionary<SourceKey, long?>? Accepted)
+    /// <param name="Resources">A waypoint's translation as it was sent.</param>
+    /// <param name="Sources">Generation of each route and policy behind it.</param>
+    private sealed record SentTranslation(WaypointResources Resources, Dictionary<SourceKey, long?> Sources)
     {
         public bool Rejected { get; set; }
+
+        /// <summary>Whether this translation produced the resource the xDS server sent (same message, else same bytes).</summary>
+        public bool Contains(XdsResource resource)
+        {
+            foreach (var encoded in Resources.Encoded)
+            {
+                if (encoded.TypeUrl == resource.TypeUrl && encoded.Name == resource.Name
+                    && (ReferenceEquals(encoded.Message, resource.Message) || encoded.Bytes.Equals(resource.Packed.Value)))
+                {
+                    return true;
+                }
+            }
+
+            return false;
+        }
     }
 }
