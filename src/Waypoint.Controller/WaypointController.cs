@@ -165,8 +165,26 @@ internal sealed class WaypointController : BackgroundService
     {
         // Every status but Programmed comes from the translation, so a change re-translates and the publish that
         // follows queues the statuses (EnqueueStatusWork). Pods and waypoint Services feed Programmed and addresses.
-        State.GatewayClasses.AddHandler((_, _) => SignalChange());
-        State.Gateways.AddHandler((_, _) => SignalChange());
+        // Waypoint objects also depend on the Gateway, its class and their parameters: those changes queue the Gateways
+        // directly (the reconcile waits for a translation of the current generation).
+        void EnqueueGateways(Func<V1Gateway, bool> which)
+        {
+            foreach (var gateway in State.Gateways.Items.Where(which))
+            {
+                _queue.Add(new WorkItem(WorkKind.Gateway, NamespacedName.Of(gateway)));
+            }
+        }
+
+        State.GatewayClasses.AddHandler((_, gatewayClass) =>
+        {
+            SignalChange();
+            EnqueueGateways(g => g.Spec.GatewayClassName == gatewayClass.Metadata.Name);
+        });
+        State.Gateways.AddHandler((_, gateway) =>
+        {
+            SignalChange();
+            _queue.Add(new WorkItem(WorkKind.Gateway, NamespacedName.Of(gateway)));
+        });
         State.HttpRoutes.AddHandler((_, _) => SignalChange());
         State.Services.AddHandler((_, service) =>
         {
@@ -189,20 +207,37 @@ internal sealed class WaypointController : BackgroundService
         State.ServiceEntries.AddHandler((_, _) => SignalChange());
         State.EndpointSlices.AddHandler((_, _) => SignalChange());
         State.TrafficPolicies.AddHandler((_, _) => SignalChange());
-        State.Parameters.AddHandler((_, _) => SignalChange());
+        State.Parameters.AddHandler((_, _) =>
+        {
+            SignalChange();
+            EnqueueGateways(_ => true);
+        });
     }
 
-    /// <summary>Queues the statuses a translation decides: GatewayClasses, Gateways, HTTPRoutes, TrafficPolicies.</summary>
-    private void EnqueueStatusWork(TranslationResult translation)
+    /// <summary>
+    /// Queues the statuses a translation decides: GatewayClasses and Gateways whose computed status (or waypoint-ness)
+    /// differs from <paramref name="previous"/> (all of them without one), and the HTTPRoute and TrafficPolicy passes.
+    /// </summary>
+    /// <remarks>A Gateway reconcile reads its owned objects, so an endpoint change must not queue every Gateway.</remarks>
+    private void EnqueueStatusWork(TranslationResult translation, TranslationResult? previous = null)
     {
+        var previousClasses = previous?.GatewayClasses.ToDictionary(c => c.Name, StringComparer.Ordinal);
         foreach (var gatewayClass in translation.GatewayClasses)
         {
-            _queue.Add(new WorkItem(WorkKind.GatewayClass, new NamespacedName("", gatewayClass.Name)));
+            if (previousClasses is null || !previousClasses.TryGetValue(gatewayClass.Name, out var before) || !Conditions.SameJson(before, gatewayClass))
+            {
+                _queue.Add(new WorkItem(WorkKind.GatewayClass, new NamespacedName("", gatewayClass.Name)));
+            }
         }
 
+        var previousGateways = previous?.Gateways.ToDictionary(g => g.Key);
         foreach (var gateway in translation.Gateways)
         {
-            _queue.Add(new WorkItem(WorkKind.Gateway, new NamespacedName(gateway.Key.Namespace, gateway.Key.Name)));
+            if (previousGateways is null || !previousGateways.TryGetValue(gateway.Key, out var before) || !Conditions.SameJson(before, gateway)
+                || previous!.Waypoints.ContainsKey(gateway.Key) != translation.Waypoints.ContainsKey(gateway.Key))
+            {
+                _queue.Add(new WorkItem(WorkKind.Gateway, new NamespacedName(gateway.Key.Namespace, gateway.Key.Name)));
+            }
         }
 
         _queue.Add(RouteStatuses);
@@ -251,6 +286,7 @@ internal sealed class WaypointController : BackgroundService
             var translation = _translator.Translate(snapshot);
             var update = new WaypointConfigUpdate(version, snapshot, translation, _timeProvider.GetUtcNow());
             await _publisher.PublishAsync(update, cancellationToken).ConfigureAwait(false);
+            var previous = _latest;
             _latest = update;
             ControllerLog.SnapshotPublished(_logger, version, snapshot.Gateways.Count, snapshot.HttpRoutes.Count, snapshot.Services.Count);
             foreach (var key in _rejections.Published(update).Concat(rejectedGateways))
@@ -271,7 +307,7 @@ internal sealed class WaypointController : BackgroundService
                 _translationFailures = 0;
             }
 
-            EnqueueStatusWork(translation);
+            EnqueueStatusWork(translation, previous?.Translation);
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
