@@ -154,4 +154,32 @@ public sealed class SemanticsTests
         Assert.NotEqual(before.Waypoints[Key].Version, rejected.Waypoints[Key].Version);
         Assert.Equal(before.Waypoints[Key].Version, edited.Waypoints[Key].Version);
     }
+
+    [Fact]
+    public void A_TrafficPolicy_Envoy_Rejected_Is_Invalid_And_Not_Applied()
+    {
+        var yaml = Base + Service("echo", "10.0.0.1") + Route("echo", """
+              parentRefs: [{group: "", kind: Service, name: echo}]
+              rules: [{backendRefs: [{name: echo, port: 80}]}]
+            """) + """
+
+            ---
+            apiVersion: gateway.kgateway.dev/v1alpha1
+            kind: TrafficPolicy
+            metadata: {name: retries, namespace: app, generation: 2}
+            spec:
+              targetRefs: [{group: gateway.networking.k8s.io, kind: HTTPRoute, name: echo}]
+              retry: {retryOn: [5xx], attempts: 7}
+            """;
+        var snapshot = Load(yaml);
+
+        var applied = new WaypointTranslator().Translate(snapshot);
+        var rejected = new WaypointTranslator().Translate(snapshot with { EnvoyRejections = [new EnvoyRejection("TrafficPolicy", "app", "retries", 2, "invalid retry policy")] });
+
+        Assert.Contains("\"numRetries\": 7", EnvoyJson.Format(applied.Waypoints[Key]), StringComparison.Ordinal);
+        Assert.DoesNotContain("\"numRetries\": 7", EnvoyJson.Format(rejected.Waypoints[Key]), StringComparison.Ordinal);
+        var condition = rejected.Policies.Single().Ancestors.Single().Conditions.Single();
+        Assert.Equal(("False", "Invalid"), (condition.Status, condition.Reason));
+        Assert.Contains("invalid retry policy", condition.Message, StringComparison.Ordinal);
+    }
 }
