@@ -55,9 +55,6 @@ internal static partial class ControllerLog
     [LoggerMessage(34, LogLevel.Warning, "Envoy (node {NodeId}, waypoint {Waypoint}) rejected {TypeUrl}: {Message}. Reporting it on {Objects}.", EventName = "EnvoyRejected")]
     public static partial void EnvoyRejected(ILogger logger, string nodeId, string waypoint, string typeUrl, string message, string objects);
 
-    [LoggerMessage(35, LogLevel.Information, "Envoy's rejection of {TypeUrl} on waypoint {Waypoint} reached status {ElapsedMs} ms after the NACK.", EventName = "NackReported")]
-    public static partial void NackReported(ILogger logger, string typeUrl, string waypoint, double elapsedMs);
-
     [LoggerMessage(40, LogLevel.Debug, "Reconciled {Key}.", EventName = "Reconciled")]
     public static partial void Reconciled(ILogger logger, string key);
 
