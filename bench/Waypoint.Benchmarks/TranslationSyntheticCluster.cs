@@ -20,6 +20,11 @@ internal static class TranslationSyntheticCluster
                 Labels = new Dictionary<string, string> { ["istio.io/dataplane-mode"] = "ambient", ["istio.io/use-waypoint"] = "waypoint" },
             },
         });
+        builder.Add(new V1GatewayClass
+        {
+            Metadata = new V1ObjectMeta { Name = "kgateway-waypoint" },
+            Spec = new V1GatewayClassSpec { ControllerName = "waypoint.dev/controller" },
+        });
         builder.Add(new V1Gateway
         {
             Metadata = new V1ObjectMeta { Name = "waypoint", NamespaceProperty = "app", Generation = 1 },

@@ -25,6 +25,9 @@ internal static partial class ControllerLog
     [LoggerMessage(7, LogLevel.Information, "The API server now serves {Resource}.", EventName = "ResourceServed")]
     public static partial void ResourceServed(ILogger logger, string resource);
 
+    [LoggerMessage(9, LogLevel.Warning, "Listing {Resource} is forbidden (403); treating it as empty and trying again later. Grant list/watch on it to use it.", EventName = "ResourceForbidden")]
+    public static partial void ResourceForbidden(ILogger logger, string resource);
+
     [LoggerMessage(8, LogLevel.Error, "An event handler for {Resource} failed.", EventName = "HandlerFailed")]
     public static partial void HandlerFailed(ILogger logger, string resource, Exception exception);
 
@@ -45,6 +48,12 @@ internal static partial class ControllerLog
 
     [LoggerMessage(32, LogLevel.Error, "Publishing snapshot {Version} failed; the previous configuration stays in place.", EventName = "PublishFailed")]
     public static partial void PublishFailed(ILogger logger, long version, Exception exception);
+
+    [LoggerMessage(33, LogLevel.Error, "Translating waypoint {Waypoint} failed (attempt {Attempt}); it keeps its last good configuration and is retried in {RetryIn}.", EventName = "WaypointTranslationFailed")]
+    public static partial void WaypointTranslationFailed(ILogger logger, string waypoint, int attempt, TimeSpan retryIn, Exception exception);
+
+    [LoggerMessage(34, LogLevel.Warning, "Envoy (node {NodeId}, waypoint {Waypoint}) rejected {TypeUrl}: {Message}. Reporting it on {Objects}.", EventName = "EnvoyRejected")]
+    public static partial void EnvoyRejected(ILogger logger, string nodeId, string waypoint, string typeUrl, string message, string objects);
 
     [LoggerMessage(40, LogLevel.Debug, "Reconciled {Key}.", EventName = "Reconciled")]
     public static partial void Reconciled(ILogger logger, string key);

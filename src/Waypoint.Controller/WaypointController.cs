@@ -9,10 +9,13 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Waypoint.Controller.Client;
 using Waypoint.Controller.LeaderElection;
+using Waypoint.Controller.Publishing;
 using Waypoint.Controller.Queues;
 using Waypoint.Controller.Reconciliation;
 using Waypoint.Translator;
+using Waypoint.Transformation.Model;
 using Waypoint.Translator.Model;
+using Waypoint.Xds.Diagnostics;
 
 namespace Waypoint.Controller;
 
@@ -24,6 +27,8 @@ namespace Waypoint.Controller;
 internal sealed class WaypointController : BackgroundService
 {
     private static readonly WorkItem RouteStatuses = new(WorkKind.RouteStatuses, default);
+    private static readonly WorkItem PolicyStatuses = new(WorkKind.PolicyStatuses, default);
+    private static readonly TimeSpan MaxTranslationRetry = TimeSpan.FromSeconds(30);
 
     private readonly KubernetesApiClient _client;
     private readonly WaypointControllerOptions _options;
@@ -35,6 +40,9 @@ internal sealed class WaypointController : BackgroundService
     private readonly WaypointTranslator _translator;
     private volatile WaypointConfigUpdate? _latest;
     private readonly SemaphoreSlim _changed = new(0, 1);
+    private readonly EnvoyRejectionTracker _rejections;
+    private readonly XdsServerStatus? _xdsStatus;
+    private int _translationFailures;
 
     // Status writes this replica made, by path: the resourceVersion the write was based on and a hash of the object
     // written. Until the watch delivers our own write, the cache still holds that resourceVersion; a reconcile in
@@ -51,7 +59,9 @@ internal sealed class WaypointController : BackgroundService
         IWaypointConfigPublisher publisher,
         TimeProvider timeProvider,
         ILoggerFactory loggerFactory,
-        InformerOptions? informerOptions = null)
+        InformerOptions? informerOptions = null,
+        XdsServerStatus? xdsStatus = null,
+        Func<TranslatorOptions, TranslatorOptions>? configureTranslator = null)
     {
         _client = client;
         _options = options.Value;
@@ -59,13 +69,15 @@ internal sealed class WaypointController : BackgroundService
         _timeProvider = timeProvider;
         _logger = loggerFactory.CreateLogger<WaypointController>();
         _queue = new WorkQueue<WorkItem>(timeProvider);
-        _translator = new WaypointTranslator(new TranslatorOptions
+        var translatorOptions = new TranslatorOptions
         {
             TrustDomain = _options.TrustDomain,
             ClusterDomain = _options.ClusterDomain,
-            GatewayClassName = _options.GatewayClassName,
             ControllerName = _options.ControllerName,
-        });
+        };
+        _translator = new WaypointTranslator(configureTranslator?.Invoke(translatorOptions) ?? translatorOptions);
+        _rejections = new EnvoyRejectionTracker(_logger, SignalChange);
+        _xdsStatus = xdsStatus;
         State = new ClusterState(client, _options, informerOptions ?? new InformerOptions(), loggerFactory, timeProvider);
         if (_options.LeaderElection.Enabled)
         {
@@ -89,6 +101,11 @@ internal sealed class WaypointController : BackgroundService
 
     public override void Dispose()
     {
+        if (_xdsStatus is not null)
+        {
+            _xdsStatus.Nacked -= _rejections.OnNack;
+        }
+
         _queue.ShutDown();
         _queue.Dispose();
         _changed.Dispose();
@@ -98,6 +115,11 @@ internal sealed class WaypointController : BackgroundService
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         var started = Stopwatch.GetTimestamp();
+        if (_xdsStatus is not null)
+        {
+            _xdsStatus.Nacked += _rejections.OnNack;
+        }
+
         var informers = State.All.Select(i => Task.Run(() => i.RunAsync(stoppingToken), CancellationToken.None)).ToList();
         try
         {
@@ -121,95 +143,105 @@ internal sealed class WaypointController : BackgroundService
         }
     }
 
+    /// <summary>Wakes the publisher; the debounce folds bursts into one translation.</summary>
+    private void SignalChange()
+    {
+        Interlocked.Exchange(ref _lastChangeTicks, _timeProvider.GetTimestamp());
+        try
+        {
+            _changed.Release();
+        }
+        catch (SemaphoreFullException)
+        {
+            // A publish is already pending; it will see this change too.
+        }
+        catch (ObjectDisposedException)
+        {
+            // Shut down.
+        }
+    }
+
     private void RegisterHandlers()
     {
-        void Changed()
+        // Every status but Programmed comes from the translation, so a change re-translates and the publish that
+        // follows queues the statuses (EnqueueStatusWork). Pods and waypoint Services feed Programmed and addresses.
+        // Waypoint objects also depend on the Gateway, its class and their parameters: those changes queue the Gateways
+        // directly (the reconcile waits for a translation of the current generation).
+        void EnqueueGateways(Func<V1Gateway, bool> which)
         {
-            Interlocked.Exchange(ref _lastChangeTicks, _timeProvider.GetTimestamp());
-            try
+            foreach (var gateway in State.Gateways.Items.Where(which))
             {
-                _changed.Release();
-            }
-            catch (SemaphoreFullException)
-            {
-                // A publish is already pending; it will see this change too.
-            }
-        }
-
-        void EnqueueOurGateways()
-        {
-            foreach (var gateway in State.OurGateways())
-            {
-                _queue.Add(WorkItem.Gateway(gateway));
+                _queue.Add(new WorkItem(WorkKind.Gateway, NamespacedName.Of(gateway)));
             }
         }
 
         State.GatewayClasses.AddHandler((_, gatewayClass) =>
         {
-            Changed();
-            _queue.Add(new WorkItem(WorkKind.GatewayClass, NamespacedName.Of(gatewayClass)));
-            foreach (var gateway in State.Gateways.Items.Where(g => g.Spec.GatewayClassName == gatewayClass.Metadata.Name))
-            {
-                _queue.Add(WorkItem.Gateway(gateway));
-            }
-
-            _queue.Add(RouteStatuses);
+            SignalChange();
+            EnqueueGateways(g => g.Spec.GatewayClassName == gatewayClass.Metadata.Name);
         });
         State.Gateways.AddHandler((_, gateway) =>
         {
-            Changed();
-            _queue.Add(WorkItem.Gateway(gateway));
-            _queue.Add(RouteStatuses);
+            SignalChange();
+            _queue.Add(new WorkItem(WorkKind.Gateway, NamespacedName.Of(gateway)));
         });
-        State.HttpRoutes.AddHandler((_, _) =>
-        {
-            Changed();
-            _queue.Add(RouteStatuses);
-            EnqueueOurGateways();
-        });
+        State.HttpRoutes.AddHandler((_, _) => SignalChange());
         State.Services.AddHandler((_, service) =>
         {
-            Changed();
-            _queue.Add(RouteStatuses);
+            SignalChange();
             if (service.Metadata.Labels?.TryGetValue(WaypointWorkload.GatewayNameLabel, out var gatewayName) == true)
             {
                 _queue.Add(new WorkItem(WorkKind.Gateway, new NamespacedName(service.Metadata.NamespaceProperty ?? "", gatewayName)));
             }
         });
-        State.Namespaces.AddHandler((_, _) =>
-        {
-            Changed();
-            _queue.Add(RouteStatuses);
-        });
+        State.Namespaces.AddHandler((_, _) => SignalChange());
         State.Pods.AddHandler((_, pod) =>
         {
-            Changed();
+            SignalChange();
             if (pod.Metadata.Labels?.TryGetValue(WaypointWorkload.GatewayNameLabel, out var gatewayName) == true)
             {
                 _queue.Add(new WorkItem(WorkKind.Gateway, new NamespacedName(pod.Metadata.NamespaceProperty ?? "", gatewayName)));
             }
         });
-        State.ReferenceGrants.AddHandler((_, _) =>
-        {
-            Changed();
-            _queue.Add(RouteStatuses);
-        });
-        State.ServiceEntries.AddHandler((_, _) =>
-        {
-            Changed();
-            _queue.Add(RouteStatuses);
-        });
-        State.EndpointSlices.AddHandler((_, _) => Changed());
-        State.TrafficPolicies.AddHandler((_, _) => Changed());
+        State.ReferenceGrants.AddHandler((_, _) => SignalChange());
+        State.ServiceEntries.AddHandler((_, _) => SignalChange());
+        State.EndpointSlices.AddHandler((_, _) => SignalChange());
+        State.TrafficPolicies.AddHandler((_, _) => SignalChange());
         State.Parameters.AddHandler((_, _) =>
         {
-            foreach (var gatewayClass in State.GatewayClasses.Items)
-            {
-                _queue.Add(new WorkItem(WorkKind.GatewayClass, NamespacedName.Of(gatewayClass)));
-            }
-
-            EnqueueOurGateways();
+            SignalChange();
+            EnqueueGateways(_ => true);
         });
+    }
+
+    /// <summary>
+    /// Queues the statuses a translation decides: GatewayClasses and Gateways whose computed status (or waypoint-ness)
+    /// differs from <paramref name="previous"/> (all of them without one), and the HTTPRoute and TrafficPolicy passes.
+    /// </summary>
+    /// <remarks>A Gateway reconcile reads its owned objects, so an endpoint change must not queue every Gateway.</remarks>
+    private void EnqueueStatusWork(TranslationResult translation, TranslationResult? previous = null)
+    {
+        var previousClasses = previous?.GatewayClasses.ToDictionary(c => c.Name, StringComparer.Ordinal);
+        foreach (var gatewayClass in translation.GatewayClasses)
+        {
+            if (previousClasses is null || !previousClasses.TryGetValue(gatewayClass.Name, out var before) || !Conditions.SameJson(before, gatewayClass))
+            {
+                _queue.Add(new WorkItem(WorkKind.GatewayClass, new NamespacedName("", gatewayClass.Name)));
+            }
+        }
+
+        var previousGateways = previous?.Gateways.ToDictionary(g => g.Key);
+        foreach (var gateway in translation.Gateways)
+        {
+            if (previousGateways is null || !previousGateways.TryGetValue(gateway.Key, out var before) || !Conditions.SameJson(before, gateway)
+                || previous!.Waypoints.ContainsKey(gateway.Key) != translation.Waypoints.ContainsKey(gateway.Key))
+            {
+                _queue.Add(new WorkItem(WorkKind.Gateway, new NamespacedName(gateway.Key.Namespace, gateway.Key.Name)));
+            }
+        }
+
+        _queue.Add(RouteStatuses);
+        _queue.Add(PolicyStatuses);
     }
 
     private async Task RunPublisherAsync(CancellationToken cancellationToken)
@@ -240,39 +272,81 @@ internal sealed class WaypointController : BackgroundService
     private async Task PublishAsync(CancellationToken cancellationToken)
     {
         var snapshot = State.CreateSnapshot();
+        var (rejections, rejectedGateways) = _rejections.Prepare(snapshot);
+        if (rejections.Count > 0)
+        {
+            snapshot = snapshot with { EnvoyRejections = rejections };
+        }
+
         var version = Interlocked.Increment(ref _version);
         try
         {
-            // Translation is pure and must not fail; if it does, the last good configuration stays in place.
+            // A waypoint whose translation throws keeps its last good resources (the translator isolates it) and
+            // is retried with backoff; the others are published as usual.
             var translation = _translator.Translate(snapshot);
             var update = new WaypointConfigUpdate(version, snapshot, translation, _timeProvider.GetUtcNow());
             await _publisher.PublishAsync(update, cancellationToken).ConfigureAwait(false);
+            var previous = _latest;
             _latest = update;
             ControllerLog.SnapshotPublished(_logger, version, snapshot.Gateways.Count, snapshot.HttpRoutes.Count, snapshot.Services.Count);
+            foreach (var key in _rejections.Published(update).Concat(rejectedGateways))
+            {
+                _queue.Add(new WorkItem(WorkKind.Gateway, new NamespacedName(key.Namespace, key.Name)));
+            }
 
-            // Route statuses come from the translation: re-check them against what was just translated.
-            _queue.Add(RouteStatuses);
+            if (translation.Errors.Count > 0)
+            {
+                var retryIn = ScheduleRetry(cancellationToken);
+                foreach (var error in translation.Errors)
+                {
+                    ControllerLog.WaypointTranslationFailed(_logger, error.Waypoint.ToString(), _translationFailures, retryIn, error.Exception);
+                }
+            }
+            else
+            {
+                _translationFailures = 0;
+            }
+
+            EnqueueStatusWork(translation, previous?.Translation);
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
+            // The last good configuration stays in place.
             ControllerLog.PublishFailed(_logger, version, ex);
+            ScheduleRetry(cancellationToken);
+        }
+    }
+
+    /// <summary>Translates again after 100 ms × 2ⁿ (capped at 30 s), even if nothing changes in between.</summary>
+    private TimeSpan ScheduleRetry(CancellationToken cancellationToken)
+    {
+        var failures = ++_translationFailures;
+        var delay = TimeSpan.FromMilliseconds(Math.Min(100 * Math.Pow(2, Math.Min(failures - 1, 20)), MaxTranslationRetry.TotalMilliseconds));
+        _ = RetryAsync();
+        return delay;
+
+        async Task RetryAsync()
+        {
+            try
+            {
+                await Task.Delay(delay, _timeProvider, cancellationToken).ConfigureAwait(false);
+                SignalChange();
+            }
+            catch (OperationCanceledException)
+            {
+                // Shutting down.
+            }
         }
     }
 
     /// <summary>The leader's work: reconcile everything once, then whatever the informers enqueue, until leadership ends.</summary>
     private async Task LeadAsync(CancellationToken cancellationToken)
     {
-        foreach (var gatewayClass in State.GatewayClasses.Items)
+        if (_latest is { } latest)
         {
-            _queue.Add(new WorkItem(WorkKind.GatewayClass, NamespacedName.Of(gatewayClass)));
+            EnqueueStatusWork(latest.Translation);
         }
 
-        foreach (var gateway in State.Gateways.Items)
-        {
-            _queue.Add(WorkItem.Gateway(gateway));
-        }
-
-        _queue.Add(RouteStatuses);
         var workers = Enumerable.Range(0, _options.Workers).Select(_ => Task.Run(() => WorkAsync(cancellationToken), CancellationToken.None)).ToList();
         workers.Add(ResyncAsync(cancellationToken));
         try
@@ -291,12 +365,10 @@ internal sealed class WaypointController : BackgroundService
         {
             await Task.Delay(_options.ResyncPeriod, _timeProvider, cancellationToken).ConfigureAwait(false);
             PruneStatusWrites();
-            foreach (var gateway in State.OurGateways())
+            if (_latest is { } latest)
             {
-                _queue.Add(WorkItem.Gateway(gateway));
+                EnqueueStatusWork(latest.Translation);
             }
-
-            _queue.Add(RouteStatuses);
         }
     }
 
@@ -337,26 +409,24 @@ internal sealed class WaypointController : BackgroundService
     {
         WorkKind.GatewayClass => ReconcileGatewayClassAsync(item.Name, cancellationToken),
         WorkKind.Gateway => ReconcileGatewayAsync(item.Name, cancellationToken),
+        WorkKind.PolicyStatuses => ReconcilePolicyStatusesAsync(cancellationToken),
         _ => ReconcileRouteStatusesAsync(cancellationToken),
     };
 
     private async Task ReconcileGatewayClassAsync(NamespacedName name, CancellationToken cancellationToken)
     {
-        if (!State.GatewayClasses.TryGet(name, out var gatewayClass) || gatewayClass.Spec.ControllerName != _options.ControllerName)
+        if (!State.GatewayClasses.TryGet(name, out var gatewayClass)
+            || _latest?.Translation.GatewayClasses.FirstOrDefault(c => c.Name == name.Name) is not { } computed
+            || computed.ObservedGeneration != gatewayClass.Metadata.Generation)
         {
+            // Not ours, or the translation predates this version of the class: the publish that follows re-queues it.
             return;
         }
 
-        var problem = ParametersProblem(gatewayClass.Spec.ParametersRef, null, out _);
         var now = _timeProvider.GetUtcNow();
         var status = new V1GatewayClassStatus
         {
-            Conditions =
-            [
-                problem is null
-                    ? Conditions.Make("Accepted", true, "Accepted", "Handled by the waypoint controller.", gatewayClass.Metadata.Generation, gatewayClass.Status?.Conditions, now)
-                    : Conditions.Make("Accepted", false, "InvalidParameters", problem, gatewayClass.Metadata.Generation, gatewayClass.Status?.Conditions, now),
-            ],
+            Conditions = computed.Conditions.Select(c => GatewayStatusWriter.Stamp(c, gatewayClass.Status?.Conditions, now)).ToList(),
         };
         if (Conditions.SameJson(status, gatewayClass.Status))
         {
@@ -369,19 +439,24 @@ internal sealed class WaypointController : BackgroundService
     private async Task ReconcileGatewayAsync(NamespacedName name, CancellationToken cancellationToken)
     {
         // Deleted Gateways need nothing: their objects carry owner references and the garbage collector removes them.
-        if (!State.Gateways.TryGet(name, out var gateway) || !State.IsOurs(gateway) || gateway.Metadata.DeletionTimestamp is not null)
+        // The translator alone decides which Gateways are ours and whether they are waypoints.
+        var key = new WaypointKey(name.Namespace, name.Name);
+        if (!State.Gateways.TryGet(name, out var gateway)
+            || gateway.Metadata.DeletionTimestamp is not null
+            || _latest is not { } latest
+            || latest.Translation.Gateways.FirstOrDefault(g => g.Key == key) is not { } computed
+            || computed.ObservedGeneration != gateway.Metadata.Generation)
         {
             return;
         }
 
-        var ourClass = State.OurClass()!;
-        var classProblem = ParametersProblem(ourClass.Spec.ParametersRef, null, out var classParameters);
-        var gatewayProblem = ParametersProblem(GatewayParametersRef.Get(gateway), gateway.Metadata.NamespaceProperty, out var gatewayParameters);
-        var parametersProblem = gatewayProblem ?? (classProblem is null ? null : "GatewayClass " + classProblem);
-
+        var isWaypoint = latest.Translation.Waypoints.ContainsKey(key);
         string? programmingProblem = null;
-        if (parametersProblem is null && gateway.Spec.Addresses is not { Count: > 0 } && GatewayStatusCalculator.HasValidListener(gateway))
+        if (isWaypoint)
         {
+            // The translator accepted the parameter references, so they resolve (or did, a moment ago).
+            var classParameters = Parameters(State.GatewayClasses.TryGet(new NamespacedName("", gateway.Spec.GatewayClassName), out var gatewayClass) ? gatewayClass.Spec.ParametersRef : null, null);
+            var gatewayParameters = Parameters(gateway.Spec.Infrastructure?.ParametersRef, gateway.Metadata.NamespaceProperty);
             var settings = WaypointWorkload.Resolve(_options, gateway, classParameters, gatewayParameters);
             var objects = WaypointWorkload.Build(gateway, settings, _options);
             foreach (var (kind, desired) in objects.All())
@@ -391,10 +466,8 @@ internal sealed class WaypointController : BackgroundService
         }
 
         State.Services.TryGet(name, out var service);
-        var attached = State.HttpRoutes.Items.Count(r => r.Spec.ParentRefs?.Any(p =>
-            (p.Kind ?? "Gateway") == "Gateway" && p.Name == name.Name && (p.Namespace ?? r.Metadata.NamespaceProperty) == name.Namespace) == true);
-        var observation = new GatewayObservation(parametersProblem, programmingProblem, State.HasReadyPod(gateway), service, attached);
-        var status = GatewayStatusCalculator.Compute(gateway, observation, _options.ClusterDomain, _timeProvider.GetUtcNow());
+        var observation = new GatewayObservation(isWaypoint, programmingProblem, _rejections.GatewayRejection(key), State.HasReadyPod(gateway), service);
+        var status = GatewayStatusWriter.Compose(gateway, computed, observation, _options.ClusterDomain, _timeProvider.GetUtcNow());
         if (!Conditions.SameJson(status, gateway.Status))
         {
             await WriteStatusAsync(ResourceKind.Gateways, gateway with { Status = status }, cancellationToken).ConfigureAwait(false);
@@ -431,9 +504,10 @@ internal sealed class WaypointController : BackgroundService
             {
                 await WriteStatusAsync(ResourceKind.HttpRoutes, route with { Status = status }, cancellationToken).ConfigureAwait(false);
             }
-            catch (KubernetesApiException ex) when (ex.StatusCode is HttpStatusCode.Conflict or HttpStatusCode.NotFound)
+            catch (KubernetesApiException ex)
             {
-                // One route's stale cache entry must not hold up the others; the pass is retried with backoff.
+                // One route's failed write (stale cache, 422 from a validating webhook, ...) must not hold up the
+                // others; the pass is retried with backoff.
                 (failures ??= []).Add(ex);
             }
         }
@@ -441,6 +515,46 @@ internal sealed class WaypointController : BackgroundService
         if (failures is not null)
         {
             throw new AggregateException("Some HTTPRoute statuses could not be written.", failures);
+        }
+    }
+
+    private async Task ReconcilePolicyStatusesAsync(CancellationToken cancellationToken)
+    {
+        if (_latest is not { } latest)
+        {
+            return;
+        }
+
+        var computed = latest.Translation.Policies.ToDictionary(p => new NamespacedName(p.Namespace, p.Name));
+        var now = _timeProvider.GetUtcNow();
+        List<Exception>? failures = null;
+        foreach (var policy in State.TrafficPolicies.Items)
+        {
+            var key = NamespacedName.Of(policy);
+            if (computed.TryGetValue(key, out var result) && result.ObservedGeneration != policy.Metadata.Generation)
+            {
+                continue; // the translation predates this version; the next publish re-queues us
+            }
+
+            var status = PolicyStatusCalculator.Merge(policy.Status, result?.Ancestors ?? [], _options.ControllerName, now);
+            if (Conditions.SameJson(status.Ancestors, policy.Status?.Ancestors ?? []))
+            {
+                continue;
+            }
+
+            try
+            {
+                await WriteStatusAsync(ResourceKind.TrafficPolicies, policy with { Status = status }, cancellationToken).ConfigureAwait(false);
+            }
+            catch (KubernetesApiException ex)
+            {
+                (failures ??= []).Add(ex);
+            }
+        }
+
+        if (failures is not null)
+        {
+            throw new AggregateException("Some TrafficPolicy statuses could not be written.", failures);
         }
     }
 
@@ -527,6 +641,10 @@ internal sealed class WaypointController : BackgroundService
         {
             cached = gatewayClass;
         }
+        else if (kind == ResourceKind.TrafficPolicies && State.TrafficPolicies.TryGet(name, out var policy))
+        {
+            cached = policy;
+        }
 
         return cached?.Metadata.ResourceVersion;
     }
@@ -536,45 +654,26 @@ internal sealed class WaypointController : BackgroundService
         public bool SameAs(StatusWrite other) => BaseVersion == other.BaseVersion && Hash.AsSpan().SequenceEqual(other.Hash);
     }
 
-    /// <summary>Null when the reference is absent or resolves to a WaypointParameters object; otherwise what is wrong.</summary>
-    private string? ParametersProblem(ParametersReference? reference, string? localNamespace, out V1alpha1WaypointParameters? parameters)
-    {
-        parameters = null;
-        if (reference is null)
-        {
-            return null;
-        }
-
-        if (reference.Group != V1alpha1WaypointParameters.KubeGroup || reference.Kind != V1alpha1WaypointParameters.KubeKind)
-        {
-            return $"parametersRef must be {V1alpha1WaypointParameters.KubeGroup}/{V1alpha1WaypointParameters.KubeKind}, not {reference.Group}/{reference.Kind}.";
-        }
-
-        var ns = localNamespace ?? reference.Namespace;
-        if (string.IsNullOrEmpty(ns))
-        {
-            return "parametersRef needs a namespace.";
-        }
-
-        if (!State.Parameters.TryGet(new NamespacedName(ns, reference.Name), out parameters))
-        {
-            return $"WaypointParameters {ns}/{reference.Name} not found.";
-        }
-
-        return null;
-    }
+    /// <summary>The WaypointParameters a reference names (the translator has checked its group, kind and namespace).</summary>
+    private V1alpha1WaypointParameters? Parameters(ParametersReference? reference, string? localNamespace) =>
+        reference is not null && (localNamespace ?? reference.Namespace) is { Length: > 0 } ns
+        && State.Parameters.TryGet(new NamespacedName(ns, reference.Name), out var parameters) ? parameters : null;
 
     private enum WorkKind
     {
         GatewayClass,
         Gateway,
         RouteStatuses,
+        PolicyStatuses,
     }
 
     private readonly record struct WorkItem(WorkKind Kind, NamespacedName Name)
     {
-        public static WorkItem Gateway(V1Gateway gateway) => new(WorkKind.Gateway, NamespacedName.Of(gateway));
-
-        public override string ToString() => Kind == WorkKind.RouteStatuses ? "HTTPRoute statuses" : $"{Kind} {Name}";
+        public override string ToString() => Kind switch
+        {
+            WorkKind.RouteStatuses => "HTTPRoute statuses",
+            WorkKind.PolicyStatuses => "TrafficPolicy statuses",
+            _ => $"{Kind} {Name}",
+        };
     }
 }

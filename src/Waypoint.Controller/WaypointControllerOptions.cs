@@ -5,11 +5,18 @@ namespace Waypoint.Controller;
 /// <summary>Settings of <c>waypoint controller</c> (section <c>Waypoint:Controller</c> by convention).</summary>
 public sealed class WaypointControllerOptions
 {
-    /// <summary>The GatewayClass whose Gateways become waypoints.</summary>
+    /// <summary>
+    /// The name of the GatewayClass the install creates. Informational only: a Gateway is ours when its GatewayClass's
+    /// <c>spec.controllerName</c> is <see cref="ControllerName"/>, whatever the class is called (another controller may
+    /// own a class of this name).
+    /// </summary>
     [Required]
     public string GatewayClassName { get; set; } = "kgateway-waypoint";
 
-    /// <summary>Written as GatewayClass spec.controllerName match and as controllerName in route status.</summary>
+    /// <summary>
+    /// Our controller: GatewayClasses whose spec.controllerName is this are ours (and so their Gateways), and it is the
+    /// controllerName of the route and policy statuses we write.
+    /// </summary>
     [Required]
     public string ControllerName { get; set; } = "waypoint.dev/controller";
 

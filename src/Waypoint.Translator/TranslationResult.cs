@@ -20,11 +20,20 @@ public sealed record TranslationResult
     /// <summary>Envoy resources of each accepted waypoint, ordered by key.</summary>
     public IReadOnlyDictionary<WaypointKey, WaypointResources> Waypoints { get; init; } = new Dictionary<WaypointKey, WaypointResources>();
 
+    /// <summary>Status of every GatewayClass that names our controller, ordered by name.</summary>
+    public IReadOnlyList<GatewayClassStatusResult> GatewayClasses { get; init; } = [];
+
     /// <summary>Status of every Gateway of our class, ordered by key.</summary>
     public IReadOnlyList<GatewayStatusResult> Gateways { get; init; } = [];
 
     /// <summary>Status entries of every HTTPRoute that has at least one parent we manage, ordered by namespace/name.</summary>
     public IReadOnlyList<RouteStatusResult> Routes { get; init; } = [];
+
+    /// <summary>
+    /// Waypoints whose translation failed: each keeps the resources of its last good translation (absent if it never
+    /// had one); the others are unaffected. Translate again to retry.
+    /// </summary>
+    public IReadOnlyList<WaypointTranslationError> Errors { get; init; } = [];
 
     /// <summary>Status of every TrafficPolicy that targets a waypoint Gateway or an HTTPRoute we manage, ordered by namespace/name.</summary>
     public IReadOnlyList<PolicyStatusResult> Policies { get; init; } = [];
@@ -49,7 +58,30 @@ public sealed record WaypointResources(
     /// Empty when the resources were not produced by the translator.
     /// </summary>
     public IReadOnlyList<EncodedResource> Encoded { get; init; } = [];
+
+    /// <summary>
+    /// Provenance: the objects a resource (type URL, name) was made from, the Gateway first. A resource not listed
+    /// comes from <see cref="Gateway"/> alone. The controller uses it to report what Envoy rejected (NACKs).
+    /// </summary>
+    public IReadOnlyDictionary<(string TypeUrl, string Name), IReadOnlyList<SourceObject>> Sources { get; init; } =
+        new Dictionary<(string TypeUrl, string Name), IReadOnlyList<SourceObject>>();
+
+    /// <summary>The waypoint Gateway these resources belong to.</summary>
+    public SourceObject? Gateway { get; init; }
+
+    /// <summary>The objects behind one resource (<see cref="Sources"/>, else the Gateway).</summary>
+    public IReadOnlyList<SourceObject> SourcesOf(string typeUrl, string name) =>
+        Sources.TryGetValue((typeUrl, name), out var sources) ? sources : Gateway is { } gateway ? [gateway] : [];
 }
+
+/// <summary>A Kubernetes object a resource was translated from.</summary>
+/// <param name="Kind">Gateway, HTTPRoute or TrafficPolicy.</param>
+/// <param name="Namespace">Object namespace.</param>
+/// <param name="Name">Object name.</param>
+public sealed record SourceObject(string Kind, string Namespace, string Name);
+
+/// <summary>A waypoint whose translation threw.</summary>
+public sealed record WaypointTranslationError(WaypointKey Waypoint, Exception Exception);
 
 /// <summary>An Envoy resource and its protobuf encoding, made once and shared by every later translation that reuses it.</summary>
 public sealed class EncodedResource
@@ -102,6 +134,12 @@ public sealed record GatewayStatusResult(
     IReadOnlyList<V1Condition> Conditions,
     IReadOnlyList<ListenerStatus> Listeners,
     IReadOnlyList<string> BoundServices);
+
+/// <summary>Computed status of a GatewayClass that names our controller.</summary>
+/// <param name="Name">The GatewayClass.</param>
+/// <param name="ObservedGeneration">metadata.generation the conditions describe.</param>
+/// <param name="Conditions">Accepted: True, or False with <c>InvalidParameters</c>.</param>
+public sealed record GatewayClassStatusResult(string Name, long? ObservedGeneration, IReadOnlyList<V1Condition> Conditions);
 
 /// <summary>The <c>status.parents</c> entries under our controller name for one HTTPRoute.</summary>
 /// <param name="Namespace">Route namespace.</param>

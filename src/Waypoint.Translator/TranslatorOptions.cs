@@ -10,10 +10,10 @@ public sealed record TranslatorOptions
     /// <summary>Kubernetes cluster DNS domain: Service hosts are <c>name.ns.svc.&lt;domain&gt;</c>.</summary>
     public string ClusterDomain { get; init; } = "cluster.local";
 
-    /// <summary>Gateways of this class are our waypoints.</summary>
-    public string GatewayClassName { get; init; } = "kgateway-waypoint";
-
-    /// <summary>Controller name written in route status; GatewayClasses naming it are ours too.</summary>
+    /// <summary>
+    /// Our controller: Gateways whose GatewayClass names it (<c>spec.controllerName</c>) are our waypoints, and it is
+    /// the controllerName of the statuses we write. A class name alone never makes a Gateway ours.
+    /// </summary>
     public string ControllerName { get; init; } = "waypoint.dev/controller";
 
     /// <summary>Bootstrap cluster that serves SDS (provided by the bootstrap, not by the translator).</summary>
@@ -54,4 +54,7 @@ public sealed record TranslatorOptions
     /// processor). Translation output does not depend on it.
     /// </summary>
     public int Parallelism { get; init; } = Environment.ProcessorCount;
+
+    /// <summary>Test seam: runs before each waypoint is built, so a test can make one waypoint's translation fail.</summary>
+    internal Action<WaypointKey>? BeforeWaypoint { get; init; }
 }

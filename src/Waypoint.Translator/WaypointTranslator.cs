@@ -40,6 +40,7 @@ public sealed class WaypointTranslator
     private readonly EncodedResource _encapCluster;
     private readonly EncodedResource _transformationCluster;
     private Dictionary<string, TrafficPolicyCompileResult> _policies = new(StringComparer.Ordinal);
+    private Dictionary<WaypointKey, WaypointResources> _lastGood = [];
 
     public WaypointTranslator(TranslatorOptions? options = null)
     {
@@ -65,9 +66,25 @@ public sealed class WaypointTranslator
             var policies = new TrafficPolicyIndex(snapshot, _policies, used.Policies);
 
             var waypoints = new SortedDictionary<WaypointKey, WaypointResources>();
+            var lastGood = new Dictionary<WaypointKey, WaypointResources>(catalog.Waypoints.Count);
+            List<WaypointTranslationError>? errors = null;
             foreach (var waypoint in catalog.Waypoints.OrderBy(w => w.Key))
             {
-                waypoints[waypoint.Key] = BuildWaypoint(waypoint, index, catalog, routes, policies, used);
+                try
+                {
+                    Options.BeforeWaypoint?.Invoke(waypoint.Key);
+                    waypoints[waypoint.Key] = lastGood[waypoint.Key] = BuildWaypoint(waypoint, index, catalog, routes, policies, used);
+                }
+                catch (Exception ex) when (ex is not OutOfMemoryException)
+                {
+                    // One waypoint's failure must not take the others down: it keeps what it was last given (or
+                    // nothing, if it never translated), and the caller retries.
+                    (errors ??= []).Add(new WaypointTranslationError(waypoint.Key, ex));
+                    if (_lastGood.TryGetValue(waypoint.Key, out var previous))
+                    {
+                        waypoints[waypoint.Key] = lastGood[waypoint.Key] = previous;
+                    }
+                }
             }
 
             // Keep only what this translation used, so the caches never outgrow the cluster.
@@ -76,10 +93,13 @@ public sealed class WaypointTranslator
             _endpoints = used.Endpoints;
             _policies = used.Policies;
             _mainListeners = used.MainListeners;
+            _lastGood = lastGood;
 
             return new TranslationResult
             {
                 Waypoints = waypoints,
+                Errors = errors ?? [],
+                GatewayClasses = WaypointCatalog.ClassStatuses(index, Options),
                 Gateways = catalog.Statuses(routes.AttachedRouteCounts),
                 Routes = routes.Statuses,
                 Policies = policies.IsEmpty ? [] : policies.Statuses(waypoints.Keys, routes.Statuses, Options.ControllerName),
@@ -99,6 +119,7 @@ public sealed class WaypointTranslator
         var sniffed = new HashSet<int>();
         var declared = new HashSet<int>();
         var pending = new List<PendingChain>();
+        var routeSources = new HashSet<SourceObject>();
 
         foreach (var service in bound)
         {
@@ -118,6 +139,7 @@ public sealed class WaypointTranslator
             }
 
             var attachments = routes.RoutesOf(service);
+            AddSources(routeSources, attachments, gatewayRoutes, gatewayPolicies, policies);
             var inputs = new List<object?>(8 + vips.Count + (2 * attachments.Count) + gatewayRoutes.Count) { service.Source, service.Host };
             foreach (var vip in vips)
             {
@@ -236,6 +258,19 @@ public sealed class WaypointTranslator
         clusters.Sort(static (a, b) => string.CompareOrdinal(a.Name, b.Name));
         endpoints.Sort(static (a, b) => string.CompareOrdinal(a.Name, b.Name));
 
+        // What Envoy rejects in main_internal (the routes are inline) comes from these objects; everything else from the Gateway alone.
+        var sources = new Dictionary<(string TypeUrl, string Name), IReadOnlyList<SourceObject>>();
+        var gatewaySource = new SourceObject(WellKnown.GatewayKind, key.Namespace, key.Name);
+        if (chains.Count > 0)
+        {
+            var mainSources = new List<SourceObject>(routeSources.Count + 1) { gatewaySource };
+            mainSources.AddRange(routeSources
+                .OrderBy(o => o.Kind, StringComparer.Ordinal)
+                .ThenBy(o => o.Namespace, StringComparer.Ordinal)
+                .ThenBy(o => o.Name, StringComparer.Ordinal));
+            sources[(Internal.Envoy.TypeUrl(Listener.Descriptor), WellKnown.MainInternal)] = mainSources;
+        }
+
         var encoded = new List<EncodedResource>(listeners.Count + clusters.Count + endpoints.Count);
         encoded.AddRange(listeners);
         encoded.AddRange(clusters);
@@ -248,7 +283,26 @@ public sealed class WaypointTranslator
             endpoints.ConvertAll(e => (ClusterLoadAssignment)e.Message))
         {
             Encoded = encoded,
+            Sources = sources,
+            Gateway = gatewaySource,
         };
+    }
+
+    private static void AddSources(HashSet<SourceObject> sources, IReadOnlyList<ServiceAttachment> attachments, IReadOnlyList<CompiledRoute> gatewayRoutes, IReadOnlyList<Transformation.Compilation.CompiledTrafficPolicy> gatewayPolicies, TrafficPolicyIndex policies)
+    {
+        foreach (var policy in gatewayPolicies)
+        {
+            sources.Add(new SourceObject(WellKnown.TrafficPolicyKind, policy.Namespace, policy.Name));
+        }
+
+        foreach (var route in attachments.Select(a => a.Route).Concat(gatewayRoutes))
+        {
+            sources.Add(new SourceObject(WellKnown.HttpRouteKind, route.Namespace, route.Name));
+            foreach (var policy in policies.Affecting(route))
+            {
+                sources.Add(new SourceObject(WellKnown.TrafficPolicyKind, policy.Namespace, policy.Name));
+            }
+        }
     }
 
     /// <summary>

@@ -10,6 +10,11 @@ internal static class TranslatorTestData
         metadata: {name: app, labels: {istio.io/dataplane-mode: ambient, istio.io/use-waypoint: waypoint}}
         ---
         apiVersion: gateway.networking.k8s.io/v1
+        kind: GatewayClass
+        metadata: {name: kgateway-waypoint}
+        spec: {controllerName: waypoint.dev/controller}
+        ---
+        apiVersion: gateway.networking.k8s.io/v1
         kind: Gateway
         metadata: {name: waypoint, namespace: app, generation: 1}
         spec:

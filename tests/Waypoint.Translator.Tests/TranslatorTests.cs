@@ -39,6 +39,11 @@ public sealed class TranslatorTests
             kind: Namespace
             metadata: {name: infra, labels: {team: platform}}
             ---
+            apiVersion: gateway.networking.k8s.io/v1
+            kind: GatewayClass
+            metadata: {name: kgateway-waypoint}
+            spec: {controllerName: waypoint.dev/controller}
+            ---
             apiVersion: v1
             kind: Namespace
             metadata: {name: app, labels: {istio.io/use-waypoint: wp, istio.io/use-waypoint-namespace: infra, team: shop}}

@@ -36,6 +36,13 @@ internal sealed record InformerOptions
 
     public TimeSpan MaxBackoff { get; init; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>
+    /// An optional kind (a CRD the cluster may lack): besides 404, a 403 on the list (RBAC does not grant it) also
+    /// counts as synced-empty, so it never holds up the first publish; it is looked for again every
+    /// <see cref="NotServedRetry"/>.
+    /// </summary>
+    public bool Optional { get; init; }
+
     /// <summary>How often to look again for a resource the API server does not serve (CRD not installed).</summary>
     public TimeSpan NotServedRetry { get; init; } = TimeSpan.FromSeconds(30);
 }
@@ -129,11 +136,15 @@ internal sealed class ResourceInformer<T> : IResourceInformer
             {
                 return;
             }
-            catch (KubernetesApiException ex) when (ex.IsNotFound && needList)
+            catch (KubernetesApiException ex) when (needList && (ex.IsNotFound || (_options.Optional && ex.StatusCode == System.Net.HttpStatusCode.Forbidden)))
             {
-                if (_isServed)
+                if (_isServed && ex.IsNotFound)
                 {
                     ControllerLog.ResourceNotServed(_logger, Kind.ToString());
+                }
+                else if (_isServed)
+                {
+                    ControllerLog.ResourceForbidden(_logger, Kind.ToString());
                 }
 
                 _isServed = false;

@@ -2,6 +2,7 @@ using k8s;
 using k8s.Models;
 using Microsoft.Extensions.Logging;
 using Waypoint.Controller.Client;
+using Waypoint.Transformation.Model;
 using Waypoint.Translator.Model;
 
 namespace Waypoint.Controller.Reconciliation;
@@ -9,30 +10,27 @@ namespace Waypoint.Controller.Reconciliation;
 /// <summary>The informers' caches: every kind the controller and the translator read.</summary>
 internal sealed class ClusterState
 {
-    public const string UseWaypointLabel = "istio.io/use-waypoint";
-    public const string UseWaypointNamespaceLabel = "istio.io/use-waypoint-namespace";
-
-    private readonly WaypointControllerOptions _options;
-
     public ClusterState(KubernetesApiClient client, WaypointControllerOptions options, InformerOptions informerOptions, ILoggerFactory loggerFactory, TimeProvider timeProvider)
     {
-        _options = options;
         var logger = loggerFactory.CreateLogger("Waypoint.Controller.Informer");
-        ResourceInformer<T> Make<T>(ResourceKind kind, InformerOptions? o = null, Func<System.Text.Json.JsonElement, T>? deserialize = null)
+        ResourceInformer<T> Make<T>(ResourceKind kind, InformerOptions? o = null)
             where T : class, IKubernetesObject<V1ObjectMeta> =>
-            new(client, kind, o ?? informerOptions, logger, timeProvider, deserialize);
+            new(client, kind, o ?? informerOptions, logger, timeProvider);
+
+        // Kinds a cluster may lack (CRD not installed) or not grant us: served-empty until they appear.
+        var optional = informerOptions with { Optional = true };
 
         GatewayClasses = Make<V1GatewayClass>(ResourceKind.GatewayClasses);
-        Gateways = Make(ResourceKind.Gateways, deserialize: GatewayParametersRef.Deserialize);
+        Gateways = Make<V1Gateway>(ResourceKind.Gateways);
         HttpRoutes = Make<V1HTTPRoute>(ResourceKind.HttpRoutes);
-        ReferenceGrants = Make<V1beta1ReferenceGrant>(ResourceKind.ReferenceGrants);
+        ReferenceGrants = Make<V1beta1ReferenceGrant>(ResourceKind.ReferenceGrants, optional);
         Services = Make<V1Service>(ResourceKind.Services);
         EndpointSlices = Make<V1EndpointSlice>(ResourceKind.EndpointSlices);
         Namespaces = Make<V1Namespace>(ResourceKind.Namespaces);
         Pods = Make<V1Pod>(ResourceKind.Pods, informerOptions with { LabelSelector = options.PodLabelSelector });
-        ServiceEntries = Make<V1ServiceEntry>(ResourceKind.ServiceEntries);
-        TrafficPolicies = Make<UnstructuredObject>(ResourceKind.TrafficPolicies);
-        Parameters = Make<V1alpha1WaypointParameters>(ResourceKind.WaypointParameters);
+        ServiceEntries = Make<V1ServiceEntry>(ResourceKind.ServiceEntries, optional);
+        TrafficPolicies = Make<V1alpha1TrafficPolicy>(ResourceKind.TrafficPolicies, optional);
+        Parameters = Make<V1alpha1WaypointParameters>(ResourceKind.WaypointParameters, optional);
         All = [GatewayClasses, Gateways, HttpRoutes, ReferenceGrants, Services, EndpointSlices, Namespaces, Pods, ServiceEntries, TrafficPolicies, Parameters];
     }
 
@@ -54,13 +52,14 @@ internal sealed class ClusterState
 
     public ResourceInformer<V1ServiceEntry> ServiceEntries { get; }
 
-    public ResourceInformer<UnstructuredObject> TrafficPolicies { get; }
+    public ResourceInformer<V1alpha1TrafficPolicy> TrafficPolicies { get; }
 
     public ResourceInformer<V1alpha1WaypointParameters> Parameters { get; }
 
     public IReadOnlyList<IResourceInformer> All { get; }
 
-    public ClusterSnapshot CreateSnapshot() => new()
+    /// <param name="rejections">Objects Envoy rejected (NACK feedback), for the translator to report and leave out.</param>
+    public ClusterSnapshot CreateSnapshot(IReadOnlyList<EnvoyRejection>? rejections = null) => new()
     {
         GatewayClasses = GatewayClasses.Items.ToArray(),
         Gateways = Gateways.Items.ToArray(),
@@ -71,39 +70,10 @@ internal sealed class ClusterState
         Namespaces = Namespaces.Items.ToArray(),
         Pods = Pods.Items.ToArray(),
         ServiceEntries = ServiceEntries.Items.ToArray(),
+        TrafficPolicies = TrafficPolicies.Items.ToArray(),
+        WaypointParameters = Parameters.Items.ToArray(),
+        EnvoyRejections = rejections ?? [],
     };
-
-    /// <summary>Our GatewayClass, if it exists and names our controller.</summary>
-    public V1GatewayClass? OurClass() =>
-        GatewayClasses.TryGet(new NamespacedName("", _options.GatewayClassName), out var gatewayClass)
-        && gatewayClass.Spec.ControllerName == _options.ControllerName ? gatewayClass : null;
-
-    public bool IsOurs(V1Gateway gateway) => gateway.Spec.GatewayClassName == _options.GatewayClassName && OurClass() is not null;
-
-    public IEnumerable<V1Gateway> OurGateways() => OurClass() is null ? [] : Gateways.Items.Where(g => g.Spec.GatewayClassName == _options.GatewayClassName);
-
-    /// <summary>The waypoint a Service uses: its own istio.io/use-waypoint label, else its namespace's; "none" opts out.</summary>
-    public NamespacedName? WaypointOf(V1Service service)
-    {
-        var ns = service.Metadata.NamespaceProperty ?? "";
-        var labels = service.Metadata.Labels;
-        if (labels is null || !labels.TryGetValue(UseWaypointLabel, out var waypoint))
-        {
-            labels = Namespaces.TryGet(new NamespacedName("", ns), out var nsObject) ? nsObject.Metadata.Labels : null;
-            if (labels is null || !labels.TryGetValue(UseWaypointLabel, out waypoint))
-            {
-                return null;
-            }
-        }
-
-        if (string.IsNullOrEmpty(waypoint) || waypoint == "none")
-        {
-            return null;
-        }
-
-        var waypointNamespace = labels.TryGetValue(UseWaypointNamespaceLabel, out var other) && !string.IsNullOrEmpty(other) ? other : ns;
-        return new NamespacedName(waypointNamespace, waypoint);
-    }
 
     /// <summary>True when a pod of the Gateway's Deployment is Ready.</summary>
     public bool HasReadyPod(V1Gateway gateway)

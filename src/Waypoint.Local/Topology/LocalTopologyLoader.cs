@@ -21,6 +21,9 @@ public static partial class LocalTopologyLoader
     private const string DataplaneModeLabel = "istio.io/dataplane-mode";
     private static readonly string[] s_waypointClasses = ["kgateway-waypoint", "istio-waypoint"];
 
+    /// <summary>The controller name of the translator's defaults and of the install.</summary>
+    private static readonly string s_installedControllerName = new global::Waypoint.Translator.TranslatorOptions().ControllerName;
+
     /// <summary>Loads every <c>*.yaml</c>/<c>*.yml</c> under <paramref name="directory"/>.</summary>
     public static LocalTopology LoadDirectory(string directory, string trustDomain = "cluster.local")
     {
@@ -105,6 +108,7 @@ public static partial class LocalTopologyLoader
 
         var snapshot = source with
         {
+            GatewayClasses = WithInstalledClasses(source.GatewayClasses),
             Pods = podObjects.Where(p => pods.ContainsKey($"{p.Namespace()}/{p.Name()}")).ToArray(),
             EndpointSlices = slices.ToArray(),
         };
@@ -175,6 +179,28 @@ public static partial class LocalTopologyLoader
                 Spec = template?.Spec ?? new V1PodSpec { Containers = [] },
             };
         }
+    }
+
+    /// <summary>
+    /// The GatewayClasses an install creates (manifests/ and the Helm chart: <c>kgateway-waypoint</c>, naming our
+    /// controller), unless the topology declares its own: the translator takes a Gateway as ours only through its class.
+    /// </summary>
+    private static V1GatewayClass[] WithInstalledClasses(IReadOnlyList<V1GatewayClass> declared)
+    {
+        var classes = declared.ToList();
+        foreach (var name in s_waypointClasses)
+        {
+            if (!classes.Any(c => c.Name() == name))
+            {
+                classes.Add(new V1GatewayClass
+                {
+                    Metadata = new V1ObjectMeta { Name = name },
+                    Spec = new V1GatewayClassSpec { ControllerName = s_installedControllerName },
+                });
+            }
+        }
+
+        return classes.ToArray();
     }
 
     private static List<LocalWaypoint> AllocateWaypoints(IReadOnlyList<V1Gateway> gateways)

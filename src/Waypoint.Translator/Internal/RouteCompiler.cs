@@ -85,7 +85,8 @@ internal sealed partial class RouteCompiler
     {
         var compiled = new CompiledRoute { Route = route };
         var generation = route.Metadata.Generation;
-        var unsupported = s_validation.GetValue(route, static r => new StrongBox<string?>(Validate(r))).Value;
+        var unsupported = s_validation.GetValue(route, static r => new StrongBox<string?>(Validate(r))).Value
+            ?? (EnvoyRejections.Find(index.Snapshot, WellKnown.HttpRouteKind, route) is { } rejection ? EnvoyRejections.Describe(rejection) : null);
         var parents = new List<RouteParentStatus>();
         IReadOnlyList<string>? refProblems = null;
         string? refReason = null;

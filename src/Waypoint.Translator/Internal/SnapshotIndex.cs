@@ -14,6 +14,7 @@ internal sealed class SnapshotIndex
     private readonly Dictionary<string, List<V1Pod>> _podsByNamespace = new(StringComparer.Ordinal);
     private readonly Dictionary<string, List<V1beta1ReferenceGrant>> _grants = new(StringComparer.Ordinal);
     private readonly Dictionary<string, V1GatewayClass> _classes = new(StringComparer.Ordinal);
+    private readonly HashSet<(string Ns, string Name)> _parameters = [];
 
     public SnapshotIndex(ClusterSnapshot snapshot, TranslatorOptions options)
     {
@@ -30,6 +31,11 @@ internal sealed class SnapshotIndex
         foreach (var cls in snapshot.GatewayClasses)
         {
             _classes[cls.Metadata.Name] = cls;
+        }
+
+        foreach (var parameters in snapshot.WaypointParameters)
+        {
+            _parameters.Add((parameters.Metadata.NamespaceProperty ?? "default", parameters.Metadata.Name));
         }
 
         foreach (var svc in snapshot.Services)
@@ -99,6 +105,8 @@ internal sealed class SnapshotIndex
     public V1Namespace? Namespace(string name) => _namespaces.GetValueOrDefault(name);
 
     public V1GatewayClass? GatewayClass(string name) => _classes.GetValueOrDefault(name);
+
+    public bool HasWaypointParameters(string ns, string name) => _parameters.Contains((ns, name));
 
     public ServiceModel? Service(string ns, string name) => _services.GetValueOrDefault((ns, name));
 

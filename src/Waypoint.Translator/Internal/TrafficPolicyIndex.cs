@@ -33,6 +33,12 @@ internal sealed class TrafficPolicyIndex
                 used[key] = result;
             }
 
+            if (EnvoyRejections.Find(snapshot, "TrafficPolicy", policy) is { } rejection)
+            {
+                // Envoy refused what this version of the policy produced: reported Invalid and applied nowhere.
+                result = new TrafficPolicyCompileResult { Errors = [EnvoyRejections.Describe(rejection)] };
+            }
+
             _policies.Add((policy, result));
             if (result.Policy is not { } compiled)
             {

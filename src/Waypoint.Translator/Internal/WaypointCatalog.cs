@@ -71,20 +71,60 @@ internal sealed class WaypointCatalog
 
     public bool IsOurGatewayKey(WaypointKey key) => _status.ContainsKey(key);
 
+    /// <summary>Ours only when the Gateway's class names our controller: a class name alone proves nothing.</summary>
     public static bool IsOurs(V1Gateway gateway, SnapshotIndex index, TranslatorOptions options)
     {
         var className = gateway.Spec?.GatewayClassName;
-        if (string.IsNullOrEmpty(className))
+        return !string.IsNullOrEmpty(className) && index.GatewayClass(className)?.Spec?.ControllerName == options.ControllerName;
+    }
+
+    /// <summary>Accepted of every GatewayClass that names our controller, ordered by name.</summary>
+    public static IReadOnlyList<GatewayClassStatusResult> ClassStatuses(SnapshotIndex index, TranslatorOptions options)
+    {
+        var results = new List<GatewayClassStatusResult>();
+        foreach (var gatewayClass in index.Snapshot.GatewayClasses.OrderBy(c => c.Metadata.Name, StringComparer.Ordinal))
         {
-            return false;
+            if (gatewayClass.Spec?.ControllerName != options.ControllerName)
+            {
+                continue;
+            }
+
+            var generation = gatewayClass.Metadata.Generation;
+            var problem = ParametersProblem(gatewayClass.Spec.ParametersRef, null, index);
+            results.Add(new GatewayClassStatusResult(gatewayClass.Metadata.Name, generation,
+            [
+                problem is null
+                    ? Conditions.True(Conditions.Accepted, "Accepted", "Handled by the waypoint controller.", generation)
+                    : Conditions.False(Conditions.Accepted, "InvalidParameters", problem, generation),
+            ]));
         }
 
-        if (className == options.GatewayClassName)
+        return results;
+    }
+
+    /// <summary>
+    /// Null when the reference is absent or names an existing WaypointParameters; otherwise what is wrong.
+    /// <paramref name="localNamespace"/> is the Gateway's (a LocalParametersReference), null for a class's reference.
+    /// </summary>
+    public static string? ParametersProblem(ParametersReference? reference, string? localNamespace, SnapshotIndex index)
+    {
+        if (reference is null)
         {
-            return true;
+            return null;
         }
 
-        return index.GatewayClass(className)?.Spec?.ControllerName == options.ControllerName;
+        if (reference.Group != V1alpha1WaypointParameters.KubeGroup || reference.Kind != V1alpha1WaypointParameters.KubeKind)
+        {
+            return $"parametersRef must be {V1alpha1WaypointParameters.KubeGroup}/{V1alpha1WaypointParameters.KubeKind}, not {reference.Group}/{reference.Kind}.";
+        }
+
+        var ns = localNamespace ?? reference.Namespace;
+        if (string.IsNullOrEmpty(ns))
+        {
+            return "parametersRef needs a namespace.";
+        }
+
+        return index.HasWaypointParameters(ns, reference.Name) ? null : $"WaypointParameters {ns}/{reference.Name} not found.";
     }
 
     /// <summary>Whether routes or services from <paramref name="fromNamespace"/> may attach to the mesh listener.</summary>
@@ -135,6 +175,11 @@ internal sealed class WaypointCatalog
                 reason = "PortUnavailable";
                 message = $"Port {listener.Port} is not supported: HBONE is served on port 15008.";
             }
+            else if (listener.Hostname is not null || listener.Tls is not null)
+            {
+                reason = "UnsupportedValue";
+                message = "hostname and tls are not supported on an HBONE listener: the waypoint terminates HBONE with the mesh certificate.";
+            }
             else if (listener.Name != WellKnown.MeshListenerName)
             {
                 reason = "UnsupportedValue";
@@ -173,7 +218,22 @@ internal sealed class WaypointCatalog
         }
 
         var gatewayConditions = new List<V1Condition>();
-        if (mesh is null)
+        var classProblem = ParametersProblem(index.GatewayClass(gateway.Spec.GatewayClassName)?.Spec?.ParametersRef, null, index);
+        var parametersProblem = ParametersProblem(gateway.Spec.Infrastructure?.ParametersRef, key.Namespace, index)
+            ?? (classProblem is null ? null : "GatewayClass " + classProblem);
+        var rejected = false;
+        if (gateway.Spec.Addresses is { Count: > 0 })
+        {
+            rejected = true;
+            gatewayConditions.Add(Conditions.False(Conditions.Accepted, "UnsupportedAddress",
+                "A waypoint gets its address from its Service; remove spec.addresses.", generation));
+        }
+        else if (parametersProblem is not null)
+        {
+            rejected = true;
+            gatewayConditions.Add(Conditions.False(Conditions.Accepted, "InvalidParameters", parametersProblem, generation));
+        }
+        else if (mesh is null)
         {
             gatewayConditions.Add(Conditions.False(Conditions.Accepted, "ListenersNotValid",
                 "A waypoint needs the listener {name: mesh, port: 15008, protocol: HBONE}.", generation));
@@ -189,7 +249,7 @@ internal sealed class WaypointCatalog
         }
 
         _status[key] = (gateway, gatewayConditions, listeners);
-        if (mesh is not null)
+        if (mesh is not null && !rejected)
         {
             var waypointFor = LabelSelectors.Get(gateway.Metadata.Labels, WellKnown.WaypointForLabel)
                 ?? LabelSelectors.Get(index.GatewayClass(gateway.Spec.GatewayClassName)?.Metadata.Labels, WellKnown.WaypointForLabel)

@@ -26,4 +26,6 @@ internal static class WellKnown
     public const string ServiceEntryKind = "ServiceEntry";
     public const string IstioNetworkingGroup = "networking.istio.io";
     public const string HttpRouteKind = "HTTPRoute";
+    public const string GatewayKind = "Gateway";
+    public const string TrafficPolicyKind = "TrafficPolicy";
 }

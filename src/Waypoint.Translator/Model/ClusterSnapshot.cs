@@ -37,6 +37,15 @@ public sealed record ClusterSnapshot
     /// <summary>kgateway TrafficPolicies (transformation, retry, timeouts) targeting waypoint Gateways or HTTPRoutes.</summary>
     public IReadOnlyList<V1alpha1TrafficPolicy> TrafficPolicies { get; init; } = [];
 
+    /// <summary>WaypointParameters: the translator checks that a class's or Gateway's parametersRef resolves.</summary>
+    public IReadOnlyList<V1alpha1WaypointParameters> WaypointParameters { get; init; } = [];
+
+    /// <summary>
+    /// Objects whose last translation Envoy rejected (fed back from xDS NACKs): the translator reports them and leaves
+    /// them out, so the rest of their waypoint keeps updating.
+    /// </summary>
+    public IReadOnlyList<EnvoyRejection> EnvoyRejections { get; init; } = [];
+
     public static Builder CreateBuilder() => new();
 
     /// <summary>Builds a snapshot from objects of any supported kind.</summary>
@@ -66,6 +75,7 @@ public sealed record ClusterSnapshot
         private readonly List<V1Pod> _pods = [];
         private readonly List<V1ServiceEntry> _serviceEntries = [];
         private readonly List<V1alpha1TrafficPolicy> _trafficPolicies = [];
+        private readonly List<V1alpha1WaypointParameters> _waypointParameters = [];
 
         /// <summary>Adds an object of a supported kind.</summary>
         /// <exception cref="ArgumentException">The kind is not one the translator reads.</exception>
@@ -84,6 +94,7 @@ public sealed record ClusterSnapshot
                 case V1Pod o: _pods.Add(o); break;
                 case V1ServiceEntry o: _serviceEntries.Add(o); break;
                 case V1alpha1TrafficPolicy o: _trafficPolicies.Add(o); break;
+                case V1alpha1WaypointParameters o: _waypointParameters.Add(o); break;
                 default:
                     throw new ArgumentException($"Kind '{obj.Kind}' ({obj.GetType().Name}) is not read by the translator.", nameof(obj));
             }
@@ -114,6 +125,15 @@ public sealed record ClusterSnapshot
             Pods = _pods.ToArray(),
             ServiceEntries = _serviceEntries.ToArray(),
             TrafficPolicies = _trafficPolicies.ToArray(),
+            WaypointParameters = _waypointParameters.ToArray(),
         };
     }
 }
+
+/// <summary>An object Envoy rejected the translation of, at the generation it had then, with Envoy's message.</summary>
+/// <param name="Kind">HTTPRoute or TrafficPolicy.</param>
+/// <param name="Namespace">Object namespace.</param>
+/// <param name="Name">Object name.</param>
+/// <param name="Generation">metadata.generation that was rejected; an edit (new generation) is translated again.</param>
+/// <param name="Message">Envoy's error detail.</param>
+public sealed record EnvoyRejection(string Kind, string Namespace, string Name, long? Generation, string Message);

@@ -36,6 +36,10 @@ public sealed record GatewayInfrastructure
 
     [JsonPropertyName("annotations")]
     public IDictionary<string, string>? Annotations { get; set; }
+
+    /// <summary>Gateway API <c>LocalParametersReference</c> (no namespace: the Gateway's own).</summary>
+    [JsonPropertyName("parametersRef")]
+    public ParametersReference? ParametersRef { get; set; }
 }
 
 public sealed record GatewaySpecAddress

@@ -13,6 +13,9 @@ public sealed record XdsNackRecord(
     string ErrorMessage,
     DateTimeOffset Time);
 
+/// <summary>A NACK and the resources of the response Envoy rejected (the whole set for SotW, the changes for delta).</summary>
+public sealed record XdsNackEvent(XdsNackRecord Nack, IReadOnlyList<XdsResource> Rejected);
+
 /// <summary>One type on one ADS stream, as last seen.</summary>
 public sealed record XdsTypeStatus(
     string TypeUrl,
@@ -47,6 +50,12 @@ public sealed class XdsServerStatus
     private readonly Lock _lock = new();
     private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private long _nextStreamId;
+
+    /// <summary>
+    /// Raised for every NACK, on the stream's loop right after it is recorded: in-process consumers (the controller
+    /// feeding Envoy's errors back into status) subscribe here. Handlers must be quick and must not throw.
+    /// </summary>
+    public event Action<XdsNackEvent>? Nacked;
 
     /// <summary>The connected streams.</summary>
     public IReadOnlyList<XdsStreamInfo> GetStreams() =>
@@ -108,7 +117,7 @@ public sealed class XdsServerStatus
         NotifyChanged();
     }
 
-    internal void RecordNack(XdsNackRecord record)
+    internal void RecordNack(XdsNackRecord record, IReadOnlyList<XdsResource> rejected)
     {
         _lastNacks[(record.NodeId, record.TypeUrl)] = record;
         lock (_lock)
@@ -121,6 +130,7 @@ public sealed class XdsServerStatus
         }
 
         NotifyChanged();
+        Nacked?.Invoke(new XdsNackEvent(record, rejected));
     }
 
     internal void NotifyChanged()

@@ -241,7 +241,7 @@ internal abstract class AdsStream<TRequest, TResponse>
         XdsServerLog.Nack(Services.Logger, NodeId, NodeGroup, state.TypeUrl, pending.Version, pending.Nonce, record.ErrorMessage);
         Services.Metrics.Nacked(state.TypeUrl);
         Services.Metrics.Answered(state.TypeUrl, accepted: false, elapsed);
-        Services.Status.RecordNack(record);
+        Services.Status.RecordNack(record, pending.Resources);
         PublishStatus(state, record);
     }
 

@@ -30,7 +30,13 @@ internal sealed class ControllerHarness : IAsyncDisposable
         return new ControllerHarness(server, output);
     }
 
-    public async Task<Replica> StartReplicaAsync(string identity = "replica-a", Action<WaypointControllerOptions>? configure = null, bool waitForStart = true)
+    public async Task<Replica> StartReplicaAsync(
+        string identity = "replica-a",
+        Action<WaypointControllerOptions>? configure = null,
+        bool waitForStart = true,
+        IWaypointConfigPublisher? publisher = null,
+        Waypoint.Xds.Diagnostics.XdsServerStatus? xdsStatus = null,
+        Func<Waypoint.Translator.TranslatorOptions, Waypoint.Translator.TranslatorOptions>? configureTranslator = null)
     {
         var options = new WaypointControllerOptions
         {
@@ -49,7 +55,7 @@ internal sealed class ControllerHarness : IAsyncDisposable
         configure?.Invoke(options);
         var logs = new XunitLoggerProvider(_output);
         var loggerFactory = LoggerFactory.Create(b => b.AddProvider(logs).SetMinimumLevel(LogLevel.Debug));
-        var publisher = new RecordingPublisher();
+        var recording = new RecordingPublisher(publisher);
         var client = new KubernetesApiClient(Server.CreateClientConfiguration());
         var informerOptions = new InformerOptions
         {
@@ -57,8 +63,8 @@ internal sealed class ControllerHarness : IAsyncDisposable
             MaxBackoff = TimeSpan.FromMilliseconds(500),
             NotServedRetry = TimeSpan.FromMilliseconds(200),
         };
-        var controller = new WaypointController(client, Options.Create(options), publisher, TimeProvider.System, loggerFactory, informerOptions);
-        var replica = new Replica(identity, controller, publisher, logs, loggerFactory, client);
+        var controller = new WaypointController(client, Options.Create(options), recording, TimeProvider.System, loggerFactory, informerOptions, xdsStatus, configureTranslator);
+        var replica = new Replica(identity, controller, recording, logs, loggerFactory, client);
         _replicas.Add(replica);
         await controller.StartAsync(CancellationToken.None);
         if (waitForStart)
@@ -144,7 +150,8 @@ internal sealed class ControllerHarness : IAsyncDisposable
     }
 }
 
-internal sealed class RecordingPublisher : IWaypointConfigPublisher
+/// <summary>Records every update, then hands it on (e.g. to the real xDS publisher).</summary>
+internal sealed class RecordingPublisher(IWaypointConfigPublisher? next = null) : IWaypointConfigPublisher
 {
     private readonly System.Collections.Concurrent.ConcurrentQueue<WaypointConfigUpdate> _updates = new();
 
@@ -155,6 +162,6 @@ internal sealed class RecordingPublisher : IWaypointConfigPublisher
     public ValueTask PublishAsync(WaypointConfigUpdate update, CancellationToken cancellationToken)
     {
         _updates.Enqueue(update);
-        return ValueTask.CompletedTask;
+        return next?.PublishAsync(update, cancellationToken) ?? ValueTask.CompletedTask;
     }
 }

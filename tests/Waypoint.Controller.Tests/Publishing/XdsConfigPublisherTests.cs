@@ -12,6 +12,7 @@ public sealed class XdsConfigPublisherTests
     private static readonly string Mesh = string.Join(
         "\n---\n",
         Objects.Namespace("apps", """{"istio.io/use-waypoint":"waypoint","istio.io/dataplane-mode":"ambient"}"""),
+        Objects.GatewayClass(),
         Objects.Gateway("waypoint"),
         Objects.Service("echo", clusterIp: "10.96.0.10"),
         Objects.EndpointSlice("echo"));

@@ -281,6 +281,10 @@ public sealed class WaypointControllerTests(ITestOutputHelper output) : IAsyncLi
         var version = replica.Publisher.Latest!.Version;
         _h.Create(FakeResourceType.EndpointSlices, Objects.EndpointSlice("reviews"));
         _h.Patch(FakeResourceType.HttpRoutes, "apps", "reviews", """{"metadata":{"annotations":{"note":"x"}}}""");
+
+        // An endpoint change leaves the Gateway's computed status alone, so it queues no Gateway reconcile; a change
+        // to the Gateway itself does.
+        _h.Patch(FakeResourceType.Gateways, "apps", "waypoint", """{"metadata":{"annotations":{"note":"x"}}}""");
         await Eventually.TrueAsync(() => replica.Publisher.Latest!.Version > version && replica.Publisher.Latest!.Snapshot.EndpointSlices.Count == 1, "republished");
         await Eventually.TrueAsync(() => _h.Server.CountRequests("GET", "configmaps") >= 1, "gateway reconciled again");
         Assert.Equal(0, _h.Server.Requests.Count(r => r.Method is "PUT" or "PATCH" or "POST" && r.Plural != "leases"));

@@ -1,9 +1,8 @@
-using System.Text.Json;
 using System.Text.Json.Serialization;
 using k8s;
 using k8s.Models;
 
-namespace Waypoint.Controller.Reconciliation;
+namespace Waypoint.Translator.Model;
 
 /// <summary>
 /// gateway.kgateway.dev/v1alpha1 WaypointParameters: per-class or per-Gateway overrides of the waypoint Deployment,
@@ -13,9 +12,11 @@ public sealed record V1alpha1WaypointParameters : IKubernetesObject<V1ObjectMeta
 {
     public const string KubeGroup = "gateway.kgateway.dev";
     public const string KubeKind = "WaypointParameters";
+    public const string KubeApiVersion = "v1alpha1";
+    public const string KubePluralName = "waypointparameters";
 
     [JsonPropertyName("apiVersion")]
-    public string ApiVersion { get; set; } = KubeGroup + "/v1alpha1";
+    public string ApiVersion { get; set; } = KubeGroup + "/" + KubeApiVersion;
 
     [JsonPropertyName("kind")]
     public string Kind { get; set; } = KubeKind;
@@ -57,20 +58,4 @@ public sealed record WaypointContainerParameters
     /// <summary>Envoy's --log-level (trace, debug, info, warning, error, critical, off).</summary>
     [JsonPropertyName("logLevel")]
     public string? LogLevel { get; set; }
-}
-
-/// <summary>An object the controller only watches for change (TrafficPolicy until its semantics land): metadata plus raw JSON.</summary>
-public sealed record UnstructuredObject : IKubernetesObject<V1ObjectMeta>
-{
-    [JsonPropertyName("apiVersion")]
-    public string ApiVersion { get; set; } = "";
-
-    [JsonPropertyName("kind")]
-    public string Kind { get; set; } = "";
-
-    [JsonPropertyName("metadata")]
-    public V1ObjectMeta Metadata { get; set; } = new();
-
-    [JsonExtensionData]
-    public IDictionary<string, JsonElement>? Fields { get; set; }
 }
