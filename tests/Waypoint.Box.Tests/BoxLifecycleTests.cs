@@ -1,5 +1,7 @@
 using Waypoint.Box.Assets;
 
+using Waypoint.TestKit.Box;
+
 namespace Waypoint.Box.Tests;
 
 [Collection(BoxCollectionDefinition.Name)]

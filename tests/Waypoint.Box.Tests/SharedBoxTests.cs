@@ -12,6 +12,8 @@ using Waypoint.Box.Assets;
 using Waypoint.Box.Network;
 using Waypoint.Box.Pki;
 
+using Waypoint.TestKit.Box;
+
 namespace Waypoint.Box.Tests;
 
 [Collection(BoxCollectionDefinition.Name)]

@@ -1,15 +1,20 @@
 using System.Diagnostics;
 using System.Text;
+using System.Runtime.Versioning;
+using Xunit;
+using Waypoint.Box;
 using Waypoint.Box.Assets;
 using Waypoint.Box.Network;
 
-namespace Waypoint.Box.Tests;
+namespace Waypoint.TestKit.Box;
 
 /// <summary>
 /// A real <c>waypoint box</c> started the way a user starts it (the launcher re-executes itself inside new
-/// namespaces), in a temp folder of its own; stopped with SIGTERM like Ctrl-C would.
+/// namespaces), in a temp folder of its own; stopped with SIGTERM like Ctrl-C would. The test project must reference
+/// src/Waypoint.Host so that <c>waypoint.dll</c> lands beside the tests.
 /// </summary>
-internal sealed class BoxProcess : IAsyncDisposable
+[SupportedOSPlatform("linux")]
+public sealed class BoxProcess : IAsyncDisposable
 {
     /// <summary>A safety net for a hung start, not a timed assertion.</summary>
     private static readonly TimeSpan StartLimit = TimeSpan.FromMinutes(3);
