@@ -36,7 +36,8 @@ public static class WaypointControllerServiceCollectionExtensions
             sp.GetRequiredService<IOptions<WaypointControllerOptions>>(),
             sp.GetRequiredService<IWaypointConfigPublisher>(),
             sp.GetRequiredService<TimeProvider>(),
-            sp.GetRequiredService<ILoggerFactory>()));
+            sp.GetRequiredService<ILoggerFactory>(),
+            lifetime: sp.GetService<IHostApplicationLifetime>()));
         services.AddHostedService(sp => sp.GetRequiredService<WaypointController>());
         return services;
     }
