@@ -1,4 +1,5 @@
 using k8s.LeaderElection;
+using k8s.Models;
 using k8s.LeaderElection.ResourceLock;
 using Microsoft.Extensions.Logging;
 using Waypoint.Controller.Client;
@@ -98,7 +99,7 @@ internal sealed class LeaderCampaign
 
         if (everLed && _options.ReleaseOnCancel)
         {
-            await ReleaseAsync(leaseLock).ConfigureAwait(false);
+            await ReleaseAsync().ConfigureAwait(false);
         }
     }
 
@@ -123,33 +124,43 @@ internal sealed class LeaderCampaign
         }
     }
 
-    /// <summary>Gives the Lease up (empty holder, as client-go does) so a successor need not wait for it to expire.</summary>
-    private async Task ReleaseAsync(CallFailureTolerantLock leaseLock)
+    /// <summary>
+    /// Gives the Lease up (empty holder, one-second duration, as client-go does) so a successor need not wait for it to
+    /// expire. Written with the read resourceVersion; a conflict (the elector's last renewal landed in between) or a
+    /// connection torn down by the shutdown of the other loops is retried a few times.
+    /// </summary>
+    private async Task ReleaseAsync()
     {
         using var timeout = new CancellationTokenSource(_client.RequestTimeout);
-        try
+        var path = ResourceKind.Leases.ItemPath(_namespace, _options.LeaseName);
+        for (var attempt = 1; ; attempt++)
         {
-            var record = await leaseLock.GetAsync(timeout.Token).ConfigureAwait(false);
-            if (record?.HolderIdentity != _options.Identity)
+            try
             {
+                var lease = await _client.GetAsync<V1Lease>(path, timeout.Token).ConfigureAwait(false);
+                if (lease.Spec?.HolderIdentity != _options.Identity)
+                {
+                    return;
+                }
+
+                var now = DateTime.UtcNow;
+                lease.Spec.HolderIdentity = "";
+                lease.Spec.LeaseDurationSeconds = 1;
+                lease.Spec.AcquireTime = now;
+                lease.Spec.RenewTime = now;
+                await _client.WriteAsync<V1Lease>(HttpMethod.Put, path, lease, timeout.Token).ConfigureAwait(false);
                 return;
             }
-
-            var now = DateTime.UtcNow;
-            await leaseLock.UpdateAsync(
-                new LeaderElectionRecord
-                {
-                    HolderIdentity = "",
-                    LeaseDurationSeconds = 1,
-                    AcquireTime = now,
-                    RenewTime = now,
-                    LeaderTransitions = record.LeaderTransitions,
-                },
-                timeout.Token).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (ex is k8s.Autorest.HttpOperationException or OperationCanceledException)
-        {
-            ControllerLog.LeaseReleaseFailed(_logger, _options.LeaseName, ex);
+            catch (Exception ex) when (attempt < 3 && !timeout.IsCancellationRequested
+                && (ex is HttpRequestException or OperationCanceledException || (ex is KubernetesApiException api && api.IsConflict)))
+            {
+                // Try again.
+            }
+            catch (Exception ex) when (ex is KubernetesApiException or HttpRequestException or TimeoutException or OperationCanceledException)
+            {
+                ControllerLog.LeaseReleaseFailed(_logger, _options.LeaseName, ex);
+                return;
+            }
         }
     }
 

@@ -127,4 +127,14 @@ public sealed class ControllerLivenessTests(ITestOutputHelper output) : IAsyncLi
         Assert.True(replica.Logs.HasEvent("LoopFailed"));
         Assert.False(replica.Controller.IsLeader);
     }
+
+    [Fact]
+    public async Task A_Stopping_Leader_Releases_The_Lease()
+    {
+        var replica = await _h.StartReplicaAsync();
+        await Eventually.TrueAsync(() => replica.Controller.IsLeader, "leads");
+        await replica.StopAsync();
+        Assert.Equal("", _h.Get(FakeResourceType.Leases, "waypoint-system", "waypoint-controller")!["spec"]!["holderIdentity"]!.GetValue<string>());
+        Assert.False(replica.Lifetime.StopRequested.IsCompleted);
+    }
 }
