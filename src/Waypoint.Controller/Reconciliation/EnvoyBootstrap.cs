@@ -6,7 +6,8 @@ namespace Waypoint.Controller.Reconciliation;
 /// The static bootstrap of a waypoint Envoy, rendered by the xDS server's <see cref="EnvoyBootstrapBuilder"/>:
 /// node.cluster <c>&lt;gateway&gt;.&lt;namespace&gt;</c> (the xDS node group; node.id comes per pod from
 /// <c>--service-node</c>), ADS over gRPC to the controller's xDS Service, <c>sds-grpc</c> on the pod-private agent
-/// socket, admin on 127.0.0.1:15000, the internal-listener extension and a readiness listener on :15021.
+/// socket, admin on 127.0.0.1:15000, the internal-listener extension, a readiness listener on :15021 and the
+/// Prometheus listener on :15090.
 /// </summary>
 internal static class EnvoyBootstrap
 {
@@ -29,5 +30,6 @@ internal static class EnvoyBootstrap
             XdsConnectTimeout = TimeSpan.FromSeconds(5),
             SdsSocketPath = SdsSocketPath,
             HealthPort = HealthPort,
+            StatsPort = WaypointWorkload.StatsPort,
         }));
 }
