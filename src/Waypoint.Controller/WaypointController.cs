@@ -141,9 +141,23 @@ internal sealed class WaypointController : BackgroundService
             await PublishAsync(cancellationToken).ConfigureAwait(false);
             _firstPublish.TrySetResult();
 
-            var publishing = RunPublisherAsync(cancellationToken);
-            var leading = _campaign is null ? LeadAsync(cancellationToken) : _campaign.RunAsync(LeadAsync, cancellationToken);
-            await await Task.WhenAny(publishing, leading).ConfigureAwait(false);
+            // When one of the two ends, the other is stopped and awaited (the campaign releases the Lease on the way out);
+            // then the first one's outcome is the loop's: a fault, or an unexpected return the supervisor reports.
+            using var running = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            var publishing = RunPublisherAsync(running.Token);
+            var leading = _campaign is null ? LeadAsync(running.Token) : _campaign.RunAsync(LeadAsync, running.Token);
+            var first = await Task.WhenAny(publishing, leading).ConfigureAwait(false);
+            await running.CancelAsync().ConfigureAwait(false);
+            try
+            {
+                await Task.WhenAll(publishing, leading).ConfigureAwait(false);
+            }
+            catch (Exception) when (first.IsFaulted || first.IsCanceled || running.IsCancellationRequested)
+            {
+                // Reported through the first one below.
+            }
+
+            await first.ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
