@@ -31,6 +31,9 @@ internal static partial class ControllerLog
     [LoggerMessage(8, LogLevel.Error, "An event handler for {Resource} failed.", EventName = "HandlerFailed")]
     public static partial void HandlerFailed(ILogger logger, string resource, Exception exception);
 
+    [LoggerMessage(9, LogLevel.Warning, "The watch of {Resource} delivered nothing (no event, no bookmark) for {IdleTimeout}; restarting it from resourceVersion {ResourceVersion}.", EventName = "WatchIdle")]
+    public static partial void WatchIdle(ILogger logger, string resource, TimeSpan idleTimeout, string? resourceVersion);
+
     [LoggerMessage(20, LogLevel.Information, "'{Identity}' became the leader (Lease '{Lease}').", EventName = "BecameLeader")]
     public static partial void BecameLeader(ILogger logger, string identity, string lease);
 
@@ -39,6 +42,15 @@ internal static partial class ControllerLog
 
     [LoggerMessage(22, LogLevel.Warning, "Reading or writing Lease '{Lease}' failed.", EventName = "LeaseError")]
     public static partial void LeaseError(ILogger logger, string lease, Exception exception);
+
+    [LoggerMessage(23, LogLevel.Information, "'{Leader}' leads (Lease '{Lease}').", EventName = "NewLeader")]
+    public static partial void NewLeader(ILogger logger, string leader, string lease);
+
+    [LoggerMessage(24, LogLevel.Warning, "Could not release Lease '{Lease}'.", EventName = "LeaseReleaseFailed")]
+    public static partial void LeaseReleaseFailed(ILogger logger, string lease, Exception exception);
+
+    [LoggerMessage(25, LogLevel.Critical, "The controller's {Loop} loop stopped unexpectedly; stopping the process (crash-only).", EventName = "LoopFailed")]
+    public static partial void LoopFailed(ILogger logger, string loop, Exception? exception);
 
     [LoggerMessage(30, LogLevel.Information, "Informers synced in {ElapsedMs} ms.", EventName = "InformersSynced")]
     public static partial void InformersSynced(ILogger logger, long elapsedMs);

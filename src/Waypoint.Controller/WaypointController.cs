@@ -22,7 +22,8 @@ namespace Waypoint.Controller;
 /// <summary>
 /// The controller loop: informers → caches → (a) debounced snapshots to <see cref="IWaypointConfigPublisher"/> on every
 /// replica, (b) a de-duplicating, rate-limited work queue whose idempotent reconciles (waypoint objects, Gateway,
-/// GatewayClass and HTTPRoute status) run only on the Lease holder.
+/// GatewayClass and HTTPRoute status) run only on the Lease holder. Crash-only: when any loop (an informer, the
+/// publisher, the leader campaign) stops while the host is not stopping, the controller stops the process.
 /// </summary>
 internal sealed class WaypointController : BackgroundService
 {
@@ -30,13 +31,17 @@ internal sealed class WaypointController : BackgroundService
     private static readonly WorkItem PolicyStatuses = new(WorkKind.PolicyStatuses, default);
     private static readonly TimeSpan MaxTranslationRetry = TimeSpan.FromSeconds(30);
 
+    /// <summary>The server-side apply field manager of every object the controller owns.</summary>
+    public const string FieldManager = "waypoint-controller";
+
     private readonly KubernetesApiClient _client;
     private readonly WaypointControllerOptions _options;
     private readonly IWaypointConfigPublisher _publisher;
     private readonly TimeProvider _timeProvider;
     private readonly ILogger _logger;
     private readonly WorkQueue<WorkItem> _queue;
-    private readonly LeaseLeaderElector? _elector;
+    private readonly LeaderCampaign? _campaign;
+    private readonly IHostApplicationLifetime? _lifetime;
     private readonly WaypointTranslator _translator;
     private volatile WaypointConfigUpdate? _latest;
     private readonly SemaphoreSlim _changed = new(0, 1);
@@ -61,8 +66,10 @@ internal sealed class WaypointController : BackgroundService
         ILoggerFactory loggerFactory,
         InformerOptions? informerOptions = null,
         XdsServerStatus? xdsStatus = null,
-        Func<TranslatorOptions, TranslatorOptions>? configureTranslator = null)
+        Func<TranslatorOptions, TranslatorOptions>? configureTranslator = null,
+        IHostApplicationLifetime? lifetime = null)
     {
+        _lifetime = lifetime;
         _client = client;
         _options = options.Value;
         _publisher = publisher;
@@ -81,7 +88,7 @@ internal sealed class WaypointController : BackgroundService
         State = new ClusterState(client, _options, informerOptions ?? new InformerOptions(), loggerFactory, timeProvider);
         if (_options.LeaderElection.Enabled)
         {
-            _elector = new LeaseLeaderElector(client, _options.LeaderElection, _options.Namespace, timeProvider, loggerFactory.CreateLogger<LeaseLeaderElector>());
+            _campaign = new LeaderCampaign(client, _options.LeaderElection, _options.Namespace, loggerFactory.CreateLogger<LeaderCampaign>());
         }
 
         RegisterHandlers();
@@ -89,7 +96,7 @@ internal sealed class WaypointController : BackgroundService
 
     public ClusterState State { get; }
 
-    public bool IsLeader => _elector?.IsLeader ?? true;
+    public bool IsLeader => _campaign?.IsLeader ?? true;
 
     public long PublishedVersion => Interlocked.Read(ref _version);
 
@@ -114,32 +121,69 @@ internal sealed class WaypointController : BackgroundService
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        var started = Stopwatch.GetTimestamp();
         if (_xdsStatus is not null)
         {
             _xdsStatus.Nacked += _rejections.OnNack;
         }
 
-        var informers = State.All.Select(i => Task.Run(() => i.RunAsync(stoppingToken), CancellationToken.None)).ToList();
+        // Every loop runs until the host stops. The first one to end otherwise (faulted, or returned) ends them all and
+        // stops the process: a restarted pod is a known state, a controller with a dead loop is not.
+        using var stopping = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
+        var loops = State.All
+            .Select(i => (Name: $"{i.Kind} informer", Task: Task.Run(() => i.RunAsync(stopping.Token), CancellationToken.None)))
+            .Append((Name: "controller", Task: Task.Run(() => RunLoopsAsync(stopping.Token), CancellationToken.None)))
+            .ToList();
+        var ended = await Task.WhenAny(loops.Select(l => l.Task)).ConfigureAwait(false);
+        if (!stoppingToken.IsCancellationRequested)
+        {
+            var name = loops.First(l => l.Task == ended).Name;
+            ControllerLog.LoopFailed(_logger, name, ended.Exception?.GetBaseException());
+            _lifetime?.StopApplication();
+        }
+
+        await stopping.CancelAsync().ConfigureAwait(false);
+        _firstPublish.TrySetCanceled(CancellationToken.None);
         try
         {
-            await Task.WhenAll(State.All.Select(i => i.WaitForSyncAsync(stoppingToken))).ConfigureAwait(false);
+            await Task.WhenAll(loops.Select(l => l.Task)).ConfigureAwait(false);
+        }
+        catch (Exception) when (stopping.IsCancellationRequested)
+        {
+            // Cancelled loops, and the failure already reported above.
+        }
+    }
+
+    private async Task RunLoopsAsync(CancellationToken cancellationToken)
+    {
+        var started = Stopwatch.GetTimestamp();
+        try
+        {
+            await Task.WhenAll(State.All.Select(i => i.WaitForSyncAsync(cancellationToken))).ConfigureAwait(false);
             ControllerLog.InformersSynced(_logger, (long)Stopwatch.GetElapsedTime(started).TotalMilliseconds);
-            await PublishAsync(stoppingToken).ConfigureAwait(false);
+            await PublishAsync(cancellationToken).ConfigureAwait(false);
             _firstPublish.TrySetResult();
 
-            var publishing = RunPublisherAsync(stoppingToken);
-            var leading = _elector is null ? LeadAsync(stoppingToken) : _elector.RunAsync(LeadAsync, stoppingToken);
-            await Task.WhenAll(publishing, leading).ConfigureAwait(false);
+            // When one of the two ends, the other is stopped and awaited (the campaign releases the Lease on the way out);
+            // then the first one's outcome is the loop's: a fault, or an unexpected return the supervisor reports.
+            using var running = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            var publishing = RunPublisherAsync(running.Token);
+            var leading = _campaign is null ? LeadAsync(running.Token) : _campaign.RunAsync(LeadAsync, running.Token);
+            var first = await Task.WhenAny(publishing, leading).ConfigureAwait(false);
+            await running.CancelAsync().ConfigureAwait(false);
+            try
+            {
+                await Task.WhenAll(publishing, leading).ConfigureAwait(false);
+            }
+            catch (Exception) when (first.IsFaulted || first.IsCanceled || running.IsCancellationRequested)
+            {
+                // Reported through the first one below.
+            }
+
+            await first.ConfigureAwait(false);
         }
-        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
             // Shutting down.
-        }
-        finally
-        {
-            _firstPublish.TrySetCanceled(CancellationToken.None);
-            await Task.WhenAll(informers).ConfigureAwait(false);
         }
     }
 
@@ -207,6 +251,18 @@ internal sealed class WaypointController : BackgroundService
         State.ServiceEntries.AddHandler((_, _) => SignalChange());
         State.EndpointSlices.AddHandler((_, _) => SignalChange());
         State.TrafficPolicies.AddHandler((_, _) => SignalChange());
+        // A waypoint's own objects: any change (a kubectl edit, a deletion) re-checks its Gateway, which repairs drift.
+        void EnqueueOwner(IKubernetesObject<V1ObjectMeta> owned)
+        {
+            if (owned.Metadata.Labels?.TryGetValue(WaypointWorkload.GatewayNameLabel, out var gatewayName) == true)
+            {
+                _queue.Add(new WorkItem(WorkKind.Gateway, new NamespacedName(owned.Metadata.NamespaceProperty ?? "", gatewayName)));
+            }
+        }
+
+        State.ServiceAccounts.AddHandler((_, serviceAccount) => EnqueueOwner(serviceAccount));
+        State.ConfigMaps.AddHandler((_, configMap) => EnqueueOwner(configMap));
+        State.Deployments.AddHandler((_, deployment) => EnqueueOwner(deployment));
         State.Parameters.AddHandler((_, _) =>
         {
             SignalChange();
@@ -558,37 +614,50 @@ internal sealed class WaypointController : BackgroundService
         }
     }
 
-    /// <summary>Creates the object, or patches it when its config hash differs; returns a problem for status when it belongs to someone else.</summary>
+    /// <summary>
+    /// Server-side applies the desired object unless the cached one already matches it (same config hash and every
+    /// field we set still has our value: a <c>kubectl edit</c> of one of them is drift and is reverted). Fields other
+    /// managers set and we don't are theirs and stay. Returns a problem for status when the name belongs to someone else.
+    /// </summary>
     private async Task<string?> ApplyAsync(ResourceKind kind, IKubernetesObject<V1ObjectMeta> desired, V1Gateway owner, CancellationToken cancellationToken)
     {
         var ns = desired.Metadata.NamespaceProperty;
         var name = desired.Metadata.Name;
-        UnstructuredObject existing;
-        try
+        IKubernetesObject<V1ObjectMeta>? existing = State.CachedOwned(kind, new NamespacedName(ns ?? "", name));
+        if (existing is null)
         {
-            existing = await _client.GetAsync<UnstructuredObject>(kind.ItemPath(ns, name), cancellationToken).ConfigureAwait(false);
-        }
-        catch (KubernetesApiException ex) when (ex.IsNotFound)
-        {
-            await _client.WriteAsync<UnstructuredObject>(HttpMethod.Post, kind.CollectionPath(ns), desired, cancellationToken).ConfigureAwait(false);
-            ControllerLog.ObjectCreated(_logger, kind.Kind, ns, name);
-            return null;
+            // Not in the cache: absent, or taken by an object without our label. Asked once, when it is about to be created.
+            try
+            {
+                existing = await _client.GetAsync<UnstructuredObject>(kind.ItemPath(ns, name), cancellationToken).ConfigureAwait(false);
+            }
+            catch (KubernetesApiException ex) when (ex.IsNotFound)
+            {
+                existing = null;
+            }
         }
 
-        if (existing.Metadata?.OwnerReferences?.Any(o => o.Uid == owner.Metadata.Uid) != true)
+        if (existing is not null && existing.Metadata?.OwnerReferences?.Any(o => o.Uid == owner.Metadata.Uid) != true)
         {
             ControllerLog.ObjectNotOwned(_logger, kind.Kind, ns, name, owner.Metadata.Name);
             return $"{kind.Kind} {ns}/{name} already exists and is not owned by this Gateway.";
         }
 
-        var want = desired.Metadata.Annotations?[WaypointWorkload.ConfigHashAnnotation];
-        if (existing.Metadata.Annotations?.TryGetValue(WaypointWorkload.ConfigHashAnnotation, out var have) == true && have == want)
+        if (existing is not null && OwnedObjectDrift.Matches(existing, desired))
         {
             return null;
         }
 
-        await _client.WriteAsync<UnstructuredObject>(HttpMethod.Patch, kind.ItemPath(ns, name), desired, cancellationToken, "application/merge-patch+json").ConfigureAwait(false);
-        ControllerLog.ObjectUpdated(_logger, kind.Kind, ns, name);
+        await _client.ApplyAsync<UnstructuredObject>(kind.ItemPath(ns, name), desired, FieldManager, cancellationToken).ConfigureAwait(false);
+        if (existing is null)
+        {
+            ControllerLog.ObjectCreated(_logger, kind.Kind, ns, name);
+        }
+        else
+        {
+            ControllerLog.ObjectUpdated(_logger, kind.Kind, ns, name);
+        }
+
         return null;
     }
 

@@ -13,10 +13,21 @@ namespace Waypoint.Controller.Client;
 /// </summary>
 internal class KubernetesApiClient : Kubernetes
 {
+    /// <summary>How long any API call may take (a watch: until its headers) before it fails with <see cref="TimeoutException"/>.</summary>
+    public static readonly TimeSpan DefaultRequestTimeout = TimeSpan.FromSeconds(30);
+
     public KubernetesApiClient(KubernetesClientConfiguration configuration)
-        : base(configuration)
+        : this(configuration, DefaultRequestTimeout, TimeProvider.System)
     {
     }
+
+    public KubernetesApiClient(KubernetesClientConfiguration configuration, TimeSpan requestTimeout, TimeProvider timeProvider)
+        : base(configuration, new RequestTimeoutHandler(requestTimeout, timeProvider))
+    {
+        RequestTimeout = requestTimeout;
+    }
+
+    public TimeSpan RequestTimeout { get; }
 
     /// <summary>Sends a request; the response body is not buffered (watches stream).</summary>
     /// <exception cref="KubernetesApiException">The server answered with a non-success status.</exception>
@@ -50,6 +61,17 @@ internal class KubernetesApiClient : Kubernetes
         var json = body as string ?? KubernetesJson.Serialize(body);
         using var response = await SendAsync(method, path, json, contentType, cancellationToken).ConfigureAwait(false);
         return await ReadAsync<T>(response, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Server-side apply: <c>PATCH</c> with <c>application/apply-patch+yaml</c> (JSON is YAML) as <paramref name="fieldManager"/>,
+    /// forcing ownership of conflicting fields. Creates the object when absent; fields this manager applied before and no
+    /// longer sends are removed; fields other managers own and we do not send are left alone.
+    /// </summary>
+    public async Task<T> ApplyAsync<T>(string path, object body, string fieldManager, CancellationToken cancellationToken)
+    {
+        var query = $"?fieldManager={Uri.EscapeDataString(fieldManager)}&force=true";
+        return await WriteAsync<T>(HttpMethod.Patch, path + query, body, cancellationToken, "application/apply-patch+yaml").ConfigureAwait(false);
     }
 
     public async Task DeleteAsync(string path, CancellationToken cancellationToken)

@@ -32,6 +32,12 @@ internal sealed record InformerOptions
     /// <summary>Server-side watch timeout; a random value in [Min, 2×Min) spreads reconnects, as client-go does.</summary>
     public TimeSpan MinWatchTimeout { get; init; } = TimeSpan.FromMinutes(5);
 
+    /// <summary>
+    /// A watch that delivers nothing (no event, no bookmark) for this long is presumed dead (a half-open connection, a
+    /// wedged proxy) and restarted from the last resourceVersion. API servers send a bookmark about every minute.
+    /// </summary>
+    public TimeSpan WatchIdleTimeout { get; init; } = TimeSpan.FromMinutes(3);
+
     public TimeSpan InitialBackoff { get; init; } = TimeSpan.FromMilliseconds(200);
 
     public TimeSpan MaxBackoff { get; init; } = TimeSpan.FromSeconds(30);
@@ -206,11 +212,28 @@ internal sealed class ResourceInformer<T> : IResourceInformer
             ("resourceVersion", ResourceVersion),
             ("timeoutSeconds", timeoutSeconds.ToString(CultureInfo.InvariantCulture)),
             ("labelSelector", _options.LabelSelector));
-        using var response = await _client.SendAsync(HttpMethod.Get, path, null, null, cancellationToken).ConfigureAwait(false);
-        await using var stream = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
-        using var reader = new StreamReader(stream);
+        using var idle = new CancellationTokenSource(_options.WatchIdleTimeout, _timeProvider);
+        using var watching = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, idle.Token);
+        try
+        {
+            using var response = await _client.SendAsync(HttpMethod.Get, path, null, null, watching.Token).ConfigureAwait(false);
+            await using var stream = await response.Content.ReadAsStreamAsync(watching.Token).ConfigureAwait(false);
+            using var reader = new StreamReader(stream);
+            return await ReadEventsAsync(reader, idle, watching.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (idle.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        {
+            ControllerLog.WatchIdle(_logger, Kind.ToString(), _options.WatchIdleTimeout, ResourceVersion);
+            return WatchOutcome.Ended;
+        }
+    }
+
+    private async Task<WatchOutcome> ReadEventsAsync(StreamReader reader, CancellationTokenSource idle, CancellationToken cancellationToken)
+    {
         while (await reader.ReadLineAsync(cancellationToken).ConfigureAwait(false) is { } line)
         {
+            // Anything the server sends, a bookmark included, proves the watch alive.
+            idle.CancelAfter(_options.WatchIdleTimeout);
             if (line.Length == 0)
             {
                 continue;

@@ -37,7 +37,8 @@ public static class WaypointControllerServiceCollectionExtensions
             sp.GetRequiredService<IWaypointConfigPublisher>(),
             sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<ILoggerFactory>(),
-            xdsStatus: sp.GetService<Waypoint.Xds.Diagnostics.XdsServerStatus>()));
+            xdsStatus: sp.GetService<Waypoint.Xds.Diagnostics.XdsServerStatus>(),
+            lifetime: sp.GetService<IHostApplicationLifetime>()));
         services.AddHostedService(sp => sp.GetRequiredService<WaypointController>());
         return services;
     }

@@ -31,7 +31,15 @@ internal sealed class ClusterState
         ServiceEntries = Make<V1ServiceEntry>(ResourceKind.ServiceEntries, optional);
         TrafficPolicies = Make<V1alpha1TrafficPolicy>(ResourceKind.TrafficPolicies, optional);
         Parameters = Make<V1alpha1WaypointParameters>(ResourceKind.WaypointParameters, optional);
-        All = [GatewayClasses, Gateways, HttpRoutes, ReferenceGrants, Services, EndpointSlices, Namespaces, Pods, ServiceEntries, TrafficPolicies, Parameters];
+
+        // The objects waypoints own (their Services are in the Service informer): watched to repair drift, read from
+        // the cache so that reconciling a Gateway costs no GET.
+        var owned = informerOptions with { LabelSelector = $"{WaypointWorkload.ManagedByLabel}={WaypointWorkload.ManagedByValue}" };
+        ServiceAccounts = Make<V1ServiceAccount>(ResourceKind.ServiceAccounts, owned);
+        ConfigMaps = Make<V1ConfigMap>(ResourceKind.ConfigMaps, owned);
+        Deployments = Make<V1Deployment>(ResourceKind.Deployments, owned);
+        All = [GatewayClasses, Gateways, HttpRoutes, ReferenceGrants, Services, EndpointSlices, Namespaces, Pods, ServiceEntries, TrafficPolicies, Parameters,
+            ServiceAccounts, ConfigMaps, Deployments];
     }
 
     public ResourceInformer<V1GatewayClass> GatewayClasses { get; }
@@ -56,7 +64,39 @@ internal sealed class ClusterState
 
     public ResourceInformer<V1alpha1WaypointParameters> Parameters { get; }
 
+    public ResourceInformer<V1ServiceAccount> ServiceAccounts { get; }
+
+    public ResourceInformer<V1ConfigMap> ConfigMaps { get; }
+
+    public ResourceInformer<V1Deployment> Deployments { get; }
+
     public IReadOnlyList<IResourceInformer> All { get; }
+
+    /// <summary>The cached object a waypoint owns (or would own) of <paramref name="kind"/>, if the cache has it.</summary>
+    public IKubernetesObject<V1ObjectMeta>? CachedOwned(ResourceKind kind, NamespacedName name)
+    {
+        if (kind == ResourceKind.ServiceAccounts)
+        {
+            return ServiceAccounts.TryGet(name, out var serviceAccount) ? serviceAccount : null;
+        }
+
+        if (kind == ResourceKind.ConfigMaps)
+        {
+            return ConfigMaps.TryGet(name, out var configMap) ? configMap : null;
+        }
+
+        if (kind == ResourceKind.Deployments)
+        {
+            return Deployments.TryGet(name, out var deployment) ? deployment : null;
+        }
+
+        if (kind == ResourceKind.Services)
+        {
+            return Services.TryGet(name, out var service) ? service : null;
+        }
+
+        throw new ArgumentOutOfRangeException(nameof(kind), kind, "not a kind waypoints own");
+    }
 
     /// <param name="rejections">Objects Envoy rejected (NACK feedback), for the translator to report and leave out.</param>
     public ClusterSnapshot CreateSnapshot(IReadOnlyList<EnvoyRejection>? rejections = null) => new()

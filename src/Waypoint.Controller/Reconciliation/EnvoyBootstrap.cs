@@ -7,7 +7,8 @@ namespace Waypoint.Controller.Reconciliation;
 /// node.cluster <c>&lt;gateway&gt;.&lt;namespace&gt;</c> (the xDS node group; node.id comes per pod from
 /// <c>--service-node</c>), ADS over gRPC to the controller's xDS Service (mutual TLS with the agent's SDS secrets,
 /// pinning the controller's SPIFFE ID, unless the controller serves plaintext), <c>sds-grpc</c> on the pod-private
-/// agent socket, admin on 127.0.0.1:15000, the internal-listener extension and a readiness listener on :15021.
+/// agent socket, admin on 127.0.0.1:15000, the internal-listener extension a readiness listener on :15021 and the
+/// Prometheus listener on :15090.
 /// </summary>
 internal static class EnvoyBootstrap
 {
@@ -34,5 +35,6 @@ internal static class EnvoyBootstrap
             XdsConnectTimeout = TimeSpan.FromSeconds(5),
             SdsSocketPath = SdsSocketPath,
             HealthPort = HealthPort,
+            StatsPort = WaypointWorkload.StatsPort,
         }));
 }

@@ -33,6 +33,17 @@ internal sealed record WaypointObjects(V1ServiceAccount ServiceAccount, V1Config
 internal static class WaypointWorkload
 {
     public const string GatewayNameLabel = "gateway.networking.k8s.io/gateway-name";
+    public const string GatewayClassNameLabel = "gateway.networking.k8s.io/gateway-class-name";
+    public const int AgentHealthPort = 15020;
+    public const int StatsPort = 15090;
+    public const string EnvoyAdminAddress = "127.0.0.1:15000";
+
+    /// <summary>
+    /// Envoy's graceful drain on termination (<c>--drain-time-s</c>, and the preStop hooks' wait): HBONE tunnels get
+    /// GOAWAY and their streams this long to finish before SIGTERM. The grace period adds room for Envoy to exit.
+    /// </summary>
+    public const int DrainSeconds = 20;
+    public const int TerminationGracePeriodSeconds = DrainSeconds + 10;
     public const string ManagedByLabel = "app.kubernetes.io/managed-by";
     public const string ManagedByValue = "waypoint-controller";
     public const string ConfigHashAnnotation = "gateway.kgateway.dev/config-hash";
@@ -89,8 +100,8 @@ internal static class WaypointWorkload
             Kind = gateway.Kind,
             Name = name,
             Uid = gateway.Metadata.Uid,
+            // No blockOwnerDeletion: it needs update on gateways/finalizers, which the controller is not granted.
             Controller = true,
-            BlockOwnerDeletion = true,
         };
 
         Dictionary<string, string> ObjectLabels()
@@ -124,10 +135,17 @@ internal static class WaypointWorkload
         };
 
         var podLabels = ObjectLabels();
+        // As Istio labels its own waypoint pods: istiod finds instances by gateway name, telemetry by canonical name.
+        podLabels[GatewayClassNameLabel] = gateway.Spec.GatewayClassName;
+        podLabels["service.istio.io/canonical-name"] = name;
+        podLabels["service.istio.io/canonical-revision"] = "latest";
         podLabels["istio.io/dataplane-mode"] = "none";
         podLabels["sidecar.istio.io/inject"] = "false";
         var podAnnotations = new Dictionary<string, string>(settings.Annotations, StringComparer.Ordinal)
         {
+            ["prometheus.io/scrape"] = "true",
+            ["prometheus.io/port"] = StatsPort.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["prometheus.io/path"] = Waypoint.Xds.Bootstrap.EnvoyBootstrapBuilder.PrometheusPath,
             // Pods roll when the bootstrap changes; Envoy reads it only at start.
             ["gateway.kgateway.dev/bootstrap-hash"] = Hash(bootstrapJson),
         };
@@ -200,7 +218,7 @@ internal static class WaypointWorkload
         return new V1PodSpec
         {
             ServiceAccountName = name,
-            TerminationGracePeriodSeconds = 30,
+            TerminationGracePeriodSeconds = TerminationGracePeriodSeconds,
             SecurityContext = new V1PodSecurityContext
             {
                 RunAsNonRoot = true,
@@ -223,13 +241,26 @@ internal static class WaypointWorkload
                         "--service-cluster", EnvoyBootstrap.NodeCluster(name, ns),
                         "--service-node", "$(POD_NAME).$(POD_NAMESPACE)",
                         "--log-level", settings.EnvoyLogLevel,
+                        "--drain-time-s", DrainSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                        "--drain-strategy", "immediate",
                     ],
                     Env = podEnv,
                     Ports =
                     [
                         new V1ContainerPort { Name = MeshPortName, ContainerPort = MeshPort, Protocol = "TCP" },
                         new V1ContainerPort { Name = "status-port", ContainerPort = EnvoyBootstrap.HealthPort, Protocol = "TCP" },
+                        new V1ContainerPort { Name = "http-envoy-prom", ContainerPort = StatsPort, Protocol = "TCP" },
                     ],
+
+                    // Envoy's own listener answers once its initial xDS fetch is over, with or without config: it
+                    // says "started". Whether the pod may take traffic is the agent's readiness (Envoy's listeners).
+                    StartupProbe = new V1Probe
+                    {
+                        HttpGet = new V1HTTPGetAction { Path = "/healthz/ready", Port = EnvoyBootstrap.HealthPort },
+                        PeriodSeconds = 1,
+                        FailureThreshold = 120,
+                        TimeoutSeconds = 3,
+                    },
                     ReadinessProbe = new V1Probe
                     {
                         HttpGet = new V1HTTPGetAction { Path = "/healthz/ready", Port = EnvoyBootstrap.HealthPort },
@@ -237,6 +268,7 @@ internal static class WaypointWorkload
                         FailureThreshold = 4,
                         TimeoutSeconds = 3,
                     },
+                    Lifecycle = DrainOnStop(),
                     Resources = settings.EnvoyResources,
                     SecurityContext = containerSecurity,
                     VolumeMounts =
@@ -260,7 +292,31 @@ internal static class WaypointWorkload
                         new V1EnvVar { Name = "SERVICE_ACCOUNT", ValueFrom = new V1EnvVarSource { FieldRef = new V1ObjectFieldSelector { FieldPath = "spec.serviceAccountName" } } },
                         new V1EnvVar { Name = "TRUST_DOMAIN", Value = options.TrustDomain },
                         new V1EnvVar { Name = "CA_ADDR", Value = options.IstioCaAddress },
+                        new V1EnvVar { Name = "AGENT_HEALTH_PORT", Value = AgentHealthPort.ToString(System.Globalization.CultureInfo.InvariantCulture) },
+                        new V1EnvVar { Name = "ENVOY_ADMIN_ADDRESS", Value = EnvoyAdminAddress },
+                        new V1EnvVar { Name = "DRAIN_DURATION", Value = DrainSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture) + "s" },
                     ],
+                    Ports = [new V1ContainerPort { Name = "agent-health", ContainerPort = AgentHealthPort, Protocol = "TCP" }],
+                    StartupProbe = new V1Probe
+                    {
+                        HttpGet = new V1HTTPGetAction { Path = "/healthz/live", Port = AgentHealthPort },
+                        PeriodSeconds = 1,
+                        FailureThreshold = 60,
+                        TimeoutSeconds = 3,
+                    },
+
+                    // Ready = certificate served over SDS and Envoy LIVE with connect_terminate from the control plane;
+                    // an Envoy that only timed out its initial fetch is not.
+                    ReadinessProbe = new V1Probe
+                    {
+                        HttpGet = new V1HTTPGetAction { Path = "/healthz/ready", Port = AgentHealthPort },
+                        PeriodSeconds = 2,
+                        FailureThreshold = 3,
+                        TimeoutSeconds = 3,
+                    },
+
+                    // The agent must outlive Envoy's drain (it serves Envoy's certificates), so it waits for it too.
+                    Lifecycle = DrainOnStop(),
                     Resources = settings.AgentResources,
                     SecurityContext = containerSecurity,
                     VolumeMounts =
@@ -297,6 +353,15 @@ internal static class WaypointWorkload
             ],
         };
     }
+
+    /// <summary>
+    /// preStop of both containers: the agent starts Envoy's graceful listener drain and answers when the drain period
+    /// is over; only then does the kubelet send SIGTERM. The hooks run within terminationGracePeriodSeconds.
+    /// </summary>
+    private static V1Lifecycle DrainOnStop() => new()
+    {
+        PreStop = new V1LifecycleHandler { HttpGet = new V1HTTPGetAction { Path = "/drain", Port = AgentHealthPort } },
+    };
 
     private static V1ResourceRequirements Resources(string cpu, string memory, string? cpuLimit, string? memoryLimit)
     {

@@ -16,7 +16,9 @@ namespace Waypoint.Host.Commands;
 /// <summary>
 /// <c>waypoint agent</c>: runs beside Envoy in a waypoint pod. Gets the pod's SPIFFE certificate from istiod, rotates
 /// it, serves it over SDS on a Unix socket, and answers <c>/healthz/ready</c> (200 once a valid certificate is
-/// installed and SDS listens) and <c>/healthz/live</c> on the health port. Flags fall back to environment variables.
+/// installed and SDS listens, and, with <c>--envoy-admin</c>, once Envoy is LIVE with its <c>connect_terminate</c> listener
+/// from the control plane) and <c>/healthz/live</c> on the health port, and <c>/drain</c> for the pod's preStop hooks
+/// (Envoy's graceful listener drain, answered when the drain period is over). Flags fall back to environment variables.
 /// </summary>
 internal sealed class AgentCommand : IWaypointCommand
 {
@@ -34,6 +36,8 @@ internal sealed class AgentCommand : IWaypointCommand
         var ttl = Opt("--ttl", "SECRET_TTL", "Requested certificate lifetime: 24h, 90m, 3600s or seconds.", "24h");
         var socket = Opt("--socket-path", "SDS_SOCKET_PATH", "SDS Unix socket shared with Envoy.", AgentOptions.DefaultSocketPath);
         var healthPort = Opt("--health-port", "AGENT_HEALTH_PORT", "Port of /healthz/ready and /healthz/live (0 disables).", "15020");
+        var envoyAdmin = Opt("--envoy-admin", "ENVOY_ADMIN_ADDRESS", "The pod's Envoy admin API, host:port; readiness then requires Envoy's listeners, and /drain drains it. Empty: neither.", null);
+        var drainDuration = Opt("--drain-duration", "DRAIN_DURATION", "How long /drain lets connections finish (match Envoy's --drain-time-s).", "20s");
         var transformationSocket = Opt(
             "--transformation-socket",
             "TRANSFORMATION_SOCKET_PATH",
@@ -41,7 +45,7 @@ internal sealed class AgentCommand : IWaypointCommand
             Waypoint.Transformation.Compilation.TransformationExtProc.DefaultSocketPath);
 
         var command = new Command("agent", "Run the workload identity agent beside Envoy: istiod certificate, rotation, SDS.");
-        foreach (var option in new[] { trustDomain, ns, serviceAccount, caAddress, caConnect, clusterId, rootCert, token, keyType, ttl, socket, healthPort, transformationSocket })
+        foreach (var option in new[] { trustDomain, ns, serviceAccount, caAddress, caConnect, clusterId, rootCert, token, keyType, ttl, socket, healthPort, envoyAdmin, drainDuration, transformationSocket })
         {
             command.Options.Add(option);
         }
@@ -97,6 +101,17 @@ internal sealed class AgentCommand : IWaypointCommand
                 }
             }
 
+            if (!TryParseDuration(parseResult.GetValue(drainDuration), out var drain))
+            {
+                problems.Add($"--drain-duration '{parseResult.GetValue(drainDuration)}' is not a duration (20s, 1m).");
+            }
+
+            Uri? admin = null;
+            if (parseResult.GetValue(envoyAdmin) is { Length: > 0 } adminAddress && !Uri.TryCreate($"http://{adminAddress}/", UriKind.Absolute, out admin))
+            {
+                problems.Add($"--envoy-admin '{adminAddress}' is not host:port.");
+            }
+
             problems.AddRange(options.Validate());
             if (problems.Count > 0)
             {
@@ -108,13 +123,13 @@ internal sealed class AgentCommand : IWaypointCommand
                 return 2;
             }
 
-            await RunAsync(options, port, parseResult.GetValue(transformationSocket), cancellationToken).ConfigureAwait(false);
+            await RunAsync(options, port, parseResult.GetValue(transformationSocket), admin, drain, cancellationToken).ConfigureAwait(false);
             return 0;
         });
         return command;
     }
 
-    internal static async Task RunAsync(AgentOptions options, int healthPort, string? transformationSocket, CancellationToken cancellationToken)
+    internal static async Task RunAsync(AgentOptions options, int healthPort, string? transformationSocket, Uri? envoyAdmin, TimeSpan drainDuration, CancellationToken cancellationToken)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Services.AddWaypointAgent(o => Copy(options, o));
@@ -145,10 +160,39 @@ internal sealed class AgentCommand : IWaypointCommand
 
         var manager = app.Services.GetRequiredService<WorkloadCertificateManager>();
         var sds = app.Services.GetRequiredService<SdsServer>();
+        using var envoy = envoyAdmin is null ? null : new Waypoint.Agent.Proxy.EnvoyAdminClient(envoyAdmin);
+        var drain = envoy is null ? null : new Waypoint.Agent.Proxy.EnvoyDrain(envoy, drainDuration, TimeProvider.System);
+        string[] requiredListeners = [Waypoint.Agent.Proxy.EnvoyAdminClient.ConnectTerminateListener];
         app.MapGet("/healthz/live", () => Results.Ok("live"));
-        app.MapGet("/healthz/ready", () => manager.IsReady && sds.IsListening
-            ? Results.Ok("ready")
-            : Results.Text(manager.LastError is { } error ? "not ready: " + error : "not ready: no valid certificate yet", statusCode: StatusCodes.Status503ServiceUnavailable));
+        app.MapGet("/healthz/ready", async (CancellationToken ct) =>
+        {
+            if (!manager.IsReady || !sds.IsListening)
+            {
+                return Results.Text(manager.LastError is { } error ? "not ready: " + error : "not ready: no valid certificate yet", statusCode: StatusCodes.Status503ServiceUnavailable);
+            }
+
+            if (drain?.Started == true)
+            {
+                return Results.Text("not ready: draining", statusCode: StatusCodes.Status503ServiceUnavailable);
+            }
+
+            var proxy = envoy is null ? null : await envoy.CheckReadyAsync(requiredListeners, ct).ConfigureAwait(false);
+            return proxy is null or { IsReady: true }
+                ? Results.Ok("ready")
+                : Results.Text("not ready: " + proxy.Reason, statusCode: StatusCodes.Status503ServiceUnavailable);
+        });
+
+        // preStop (httpGet) of both containers: drains Envoy and answers when the drain period is over.
+        app.MapGet("/drain", async (CancellationToken ct) =>
+        {
+            if (drain is null)
+            {
+                return Results.Text("no Envoy to drain", statusCode: StatusCodes.Status404NotFound);
+            }
+
+            await drain.DrainAsync(ct).ConfigureAwait(false);
+            return Results.Ok("drained");
+        });
         await app.StartAsync(cancellationToken).ConfigureAwait(false);
         await app.WaitForShutdownAsync(cancellationToken).ConfigureAwait(false);
     }

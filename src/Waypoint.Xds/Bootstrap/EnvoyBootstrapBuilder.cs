@@ -33,6 +33,9 @@ public static class EnvoyBootstrapBuilder
     public const string SdsClusterName = "sds-grpc";
     public const string HealthListenerName = "health";
     public const string ReadinessPath = "/healthz/ready";
+    public const string StatsListenerName = "prometheus_stats";
+    public const string StatsClusterName = "prometheus_stats";
+    public const string PrometheusPath = "/stats/prometheus";
 
     public static BootstrapConfig Build(EnvoyBootstrapOptions options)
     {
@@ -97,6 +100,23 @@ public static class EnvoyBootstrapBuilder
         if (options.HealthPort is { } healthPort)
         {
             bootstrap.StaticResources.Listeners.Add(HealthListener(options.HealthAddress, healthPort));
+        }
+
+        if (options.StatsPort is { } statsPort)
+        {
+            if (options.AdminPort == 0)
+            {
+                throw new ArgumentException("A stats listener routes to the admin API and needs a fixed AdminPort.", nameof(options));
+            }
+
+            bootstrap.StaticResources.Listeners.Add(StatsListener(options.HealthAddress, statsPort));
+            bootstrap.StaticResources.Clusters.Add(new Cluster
+            {
+                Name = StatsClusterName,
+                Type = Cluster.Types.DiscoveryType.Static,
+                ConnectTimeout = Duration.FromTimeSpan(TimeSpan.FromMilliseconds(250)),
+                LoadAssignment = SingleEndpoint(StatsClusterName, SocketAddressOf(options.AdminAddress, options.AdminPort)),
+            });
         }
 
         return bootstrap;
@@ -209,6 +229,34 @@ public static class EnvoyBootstrapBuilder
 
     private static Address SocketAddressOf(string address, int port) =>
         new() { SocketAddress = new SocketAddress { Address = address, PortValue = (uint)port } };
+
+    /// <summary>Only <c>/stats/prometheus</c> reaches the admin API; everything else answers 404.</summary>
+    private static Listener StatsListener(string address, int port)
+    {
+        var virtualHost = new VirtualHost { Name = StatsListenerName };
+        virtualHost.Domains.Add("*");
+        virtualHost.Routes.Add(new Route
+        {
+            Match = new RouteMatch { Path = PrometheusPath },
+            Route_ = new RouteAction { Cluster = StatsClusterName },
+        });
+        virtualHost.Routes.Add(new Route
+        {
+            Match = new RouteMatch { Prefix = "/" },
+            DirectResponse = new DirectResponseAction { Status = 404 },
+        });
+        var routeConfig = new RouteConfiguration { Name = StatsListenerName };
+        routeConfig.VirtualHosts.Add(virtualHost);
+
+        var manager = new HttpConnectionManager { StatPrefix = StatsListenerName, RouteConfig = routeConfig };
+        manager.HttpFilters.Add(new HttpFilter { Name = "envoy.filters.http.router", TypedConfig = Any.Pack(new Router()) });
+
+        var chain = new FilterChain();
+        chain.Filters.Add(new Filter { Name = "envoy.filters.network.http_connection_manager", TypedConfig = Any.Pack(manager) });
+        var listener = new Listener { Name = StatsListenerName, Address = SocketAddressOf(address, port) };
+        listener.FilterChains.Add(chain);
+        return listener;
+    }
 
     private static Listener HealthListener(string address, int port)
     {

@@ -48,6 +48,12 @@ public sealed record EnvoyBootstrapOptions
     /// <summary>Port of the readiness listener serving <c>/healthz/ready</c>; null for none.</summary>
     public int? HealthPort { get; init; } = 15021;
 
+    /// <summary>
+    /// Port of the Prometheus listener: <c>/stats/prometheus</c> routed to the admin API (as Istio's 15090), so
+    /// scrapers reach the stats without the admin API being exposed. Null for none. Needs a fixed <see cref="AdminPort"/>.
+    /// </summary>
+    public int? StatsPort { get; init; }
+
     /// <summary>Address of the readiness listener (all interfaces in a pod, so the kubelet can probe it).</summary>
     public string HealthAddress { get; init; } = "0.0.0.0";
 

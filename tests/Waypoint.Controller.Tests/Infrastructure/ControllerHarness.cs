@@ -36,7 +36,8 @@ internal sealed class ControllerHarness : IAsyncDisposable
         bool waitForStart = true,
         IWaypointConfigPublisher? publisher = null,
         Waypoint.Xds.Diagnostics.XdsServerStatus? xdsStatus = null,
-        Func<Waypoint.Translator.TranslatorOptions, Waypoint.Translator.TranslatorOptions>? configureTranslator = null)
+        Func<Waypoint.Translator.TranslatorOptions, Waypoint.Translator.TranslatorOptions>? configureTranslator = null,
+        TimeSpan? requestTimeout = null)
     {
         var options = new WaypointControllerOptions
         {
@@ -56,15 +57,16 @@ internal sealed class ControllerHarness : IAsyncDisposable
         var logs = new XunitLoggerProvider(_output);
         var loggerFactory = LoggerFactory.Create(b => b.AddProvider(logs).SetMinimumLevel(LogLevel.Debug));
         var recording = new RecordingPublisher(publisher);
-        var client = new KubernetesApiClient(Server.CreateClientConfiguration());
+        var client = new KubernetesApiClient(Server.CreateClientConfiguration(), requestTimeout ?? KubernetesApiClient.DefaultRequestTimeout, TimeProvider.System);
         var informerOptions = new InformerOptions
         {
             InitialBackoff = TimeSpan.FromMilliseconds(20),
             MaxBackoff = TimeSpan.FromMilliseconds(500),
             NotServedRetry = TimeSpan.FromMilliseconds(200),
         };
-        var controller = new WaypointController(client, Options.Create(options), recording, TimeProvider.System, loggerFactory, informerOptions, xdsStatus, configureTranslator);
-        var replica = new Replica(identity, controller, recording, logs, loggerFactory, client);
+        var lifetime = new RecordingLifetime();
+        var controller = new WaypointController(client, Options.Create(options), recording, TimeProvider.System, loggerFactory, informerOptions, xdsStatus, configureTranslator, lifetime);
+        var replica = new Replica(identity, controller, recording, logs, loggerFactory, client, lifetime);
         _replicas.Add(replica);
         await controller.StartAsync(CancellationToken.None);
         if (waitForStart)
@@ -116,8 +118,11 @@ internal sealed class ControllerHarness : IAsyncDisposable
         await Server.DisposeAsync();
     }
 
-    internal sealed class Replica(string identity, WaypointController controller, RecordingPublisher publisher, XunitLoggerProvider logs, ILoggerFactory loggerFactory, KubernetesApiClient client) : IAsyncDisposable
+    internal sealed class Replica(string identity, WaypointController controller, RecordingPublisher publisher, XunitLoggerProvider logs, ILoggerFactory loggerFactory, KubernetesApiClient client, RecordingLifetime lifetime) : IAsyncDisposable
     {
+        /// <summary>Records whether the controller asked the host to stop (crash-only).</summary>
+        public RecordingLifetime Lifetime { get; } = lifetime;
+
         private bool _stopped;
 
         public string Identity { get; } = identity;
@@ -164,4 +169,20 @@ internal sealed class RecordingPublisher(IWaypointConfigPublisher? next = null) 
         _updates.Enqueue(update);
         return next?.PublishAsync(update, cancellationToken) ?? ValueTask.CompletedTask;
     }
+}
+
+/// <summary>A host lifetime that records <see cref="StopApplication"/> instead of stopping anything.</summary>
+internal sealed class RecordingLifetime : Microsoft.Extensions.Hosting.IHostApplicationLifetime
+{
+    private readonly TaskCompletionSource _stopRequested = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public CancellationToken ApplicationStarted => CancellationToken.None;
+
+    public CancellationToken ApplicationStopping => CancellationToken.None;
+
+    public CancellationToken ApplicationStopped => CancellationToken.None;
+
+    public Task StopRequested => _stopRequested.Task;
+
+    public void StopApplication() => _stopRequested.TrySetResult();
 }

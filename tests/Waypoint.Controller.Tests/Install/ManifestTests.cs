@@ -22,6 +22,7 @@ public sealed class ManifestTests
         { "gateway.networking.k8s.io", "httproutes" }, { "gateway.networking.k8s.io", "referencegrants" },
         { "", "services" }, { "discovery.k8s.io", "endpointslices" }, { "", "namespaces" }, { "", "pods" },
         { "networking.istio.io", "serviceentries" }, { "gateway.kgateway.dev", "trafficpolicies" }, { "gateway.kgateway.dev", "waypointparameters" },
+        { "", "serviceaccounts" }, { "", "configmaps" }, { "apps", "deployments" },
     };
 
     [Fact]
@@ -50,21 +51,80 @@ public sealed class ManifestTests
     [Fact]
     public void ClusterRole_Allows_The_Writes_The_Controller_Makes_And_No_Deletes()
     {
+        // Owned objects are server-side applied (patch), created when absent, and watched (drift repair).
         foreach (var kind in new[] { ResourceKind.ServiceAccounts, ResourceKind.ConfigMaps, ResourceKind.Deployments, ResourceKind.Services })
         {
-            Assert.True(Allowed(kind.Group, kind.Plural, "get") && Allowed(kind.Group, kind.Plural, "create") && Allowed(kind.Group, kind.Plural, "patch"), kind.ToString());
+            foreach (var verb in new[] { "get", "list", "watch", "create", "patch" })
+            {
+                Assert.True(Allowed(kind.Group, kind.Plural, verb), $"{verb} {kind}");
+            }
         }
 
-        foreach (var kind in new[] { ResourceKind.GatewayClasses, ResourceKind.Gateways, ResourceKind.HttpRoutes })
+        foreach (var kind in new[] { ResourceKind.GatewayClasses, ResourceKind.Gateways, ResourceKind.HttpRoutes, ResourceKind.TrafficPolicies })
         {
-            Assert.True(Allowed(kind.Group, kind.Plural + "/status", "update"), kind.ToString());
-            Assert.False(Allowed(kind.Group, kind.Plural, "update"), $"{kind} spec must stay read-only");
+            Assert.True(Allowed(kind.Group, kind.Plural + "/status", "update") && Allowed(kind.Group, kind.Plural + "/status", "patch"), kind.ToString());
+            Assert.False(Allowed(kind.Group, kind.Plural, "update") || Allowed(kind.Group, kind.Plural, "patch"), $"{kind} spec must stay read-only");
         }
 
-        Assert.DoesNotContain(Rules("ClusterRole"), r => r["verbs"]!.AsArray().Any(v => v!.GetValue<string>() is "delete" or "*"));
+        foreach (var group in new[] { "", "events.k8s.io" })
+        {
+            Assert.True(Allowed(group, "events", "create") && Allowed(group, "events", "patch"), $"events.{group}");
+        }
+
+        Assert.True(Allowed("authentication.k8s.io", "tokenreviews", "create"), "TokenReview for xDS authentication");
+        Assert.DoesNotContain(Rules("ClusterRole"), r => r["verbs"]!.AsArray().Any(v => v!.GetValue<string>() is "delete" or "deletecollection" or "*"));
+        Assert.DoesNotContain(Rules("ClusterRole"), r => r["resources"]!.AsArray().Any(x => x!.GetValue<string>() is "*" or "secrets" or "gateways/finalizers"));
+        Assert.DoesNotContain(Rules("ClusterRole"), r => r["apiGroups"]!.AsArray().Any(g => g!.GetValue<string>() == "*"));
         var role = Rules("Role");
         Assert.Contains(role, r => r["resources"]!.AsArray().Any(x => x!.GetValue<string>() == "leases")
             && new[] { "get", "create", "update" }.All(v => r["verbs"]!.AsArray().Any(x => x!.GetValue<string>() == v)));
+    }
+
+    /// <summary>The ClusterRole grants exactly what the controller uses: every rule's (group, resource, verb) is in this list.</summary>
+    [Fact]
+    public void ClusterRole_Grants_Nothing_Beyond_What_The_Controller_Needs()
+    {
+        string[] read = ["get", "list", "watch"];
+        string[] apply = ["get", "list", "watch", "create", "patch"];
+        string[] status = ["get", "update", "patch"];
+        var needed = new Dictionary<(string Group, string Resource), string[]>
+        {
+            [("gateway.networking.k8s.io", "gatewayclasses")] = read,
+            [("gateway.networking.k8s.io", "gateways")] = read,
+            [("gateway.networking.k8s.io", "httproutes")] = read,
+            [("gateway.networking.k8s.io", "referencegrants")] = read,
+            [("gateway.networking.k8s.io", "gatewayclasses/status")] = status,
+            [("gateway.networking.k8s.io", "gateways/status")] = status,
+            [("gateway.networking.k8s.io", "httproutes/status")] = status,
+            [("", "namespaces")] = read,
+            [("", "pods")] = read,
+            [("", "services")] = apply,
+            [("", "serviceaccounts")] = apply,
+            [("", "configmaps")] = apply,
+            [("apps", "deployments")] = apply,
+            [("discovery.k8s.io", "endpointslices")] = read,
+            [("networking.istio.io", "serviceentries")] = read,
+            [("gateway.kgateway.dev", "trafficpolicies")] = read,
+            [("gateway.kgateway.dev", "waypointparameters")] = read,
+            [("gateway.kgateway.dev", "trafficpolicies/status")] = status,
+            [("", "events")] = ["create", "patch"],
+            [("events.k8s.io", "events")] = ["create", "patch"],
+            [("authentication.k8s.io", "tokenreviews")] = ["create"],
+        };
+        foreach (var rule in Rules("ClusterRole"))
+        {
+            foreach (var group in rule["apiGroups"]!.AsArray().Select(g => g!.GetValue<string>()))
+            {
+                foreach (var resource in rule["resources"]!.AsArray().Select(r => r!.GetValue<string>()))
+                {
+                    Assert.True(needed.TryGetValue((group, resource), out var verbs), $"{resource}.{group} is granted but not used");
+                    foreach (var verb in rule["verbs"]!.AsArray().Select(v => v!.GetValue<string>()))
+                    {
+                        Assert.True(verbs.Contains(verb), $"{verb} on {resource}.{group} is granted but not used");
+                    }
+                }
+            }
+        }
     }
 
     [Fact]

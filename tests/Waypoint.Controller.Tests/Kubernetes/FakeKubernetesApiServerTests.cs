@@ -158,6 +158,67 @@ public sealed class FakeKubernetesApiServerTests : IAsyncLifetime, IDisposable
         return result.Body.AsObject();
     }
 
+    [Fact]
+    public async Task Server_Side_Apply_Tracks_Field_Ownership_By_Manager()
+    {
+        const string path = "/apis/apps/v1/namespaces/apps/deployments/web";
+        const string mine = "?fieldManager=me&force=true";
+
+        // Apply creates; the applier owns what it sent.
+        var created = await SendAsync(HttpMethod.Patch, path + mine, """
+            {"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"web","labels":{"a":"1","b":"2"}},"spec":{"replicas":2}}
+            """, "application/apply-patch+yaml");
+        Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+
+        // Another manager adds a label and changes a field we own.
+        Assert.True(_server.Store.Patch(FakeResourceType.Deployments, "apps", "web", JsonNode.Parse("""{"metadata":{"labels":{"theirs":"x"}},"spec":{"replicas":7}}""")!, status: false, fieldManager: "kubectl-edit").IsSuccess);
+
+        // Without force, changing their field conflicts.
+        var conflict = await SendAsync(HttpMethod.Patch, path + "?fieldManager=me", """
+            {"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"web","labels":{"a":"1"}},"spec":{"replicas":2}}
+            """, "application/apply-patch+yaml");
+        Assert.Equal(HttpStatusCode.Conflict, conflict.StatusCode);
+
+        // With force we take replicas back; label b, which we no longer apply, goes; their label stays.
+        var applied = await SendAsync(HttpMethod.Patch, path + mine, """
+            {"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"web","labels":{"a":"1"}},"spec":{"replicas":2}}
+            """, "application/apply-patch+yaml");
+        Assert.Equal(HttpStatusCode.OK, applied.StatusCode);
+        var web = _server.Store.Get(FakeResourceType.Deployments, "apps", "web").Body;
+        Assert.Equal(2, web["spec"]!["replicas"]!.GetValue<int>());
+        Assert.Equal("""{"a":"1","theirs":"x"}""", web["metadata"]!["labels"]!.ToJsonString());
+        var managers = web["metadata"]!["managedFields"]!.AsArray();
+        Assert.Equal(["kubectl-edit/Update", "me/Apply"], managers.Select(m => $"{m!["manager"]}/{m["operation"]}"));
+        Assert.Equal("""{"f:metadata":{"f:labels":{"f:theirs":{}}}}""", managers[0]!["fieldsV1"]!.ToJsonString());
+
+        // A field another applier also applies (same value) is shared: when we stop applying it, it stays.
+        var shared = await SendAsync(HttpMethod.Patch, path + "?fieldManager=other", """
+            {"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"web","labels":{"a":"1"}}}
+            """, "application/apply-patch+yaml");
+        Assert.Equal(HttpStatusCode.OK, shared.StatusCode);
+        var again = await SendAsync(HttpMethod.Patch, path + mine, """
+            {"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"web"},"spec":{"replicas":2}}
+            """, "application/apply-patch+yaml");
+        Assert.Equal(HttpStatusCode.OK, again.StatusCode);
+        Assert.Equal("1", _server.Store.Get(FakeResourceType.Deployments, "apps", "web").Body["metadata"]!["labels"]!["a"]!.GetValue<string>());
+        var revision = _server.Store.CurrentRevision;
+
+        // Re-applying the same configuration is a no-op: no new resourceVersion, no watch event.
+        var same = await SendAsync(HttpMethod.Patch, path + mine, """
+            {"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"web"},"spec":{"replicas":2}}
+            """, "application/apply-patch+yaml");
+        Assert.Equal(HttpStatusCode.OK, same.StatusCode);
+        Assert.Equal(revision, _server.Store.CurrentRevision);
+    }
+
+    [Fact]
+    public async Task Server_Side_Apply_Needs_A_Field_Manager_And_The_Type()
+    {
+        const string path = "/apis/apps/v1/namespaces/apps/deployments/web";
+        Assert.Equal(HttpStatusCode.BadRequest, (await SendAsync(HttpMethod.Patch, path, """{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"web"}}""", "application/apply-patch+yaml")).StatusCode);
+        Assert.Equal(HttpStatusCode.BadRequest, (await SendAsync(HttpMethod.Patch, path + "?fieldManager=me", """{"metadata":{"name":"web"}}""", "application/apply-patch+yaml")).StatusCode);
+    }
+
     private async Task<HttpResponseMessage> SendAsync(HttpMethod method, string path, string body, string contentType = "application/json")
     {
         using var request = new HttpRequestMessage(method, path) { Content = new StringContent(body, Encoding.UTF8) };

@@ -3,6 +3,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using k8s;
 using k8s.Autorest;
+using k8s.Models;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Waypoint.Box.Apply;
@@ -17,7 +18,7 @@ namespace Waypoint.Controller.Tests.OnTheBox;
 /// API server cannot show (schema and CEL validation of our status writes, defaulting, RBAC, garbage collection by
 /// owner references, server-side apply and drift repair).
 /// </summary>
-[Collection(OnTheBoxCollection.Name)]
+[Collection(OnTheBoxTests.Name)]
 [SupportedOSPlatform("linux")]
 public sealed class ControllerOnRealApiServerTests(InstalledBoxFixture box, ITestOutputHelper output) : IClassFixture<InstalledBoxFixture>
 {
@@ -180,7 +181,7 @@ public sealed class ControllerOnRealApiServerTests(InstalledBoxFixture box, ITes
         ---
         apiVersion: gateway.networking.k8s.io/v1
         kind: Gateway
-        metadata: {name: waypoint, namespace: {{ns}}, labels: {istio.io/waypoint-for: service}}
+        metadata: {name: waypoint, namespace: {{ns}}, labels: {istio.io/waypoint-for: service} }
         spec:
           gatewayClassName: kgateway-waypoint
           listeners:

@@ -9,7 +9,7 @@ using Waypoint.TestKit.Box;
 namespace Waypoint.Controller.Tests.OnTheBox;
 
 [CollectionDefinition(Name, DisableParallelization = true)]
-public sealed class OnTheBoxCollection
+public sealed class OnTheBoxTests
 {
     public const string Name = "On the box";
 }
@@ -27,7 +27,7 @@ public sealed class InstalledBoxFixture : SharedBoxFixture
 
     public string ControllerKubeconfigPath { get; private set; } = "";
 
-    public Kubernetes Admin { get; private set; } = null!;
+    public k8s.Kubernetes Admin { get; private set; } = null!;
 
     protected override string[] Arguments => ["--no-istiod"];
 

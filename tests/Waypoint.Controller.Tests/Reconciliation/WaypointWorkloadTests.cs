@@ -111,6 +111,61 @@ public sealed class WaypointWorkloadTests
         Spec = new V1GatewaySpec { GatewayClassName = "kgateway-waypoint", Listeners = [new GatewayListener { Name = "mesh", Port = 15008, Protocol = "HBONE" }] },
     };
 
+    [Fact]
+    public void Pods_Are_Labelled_As_Istio_Labels_Its_Waypoints_And_Owner_References_Do_Not_Block_Deletion()
+    {
+        var objects = Build();
+        var labels = objects.Deployment.Spec.Template.Metadata.Labels;
+        Assert.Equal("waypoint", labels["gateway.networking.k8s.io/gateway-name"]);
+        Assert.Equal("kgateway-waypoint", labels["gateway.networking.k8s.io/gateway-class-name"]);
+        Assert.Equal("waypoint", labels["service.istio.io/canonical-name"]);
+        Assert.Equal("latest", labels["service.istio.io/canonical-revision"]);
+        Assert.Equal("none", labels["istio.io/dataplane-mode"]);
+
+        // blockOwnerDeletion needs update on gateways/finalizers, which the ClusterRole does not grant.
+        foreach (var (_, obj) in objects.All())
+        {
+            var owner = Assert.Single(obj.Metadata.OwnerReferences);
+            Assert.True(owner.Controller);
+            Assert.Null(owner.BlockOwnerDeletion);
+        }
+    }
+
+    [Fact]
+    public void Pods_Start_Become_Ready_And_Drain_Coherently()
+    {
+        var pod = Build().Deployment.Spec.Template.Spec;
+        var envoy = pod.Containers.Single(c => c.Name == "envoy");
+        var agent = pod.Containers.Single(c => c.Name == "agent");
+
+        // Readiness waits for Envoy's listeners (the agent checks connect_terminate in Envoy's admin API), not for
+        // Envoy's own listener, which answers after an initial fetch timeout too.
+        Assert.Equal(WaypointWorkload.AgentHealthPort, agent.ReadinessProbe.HttpGet.Port.Value is { } p ? int.Parse(p, System.Globalization.CultureInfo.InvariantCulture) : 0);
+        Assert.Equal("/healthz/ready", agent.ReadinessProbe.HttpGet.Path);
+        Assert.Equal(WaypointWorkload.EnvoyAdminAddress, agent.Env.Single(e => e.Name == "ENVOY_ADMIN_ADDRESS").Value);
+        Assert.NotNull(envoy.StartupProbe);
+        Assert.NotNull(agent.StartupProbe);
+
+        // Drain: Envoy drains for --drain-time-s; both preStop hooks wait that long; the grace period covers it.
+        var args = envoy.Args.ToList();
+        var drainSeconds = int.Parse(args[args.IndexOf("--drain-time-s") + 1], System.Globalization.CultureInfo.InvariantCulture);
+        Assert.Equal("immediate", args[args.IndexOf("--drain-strategy") + 1]);
+        Assert.Equal($"{drainSeconds}s", agent.Env.Single(e => e.Name == "DRAIN_DURATION").Value);
+        foreach (var container in new[] { envoy, agent })
+        {
+            Assert.Equal("/drain", container.Lifecycle.PreStop.HttpGet.Path);
+            Assert.Equal(WaypointWorkload.AgentHealthPort.ToString(System.Globalization.CultureInfo.InvariantCulture), container.Lifecycle.PreStop.HttpGet.Port.Value);
+        }
+
+        Assert.True(pod.TerminationGracePeriodSeconds > drainSeconds + 5, "room for Envoy to exit after the drain");
+
+        // Stats for Prometheus on 15090, as Istio's proxies; the admin API stays on loopback.
+        Assert.Contains(envoy.Ports, port => port.ContainerPort == 15090);
+        var bootstrap = JsonNode.Parse(Build().Bootstrap.Data[EnvoyBootstrap.FileName])!;
+        Assert.Equal("127.0.0.1", bootstrap["admin"]!["address"]!["socket_address"]!["address"]!.GetValue<string>());
+        Assert.Contains(bootstrap["static_resources"]!["listeners"]!.AsArray(), l => l!["address"]!["socket_address"]!["port_value"]!.GetValue<int>() == 15090);
+    }
+
     private static WaypointObjects Build()
     {
         var gateway = Gateway();

@@ -18,9 +18,12 @@ public sealed record FakeApiRequest(string Method, string Path, string Query, in
 /// <summary>
 /// An in-process Kubernetes API server on 127.0.0.1 speaking the real HTTP/JSON protocol: list with resourceVersion,
 /// watch streams (bookmarks, ERROR 410 for compacted resourceVersions), create/replace/merge-patch/delete,
-/// the status subresource, 409 on stale resourceVersions and ownerReference garbage collection.
+/// server-side apply (<c>application/apply-patch+yaml</c> with a JSON body, <c>fieldManager</c>, <c>force</c>; field
+/// ownership in metadata.managedFields), the status subresource, 409 on stale resourceVersions and ownerReference
+/// garbage collection.
 /// Faults: <see cref="StopAsync"/>/<see cref="StartAsync"/> on the same port, <see cref="FakeResourceStore.DropWatches"/>,
-/// <see cref="FakeResourceStore.Compact"/>, <see cref="FakeResourceStore.InjectRawWatchLine"/>, <see cref="FailRequests"/>.
+/// <see cref="FakeResourceStore.Compact"/>, <see cref="FakeResourceStore.InjectRawWatchLine"/>, <see cref="FailRequests"/>,
+/// <see cref="HangRequests"/> (never answered) and <see cref="StallWatches"/> (headers sent, then silence).
 /// </summary>
 public sealed class FakeKubernetesApiServer : IAsyncDisposable
 {
@@ -29,6 +32,10 @@ public sealed class FakeKubernetesApiServer : IAsyncDisposable
     private WebApplication? _app;
     private CancellationTokenSource _stopping = new();
     private Func<HttpRequest, int?>? _fault;
+    private Func<HttpRequest, bool>? _hang;
+    private Func<HttpRequest, bool>? _stall;
+    private int _hanging;
+    private int _stalled;
     private int _port;
 
     public FakeKubernetesApiServer(IEnumerable<FakeResourceType>? types = null, TimeProvider? timeProvider = null)
@@ -86,6 +93,18 @@ public sealed class FakeKubernetesApiServer : IAsyncDisposable
     /// <summary>Answers matching requests with <c>status</c> (e.g. 500 or 429) until cleared with null.</summary>
     public void FailRequests(Func<HttpRequest, int?>? fault) => Volatile.Write(ref _fault, fault);
 
+    /// <summary>Matching requests are never answered (until the client gives up or the server stops), like a wedged connection.</summary>
+    public void HangRequests(Func<HttpRequest, bool>? hang) => Volatile.Write(ref _hang, hang);
+
+    /// <summary>Matching watches get their response headers, then nothing at all: no events, no bookmarks, no end.</summary>
+    public void StallWatches(Func<HttpRequest, bool>? stall) => Volatile.Write(ref _stall, stall);
+
+    /// <summary>Requests held by <see cref="HangRequests"/> right now.</summary>
+    public int HangingRequests => Volatile.Read(ref _hanging);
+
+    /// <summary>Watches held silent by <see cref="StallWatches"/> right now.</summary>
+    public int StalledWatches => Volatile.Read(ref _stalled);
+
     public KubernetesClientConfiguration CreateClientConfiguration() => new() { Host = BaseUri.ToString().TrimEnd('/'), Namespace = "default" };
 
     /// <summary>A kubeconfig file's text pointing at this server.</summary>
@@ -135,10 +154,23 @@ public sealed class FakeKubernetesApiServer : IAsyncDisposable
                 return;
             }
 
+            if (Volatile.Read(ref _hang)?.Invoke(request) == true)
+            {
+                await HoldAsync(context, sendHeaders: false);
+                return;
+            }
+
             if (route is null)
             {
                 status = 404;
                 await WriteAsync(context, FakeApiResult.Status(404, "NotFound", "the server could not find the requested resource"));
+                return;
+            }
+
+            if (watch && route.Name is null && request.Method == "GET" && Volatile.Read(ref _stall)?.Invoke(request) == true)
+            {
+                status = 200;
+                await HoldAsync(context, sendHeaders: true);
                 return;
             }
 
@@ -159,6 +191,33 @@ public sealed class FakeKubernetesApiServer : IAsyncDisposable
         }
     }
 
+    private async Task HoldAsync(HttpContext context, bool sendHeaders)
+    {
+        Interlocked.Increment(ref sendHeaders ? ref _stalled : ref _hanging);
+        try
+        {
+            using var linked = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, _stopping.Token);
+            if (sendHeaders)
+            {
+                context.Response.StatusCode = 200;
+                context.Response.ContentType = "application/json";
+                await context.Response.StartAsync(linked.Token);
+                await context.Response.Body.FlushAsync(linked.Token);
+            }
+
+            await Task.Delay(Timeout.Infinite, linked.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            // The client gave up (its timeout fired) or the server stops.
+        }
+        finally
+        {
+            Interlocked.Decrement(ref sendHeaders ? ref _stalled : ref _hanging);
+            context.Abort();
+        }
+    }
+
     private async Task<FakeApiResult> DispatchAsync(HttpRequest request, Route route)
     {
         var store = Store;
@@ -169,7 +228,7 @@ public sealed class FakeKubernetesApiServer : IAsyncDisposable
             {
                 "GET" => store.List(route.Type, route.Namespace, request.Query["labelSelector"]),
                 "POST" when route.Type.Namespaced && route.Namespace is null => FakeApiResult.Status(405, "MethodNotAllowed", "create needs a namespace"),
-                "POST" => await ReadObjectAsync(request) is { } body ? store.Create(route.Type, ns, body) : BadBody(),
+                "POST" => await ReadObjectAsync(request) is { } body ? store.Create(route.Type, ns, body, FieldManager(request)) : BadBody(),
                 _ => FakeApiResult.Status(405, "MethodNotAllowed", $"{request.Method} is not supported on a collection"),
             };
         }
@@ -192,12 +251,26 @@ public sealed class FakeKubernetesApiServer : IAsyncDisposable
             case "PUT":
                 {
                     var body = await ReadObjectAsync(request);
-                    return body is null ? BadBody() : store.Replace(route.Type, ns, route.Name, body, status);
+                    return body is null ? BadBody() : store.Replace(route.Type, ns, route.Name, body, status, FieldManager(request));
                 }
 
             case "PATCH":
                 {
                     var contentType = request.ContentType ?? "";
+                    if (contentType.StartsWith("application/apply-patch+yaml", StringComparison.Ordinal))
+                    {
+                        // YAML is a superset of JSON; like kubectl and client-go's typed appliers we only send JSON.
+                        var applied = await ReadObjectAsync(request);
+                        if (status)
+                        {
+                            return FakeApiResult.Status(415, "UnsupportedMediaType", "the fake API server does not apply the status subresource");
+                        }
+
+                        return applied is null
+                            ? BadBody()
+                            : store.Apply(route.Type, ns, route.Name, applied, FieldManager(request) ?? "", IsTrue(request.Query["force"]));
+                    }
+
                     if (!contentType.StartsWith("application/merge-patch+json", StringComparison.Ordinal)
                         && !contentType.StartsWith("application/strategic-merge-patch+json", StringComparison.Ordinal))
                     {
@@ -205,7 +278,7 @@ public sealed class FakeKubernetesApiServer : IAsyncDisposable
                     }
 
                     var patch = await ReadObjectAsync(request);
-                    return patch is null ? BadBody() : store.Patch(route.Type, ns, route.Name, patch, status);
+                    return patch is null ? BadBody() : store.Patch(route.Type, ns, route.Name, patch, status, FieldManager(request));
                 }
 
             case "DELETE" when !status:
@@ -310,6 +383,8 @@ public sealed class FakeKubernetesApiServer : IAsyncDisposable
             return null;
         }
     }
+
+    private static string? FieldManager(HttpRequest request) => request.Query["fieldManager"] is { Count: > 0 } manager ? manager.ToString() : null;
 
     private static FakeApiResult BadBody() => FakeApiResult.Status(400, "BadRequest", "the body is not a JSON object");
 

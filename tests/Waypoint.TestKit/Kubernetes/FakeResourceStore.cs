@@ -110,7 +110,11 @@ public sealed class FakeResourceStore
         }
     }
 
-    public FakeApiResult Create(FakeResourceType type, string ns, JsonObject body)
+    /// <summary>POST; the fields set become <paramref name="fieldManager"/>'s (operation Update) in metadata.managedFields.</summary>
+    public FakeApiResult Create(FakeResourceType type, string ns, JsonObject body, string? fieldManager = null) =>
+        Create(type, ns, body, fieldManager ?? DefaultFieldManager, FakeManagedFields.UpdateOperation);
+
+    private FakeApiResult Create(FakeResourceType type, string ns, JsonObject body, string fieldManager, string operation)
     {
         var name = body["metadata"]?["name"]?.GetValue<string>();
         if (string.IsNullOrEmpty(name))
@@ -148,13 +152,18 @@ public sealed class FakeResourceStore
             }
 
             AllocateClusterIp(type, obj);
+            var managed = new Dictionary<(string Manager, string Operation), HashSet<string>>
+            {
+                [(fieldManager, operation)] = FakeManagedFields.Leaves(obj).Keys.ToHashSet(StringComparer.Ordinal),
+            };
+            FakeManagedFields.Write(obj, managed, type.ApiVersion);
             Commit(table, ns, name, obj, "ADDED");
             return FakeApiResult.Created(obj.DeepClone());
         }
     }
 
     /// <summary>PUT of the object or, with <paramref name="status"/>, of its status subresource only.</summary>
-    public FakeApiResult Replace(FakeResourceType type, string ns, string name, JsonObject body, bool status)
+    public FakeApiResult Replace(FakeResourceType type, string ns, string name, JsonObject body, bool status, string? fieldManager = null)
     {
         lock (_lock)
         {
@@ -170,12 +179,12 @@ public sealed class FakeResourceStore
                 return Conflict(type, name);
             }
 
-            return Update(table, ns, name, current, (JsonObject)body.DeepClone(), status);
+            return Update(table, ns, name, current, (JsonObject)body.DeepClone(), status, fieldManager);
         }
     }
 
     /// <summary>JSON merge patch (RFC 7386); strategic merge patches are applied as merge patches.</summary>
-    public FakeApiResult Patch(FakeResourceType type, string ns, string name, JsonNode patch, bool status)
+    public FakeApiResult Patch(FakeResourceType type, string ns, string name, JsonNode patch, bool status, string? fieldManager = null)
     {
         lock (_lock)
         {
@@ -196,7 +205,99 @@ public sealed class FakeResourceStore
                 return FakeApiResult.Status(422, "Invalid", "a patch must produce an object");
             }
 
-            return Update(table, ns, name, current, patched, status);
+            return Update(table, ns, name, current, patched, status, fieldManager);
+        }
+    }
+
+    /// <summary>
+    /// Server-side apply (<c>application/apply-patch+yaml</c>): creates the object if absent; otherwise sets every field
+    /// of <paramref name="applied"/>, removes the fields <paramref name="fieldManager"/> applied last time and no longer
+    /// applies (unless another manager also owns them), and answers 409 when a field owned by another manager would
+    /// change, unless <paramref name="force"/> takes it over.
+    /// </summary>
+    public FakeApiResult Apply(FakeResourceType type, string ns, string name, JsonObject applied, string fieldManager, bool force)
+    {
+        if (string.IsNullOrEmpty(fieldManager))
+        {
+            return FakeApiResult.Status(400, "BadRequest", "PATCH with apply-patch needs fieldManager");
+        }
+
+        if (applied["apiVersion"]?.GetValue<string>() != type.ApiVersion || applied["kind"]?.GetValue<string>() != type.Kind)
+        {
+            return FakeApiResult.Status(400, "BadRequest", $"apply needs apiVersion {type.ApiVersion} and kind {type.Kind}");
+        }
+
+        if (applied["metadata"]?["name"]?.GetValue<string>() is { } bodyName && bodyName != name)
+        {
+            return FakeApiResult.Status(400, "BadRequest", "the name in the body does not match the URL");
+        }
+
+        var appliedLeaves = FakeManagedFields.Leaves(applied);
+        lock (_lock)
+        {
+            var table = GetTable(type);
+            if (!table.Objects.TryGetValue((ns, name), out var current))
+            {
+                var body = (JsonObject)applied.DeepClone();
+                var metadata = Metadata(body);
+                metadata["name"] = name;
+                return Create(type, ns, body, fieldManager, FakeManagedFields.ApplyOperation);
+            }
+
+            var precondition = applied["metadata"]?["resourceVersion"]?.GetValue<string>();
+            if (!string.IsNullOrEmpty(precondition) && precondition != Metadata(current)["resourceVersion"]!.GetValue<string>())
+            {
+                return Conflict(type, name);
+            }
+
+            var managed = FakeManagedFields.Read(current);
+            var self = (fieldManager, FakeManagedFields.ApplyOperation);
+            var conflicts = new List<string>();
+            foreach (var ((manager, operation), paths) in managed)
+            {
+                if ((manager, operation) == self)
+                {
+                    continue;
+                }
+
+                foreach (var path in paths.Where(appliedLeaves.ContainsKey).ToList())
+                {
+                    if (JsonNode.DeepEquals(FakeManagedFields.Get(current, path), appliedLeaves[path]))
+                    {
+                        continue; // Same value: shared ownership, no conflict.
+                    }
+
+                    conflicts.Add($"{path.Replace('', '.')} (owned by {manager})");
+                    if (force)
+                    {
+                        paths.Remove(path);
+                    }
+                }
+            }
+
+            if (conflicts.Count > 0 && !force)
+            {
+                return FakeApiResult.Status(409, "Conflict", "Apply failed with conflicts: " + string.Join(", ", conflicts));
+            }
+
+            var next = (JsonObject)current.DeepClone();
+            var previous = managed.TryGetValue(self, out var owned) ? owned : [];
+            foreach (var path in previous.Where(p => !appliedLeaves.ContainsKey(p)))
+            {
+                if (!managed.Any(m => m.Key != self && m.Value.Contains(path)))
+                {
+                    FakeManagedFields.Remove(next, path);
+                }
+            }
+
+            foreach (var (path, value) in appliedLeaves)
+            {
+                FakeManagedFields.Set(next, path, value);
+            }
+
+            managed[self] = appliedLeaves.Keys.ToHashSet(StringComparer.Ordinal);
+            FakeManagedFields.Write(next, managed, type.ApiVersion);
+            return Update(table, ns, name, current, next, status: false, fieldManager: null, trackFields: false);
         }
     }
 
@@ -382,7 +483,7 @@ public sealed class FakeResourceStore
         }
     }
 
-    private FakeApiResult Update(Table table, string ns, string name, JsonObject current, JsonObject proposed, bool status)
+    private FakeApiResult Update(Table table, string ns, string name, JsonObject current, JsonObject proposed, bool status, string? fieldManager, bool trackFields = true)
     {
         var type = table.Type;
         JsonObject next;
@@ -430,6 +531,11 @@ public sealed class FakeResourceStore
         }
 
         Metadata(next)["resourceVersion"] = Metadata(current)["resourceVersion"]?.DeepClone();
+        if (trackFields && !status)
+        {
+            TrackUpdate(current, next, fieldManager ?? DefaultFieldManager, type.ApiVersion);
+        }
+
         if (JsonNode.DeepEquals(current, next))
         {
             // The real API server turns a no-op update into a read: no new resourceVersion, no watch event.
@@ -438,6 +544,40 @@ public sealed class FakeResourceStore
 
         Commit(table, ns, name, next, "MODIFIED");
         return FakeApiResult.Ok(next.DeepClone());
+    }
+
+    /// <summary>
+    /// An Update operation (PUT, merge patch) by <paramref name="manager"/>: it owns every field it changed or added;
+    /// other managers lose those fields and the ones it removed. The managedFields in the body are the server's, not the client's.
+    /// </summary>
+    private static void TrackUpdate(JsonObject current, JsonObject next, string manager, string apiVersion)
+    {
+        var managed = FakeManagedFields.Read(current);
+        {
+            var before = FakeManagedFields.Leaves(current);
+            var after = FakeManagedFields.Leaves(next);
+            var changed = after.Where(p => !before.TryGetValue(p.Key, out var old) || !JsonNode.DeepEquals(old, p.Value)).Select(p => p.Key).ToList();
+            var removed = before.Keys.Where(p => !after.ContainsKey(p)).ToList();
+            if (changed.Count > 0 || removed.Count > 0)
+            {
+                foreach (var (_, paths) in managed)
+                {
+                    paths.ExceptWith(changed);
+                    paths.ExceptWith(removed);
+                }
+
+                var key = (manager, FakeManagedFields.UpdateOperation);
+                if (!managed.TryGetValue(key, out var mine))
+                {
+                    mine = new HashSet<string>(StringComparer.Ordinal);
+                    managed[key] = mine;
+                }
+
+                mine.UnionWith(changed);
+            }
+        }
+
+        FakeManagedFields.Write(next, managed, apiVersion);
     }
 
     private void Commit(Table table, string ns, string name, JsonObject obj, string eventType)
@@ -507,6 +647,8 @@ public sealed class FakeResourceStore
         }
         while (deleted);
     }
+
+    private const string DefaultFieldManager = "unknown";
 
     private Table GetTable(FakeResourceType type) =>
         _tables.TryGetValue((type.Group, type.Plural), out var table)
