@@ -211,8 +211,7 @@ public sealed class ControllerOnRealApiServerTests(InstalledBoxFixture box, ITes
         spec:
           targetRefs:
           - {group: gateway.networking.k8s.io, kind: HTTPRoute, name: echo}
-          retry:
-            attempts: 2
+          retry: {attempts: 2, retryOn: [5xx]}
         """;
 
     private sealed class BoxController(WaypointController controller, KubernetesApiClient client, ILoggerFactory loggerFactory, XunitLoggerProvider logs) : IAsyncDisposable
