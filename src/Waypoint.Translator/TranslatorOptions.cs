@@ -28,6 +28,13 @@ public sealed record TranslatorOptions
     /// <summary>Address the HBONE listener binds (the pod's wildcard by default).</summary>
     public string HboneBindAddress { get; init; } = "0.0.0.0";
 
+    /// <summary>
+    /// The address the HBONE listener of one waypoint binds, when it is not <see cref="HboneBindAddress"/>: the local
+    /// rig runs every waypoint Envoy on the same host, each on its own loopback address. Null (the default, as in a
+    /// pod) or a null answer means <see cref="HboneBindAddress"/>. Must answer the same for the same key.
+    /// </summary>
+    public Func<WaypointKey, string?>? HboneBindAddressOf { get; init; }
+
     /// <summary>Extra addresses of the HBONE listener, e.g. <c>::</c> on dual-stack pods.</summary>
     public IReadOnlyList<string> HboneAdditionalBindAddresses { get; init; } = [];
 
