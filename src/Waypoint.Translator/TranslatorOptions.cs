@@ -57,6 +57,13 @@ public sealed record TranslatorOptions
     public string TransformationSocketPath { get; init; } = Waypoint.Transformation.Compilation.TransformationExtProc.DefaultSocketPath;
 
     /// <summary>
+    /// The largest RE2 program a route regex may compile to: the waypoint bootstrap's
+    /// <c>re2.max_program_size.error_level</c> (<c>EnvoyBootstrapBuilder.MaxRegexProgramSize</c>, 4096). A route with a
+    /// regex that may exceed it (by a conservative estimate) is not Accepted, so Envoy never rejects it.
+    /// </summary>
+    public int MaxRegexProgramSize { get; init; } = 4096;
+
+    /// <summary>
     /// How many threads may build changed chains, clusters and load assignments at once (default: one per
     /// processor). Translation output does not depend on it.
     /// </summary>
