@@ -62,7 +62,7 @@ internal sealed class Re2Pattern
 
         var total = FailAndMatch + (anchored ? 0 : UnanchoredPrefix) + size;
         return total > maxProgramSize
-            ? new Re2Check($"its RE2 program size may reach {total.ToString(CultureInfo.InvariantCulture)}, above the limit of {maxProgramSize.ToString(CultureInfo.InvariantCulture)}", total)
+            ? new Re2Check($"may compile to an RE2 program of {total.ToString(CultureInfo.InvariantCulture)} instructions, above the limit of {maxProgramSize.ToString(CultureInfo.InvariantCulture)}", total)
             : new Re2Check(null, total);
     }
 
