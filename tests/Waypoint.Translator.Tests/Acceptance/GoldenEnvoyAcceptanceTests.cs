@@ -111,7 +111,7 @@ public sealed class GoldenEnvoyAcceptanceTests
         var configs = dump["configs"]!.AsArray();
         var listenersDump = configs.First(c => c!["@type"]!.GetValue<string>().EndsWith("ListenersConfigDump", StringComparison.Ordinal))!;
         var clustersDump = configs.First(c => c!["@type"]!.GetValue<string>().EndsWith("ClustersConfigDump", StringComparison.Ordinal))!;
-        var routesDump = configs.FirstOrDefault(c => c!["@type"]!.GetValue<string>().EndsWith("RoutesConfigDump", StringComparison.Ordinal));
+        var routesDump = configs.FirstOrDefault(c => c!["@type"]!.GetValue<string>().EndsWith(".RoutesConfigDump", StringComparison.Ordinal));
 
         var wantedListeners = snapshot.Listeners.Resources.Select(r => r.Name).ToHashSet(StringComparer.Ordinal);
         var activeListeners = (listenersDump["dynamic_listeners"]?.AsArray() ?? [])

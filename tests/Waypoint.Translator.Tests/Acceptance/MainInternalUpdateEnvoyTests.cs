@@ -22,12 +22,14 @@ public sealed class MainInternalUpdateEnvoyTests
             backendRefs: [{name: echo, port: 80}]
         """;
 
-    [Fact]
-    public async Task Route_Edit_Is_An_Rds_Update_Only_And_A_Long_Lived_Connection_Survives()
+    [Theory]
+    [InlineData(XdsProtocol.StateOfTheWorld)]
+    [InlineData(XdsProtocol.Delta)]
+    public async Task Route_Edit_Is_An_Rds_Update_Only_And_A_Long_Lived_Connection_Survives(XdsProtocol protocol)
     {
         await using var echo = await EchoBackend.StartAsync("echo");
         var mesh = WaypointEnvoyHarness.Mesh(echo.EndPoint, Route);
-        var (harness, before) = await WaypointEnvoyHarness.StartAsync(mesh, WaypointEnvoyHarness.EchoAuthority);
+        var (harness, before) = await WaypointEnvoyHarness.StartAsync(mesh, protocol, WaypointEnvoyHarness.EchoAuthority);
         await using var _ = harness;
         using var client = harness.CreateHttpClient(WaypointEnvoyHarness.EchoAuthority);
 

@@ -51,7 +51,13 @@ internal sealed class WaypointEnvoyHarness : IAsyncDisposable
     /// <summary>Starts both Envoys and serves the translation of <paramref name="snapshot"/>, waiting until it is ACKed.</summary>
     /// <param name="snapshot">Must bind the waypoint <c>app/waypoint</c>.</param>
     /// <param name="targets">The VIP:port authorities the client ztunnel tunnels to (one local listener each).</param>
-    public static async Task<(WaypointEnvoyHarness Harness, TranslationResult Translation)> StartAsync(ClusterSnapshot snapshot, params string[] targets)
+    public static Task<(WaypointEnvoyHarness Harness, TranslationResult Translation)> StartAsync(ClusterSnapshot snapshot, params string[] targets) =>
+        StartAsync(snapshot, XdsProtocol.StateOfTheWorld, targets);
+
+    /// <param name="snapshot">Must bind the waypoint <c>app/waypoint</c>.</param>
+    /// <param name="protocol">The waypoint Envoy's ADS flavour.</param>
+    /// <param name="targets">The VIP:port authorities the client ztunnel tunnels to (one local listener each).</param>
+    public static async Task<(WaypointEnvoyHarness Harness, TranslationResult Translation)> StartAsync(ClusterSnapshot snapshot, XdsProtocol protocol, params string[] targets)
     {
         ArgumentNullException.ThrowIfNull(targets);
         var sds = await TestSdsServer.StartAsync("spiffe://cluster.local/ns/app/sa/waypoint");
@@ -60,7 +66,7 @@ internal sealed class WaypointEnvoyHarness : IAsyncDisposable
         try
         {
             var nodeId = $"{Group}~{Guid.NewGuid():N}";
-            var bootstrap = xds.CreateBootstrapOptions(Group, nodeId) with { IncludeSdsCluster = true, SdsSocketPath = sds.SocketPath };
+            var bootstrap = xds.CreateBootstrapOptions(Group, nodeId, protocol) with { IncludeSdsCluster = true, SdsSocketPath = sds.SocketPath };
             waypoint = await EnvoyProcess.StartAsync(EnvoyBootstrapBuilder.RenderJson(EnvoyBootstrapBuilder.Build(bootstrap)), new EnvoyStartOptions { WaitForReady = false });
             var translator = new WaypointTranslator(new TranslatorOptions { HboneBindAddress = "127.0.0.1", HboneBindPort = 0 });
             var translation = translator.Translate(snapshot);
