@@ -60,6 +60,7 @@ public sealed class LocalRig : IAsyncDisposable
     private volatile LocalTopology _topology;
     private WebApplication? _transformation;
     private volatile TranslationResult? _lastTranslation;
+    private volatile Dictionary<WaypointKey, string> _bindAddresses = [];
     private volatile LocalApplyResult _lastApply = new(0, new Dictionary<string, string>(), [], Rejected: false);
 
     private LocalRig(LocalRigOptions options, ILoggerFactory loggerFactory, string workDirectory, DevCertificateAuthority authority, LocalControlPlane controlPlane, LocalTopology topology)
@@ -73,9 +74,12 @@ public sealed class LocalRig : IAsyncDisposable
         _certificates = new RigCertificates(authority, Path.Combine(workDirectory, "certs"));
         // One transformation service serves every waypoint of the rig: it is stateless (each route carries its
         // transformation in the ext_proc metadata), so sharing it is equivalent to one per waypoint pod.
+        // Every waypoint Envoy of the rig shares this host, so each binds HBONE on its own loopback address (a pod
+        // binds its wildcard): the translator is told the address, and its output is served exactly as it is.
         _translator = new WaypointTranslator(new TranslatorOptions
         {
             TrustDomain = options.TrustDomain,
+            HboneBindAddressOf = key => _bindAddresses.TryGetValue(key, out var address) ? address : null,
             TransformationSocketPath = Path.Combine(workDirectory, "transformation.sock"),
         });
         _topology = topology;
@@ -187,6 +191,7 @@ public sealed class LocalRig : IAsyncDisposable
         try
         {
             var problems = new List<string>(topology.Errors.Concat(topology.Warnings));
+            _bindAddresses = topology.Waypoints.ToDictionary(w => new WaypointKey(w.Namespace, w.Name), w => w.Address.ToString());
             var translation = _translator.Translate(topology.Snapshot);
             _lastTranslation = translation;
             problems.AddRange(DescribeProblems(translation));
@@ -202,14 +207,8 @@ public sealed class LocalRig : IAsyncDisposable
                     continue;
                 }
 
-                var (listeners, routes) = WaypointListenerAdapter.Adapt(resources.Listeners, waypoint.Address);
-                // Listeners are rewritten for the rig; clusters and endpoints go out as the translator encoded them.
-                var snapshot = XdsSnapshot.Create(
-                    listeners.Select(l => XdsResource.Create(XdsTypeUrls.Listener, l.Name, l))
-                        .Concat(routes.Select(r => XdsResource.Create(XdsTypeUrls.RouteConfiguration, r.Name, r)))
-                        .Concat(resources.Encoded
-                            .Where(e => e.TypeUrl != XdsTypeUrls.Listener)
-                            .Select(e => XdsResource.FromEncoded(e.TypeUrl, e.Name, e.Message, e.Bytes))));
+                // Served exactly as the translator encoded it, as the controller serves it.
+                var snapshot = XdsSnapshot.Create(resources.Encoded.Select(e => XdsResource.FromEncoded(e.TypeUrl, e.Name, e.Message, e.Bytes)));
                 _controlPlane.Cache.SetSnapshot(waypoint.Key, snapshot);
                 versions[waypoint.Key] = snapshot.Version;
             }

@@ -42,7 +42,7 @@ public sealed record TranslationResult
 /// <summary>The xDS resources of one waypoint.</summary>
 /// <param name="Version">Content hash of all resources: equal inputs give equal versions across processes.</param>
 /// <param name="Listeners">connect_terminate, main_internal (omitted when no service is bound), connect_originate.</param>
-/// <param name="Routes">Always empty: route configurations are inline in the listeners (no RDS).</param>
+/// <param name="Routes">One RouteConfiguration per HTTP chain (served over RDS; named after the chain), ordered by name.</param>
 /// <param name="Clusters">Clusters ordered by name.</param>
 /// <param name="Endpoints">One load assignment per EDS cluster (possibly with no endpoints), ordered by cluster name.</param>
 public sealed record WaypointResources(
@@ -53,7 +53,7 @@ public sealed record WaypointResources(
     IReadOnlyList<ClusterLoadAssignment> Endpoints)
 {
     /// <summary>
-    /// The same listeners, clusters and endpoints, each already encoded (listeners, then clusters, then endpoints):
+    /// The same listeners, routes, clusters and endpoints, each already encoded (in that order):
     /// the xDS server sends these bytes as they are instead of encoding every resource again.
     /// Empty when the resources were not produced by the translator.
     /// </summary>
@@ -115,6 +115,8 @@ public sealed class EncodedResource
 
     /// <summary>A listener whose encoding was assembled from encoded parts; <paramref name="bytes"/> must be its encoding.</summary>
     internal static EncodedResource Of(Listener listener, ByteString bytes) => new(Internal.Envoy.TypeUrl(Listener.Descriptor), listener.Name, listener, bytes);
+
+    internal static EncodedResource Of(RouteConfiguration routes) => new(Internal.Envoy.TypeUrl(RouteConfiguration.Descriptor), routes.Name, routes, routes.ToByteString());
 
     internal static EncodedResource Of(Cluster cluster) => new(Internal.Envoy.TypeUrl(Cluster.Descriptor), cluster.Name, cluster, cluster.ToByteString());
 

@@ -28,6 +28,13 @@ public sealed record TranslatorOptions
     /// <summary>Address the HBONE listener binds (the pod's wildcard by default).</summary>
     public string HboneBindAddress { get; init; } = "0.0.0.0";
 
+    /// <summary>
+    /// The address the HBONE listener of one waypoint binds, when it is not <see cref="HboneBindAddress"/>: the local
+    /// rig runs every waypoint Envoy on the same host, each on its own loopback address. Null (the default, as in a
+    /// pod) or a null answer means <see cref="HboneBindAddress"/>. Must answer the same for the same key.
+    /// </summary>
+    public Func<WaypointKey, string?>? HboneBindAddressOf { get; init; }
+
     /// <summary>Extra addresses of the HBONE listener, e.g. <c>::</c> on dual-stack pods.</summary>
     public IReadOnlyList<string> HboneAdditionalBindAddresses { get; init; } = [];
 
@@ -48,6 +55,13 @@ public sealed record TranslatorOptions
     /// Envoy). Referenced only when some route's transformation needs the service.
     /// </summary>
     public string TransformationSocketPath { get; init; } = Waypoint.Transformation.Compilation.TransformationExtProc.DefaultSocketPath;
+
+    /// <summary>
+    /// The largest RE2 program a route regex may compile to: the waypoint bootstrap's
+    /// <c>re2.max_program_size.error_level</c> (<c>EnvoyBootstrapBuilder.MaxRegexProgramSize</c>, 4096). A route with a
+    /// regex that may exceed it (by a conservative estimate) is not Accepted, so Envoy never rejects it.
+    /// </summary>
+    public int MaxRegexProgramSize { get; init; } = 4096;
 
     /// <summary>
     /// How many threads may build changed chains, clusters and load assignments at once (default: one per

@@ -34,7 +34,7 @@ public sealed class WaypointTranslator
     private Dictionary<string, CachedResource> _endpoints = new(StringComparer.Ordinal);
     private Dictionary<WaypointKey, MainListener> _mainListeners = [];
     private readonly Dictionary<string, EncodedResource> _connectOriginate = new(StringComparer.Ordinal);
-    private readonly EncodedResource _connectTerminate;
+    private readonly Dictionary<string, EncodedResource> _connectTerminate = new(StringComparer.Ordinal);
     private readonly EncodedResource _connectOriginateListener;
     private readonly EncodedResource _mainInternalCluster;
     private readonly EncodedResource _encapCluster;
@@ -45,7 +45,6 @@ public sealed class WaypointTranslator
     public WaypointTranslator(TranslatorOptions? options = null)
     {
         Options = options ?? new TranslatorOptions();
-        _connectTerminate = EncodedResource.Of(ListenerBuilder.ConnectTerminate(Options));
         _connectOriginateListener = EncodedResource.Of(ListenerBuilder.ConnectOriginate());
         _mainInternalCluster = EncodedResource.Of(ClusterBuilder.Internal(WellKnown.MainInternal, WellKnown.MainInternal));
         _encapCluster = EncodedResource.Of(ClusterBuilder.Internal(WellKnown.Encap, WellKnown.ConnectOriginate));
@@ -120,6 +119,7 @@ public sealed class WaypointTranslator
         var declared = new HashSet<int>();
         var pending = new List<PendingChain>();
         var routeSources = new HashSet<SourceObject>();
+        var routeConfigSources = new Dictionary<string, HashSet<SourceObject>>(StringComparer.Ordinal);
 
         foreach (var service in bound)
         {
@@ -139,7 +139,9 @@ public sealed class WaypointTranslator
             }
 
             var attachments = routes.RoutesOf(service);
-            AddSources(routeSources, attachments, gatewayRoutes, gatewayPolicies, policies);
+            var serviceSources = new HashSet<SourceObject>();
+            AddSources(serviceSources, attachments, gatewayRoutes, gatewayPolicies, policies);
+            routeSources.UnionWith(serviceSources);
             var inputs = new List<object?>(8 + vips.Count + (2 * attachments.Count) + gatewayRoutes.Count) { service.Source, service.Host };
             foreach (var vip in vips)
             {
@@ -199,7 +201,7 @@ public sealed class WaypointTranslator
             }
             else
             {
-                pending.Add(new PendingChain(chains.Count, cacheKey, service, vips, attachments, refKey));
+                pending.Add(new PendingChain(chains.Count, cacheKey, service, vips, attachments, refKey, entry));
                 chains.Add(null!);
             }
 
@@ -209,6 +211,7 @@ public sealed class WaypointTranslator
                 {
                     var name = BackendResolver.InboundName(port.Port, http: true, service.Host);
                     resolver.Requests.TryAdd(name, new ClusterRequest(name, service, port, Http: true));
+                    routeConfigSources[name] = serviceSources; // the RouteConfiguration is named after its chain
                 }
 
                 if (port.IsTcp)
@@ -225,7 +228,7 @@ public sealed class WaypointTranslator
         ForEach(pending.Count, i =>
         {
             var p = pending[i];
-            built[i] = BuildChains(p.Service, p.Vips, p.Attachments, gatewayRoutes, resolver, p.Inputs, new RouteBuilder.RoutePolicies(policies, gatewayPolicies, []));
+            built[i] = BuildChains(p.Service, p.Vips, p.Attachments, gatewayRoutes, resolver, p.Inputs, new RouteBuilder.RoutePolicies(policies, gatewayPolicies, []), p.Previous);
         });
         for (var i = 0; i < pending.Count; i++)
         {
@@ -239,16 +242,28 @@ public sealed class WaypointTranslator
             policies.AddConflicts(entry.Conflicts);
         }
 
-        var listeners = new List<EncodedResource>(3) { _connectOriginateListener, _connectTerminate };
+        var listeners = new List<EncodedResource>(3) { _connectOriginateListener, ConnectTerminate(key) };
+        var routeCount = 0;
+        foreach (var entry in chains)
+        {
+            routeCount += entry.Routes.Length;
+        }
+
+        var routeConfigs = new List<EncodedResource>(routeCount);
         if (chains.Count > 0)
         {
             listeners.Add(MainInternal(key, chains, sniffed, declared.Except(sniffed).ToList(), used));
+            foreach (var entry in chains)
+            {
+                routeConfigs.AddRange(entry.Routes);
+            }
         }
 
         listeners.Sort(static (a, b) => string.CompareOrdinal(a.Name, b.Name));
+        routeConfigs.Sort(static (a, b) => string.CompareOrdinal(a.Name, b.Name));
 
         var clusters = new List<EncodedResource>(resolver.Requests.Count + 4) { _mainInternalCluster, _encapCluster, ConnectOriginateCluster(key.Namespace) };
-        if (chains.Any(c => c.UsesTransformation))
+        if (chains.Any(c => c.Listener.UsesTransformation))
         {
             clusters.Add(_transformationCluster);
         }
@@ -258,7 +273,8 @@ public sealed class WaypointTranslator
         clusters.Sort(static (a, b) => string.CompareOrdinal(a.Name, b.Name));
         endpoints.Sort(static (a, b) => string.CompareOrdinal(a.Name, b.Name));
 
-        // What Envoy rejects in main_internal (the routes are inline) comes from these objects; everything else from the Gateway alone.
+        // What Envoy rejects in a RouteConfiguration comes from its service's routes and policies; main_internal (its HCMs
+        // carry the policies' filters) from every route and policy of the waypoint; everything else from the Gateway alone.
         var sources = new Dictionary<(string TypeUrl, string Name), IReadOnlyList<SourceObject>>();
         var gatewaySource = new SourceObject(WellKnown.GatewayKind, key.Namespace, key.Name);
         if (chains.Count > 0)
@@ -271,14 +287,29 @@ public sealed class WaypointTranslator
             sources[(Internal.Envoy.TypeUrl(Listener.Descriptor), WellKnown.MainInternal)] = mainSources;
         }
 
-        var encoded = new List<EncodedResource>(listeners.Count + clusters.Count + endpoints.Count);
+        foreach (var routeConfig in routeConfigs)
+        {
+            var configSources = new List<SourceObject> { gatewaySource };
+            if (routeConfigSources.TryGetValue(routeConfig.Name, out var found))
+            {
+                configSources.AddRange(found
+                    .OrderBy(o => o.Kind, StringComparer.Ordinal)
+                    .ThenBy(o => o.Namespace, StringComparer.Ordinal)
+                    .ThenBy(o => o.Name, StringComparer.Ordinal));
+            }
+
+            sources[(routeConfig.TypeUrl, routeConfig.Name)] = configSources;
+        }
+
+        var encoded = new List<EncodedResource>(listeners.Count + routeConfigs.Count + clusters.Count + endpoints.Count);
         encoded.AddRange(listeners);
+        encoded.AddRange(routeConfigs);
         encoded.AddRange(clusters);
         encoded.AddRange(endpoints);
         return new WaypointResources(
             VersionOf(encoded),
             listeners.ConvertAll(l => (Listener)l.Message),
-            Array.Empty<RouteConfiguration>(),
+            routeConfigs.ConvertAll(r => (RouteConfiguration)r.Message),
             clusters.ConvertAll(c => (Cluster)c.Message),
             endpoints.ConvertAll(e => (ClusterLoadAssignment)e.Message))
         {
@@ -460,9 +491,11 @@ public sealed class WaypointTranslator
         IReadOnlyList<CompiledRoute> gatewayRoutes,
         BackendResolver resolver,
         RefKey inputs,
-        RouteBuilder.RoutePolicies policies)
+        RouteBuilder.RoutePolicies policies,
+        ChainEntry? previous)
     {
         var chains = new List<FilterChain>();
+        var routeConfigs = new List<EncodedResource>(service.Ports.Count);
         var usesTransformation = false;
         var portChains = new List<(ServicePortModel, string?, string?)>();
         foreach (var port in service.Ports)
@@ -481,10 +514,12 @@ public sealed class WaypointTranslator
                     }
                 }
 
+                // The RouteConfiguration is named after its chain: one per service VIP:port, stable across edits.
                 var routeConfig = RouteBuilder.Build(httpChain, service, port, serviceRoutes, gatewayRoutes, resolver, httpChain, policies);
                 var transformation = RouteBuilder.UsesTransformationService(routeConfig);
                 usesTransformation |= transformation;
-                chains.Add(ListenerBuilder.HttpChain(httpChain, port, routeConfig, transformation));
+                chains.Add(ListenerBuilder.HttpChain(httpChain, port, routeConfig.Name, transformation));
+                routeConfigs.Add(ReuseIfEqual(EncodedResource.Of(routeConfig), previous));
             }
 
             if (port.IsTcp)
@@ -497,7 +532,30 @@ public sealed class WaypointTranslator
         }
 
         var rangeMatcher = ListenerBuilder.RangeMatcher(vips, ListenerBuilder.PortMatcher(portChains));
-        return new ChainEntry(inputs, chains, EncodedChains.Of(chains, rangeMatcher), usesTransformation, policies.Conflicts.Distinct().ToList());
+        var listenerPart = new ServiceChains(chains, EncodedChains.Of(chains, rangeMatcher), usesTransformation);
+        if (previous is not null && previous.Listener.SameEncoding(listenerPart))
+        {
+            listenerPart = previous.Listener;
+        }
+
+        return new ChainEntry(inputs, listenerPart, routeConfigs.ToArray(), policies.Conflicts.Distinct().ToList());
+    }
+
+    /// <summary>The previous translation's encoding of the same RouteConfiguration when it is byte for byte equal, so its xDS resource is reused.</summary>
+    private static EncodedResource ReuseIfEqual(EncodedResource routes, ChainEntry? previous)
+    {
+        if (previous is not null)
+        {
+            foreach (var old in previous.Routes)
+            {
+                if (old.Name == routes.Name && old.Hash == routes.Hash && old.Bytes.Equals(routes.Bytes))
+                {
+                    return old;
+                }
+            }
+        }
+
+        return routes;
     }
 
     /// <summary>
@@ -508,31 +566,43 @@ public sealed class WaypointTranslator
     {
         var shell = ListenerBuilder.MainInternalShell(sniffed, declaredOnly);
         var shellBytes = shell.ToByteString();
-        if (_mainListeners.TryGetValue(key, out var cached) && cached.ShellBytes.Equals(shellBytes) && cached.Chains.AsSpan().SequenceEqual(CollectionsMarshal.AsSpan(chains), ReferenceEqualityComparer.Instance))
+        var parts = chains.ConvertAll(c => c.Listener);
+        if (_mainListeners.TryGetValue(key, out var cached) && cached.ShellBytes.Equals(shellBytes) && cached.Chains.AsSpan().SequenceEqual(CollectionsMarshal.AsSpan(parts), ReferenceEqualityComparer.Instance))
         {
             used.MainListeners[key] = cached;
             return cached.Resource;
         }
 
         var filterChains = 0;
-        foreach (var entry in chains)
+        foreach (var part in parts)
         {
-            filterChains += entry.Chains.Count;
+            filterChains += part.Chains.Count;
         }
 
         var all = new FilterChain[filterChains];
         var position = 0;
-        foreach (var entry in chains)
+        foreach (var part in parts)
         {
-            entry.Chains.CopyTo(all, position);
-            position += entry.Chains.Count;
+            part.Chains.CopyTo(all, position);
+            position += part.Chains.Count;
         }
 
-        var bytes = EncodedChains.CompleteMainListener(shell, shellBytes.Span, chains.ConvertAll(c => c.Encoded));
+        var bytes = EncodedChains.CompleteMainListener(shell, shellBytes.Span, parts.ConvertAll(c => c.Encoded));
         shell.FilterChains.AddRange(all);
-        var listener = new MainListener(chains.ToArray(), shellBytes, EncodedResource.Of(shell, bytes));
+        var listener = new MainListener(parts.ToArray(), shellBytes, EncodedResource.Of(shell, bytes));
         used.MainListeners[key] = listener;
         return listener.Resource;
+    }
+
+    private EncodedResource ConnectTerminate(WaypointKey key)
+    {
+        var address = Options.HboneBindAddressOf?.Invoke(key) ?? Options.HboneBindAddress;
+        if (!_connectTerminate.TryGetValue(address, out var listener))
+        {
+            _connectTerminate[address] = listener = EncodedResource.Of(ListenerBuilder.ConnectTerminate(Options, address));
+        }
+
+        return listener;
     }
 
     private EncodedResource ConnectOriginateCluster(string waypointNamespace)
@@ -574,21 +644,34 @@ public sealed class WaypointTranslator
         }
     }
 
-    private readonly record struct PendingChain(int Position, ChainKey Key, ServiceModel Service, List<string> Vips, IReadOnlyList<ServiceAttachment> Attachments, RefKey Inputs);
+    /// <param name="Previous">What the previous translation built for this service (its inputs differ), to reuse equal pieces.</param>
+    private readonly record struct PendingChain(int Position, ChainKey Key, ServiceModel Service, List<string> Vips, IReadOnlyList<ServiceAttachment> Attachments, RefKey Inputs, ChainEntry? Previous);
 
     private readonly record struct ChainKey(WaypointKey Waypoint, string Kind, string Namespace, string Name, string Host);
 
+    /// <summary>One service's part of the waypoint: its filter chains and, per HTTP port, its RouteConfiguration.</summary>
+    /// <param name="Routes">The RouteConfigurations of the service's HTTP chains (RDS), in port order.</param>
     private sealed record ChainEntry(
         RefKey Inputs,
-        List<FilterChain> Chains,
-        EncodedChains Encoded,
-        bool UsesTransformation,
+        ServiceChains Listener,
+        EncodedResource[] Routes,
         IReadOnlyList<PolicyConflict> Conflicts);
+
+    /// <summary>
+    /// What one service puts into <c>main_internal</c>. Kept by reference across translations while its encoding is
+    /// unchanged (routes come over RDS, so a route edit usually leaves it as it is), so that <c>main_internal</c> is
+    /// reused without being encoded again.
+    /// </summary>
+    private sealed record ServiceChains(List<FilterChain> Chains, EncodedChains Encoded, bool UsesTransformation)
+    {
+        public bool SameEncoding(ServiceChains other) =>
+            Encoded.Chains.AsSpan().SequenceEqual(other.Encoded.Chains) && Encoded.RangeMatcher.AsSpan().SequenceEqual(other.Encoded.RangeMatcher);
+    }
 
     /// <summary>An encoded resource and the inputs it was built from.</summary>
     private sealed record CachedResource(EncodedResource Resource, RefKey Inputs);
 
-    private sealed record MainListener(ChainEntry[] Chains, ByteString ShellBytes, EncodedResource Resource);
+    private sealed record MainListener(ServiceChains[] Chains, ByteString ShellBytes, EncodedResource Resource);
 
     /// <summary>What one translation used; sized from the previous one, which it usually resembles.</summary>
     private sealed class Generation(int chains, int clusters, int endpoints)

@@ -46,7 +46,7 @@ public sealed class GoldenTests
 
         foreach (var resources in result.Waypoints.Values)
         {
-            var messages = resources.Listeners.Cast<IMessage>().Concat(resources.Clusters).Concat(resources.Endpoints).ToList();
+            var messages = resources.Listeners.Cast<IMessage>().Concat(resources.Routes).Concat(resources.Clusters).Concat(resources.Endpoints).ToList();
             Assert.Equal(messages.Count, resources.Encoded.Count);
             Assert.All(messages.Zip(resources.Encoded), p =>
             {

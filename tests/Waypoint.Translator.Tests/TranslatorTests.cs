@@ -108,7 +108,7 @@ public sealed class TranslatorTests
     [InlineData("/(?=x)", false)]
     [InlineData("(a)\\1", false)]
     [InlineData("/[", false)]
-    public void Regex_Must_Be_Re2(string pattern, bool valid) => Assert.Equal(valid, RouteCompiler.IsRe2Compatible(pattern));
+    public void Regex_Must_Be_Re2(string pattern, bool valid) => Assert.Equal(valid, RouteCompiler.Re2Problem(pattern, 4096) is null);
 
     [Fact]
     public void Routes_Are_Ordered_By_GatewayApi_Precedence_ServiceParented_Before_GatewayParented()
@@ -248,6 +248,7 @@ public sealed class TranslatorTests
         Assert.All(first.Clusters.Zip(second.Clusters), p => Assert.Same(p.First, p.Second));
         Assert.All(first.Endpoints.Zip(second.Endpoints), p => Assert.Same(p.First, p.Second));
         Assert.All(first.Listeners.Zip(second.Listeners), p => Assert.Same(p.First, p.Second));
+        Assert.All(first.Routes.Zip(second.Routes), p => Assert.Same(p.First, p.Second));
         Assert.All(first.Encoded.Zip(second.Encoded), p => Assert.Same(p.First, p.Second));
     }
 
@@ -259,6 +260,7 @@ public sealed class TranslatorTests
         var resources = translator.Translate(TranslationSyntheticCluster.WithChangedRoute(TranslationSyntheticCluster.Create(12), 3, "/v3")).Waypoints[Key];
 
         var expected = resources.Listeners.Select(l => (TypeUrl: "type.googleapis.com/envoy.config.listener.v3.Listener", l.Name, Message: (IMessage)l))
+            .Concat(resources.Routes.Select(r => (TypeUrl: "type.googleapis.com/envoy.config.route.v3.RouteConfiguration", r.Name, Message: (IMessage)r)))
             .Concat(resources.Clusters.Select(c => (TypeUrl: "type.googleapis.com/envoy.config.cluster.v3.Cluster", c.Name, Message: (IMessage)c)))
             .Concat(resources.Endpoints.Select(e => (TypeUrl: "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment", Name: e.ClusterName, Message: (IMessage)e)))
             .ToList();
@@ -287,11 +289,37 @@ public sealed class TranslatorTests
         Assert.Equal(full.Version, after.Version);
         Assert.Equal(EnvoyJson.Format(full), EnvoyJson.Format(after));
 
-        var chainsBefore = MainInternal(before).FilterChains.ToDictionary(c => c.Name);
-        var chainsAfter = MainInternal(after).FilterChains.ToDictionary(c => c.Name);
-        var rebuilt = chainsAfter.Where(p => !ReferenceEquals(p.Value, chainsBefore[p.Key])).Select(p => p.Key).ToList();
+        // Routes come over RDS: the edit changes only the service's RouteConfiguration; main_internal is reused as it is.
+        Assert.Same(MainInternal(before), MainInternal(after));
+        Assert.Same(EncodedOf(before, "main_internal"), EncodedOf(after, "main_internal"));
+        var routesBefore = before.Routes.ToDictionary(r => r.Name);
+        var rebuilt = after.Routes.Where(r => !ReferenceEquals(r, routesBefore[r.Name])).Select(r => r.Name).ToList();
         Assert.Equal(["inbound-vip|80|http|svc-7.app.svc.cluster.local"], rebuilt);
+        Assert.Equal(
+            before.Encoded.Where(e => e.Name != rebuilt[0]).Select(e => e.Bytes),
+            after.Encoded.Where(e => e.Name != rebuilt[0]).Select(e => e.Bytes));
     }
+
+    [Fact]
+    public void Http_Chains_Take_Their_Routes_Over_Ads_Named_After_The_Chain()
+    {
+        var resources = new WaypointTranslator().Translate(TranslationSyntheticCluster.Create(3)).Waypoints[Key];
+
+        var chains = MainInternal(resources).FilterChains.Where(c => c.Name.Contains("|http|", StringComparison.Ordinal)).ToList();
+        Assert.Equal(3, chains.Count);
+        foreach (var chain in chains)
+        {
+            var hcm = chain.Filters[0].TypedConfig.Unpack<HttpConnectionManager>();
+            Assert.Null(hcm.RouteConfig);
+            Assert.Equal(chain.Name, hcm.Rds.RouteConfigName);
+            Assert.NotNull(hcm.Rds.ConfigSource.Ads);
+            Assert.Equal(Envoy.Config.Core.V3.ApiVersion.V3, hcm.Rds.ConfigSource.ResourceApiVersion);
+        }
+
+        Assert.Equal(chains.Select(c => c.Name).Order(StringComparer.Ordinal), resources.Routes.Select(r => r.Name));
+    }
+
+    private static EncodedResource EncodedOf(WaypointResources resources, string name) => resources.Encoded.Single(e => e.Name == name && e.TypeUrl.EndsWith(".Listener", StringComparison.Ordinal));
 
     [Fact]
     public void Waypoint_Without_Bound_Services_Has_No_Main_Internal_Listener()
@@ -315,8 +343,9 @@ public sealed class TranslatorTests
 
     private static Google.Protobuf.Collections.RepeatedField<Route> HttpRoutes(TranslationResult result, string chain)
     {
-        var filterChain = MainInternal(result.Waypoints[Key]).FilterChains.Single(c => c.Name == chain);
+        var resources = result.Waypoints[Key];
+        var filterChain = MainInternal(resources).FilterChains.Single(c => c.Name == chain);
         var hcm = filterChain.Filters[0].TypedConfig.Unpack<HttpConnectionManager>();
-        return hcm.RouteConfig.VirtualHosts[0].Routes;
+        return resources.Routes.Single(r => r.Name == hcm.Rds.RouteConfigName).VirtualHosts[0].Routes;
     }
 }

@@ -20,7 +20,9 @@ namespace Waypoint.Translator.Internal;
 internal static class ListenerBuilder
 {
     /// <summary>Terminates HBONE on :15008 and streams each CONNECT to <c>main_internal</c>.</summary>
-    public static Listener ConnectTerminate(TranslatorOptions options)
+    /// <param name="options">Translator settings (TLS names, trust domain, port, extra addresses).</param>
+    /// <param name="bindAddress">The address the listener binds (see <see cref="TranslatorOptions.HboneBindAddressOf"/>).</param>
+    public static Listener ConnectTerminate(TranslatorOptions options, string bindAddress)
     {
         var tls = new DownstreamTlsContext
         {
@@ -87,7 +89,7 @@ internal static class ListenerBuilder
         var listener = new Listener
         {
             Name = WellKnown.ConnectTerminate,
-            Address = Envoy.SocketAddress(options.HboneBindAddress, options.HboneBindPort),
+            Address = Envoy.SocketAddress(bindAddress, options.HboneBindPort),
             ConnectionBalanceConfig = new Listener.Types.ConnectionBalanceConfig
             {
                 ExactBalance = new Listener.Types.ConnectionBalanceConfig.Types.ExactBalance(),
@@ -142,6 +144,7 @@ internal static class ListenerBuilder
         return value;
     }
 
+    private static readonly ConfigSource s_ads = new() { Ads = new AggregatedConfigSource(), ResourceApiVersion = ApiVersion.V3 };
     private static readonly HttpFilter s_router = new() { Name = "envoy.filters.http.router", TypedConfig = Envoy.Pack(new Router()) };
     private static readonly XdsExtension s_portInput = new() { Name = "port", TypedConfig = Envoy.Pack(new DestinationPortInput()) };
     private static readonly XdsExtension s_applicationProtocolInput = new() { Name = "application-protocol", TypedConfig = Envoy.Pack(new ApplicationProtocolInput()) };
@@ -183,13 +186,17 @@ internal static class ListenerBuilder
     private static ListenerFilter OriginalDst() =>
         new() { Name = "envoy.filters.listener.original_dst", TypedConfig = Envoy.Pack(new OriginalDst()) };
 
-    /// <summary>An HTTP chain: HCM with the service port's routes inline.</summary>
-    public static FilterChain HttpChain(string chainName, ServicePortModel port, RouteConfiguration routes, bool transformation = false)
+    /// <summary>
+    /// An HTTP chain: HCM whose routes come over RDS on the ADS stream, so a route edit changes only the
+    /// RouteConfiguration <paramref name="routeConfigName"/> and never this chain (an in-place filter-chain update
+    /// would drain the chain and reset the HBONE tunnels on it).
+    /// </summary>
+    public static FilterChain HttpChain(string chainName, ServicePortModel port, string routeConfigName, bool transformation = false)
     {
         var hcm = new HttpConnectionManager
         {
             StatPrefix = $"inbound_0.0.0.0_{port.Port}",
-            RouteConfig = routes,
+            Rds = new Rds { RouteConfigName = routeConfigName, ConfigSource = s_ads },
             UseRemoteAddress = false,
             NormalizePath = true,
             StreamIdleTimeout = Envoy.Duration(TimeSpan.Zero),

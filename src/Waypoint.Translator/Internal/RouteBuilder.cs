@@ -19,7 +19,16 @@ namespace Waypoint.Translator.Internal;
 /// </remarks>
 internal static class RouteBuilder
 {
+    /// <summary>Istio's default: retries only what cannot have reached the application (safe for any method).</summary>
     private const string DefaultRetryOn = "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes";
+
+    /// <summary>
+    /// An HTTPRoute <c>retry</c> stanza (GEP-1731) also retries a try that got no response: a connection reset or
+    /// disconnect, and a try that hit <c>timeouts.backendRequest</c> (Envoy's <c>reset</c> covers both; a per-try
+    /// timeout is a local reset). These tries may have reached the backend, so non-idempotent requests may be
+    /// replayed: documented in docs/translator.md, as GEP-1731 asks.
+    /// </summary>
+    private const string RouteRetryOn = "connect-failure,refused-stream,unavailable,cancelled,reset,retriable-status-codes";
 
     public static RouteConfiguration Build(
         string chainName,
@@ -369,6 +378,7 @@ internal static class RouteBuilder
             else
             {
                 retry = DefaultRetry();
+                retry.RetryOn = RouteRetryOn;
                 retry.NumRetries = (uint)(spec.Attempts ?? 2);
                 if (spec.Codes is { Count: > 0 } codes)
                 {

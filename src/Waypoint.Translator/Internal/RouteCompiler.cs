@@ -35,7 +35,8 @@ internal sealed partial class RouteCompiler
     private readonly List<RouteStatusResult> _statuses = [];
 
     /// <summary>Validation depends on the route alone, and routes are immutable: each is validated once.</summary>
-    private static readonly ConditionalWeakTable<V1HTTPRoute, StrongBox<string?>> s_validation = [];
+    /// <summary>Validation result per route object, with the regex program size limit it was checked against.</summary>
+    private static readonly ConditionalWeakTable<V1HTTPRoute, Tuple<int, string?>> s_validation = [];
 
     public RouteCompiler(SnapshotIndex index, WaypointCatalog catalog, TranslatorOptions options)
     {
@@ -85,7 +86,14 @@ internal sealed partial class RouteCompiler
     {
         var compiled = new CompiledRoute { Route = route };
         var generation = route.Metadata.Generation;
-        var unsupported = s_validation.GetValue(route, static r => new StrongBox<string?>(Validate(r))).Value
+        var limit = options.MaxRegexProgramSize;
+        if (!s_validation.TryGetValue(route, out var validation) || validation.Item1 != limit)
+        {
+            validation = Tuple.Create(limit, Validate(route, limit));
+            s_validation.AddOrUpdate(route, validation);
+        }
+
+        var unsupported = validation.Item2
             ?? (EnvoyRejections.Find(index.Snapshot, WellKnown.HttpRouteKind, route) is { } rejection ? EnvoyRejections.Describe(rejection) : null);
         var parents = new List<RouteParentStatus>();
         IReadOnlyList<string>? refProblems = null;
@@ -283,7 +291,9 @@ internal sealed partial class RouteCompiler
     }
 
     /// <summary>Returns why the route cannot be translated, or null when every field is supported.</summary>
-    internal static string? Validate(V1HTTPRoute route)
+    /// <param name="route">The route.</param>
+    /// <param name="maxRegexProgramSize">The largest RE2 program Envoy accepts (see <see cref="TranslatorOptions.MaxRegexProgramSize"/>).</param>
+    internal static string? Validate(V1HTTPRoute route, int maxRegexProgramSize)
     {
         var rules = route.Spec.Rules ?? [];
         for (var r = 0; r < rules.Count; r++)
@@ -304,9 +314,9 @@ internal sealed partial class RouteCompiler
 
                         break;
                     case "RegularExpression":
-                        if (!IsRe2Compatible(value))
+                        if (Re2Problem(value, maxRegexProgramSize) is { } pathProblem)
                         {
-                            return $"{where}: path regular expression '{value}' is not valid RE2.";
+                            return $"{where}: path regular expression '{value}' {pathProblem}.";
                         }
 
                         break;
@@ -321,9 +331,9 @@ internal sealed partial class RouteCompiler
                         return $"{where}: header match type '{header.Type}' is not supported.";
                     }
 
-                    if (header.Type == "RegularExpression" && !IsRe2Compatible(header.Value))
+                    if (header.Type == "RegularExpression" && Re2Problem(header.Value, maxRegexProgramSize) is { } headerProblem)
                     {
-                        return $"{where}: header regular expression '{header.Value}' is not valid RE2.";
+                        return $"{where}: header regular expression '{header.Value}' {headerProblem}.";
                     }
                 }
 
@@ -334,9 +344,9 @@ internal sealed partial class RouteCompiler
                         return $"{where}: query parameter match type '{query.Type}' is not supported.";
                     }
 
-                    if (query.Type == "RegularExpression" && !IsRe2Compatible(query.Value))
+                    if (query.Type == "RegularExpression" && Re2Problem(query.Value, maxRegexProgramSize) is { } queryProblem)
                     {
-                        return $"{where}: query parameter regular expression '{query.Value}' is not valid RE2.";
+                        return $"{where}: query parameter regular expression '{query.Value}' {queryProblem}.";
                     }
                 }
 
@@ -537,27 +547,19 @@ internal sealed partial class RouteCompiler
         }
     }
 
-    /// <summary>Rejects what .NET cannot parse and the constructs RE2 lacks (lookaround, backreferences).</summary>
-    internal static bool IsRe2Compatible(string pattern)
+    /// <summary>
+    /// Why Envoy would refuse <paramref name="pattern"/> (RE2 syntax, or a program larger than the bootstrap's
+    /// <c>re2.max_program_size.error_level</c>), as the end of a sentence; null when it compiles.
+    /// </summary>
+    internal static string? Re2Problem(string pattern, int maxProgramSize)
     {
-        if (pattern.Length == 0 || Re2Unsupported().IsMatch(pattern))
+        if (pattern.Length == 0)
         {
-            return false;
+            return "is empty";
         }
 
-        try
-        {
-            _ = new Regex(pattern, RegexOptions.None, TimeSpan.FromSeconds(1));
-            return true;
-        }
-        catch (ArgumentException)
-        {
-            return false;
-        }
+        return Re2Pattern.Check(pattern, maxProgramSize).Error;
     }
-
-    [GeneratedRegex(@"\(\?[=!<]|\(\?<[=!]|\\[1-9]|\\k<|\(\?>|[*+?}][+]")]
-    private static partial Regex Re2Unsupported();
 
     [GeneratedRegex(@"^[A-Za-z0-9!#$%&'*+\-.^_`|~]+$")]
     private static partial Regex HeaderName();

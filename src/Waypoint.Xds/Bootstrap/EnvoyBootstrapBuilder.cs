@@ -37,6 +37,14 @@ public static class EnvoyBootstrapBuilder
     public const string StatsClusterName = "prometheus_stats";
     public const string PrometheusPath = "/stats/prometheus";
 
+    /// <summary>
+    /// The largest RE2 program Envoy compiles (runtime <c>re2.max_program_size.error_level</c>; Envoy's default, 100,
+    /// refuses ordinary route regexes such as <c>[a-z0-9-]{1,64}</c>). The translator refuses a route whose regex may
+    /// exceed it (<c>TranslatorOptions.MaxRegexProgramSize</c> has the same default), so Envoy never rejects a
+    /// resource for it. 4096 instructions bound a regex's memory at a few hundred KiB of RE2 state.
+    /// </summary>
+    public const int MaxRegexProgramSize = 4096;
+
     public static BootstrapConfig Build(EnvoyBootstrapOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
@@ -91,6 +99,7 @@ public static class EnvoyBootstrapBuilder
             TypedConfig = Any.Pack(new InternalListenerConfig { BufferSizeKb = options.InternalListenerBufferSizeKb }),
         });
 
+        bootstrap.LayeredRuntime = Runtime();
         bootstrap.StaticResources.Clusters.Add(XdsCluster(options));
         if (options.IncludeSdsCluster)
         {
@@ -136,6 +145,23 @@ public static class EnvoyBootstrapBuilder
         var builder = new StringBuilder();
         YamlWriter.Write(builder, JsonNode.Parse(XdsJson.Format(bootstrap)), indent: 0, inSequence: false);
         return builder.ToString();
+    }
+
+    /// <summary>A static layer raising the RE2 program size limits (as Contour and Kuma do), then the admin layer.</summary>
+    private static Envoy.Config.Bootstrap.V3.LayeredRuntime Runtime()
+    {
+        var values = new Struct();
+        values.Fields["re2.max_program_size.error_level"] = Value.ForNumber(MaxRegexProgramSize);
+        // Warn only above the limit too: every regex the translator accepts is within it, so there is nothing to warn about.
+        values.Fields["re2.max_program_size.warn_level"] = Value.ForNumber(MaxRegexProgramSize);
+        return new Envoy.Config.Bootstrap.V3.LayeredRuntime
+        {
+            Layers =
+            {
+                new Envoy.Config.Bootstrap.V3.RuntimeLayer { Name = "waypoint", StaticLayer = values },
+                new Envoy.Config.Bootstrap.V3.RuntimeLayer { Name = "admin", AdminLayer = new Envoy.Config.Bootstrap.V3.RuntimeLayer.Types.AdminLayer() },
+            },
+        };
     }
 
     private static ConfigSource AdsSource(TimeSpan? initialFetchTimeout)

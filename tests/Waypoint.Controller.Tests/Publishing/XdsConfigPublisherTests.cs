@@ -29,7 +29,7 @@ public sealed class XdsConfigPublisherTests
         await new XdsConfigPublisher(cache).PublishAsync(new WaypointConfigUpdate(1, snapshot, translation, DateTimeOffset.UnixEpoch), CancellationToken.None);
 
         Assert.True(cache.TryGetSnapshot("waypoint.apps", out var published));
-        var sent = published.Listeners.Resources.Concat(published.Clusters.Resources).Concat(published.Endpoints.Resources).ToList();
+        var sent = published.Listeners.Resources.Concat(published.Routes.Resources).Concat(published.Clusters.Resources).Concat(published.Endpoints.Resources).ToList();
         Assert.Equal(resources.Encoded.Select(e => (e.TypeUrl, e.Name)), sent.Select(r => (r.TypeUrl, r.Name)));
         Assert.All(resources.Encoded.Zip(sent), p =>
         {

@@ -2,6 +2,7 @@ using System.Text.Json.Nodes;
 using Envoy.Config.Cluster.V3;
 using Envoy.Config.Endpoint.V3;
 using Envoy.Config.Listener.V3;
+using Envoy.Config.Route.V3;
 using Google.Protobuf;
 using Waypoint.TestKit.Envoy;
 using Waypoint.TestKit.Xds;
@@ -12,7 +13,7 @@ namespace Waypoint.Translator.Tests.Acceptance;
 
 /// <summary>
 /// Feeds every golden output (parsed back from <c>output.json</c>) to a real Envoy over ADS from the real xDS server,
-/// and asserts that every resource is ACKed (no NACK) and that nothing is left warming.
+/// and asserts that every resource is ACKed (no NACK), routes included (RDS), and that nothing is left warming.
 /// </summary>
 /// <remarks>
 /// The only change made to a golden before loading: <c>connect_terminate</c> binds 127.0.0.1:0 instead of
@@ -56,11 +57,11 @@ public sealed class GoldenEnvoyAcceptanceTests
                         new EnvoyStartOptions { WaitForReady = false });
                 }
 
-                foreach (var typeUrl in new[] { XdsTypeUrls.Cluster, XdsTypeUrls.ClusterLoadAssignment, XdsTypeUrls.Listener })
+                foreach (var typeUrl in new[] { XdsTypeUrls.Cluster, XdsTypeUrls.ClusterLoadAssignment, XdsTypeUrls.Listener, XdsTypeUrls.RouteConfiguration })
                 {
                     if (snapshot.GetResources(typeUrl).Count == 0)
                     {
-                        continue; // Envoy only subscribes to EDS when some cluster uses it.
+                        continue; // Envoy only subscribes to EDS (RDS) when some cluster (HCM) uses it.
                     }
 
                     var version = snapshot.GetVersion(typeUrl);
@@ -75,7 +76,7 @@ public sealed class GoldenEnvoyAcceptanceTests
                 await envoy.WaitUntilAsync(
                     async ct => AllActive(await envoy.GetConfigDumpAsync(includeEds: false, ct), snapshot),
                     TimeSpan.FromSeconds(20),
-                    $"{name}/{key}: every listener and cluster active (none warming)");
+                    $"{name}/{key}: every listener, route configuration and cluster active (none warming)");
             }
         }
         finally
@@ -99,7 +100,7 @@ public sealed class GoldenEnvoyAcceptanceTests
 
         return XdsSnapshot.Create(
             listeners,
-            [],
+            resources["routes"]!.AsArray().Select(r => s_parser.Parse<RouteConfiguration>(r!.ToJsonString())),
             resources["clusters"]!.AsArray().Select(c => s_parser.Parse<Cluster>(c!.ToJsonString())),
             resources["endpoints"]!.AsArray().Select(e => s_parser.Parse<ClusterLoadAssignment>(e!.ToJsonString())));
     }
@@ -110,6 +111,7 @@ public sealed class GoldenEnvoyAcceptanceTests
         var configs = dump["configs"]!.AsArray();
         var listenersDump = configs.First(c => c!["@type"]!.GetValue<string>().EndsWith("ListenersConfigDump", StringComparison.Ordinal))!;
         var clustersDump = configs.First(c => c!["@type"]!.GetValue<string>().EndsWith("ClustersConfigDump", StringComparison.Ordinal))!;
+        var routesDump = configs.FirstOrDefault(c => c!["@type"]!.GetValue<string>().EndsWith(".RoutesConfigDump", StringComparison.Ordinal));
 
         var wantedListeners = snapshot.Listeners.Resources.Select(r => r.Name).ToHashSet(StringComparer.Ordinal);
         var activeListeners = (listenersDump["dynamic_listeners"]?.AsArray() ?? [])
@@ -121,8 +123,13 @@ public sealed class GoldenEnvoyAcceptanceTests
             .Select(c => c!["cluster"]!["name"]!.GetValue<string>())
             .ToHashSet(StringComparer.Ordinal);
         var warmingClusters = clustersDump["dynamic_warming_clusters"]?.AsArray().Count ?? 0;
+        var wantedRoutes = snapshot.Routes.Resources.Select(r => r.Name).ToHashSet(StringComparer.Ordinal);
+        var loadedRoutes = (routesDump?["dynamic_route_configs"]?.AsArray() ?? [])
+            .Select(r => r!["route_config"]!["name"]!.GetValue<string>())
+            .ToHashSet(StringComparer.Ordinal);
 
         return wantedListeners.IsSubsetOf(activeListeners) && activeListeners.IsSubsetOf(wantedListeners)
-            && wantedClusters.IsSubsetOf(activeClusters) && warmingClusters == 0;
+            && wantedClusters.IsSubsetOf(activeClusters) && warmingClusters == 0
+            && wantedRoutes.SetEquals(loadedRoutes);
     }
 }

@@ -1,66 +1,75 @@
-using Waypoint.Benchmarks;
-using Waypoint.TestKit.Envoy;
-using Waypoint.TestKit.Xds;
+using Waypoint.TestKit.Http;
 using Waypoint.Xds;
-using Waypoint.Xds.Bootstrap;
 
 namespace Waypoint.Translator.Tests.Acceptance;
 
 /// <summary>
-/// Routes are inline in <c>main_internal</c>, so an HTTPRoute edit changes that listener. This checks, on a real Envoy
-/// fed the translator's own encodings (as the controller publishes them), that such an edit is applied as an in-place
-/// filter-chain update: the listener is not replaced, and only the edited service's chain is drained.
+/// Routes come over RDS, so an HTTPRoute edit changes only its RouteConfiguration. This checks it on a real Envoy fed
+/// the translator's own encodings (as the controller publishes them), with a long-lived connection through the HBONE
+/// tunnel and the service's chain: the edit reaches Envoy as an RDS update only (main_internal is not sent again and no
+/// listener or filter chain is modified or drained), the edited route applies, and the connection carries on.
 /// </summary>
 public sealed class MainInternalUpdateEnvoyTests
 {
-    private const string Group = "main-internal.test";
+    private const string Route = """
+        apiVersion: gateway.networking.k8s.io/v1
+        kind: HTTPRoute
+        metadata: {name: echo, namespace: app, generation: 1, creationTimestamp: "2026-01-01T00:00:00Z"}
+        spec:
+          parentRefs: [{group: "", kind: Service, name: echo, port: 80}]
+          rules:
+          - matches: [{path: {type: PathPrefix, value: /v1}}]
+            backendRefs: [{name: echo, port: 80}]
+        """;
 
-    [Fact]
-    public async Task Route_Edit_Updates_Main_Internal_In_Place_Draining_Only_The_Edited_Chain()
+    [Theory]
+    [InlineData(XdsProtocol.StateOfTheWorld)]
+    [InlineData(XdsProtocol.Delta)]
+    public async Task Route_Edit_Is_An_Rds_Update_Only_And_A_Long_Lived_Connection_Survives(XdsProtocol protocol)
     {
-        var translator = new WaypointTranslator(new TranslatorOptions { HboneBindAddress = "127.0.0.1", HboneBindPort = 0 });
-        var mesh = TranslationSyntheticCluster.Create(5);
-        var before = translator.Translate(mesh).Waypoints.Values.Single();
-        var after = translator.Translate(TranslationSyntheticCluster.WithChangedRoute(mesh, 2, "/v2")).Waypoints.Values.Single();
+        await using var echo = await EchoBackend.StartAsync("echo");
+        var mesh = WaypointEnvoyHarness.Mesh(echo.EndPoint, Route);
+        var (harness, before) = await WaypointEnvoyHarness.StartAsync(mesh, protocol, WaypointEnvoyHarness.EchoAuthority);
+        await using var _ = harness;
+        using var client = harness.CreateHttpClient(WaypointEnvoyHarness.EchoAuthority);
 
-        await using var sds = await TestSdsServer.StartAsync("spiffe://cluster.local/ns/app/sa/waypoint");
-        await using var xds = await TestXdsServer.StartAsync();
-        var nodeId = $"{Group}~{Guid.NewGuid():N}";
-        Publish(xds, before);
-        var bootstrap = xds.CreateBootstrapOptions(Group, nodeId) with { IncludeSdsCluster = true, SdsSocketPath = sds.SocketPath };
-        await using var envoy = await EnvoyProcess.StartAsync(
-            EnvoyBootstrapBuilder.RenderJson(EnvoyBootstrapBuilder.Build(bootstrap)),
-            new EnvoyStartOptions { WaitForReady = false });
-        await WaitUntilAckedAsync(xds, envoy, nodeId);
-        await envoy.WaitUntilAsync(async ct => await envoy.GetStatValueAsync("listener_manager.workers_started", ct) == 1, TimeSpan.FromSeconds(20), "workers started");
-        var modifiedBefore = await envoy.GetStatValueAsync("listener_manager.listener_modified");
-        var inPlaceBefore = await envoy.GetStatValueAsync("listener_manager.listener_in_place_updated");
+        Assert.Equal(System.Net.HttpStatusCode.OK, (await client.GetAsync("/v1/a")).StatusCode);
+        Assert.Equal(System.Net.HttpStatusCode.NotFound, (await client.GetAsync("/v2/a")).StatusCode);
+        Assert.Equal(1, harness.Connections);
+        var listenerVersion = harness.Xds.Status.GetAckedVersion(harness.NodeId, XdsTypeUrls.Listener);
+        var routeVersion = harness.Xds.Status.GetAckedVersion(harness.NodeId, XdsTypeUrls.RouteConfiguration);
+        var stats = await ListenerManagerStatsAsync(harness);
 
-        Publish(xds, after);
-        await WaitUntilAckedAsync(xds, envoy, nodeId);
+        var after = await harness.ApplyAsync(WaypointEnvoyHarness.Mesh(echo.EndPoint, Route.Replace("value: /v1", "value: /v2", StringComparison.Ordinal)));
 
-        await envoy.WaitUntilAsync(
-            async ct => await envoy.GetStatValueAsync("listener_manager.listener_in_place_updated", ct) == inPlaceBefore + 1,
+        // The translator reused main_internal as it was; only the service's RouteConfiguration changed.
+        var key = new WaypointKey("app", "waypoint");
+        Assert.Same(
+            before.Waypoints[key].Encoded.Single(e => e.Name == "main_internal" && e.TypeUrl == XdsTypeUrls.Listener),
+            after.Waypoints[key].Encoded.Single(e => e.Name == "main_internal" && e.TypeUrl == XdsTypeUrls.Listener));
+        Assert.Equal(listenerVersion, harness.Xds.Status.GetAckedVersion(harness.NodeId, XdsTypeUrls.Listener));
+        Assert.NotEqual(routeVersion, harness.Xds.Status.GetAckedVersion(harness.NodeId, XdsTypeUrls.RouteConfiguration));
+
+        // The same connection (and HBONE tunnel) serves the edited route.
+        await harness.Waypoint.WaitUntilAsync(
+            async ct => (await client.GetAsync("/v2/a", ct)).StatusCode == System.Net.HttpStatusCode.OK,
             TimeSpan.FromSeconds(20),
-            "main_internal updated in place");
-        Assert.Equal(modifiedBefore + 1, await envoy.GetStatValueAsync("listener_manager.listener_modified"));
-        Assert.Equal(0, await envoy.GetStatValueAsync("listener_manager.total_listeners_draining"));
-
-        // Exactly one of the five services' chains changed, so exactly one filter chain is draining.
-        await envoy.WaitUntilAsync(
-            async ct => await envoy.GetStatValueAsync("listener_manager.total_filter_chains_draining", ct) == 1,
-            TimeSpan.FromSeconds(20),
-            "one filter chain draining");
+            "the edited route to apply");
+        var response = await client.GetAsync("/v1/a");
+        Assert.Equal(System.Net.HttpStatusCode.NotFound, response.StatusCode);
+        Assert.False(response.Headers.ConnectionClose ?? false, "the chain was drained: Envoy asked the client to close");
+        Assert.Equal(1, harness.Connections);
+        Assert.Equal(stats, await ListenerManagerStatsAsync(harness));
     }
 
-    /// <summary>Publishes as the controller does: the translator's encoded bytes, not a fresh encoding.</summary>
-    private static void Publish(TestXdsServer xds, WaypointResources resources) =>
-        xds.Cache.SetSnapshot(Group, XdsSnapshot.Create(resources.Encoded.Select(e => XdsResource.FromEncoded(e.TypeUrl, e.Name, e.Message, e.Bytes))));
-
-    private static async Task WaitUntilAckedAsync(TestXdsServer xds, EnvoyProcess envoy, string nodeId)
+    /// <summary>Listener updates (modified, in place) and drains (listeners, filter chains) so far.</summary>
+    private static async Task<(long Modified, long InPlace, long ListenersDraining, long ChainsDraining)> ListenerManagerStatsAsync(WaypointEnvoyHarness harness)
     {
-        await xds.WaitForSnapshotAckedAsync(nodeId, Group, TimeSpan.FromSeconds(30));
-        var nack = xds.Status.GetLastNack(nodeId, XdsTypeUrls.Listener);
-        Assert.True(nack is null, $"Envoy NACKed the listeners: {nack}\n{envoy.LogTail()}");
+        var envoy = harness.Waypoint;
+        return (
+            await envoy.GetStatValueAsync("listener_manager.listener_modified"),
+            await envoy.GetStatValueAsync("listener_manager.listener_in_place_updated"),
+            await envoy.GetStatValueAsync("listener_manager.total_listeners_draining"),
+            await envoy.GetStatValueAsync("listener_manager.total_filter_chains_draining"));
     }
 }

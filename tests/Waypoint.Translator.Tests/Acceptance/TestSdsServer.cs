@@ -24,14 +24,26 @@ internal sealed class TestSdsServer : IAsyncDisposable
     private readonly WebApplication _app;
     private readonly string _directory;
 
-    private TestSdsServer(WebApplication app, string directory, string socketPath)
+    private readonly Dictionary<string, Secret> _secrets;
+
+    private TestSdsServer(WebApplication app, string directory, string socketPath, Dictionary<string, Secret> secrets)
     {
+        _secrets = secrets;
         _app = app;
         _directory = directory;
         SocketPath = socketPath;
     }
 
     public string SocketPath { get; }
+
+    /// <summary>The throwaway CA (PEM), for a test client that verifies the waypoint.</summary>
+    public string CaPem => _secrets["ROOTCA"].ValidationContext.TrustedCa.InlineString;
+
+    /// <summary>The workload certificate (PEM; a SPIFFE ID under the trust domain), usable by a test HBONE client too.</summary>
+    public string CertificatePem => _secrets["default"].TlsCertificate.CertificateChain.InlineString;
+
+    /// <summary>The workload certificate's private key (PEM; a throwaway test key).</summary>
+    public string PrivateKeyPem => _secrets["default"].TlsCertificate.PrivateKey.InlineString;
 
     public static async Task<TestSdsServer> StartAsync(string spiffeId)
     {
@@ -49,7 +61,7 @@ internal sealed class TestSdsServer : IAsyncDisposable
         var app = builder.Build();
         app.MapGrpcService<SdsService>();
         await app.StartAsync().ConfigureAwait(false);
-        return new TestSdsServer(app, directory, socketPath);
+        return new TestSdsServer(app, directory, socketPath, secrets);
     }
 
     public async ValueTask DisposeAsync()
