@@ -36,16 +36,32 @@ public sealed class ImageMap
     /// <summary>
     /// The usual map: the waypoint images and <c>waypoint/echo</c> run <paramref name="waypointCommand"/> (the
     /// <c>waypoint</c> executable: its apphost, or <c>[dotnet, waypoint.dll]</c>; echo adds <c>echo</c>), Envoy's image
-    /// runs <paramref name="envoyExecutable"/>.
+    /// runs <paramref name="envoyExecutable"/> (when null, Envoy's image cannot be pulled).
     /// </summary>
-    public static ImageMap Default(IReadOnlyList<string> waypointCommand, string envoyExecutable)
+    public static ImageMap Default(IReadOnlyList<string> waypointCommand, string? envoyExecutable)
     {
         ArgumentNullException.ThrowIfNull(waypointCommand);
         var mappings = new List<ImageMapping>();
         mappings.AddRange(WaypointPatterns.Select(p => new ImageMapping { Pattern = p, Entrypoint = waypointCommand, CommandNames = ["waypoint", "/waypoint", "/usr/local/bin/waypoint", "/app/waypoint"] }));
-        mappings.AddRange(EnvoyPatterns.Select(p => new ImageMapping { Pattern = p, Entrypoint = [envoyExecutable], CommandNames = ["envoy", "/usr/local/bin/envoy"] }));
+        if (envoyExecutable is not null)
+        {
+            mappings.AddRange(EnvoyPatterns.Select(p => new ImageMapping { Pattern = p, Entrypoint = [envoyExecutable], CommandNames = ["envoy", "/usr/local/bin/envoy"] }));
+        }
+
         mappings.Add(new ImageMapping { Pattern = EchoImage, Entrypoint = [.. waypointCommand, "echo"] });
         return new ImageMap(mappings);
+    }
+
+    /// <summary>
+    /// The command line of the running <c>waypoint</c> executable, for the waypoint and echo images: its apphost, or
+    /// <c>[dotnet, waypoint.dll]</c> when it runs through <c>dotnet</c>. Only meaningful inside the waypoint executable.
+    /// </summary>
+    public static IReadOnlyList<string> CurrentWaypointCommand()
+    {
+        var process = Environment.ProcessPath ?? throw new InvalidOperationException("The process path is unknown.");
+        return Path.GetFileNameWithoutExtension(process) == "dotnet"
+            ? [process, Path.Combine(AppContext.BaseDirectory, "waypoint.dll")]
+            : [process];
     }
 
     /// <summary>The mapping of <paramref name="image"/>, or null when this node cannot run it.</summary>
