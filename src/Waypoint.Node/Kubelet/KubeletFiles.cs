@@ -36,7 +36,7 @@ internal static class KubeletFiles
             failCgroupV1: false
             containerRuntimeEndpoint: {endpoint}
             imageServiceEndpoint: {endpoint}
-            podLogsDirectory: {Quote(Path.Combine(options.RootDirectory, "pod-logs"))}
+            podLogsDir: {Quote(Path.Combine(options.RootDirectory, "pod-logs"))}
             resolvConf: ""
             clusterDomain: {options.ClusterDomain}
             clusterDNS: [{options.ClusterDns}]

@@ -237,7 +237,7 @@ public sealed partial class KubeletProcess : IAsyncDisposable
 
     private static HttpClient NodeClient(KubeletOptions options)
     {
-        var ca = X509Certificate2.CreateFromPemFile(options.CaCertificatePath);
+        var ca = X509Certificate2.CreateFromPem(File.ReadAllText(options.CaCertificatePath));
         var handler = new HttpClientHandler();
         handler.ClientCertificates.Add(X509Certificate2.CreateFromPemFile(options.ClientCertificatePath, options.ClientKeyPath));
         handler.ServerCertificateCustomValidationCallback = (_, certificate, chain, _) =>
