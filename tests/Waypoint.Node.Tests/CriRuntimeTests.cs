@@ -223,6 +223,75 @@ public sealed partial class CriRuntimeTests
     }
 
     [Fact]
+    public async Task Mounts_At_Paths_The_Host_Lacks_Are_Made_Only_Inside_The_Container()
+    {
+        await using var server = await CriServerProcess.StartAsync();
+        var (sandboxId, config) = await RunSandboxAsync(server, "mounts");
+        var configDir = Directory.CreateDirectory(Path.Combine(server.Directory_, "volumes", "config")).FullName;
+        await File.WriteAllTextAsync(Path.Combine(configDir, "mesh"), "trustDomain: cluster.local");
+        var scratch = Directory.CreateDirectory(Path.Combine(server.Directory_, "volumes", "scratch")).FullName;
+        var terminationLog = Path.Combine(server.Directory_, "volumes", "termination-log");
+        await File.WriteAllTextAsync(terminationLog, string.Empty);
+        const string configPath = "/etc/wp-node-test/istio/config";
+        const string scratchPath = "/var/lib/wp-node-test/data";
+        const string terminationPath = "/dev/wp-node-test-termination-log";
+        var containerId = (await server.Runtime.CreateContainerAsync(new CreateContainerRequest
+        {
+            PodSandboxId = sandboxId,
+            SandboxConfig = config,
+            Config = new ContainerConfig
+            {
+                Metadata = new ContainerMetadata { Name = "mounts" },
+                Image = new ImageSpec { Image = "waypoint/echo" },
+                Command = { "sh", "-c", $"cat {configPath}/mesh; echo; echo written > {scratchPath}/out; echo done > {terminationPath}; ls /etc/hostname >/dev/null && echo etc-intact; pwd" },
+                WorkingDir = scratchPath,
+                Mounts =
+                {
+                    new Mount { HostPath = configDir, ContainerPath = configPath, Readonly = true },
+                    new Mount { HostPath = scratch, ContainerPath = scratchPath },
+                    new Mount { HostPath = terminationLog, ContainerPath = terminationPath },
+                },
+                LogPath = "mounts/0.log",
+            },
+        })).ContainerId;
+
+        await server.Runtime.StartContainerAsync(new StartContainerRequest { ContainerId = containerId });
+        var exited = await EventuallyAsync(
+            () => server.Runtime.ContainerStatusAsync(new ContainerStatusRequest { ContainerId = containerId }).ResponseAsync,
+            s => s.Status.State == ContainerState.ContainerExited);
+
+        var log = await File.ReadAllTextAsync(Path.Combine(config.LogDirectory, "mounts", "0.log"));
+        Assert.True(exited.Status.ExitCode == 0, log);
+        Assert.Equal("Completed", exited.Status.Reason);
+        Assert.Contains("stdout F trustDomain: cluster.local", log, StringComparison.Ordinal);
+        Assert.Contains("stdout F etc-intact", log, StringComparison.Ordinal);
+        Assert.Contains("stdout F " + scratchPath, log, StringComparison.Ordinal);
+        Assert.Equal("written\n", await File.ReadAllTextAsync(Path.Combine(scratch, "out")));
+        Assert.Equal("done\n", await File.ReadAllTextAsync(terminationLog));
+        Assert.False(Directory.Exists("/etc/wp-node-test"), "the container path was created on the host");
+        Assert.False(Directory.Exists("/var/lib/wp-node-test"), "the container path was created on the host");
+        Assert.False(File.Exists(terminationPath), "the container path was created on the host");
+    }
+
+    [Fact]
+    public async Task A_Host_Network_Sandbox_Has_The_Node_Address_And_No_Namespace()
+    {
+        await using var server = await CriServerProcess.StartAsync();
+        var config = new PodSandboxConfig
+        {
+            Metadata = new PodSandboxMetadata { Name = "hostnet", Namespace = "kube-system", Uid = "uid-hostnet" },
+            Linux = new LinuxPodSandboxConfig { SecurityContext = new LinuxSandboxSecurityContext { NamespaceOptions = new NamespaceOption { Network = NamespaceMode.Node } } },
+        };
+
+        var id = (await server.Runtime.RunPodSandboxAsync(new RunPodSandboxRequest { Config = config })).PodSandboxId;
+        var status = await server.Runtime.PodSandboxStatusAsync(new PodSandboxStatusRequest { PodSandboxId = id, Verbose = true });
+
+        Assert.Equal("10.244.0.2", status.Status.Network.Ip);
+        Assert.Equal(NamespaceMode.Node, status.Status.Linux.Namespaces.Options.Network);
+        Assert.False(status.Info.ContainsKey("netns"));
+    }
+
+    [Fact]
     public async Task An_Unknown_Image_Cannot_Be_Used_For_A_Container()
     {
         await using var server = await CriServerProcess.StartAsync();
