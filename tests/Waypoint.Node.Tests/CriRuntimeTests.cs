@@ -230,6 +230,7 @@ public sealed partial class CriRuntimeTests
         var configDir = Directory.CreateDirectory(Path.Combine(server.Directory_, "volumes", "config")).FullName;
         await File.WriteAllTextAsync(Path.Combine(configDir, "mesh"), "trustDomain: cluster.local");
         var scratch = Directory.CreateDirectory(Path.Combine(server.Directory_, "volumes", "scratch")).FullName;
+        var emptyTmp = Directory.CreateDirectory(Path.Combine(server.Directory_, "volumes", "tmp")).FullName;
         var terminationLog = Path.Combine(server.Directory_, "volumes", "termination-log");
         await File.WriteAllTextAsync(terminationLog, string.Empty);
         const string configPath = "/etc/wp-node-test/istio/config";
@@ -250,6 +251,7 @@ public sealed partial class CriRuntimeTests
                     new Mount { HostPath = configDir, ContainerPath = configPath, Readonly = true },
                     new Mount { HostPath = scratch, ContainerPath = scratchPath },
                     new Mount { HostPath = terminationLog, ContainerPath = terminationPath },
+                    new Mount { HostPath = emptyTmp, ContainerPath = "/tmp" },
                 },
                 LogPath = "mounts/0.log",
             },
@@ -268,9 +270,38 @@ public sealed partial class CriRuntimeTests
         Assert.Contains("stdout F " + scratchPath, log, StringComparison.Ordinal);
         Assert.Equal("written\n", await File.ReadAllTextAsync(Path.Combine(scratch, "out")));
         Assert.Equal("done\n", await File.ReadAllTextAsync(terminationLog));
+        Assert.Empty(Directory.EnumerateFileSystemEntries(emptyTmp));
         Assert.False(Directory.Exists("/etc/wp-node-test"), "the container path was created on the host");
         Assert.False(Directory.Exists("/var/lib/wp-node-test"), "the container path was created on the host");
         Assert.False(File.Exists(terminationPath), "the container path was created on the host");
+    }
+
+    [Fact]
+    public async Task The_Envoy_Image_Runs_The_Real_Envoy()
+    {
+        await using var server = await CriServerProcess.StartAsync();
+        var (sandboxId, config) = await RunSandboxAsync(server, "envoy");
+        var containerId = (await server.Runtime.CreateContainerAsync(new CreateContainerRequest
+        {
+            PodSandboxId = sandboxId,
+            SandboxConfig = config,
+            Config = new ContainerConfig
+            {
+                Metadata = new ContainerMetadata { Name = "envoy" },
+                Image = new ImageSpec { Image = "envoyproxy/envoy:v1.36.2" },
+                Args = { "--version" },
+                LogPath = "envoy/0.log",
+            },
+        })).ContainerId;
+
+        await server.Runtime.StartContainerAsync(new StartContainerRequest { ContainerId = containerId });
+        var exited = await EventuallyAsync(
+            () => server.Runtime.ContainerStatusAsync(new ContainerStatusRequest { ContainerId = containerId }).ResponseAsync,
+            s => s.Status.State == ContainerState.ContainerExited);
+
+        var log = await File.ReadAllTextAsync(Path.Combine(config.LogDirectory, "envoy", "0.log"));
+        Assert.True(exited.Status.ExitCode == 0, log);
+        Assert.Matches(@"stdout F .*envoy\s+version: [0-9a-f]{40}/1\.\d+", log);
     }
 
     [Fact]

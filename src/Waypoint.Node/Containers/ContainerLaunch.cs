@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text;
 
 namespace Waypoint.Node.Containers;
@@ -36,6 +37,8 @@ internal sealed record ContainerLaunch
 /// A container path whose parent does not exist is never created on the host: the deepest existing ancestor is
 /// replaced, inside the private mount namespace only, by a tmpfs that carries bind mounts of all its entries (so the
 /// rest of it stays visible), and the missing directories are made there. An ancestor that would be <c>/</c> is refused.
+/// The tmpfs is built in the stage directory, reached relative to the script's first working directory, so a mount
+/// over one of the stage's ancestors (an emptyDir on <c>/tmp</c>) does not move it.
 /// </remarks>
 internal static class ContainerCommandLine
 {
@@ -43,8 +46,9 @@ internal static class ContainerCommandLine
         set -e
         wp_made='|'
         wp_count=0
+        cd -- "$WP_STAGE"
         wp_shadow() {
-          wp_count=$((wp_count + 1)); n="$WP_STAGE/s$wp_count"
+          wp_count=$((wp_count + 1)); n="s$wp_count"
           mkdir -p -- "$n"; mount -t tmpfs -o mode=755 wp-node "$n"
           for e in "$1"/* "$1"/.[!.]* "$1"/..?*; do
             [ -e "$e" ] || [ -L "$e" ] || continue
@@ -56,7 +60,12 @@ internal static class ContainerCommandLine
           mount --move -- "$n" "$1"
           wp_made="$wp_made$1|"
         }
+        wp_source() {
+          if [ -d "$2" ]; then mkdir -- "m$1"; else : > "m$1"; fi
+          mount --rbind -- "$2" "m$1"
+        }
         wp_mount() {
+          s="m$1"
           t=$(realpath -m -- "$2")
           if [ ! -e "$t" ] && [ ! -L "$t" ]; then
             a=$(dirname -- "$t")
@@ -66,11 +75,11 @@ internal static class ContainerCommandLine
               *) if [ "$a" = / ]; then echo "waypoint-node: cannot create $2: its top directory does not exist on this node" >&2; exit 127; fi
                  wp_shadow "$a" ;;
             esac
-            if [ -d "$1" ]; then mkdir -p -- "$t"; else mkdir -p -- "$(dirname -- "$t")"; : > "$t"; fi
+            if [ -d "$s" ]; then mkdir -p -- "$t"; else mkdir -p -- "$(dirname -- "$t")"; : > "$t"; fi
             d="$t"
             while [ "$d" != "$a" ]; do wp_made="$wp_made$d|"; d=$(dirname -- "$d"); done
           fi
-          mount --rbind -- "$1" "$t"
+          mount --move -- "$s" "$t"
           if [ "$3" = ro ]; then mount -o remount,bind,ro -- "$t"; fi
         }
         """;
@@ -80,15 +89,21 @@ internal static class ContainerCommandLine
     {
         ArgumentNullException.ThrowIfNull(launch);
         var script = new StringBuilder(Script).Append('\n');
-        foreach (var mount in launch.Mounts.OrderBy(m => m.ContainerPath.TrimEnd('/').Count(c => c == '/')).ThenBy(m => m.ContainerPath, StringComparer.Ordinal))
+        var mounts = launch.Mounts.OrderBy(m => m.ContainerPath.TrimEnd('/').Count(c => c == '/')).ThenBy(m => m.ContainerPath, StringComparer.Ordinal).ToList();
+
+        // Every source is bound into the stage first, while the view is still the box's: a later mount (an emptyDir
+        // on /tmp) may hide where the kubelet keeps the next volume.
+        for (var i = 0; i < mounts.Count; i++)
         {
-            script.Append("wp_mount ").Append(Quote(mount.HostPath)).Append(' ').Append(Quote(mount.ContainerPath)).Append(mount.ReadOnly ? " ro" : " rw").Append('\n');
+            script.Append("wp_source ").Append(i.ToString(CultureInfo.InvariantCulture)).Append(' ').Append(Quote(mounts[i].HostPath)).Append('\n');
         }
 
-        if (!string.IsNullOrEmpty(launch.WorkingDirectory))
+        for (var i = 0; i < mounts.Count; i++)
         {
-            script.Append("cd -- ").Append(Quote(launch.WorkingDirectory)).Append('\n');
+            script.Append("wp_mount ").Append(i.ToString(CultureInfo.InvariantCulture)).Append(' ').Append(Quote(mounts[i].ContainerPath)).Append(mounts[i].ReadOnly ? " ro" : " rw").Append('\n');
         }
+
+        script.Append("cd -- ").Append(Quote(string.IsNullOrEmpty(launch.WorkingDirectory) ? "/" : launch.WorkingDirectory)).Append('\n');
 
         script.Append("unset WP_STAGE\nexec \"$@\"\n");
         return script.ToString();
