@@ -19,6 +19,7 @@ namespace Waypoint.Node.Runtime;
 /// </summary>
 internal sealed partial class ProcessRuntime : IAsyncDisposable
 {
+    private static readonly TimeSpan ShutdownGrace = TimeSpan.FromSeconds(5);
     private readonly CriServerOptions _options;
     private readonly ImageStore _images;
     private readonly PodNetwork _network;
@@ -493,6 +494,10 @@ internal sealed partial class ProcessRuntime : IAsyncDisposable
             sandboxes = [.. _sandboxes.Keys];
         }
 
+        // SIGTERM to every container at once, SIGKILL to what is left after the grace period.
+        await Task.WhenAll(containers
+            .Where(c => c.Process is not null)
+            .Select(c => c.Process!.StopAsync(ShutdownGrace, CancellationToken.None))).ConfigureAwait(false);
         foreach (var container in containers)
         {
             if (container.Process is { } process)
