@@ -34,10 +34,12 @@ public sealed class ControllerOnRealApiServerTests(InstalledBoxFixture box, ITes
 
         var deployment = await WaitForAsync(() => TryAsync(() => box.Admin.AppsV1.ReadNamespacedDeploymentAsync("waypoint", ns)), "the waypoint Deployment");
         Assert.Equal("waypoint", deployment.Spec.Template.Spec.ServiceAccountName);
-        Assert.NotNull(await TryAsync(() => box.Admin.CoreV1.ReadNamespacedServiceAsync("waypoint", ns)));
-        Assert.NotNull(await TryAsync(() => box.Admin.CoreV1.ReadNamespacedServiceAccountAsync("waypoint", ns)));
-        // Defaulting by the real API server: the pod template got its defaults, the Service a ClusterIP.
+        var service = await WaitForAsync(() => TryAsync(() => box.Admin.CoreV1.ReadNamespacedServiceAsync("waypoint", ns)), "the waypoint Service");
+        await WaitForAsync(() => TryAsync(() => box.Admin.CoreV1.ReadNamespacedServiceAccountAsync("waypoint", ns)), "the waypoint ServiceAccount");
+
+        // Defaulting by the real API server: the pod template got its defaults, the Service a ClusterIP from the range.
         Assert.Equal("ClusterFirst", deployment.Spec.Template.Spec.DnsPolicy);
+        Assert.StartsWith("10.96.", service.Spec.ClusterIP, StringComparison.Ordinal);
 
         await WaitForAsync(async () => await GetAsync(Gateway, "v1", ns, "gateways", "waypoint") is { } gateway && Condition(gateway, "Accepted") == "True" ? gateway : null, "Gateway Accepted=True");
         var route = await WaitForAsync(async () =>

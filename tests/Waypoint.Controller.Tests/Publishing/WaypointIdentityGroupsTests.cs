@@ -15,6 +15,7 @@ public sealed class WaypointIdentityGroupsTests
     private static readonly string Mesh = string.Join(
         "\n---\n",
         Objects.Namespace("apps", """{"istio.io/use-waypoint":"waypoint","istio.io/dataplane-mode":"ambient"}"""),
+        Objects.GatewayClass(),
         Objects.Gateway("waypoint"),
         Objects.Service("echo", clusterIp: "10.96.0.10"),
         Objects.EndpointSlice("echo"));

@@ -52,7 +52,7 @@ public sealed class ClusterSemanticsTests(ITestOutputHelper output) : IAsyncLife
         var replica = await _h.StartReplicaAsync();
 
         await Eventually.TrueAsync(() => replica.Publisher.Latest?.Translation.Waypoints.ContainsKey(Waypoint) == true, "waypoint published");
-        var route = MainInternalRoutes(replica).Single();
+        var route = PublishedRoutes(replica).Single();
         Assert.Equal(4u, route["route"]!["retryPolicy"]!["numRetries"]!.GetValue<uint>());
         Assert.Contains(route["responseHeadersToAdd"]!.AsArray(), h => h!["header"]!["key"]!.GetValue<string>() == "x-waypoint");
 
@@ -189,21 +189,23 @@ public sealed class ClusterSemanticsTests(ITestOutputHelper output) : IAsyncLife
         using var channel = GrpcChannel.ForAddress(xds.Address);
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
         await using var envoy = new SotwAdsTestClient(channel, SotwAdsTestClient.Node("waypoint-pod", Waypoint.ToString()), cts.Token);
-        await envoy.RequestAsync(XdsTypeUrls.Listener);
+        // Envoy asks RDS for the RouteConfigurations main_internal names (one per HTTP chain).
+        var routeConfigs = replica.Publisher.Latest!.Translation.Waypoints[Waypoint].Routes.Select(r => r.Name).ToList();
+        await envoy.RequestAsync(XdsTypeUrls.RouteConfiguration, routeConfigs);
         var first = await envoy.ReceiveAsync();
-        await envoy.AckAsync(first);
+        await envoy.AckAsync(first, routeConfigs);
 
-        // A new route: Envoy rejects the listener it ends up in (and accepts whatever came before it).
+        // A new route: Envoy rejects the RouteConfiguration it ends up in (and accepts whatever came before it).
         _h.Create(FakeResourceType.HttpRoutes, Objects.HttpRoute("bad", "reviews", "reviews"));
         var withBad = await envoy.ReceiveAsync();
-        while (!ListenersJson(withBad).Contains("apps.bad.", StringComparison.Ordinal))
+        while (!RoutesJson(withBad).Contains("apps.bad.", StringComparison.Ordinal))
         {
-            await envoy.AckAsync(withBad);
+            await envoy.AckAsync(withBad, routeConfigs);
             withBad = await envoy.ReceiveAsync();
         }
 
         var nackSent = Stopwatch.GetTimestamp();
-        await envoy.NackAsync(withBad, "Error adding/updating listener(s) main_internal: RE2 program size of 332 > max program size of 100 set for the error level threshold", first.VersionInfo);
+        await envoy.NackAsync(withBad, "Error adding/updating route_config(s) " + routeConfigs.Single(n => n.Contains("|reviews.", StringComparison.Ordinal)) + ": RE2 program size of 332 > max program size of 100 set for the error level threshold", first.VersionInfo, routeConfigs);
 
         await Eventually.TrueAsync(() => ParentCondition("bad", "Accepted", "reason") == "UnsupportedValue", "the rejected route is reported");
         output.WriteLine($"NACK to HTTPRoute status: {Stopwatch.GetElapsedTime(nackSent).TotalMilliseconds:F0} ms");
@@ -218,8 +220,8 @@ public sealed class ClusterSemanticsTests(ITestOutputHelper output) : IAsyncLife
         {
             // The server may first send the configuration without the rejected route; Envoy accepts each.
             var response = await envoy.ReceiveAsync();
-            await envoy.AckAsync(response);
-            withLater = ListenersJson(response);
+            await envoy.AckAsync(response, routeConfigs);
+            withLater = RoutesJson(response);
             Assert.DoesNotContain("apps.bad.", withLater, StringComparison.Ordinal);
         }
         while (!withLater.Contains("apps.later.", StringComparison.Ordinal));
@@ -253,24 +255,20 @@ public sealed class ClusterSemanticsTests(ITestOutputHelper output) : IAsyncLife
         Assert.Equal("Invalid", ControllerHarness.Condition(_h.Get(FakeResourceType.Gateways, "apps", "waypoint"), "Programmed", "reason"));
     }
 
-    private static string ListenersJson(DiscoveryResponse response) =>
-        string.Join("\n", response.Resources.Select(r => EnvoyJson.Format(r.Unpack<Envoy.Config.Listener.V3.Listener>())));
+    private static string RoutesJson(DiscoveryResponse response) =>
+        string.Join("\n", response.Resources.Select(r => EnvoyJson.Format(r.Unpack<Envoy.Config.Route.V3.RouteConfiguration>())));
 
     private static List<string> RouteNames(ControllerHarness.Replica replica) =>
-        MainInternalRoutes(replica).Select(r => r["name"]!.GetValue<string>()).ToList();
+        PublishedRoutes(replica).Select(r => r["name"]!.GetValue<string>()).ToList();
 
-    private static List<JsonNode> MainInternalRoutes(ControllerHarness.Replica replica)
-    {
-        var listener = replica.Publisher.Latest!.Translation.Waypoints[Waypoint].Listeners.Single(l => l.Name == "main_internal");
-        var json = JsonNode.Parse(EnvoyJson.Format(listener))!;
-        return json["filterChains"]!.AsArray()
-            .SelectMany(c => c!["filters"]!.AsArray())
-            .Where(f => f!["typedConfig"]?["routeConfig"] is not null)
-            .SelectMany(f => f!["typedConfig"]!["routeConfig"]!["virtualHosts"]!.AsArray())
+    /// <summary>The routes of the waypoint's RouteConfigurations (served over RDS) in the latest publish.</summary>
+    private static List<JsonNode> PublishedRoutes(ControllerHarness.Replica replica) =>
+        replica.Publisher.Latest!.Translation.Waypoints[Waypoint].Routes
+            .Select(r => JsonNode.Parse(EnvoyJson.Format(r))!)
+            .SelectMany(r => r["virtualHosts"]!.AsArray())
             .SelectMany(v => v!["routes"]!.AsArray())
             .Select(r => r!)
             .ToList();
-    }
 
     private string? ParentCondition(string route, string type, string field) =>
         (_h.Get(FakeResourceType.HttpRoutes, "apps", route)?["status"]?["parents"]?.AsArray()
