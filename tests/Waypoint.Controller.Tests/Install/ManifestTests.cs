@@ -1,6 +1,8 @@
+using System.Runtime.Versioning;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Waypoint.Controller.Client;
+using Waypoint.TestKit.Box;
 using Waypoint.TestKit.Envoy;
 using YamlDotNet.Core;
 using YamlDotNet.Core.Events;
@@ -9,10 +11,12 @@ using YamlDotNet.Serialization;
 namespace Waypoint.Controller.Tests.Install;
 
 /// <summary>The install manifests and Helm chart must parse and agree with what the controller does.</summary>
+[SupportedOSPlatform("linux")]
 public sealed class ManifestTests
 {
     private static readonly string Root = EnvoyBinary.FindRepositoryRoot() ?? throw new InvalidOperationException("repository root not found");
     private static readonly string Manifests = Path.Combine(Root, "manifests");
+    private static readonly string Chart = Path.Combine(Manifests, "charts", "waypoint");
     private static readonly WaypointControllerOptions Defaults = new();
 
     /// <summary>Every kind the controller lists and watches.</summary>
@@ -176,13 +180,17 @@ public sealed class ManifestTests
     }
 
     [Fact]
-    public void Rendered_Chart_With_Default_Values_Equals_The_Install_Manifests()
+    public async Task Helm_Lint_Passes_Strictly()
     {
-        var chart = Path.Combine(Manifests, "charts", "waypoint");
-        var values = new DeserializerBuilder().Build().Deserialize<object>(File.ReadAllText(Path.Combine(chart, "values.yaml")))!;
-        var rendered = Directory.GetFiles(Path.Combine(chart, "templates"), "*.yaml")
-            .SelectMany(f => Load(HelmTemplate.Render(File.ReadAllText(f), values, "waypoint-system")))
-            .ToDictionary(Key);
+        var lint = await BoxTools.HelmAsync(null, "lint", "--strict", Chart);
+        Assert.True(lint.Succeeded, lint.ToString());
+        Assert.Contains("1 chart(s) linted, 0 chart(s) failed", lint.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Rendered_Chart_With_Default_Values_Equals_The_Install_Manifests()
+    {
+        var rendered = (await HelmTemplateAsync()).ToDictionary(Key);
         var install = InstallObjects().Where(o => o["kind"]!.GetValue<string>() != "Namespace").ToDictionary(Key);
         Assert.Equal(install.Keys.Order(), rendered.Keys.Order());
         foreach (var (key, expected) in install)
@@ -192,8 +200,67 @@ public sealed class ManifestTests
 
         foreach (var crd in Directory.GetFiles(Path.Combine(Manifests, "crds")))
         {
-            Assert.Equal(File.ReadAllText(crd), File.ReadAllText(Path.Combine(chart, "crds", Path.GetFileName(crd))));
+            Assert.Equal(File.ReadAllText(crd), File.ReadAllText(Path.Combine(Chart, "crds", Path.GetFileName(crd))));
         }
+
+        // --include-crds renders exactly the CRDs of manifests/crds.
+        var crds = (await HelmTemplateAsync("--include-crds")).Where(o => o["kind"]!.GetValue<string>() == "CustomResourceDefinition").Select(Key).Order();
+        Assert.Equal(Directory.GetFiles(Path.Combine(Manifests, "crds")).SelectMany(f => Load(File.ReadAllText(f))).Select(Key).Order(), crds);
+    }
+
+    [Fact]
+    public async Task Rendered_Chart_Follows_Non_Default_Values()
+    {
+        var objects = await HelmTemplateAsync(
+            "--namespace", "mesh-control",
+            "--set", "replicaCount=3,image.repository=registry.example/waypoint,image.tag=v9.9.9,image.pullPolicy=Always",
+            "--set", "gatewayClass.name=corp-waypoint,gatewayClass.waypointFor=all,controllerName=corp.example/waypoint",
+            "--set", "xds.port=15999,waypoint.envoyImage=envoyproxy/envoy:v9,mesh.trustDomain=corp.example",
+            "--set", "nodeSelector.pool=mesh,podAnnotations.team=net");
+
+        var deployment = objects.Single(o => o["kind"]!.GetValue<string>() == "Deployment");
+        Assert.Equal("mesh-control", deployment["metadata"]!["namespace"]!.GetValue<string>());
+        Assert.Equal("3", deployment["spec"]!["replicas"]!.GetValue<string>());
+        var pod = deployment["spec"]!["template"]!;
+        Assert.Equal("net", pod["metadata"]!["annotations"]!["team"]!.GetValue<string>());
+        Assert.Equal("mesh", pod["spec"]!["nodeSelector"]!["pool"]!.GetValue<string>());
+        var container = pod["spec"]!["containers"]![0]!;
+        Assert.Equal("registry.example/waypoint:v9.9.9", container["image"]!.GetValue<string>());
+        Assert.Equal("Always", container["imagePullPolicy"]!.GetValue<string>());
+        Assert.Equal("15999", container["ports"]![0]!["containerPort"]!.GetValue<string>());
+        var env = container["env"]!.AsArray().Where(e => e!["value"] is not null).ToDictionary(e => e!["name"]!.GetValue<string>(), e => e!["value"]!.GetValue<string>());
+        Assert.Equal("corp-waypoint", env["Waypoint__Controller__GatewayClassName"]);
+        Assert.Equal("corp.example/waypoint", env["Waypoint__Controller__ControllerName"]);
+        Assert.Equal("registry.example/waypoint:v9.9.9", env["Waypoint__Controller__AgentImage"]);
+        Assert.Equal("envoyproxy/envoy:v9", env["Waypoint__Controller__EnvoyImage"]);
+        Assert.Equal("15999", env["Waypoint__Controller__XdsPort"]);
+        Assert.Equal("corp.example", env["Waypoint__Controller__TrustDomain"]);
+
+        var xds = objects.Single(o => o["kind"]!.GetValue<string>() == "Service");
+        Assert.Equal("15999", xds["spec"]!["ports"]![0]!["port"]!.GetValue<string>());
+        Assert.Equal("mesh-control", xds["metadata"]!["namespace"]!.GetValue<string>());
+        var gatewayClass = objects.Single(o => o["kind"]!.GetValue<string>() == "GatewayClass");
+        Assert.Equal("corp-waypoint", gatewayClass["metadata"]!["name"]!.GetValue<string>());
+        Assert.Equal("all", gatewayClass["metadata"]!["labels"]!["istio.io/waypoint-for"]!.GetValue<string>());
+        Assert.Equal("corp.example/waypoint", gatewayClass["spec"]!["controllerName"]!.GetValue<string>());
+        Assert.All(objects.Where(o => o["kind"]!.GetValue<string>() is "ClusterRoleBinding" or "RoleBinding"),
+            binding => Assert.Equal("mesh-control", binding["subjects"]![0]!["namespace"]!.GetValue<string>()));
+    }
+
+    [Fact]
+    public async Task Rendered_Chart_Without_The_GatewayClass_When_Told_Not_To_Create_It()
+    {
+        var objects = await HelmTemplateAsync("--set", "gatewayClass.create=false");
+        Assert.DoesNotContain(objects, o => o["kind"]!.GetValue<string>() == "GatewayClass");
+        Assert.Contains(objects, o => o["kind"]!.GetValue<string>() == "Deployment");
+    }
+
+    /// <summary><c>helm template</c> of the chart (release <c>waypoint</c>, namespace waypoint-system unless told otherwise).</summary>
+    private static async Task<List<JsonObject>> HelmTemplateAsync(params string[] arguments)
+    {
+        var template = await BoxTools.HelmAsync(null, ["template", "waypoint", Chart, .. arguments.Contains("--namespace") ? arguments : ["--namespace", "waypoint-system", .. arguments]]);
+        Assert.True(template.Succeeded, template.ToString());
+        return Load(template.StandardOutput).ToList();
     }
 
     private static string Key(JsonObject o) => $"{o["kind"]}/{o["metadata"]!["namespace"]}/{o["metadata"]!["name"]}";
