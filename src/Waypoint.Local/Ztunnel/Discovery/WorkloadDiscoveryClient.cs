@@ -101,7 +101,15 @@ public sealed class WorkloadDiscoveryClient
                 WorkloadDiscoveryLog.StreamFailed(_logger, backoff.TotalMilliseconds, ex);
             }
 
-            await Task.Delay(backoff, _timeProvider, cancellationToken).ConfigureAwait(false);
+            try
+            {
+                await Task.Delay(backoff, _timeProvider, cancellationToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                return;
+            }
+
             backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, s_maxBackoff.Ticks));
         }
     }
