@@ -34,6 +34,23 @@ public sealed class BoxLifecycleTests
         Assert.Contains("The box stopped.", box.Output, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task The_kubelet_dying_while_the_box_runs_stops_the_box_and_names_it()
+    {
+        await using var box = BoxProcess.Start("--no-istiod");
+        await box.WaitReadyAsync();
+        var state = await BoxState.ReadAsync(box.StatePath, CancellationToken.None);
+        Assert.NotNull(state.Node);
+
+        _ = Kill(state.Node.KubeletProcessId, 9);
+        var exitCode = await box.WaitForExitAsync();
+
+        Assert.True(exitCode == 1, box.Output);
+        Assert.Contains("kubelet exited with exit code 137 while the box ran", box.Output, StringComparison.Ordinal);
+        Assert.Contains($"Log: {state.Node.KubeletLogPath}", box.Output, StringComparison.Ordinal);
+        Assert.All(state.Components, c => Assert.False(Directory.Exists($"/proc/{c.ProcessId}"), $"{c.Name} (pid {c.ProcessId}) is still there"));
+    }
+
     /// <summary>Runs a pod on the box's node; returns its container's pid (found by a marker in its environment) and network namespace.</summary>
     private static async Task<(int Pid, string NetworkNamespace)> RunContainerAsync(string statePath)
     {
@@ -88,9 +105,10 @@ public sealed class BoxLifecycleTests
     [Fact]
     public async Task A_component_dying_while_the_box_runs_stops_the_box_and_names_it()
     {
-        await using var box = BoxProcess.Start("--no-istiod");
+        await using var box = BoxProcess.Start("--no-istiod", "--no-node");
         await box.WaitReadyAsync();
         var state = await BoxState.ReadAsync(box.StatePath, CancellationToken.None);
+        Assert.Null(state.Node);
         var scheduler = state.Components.Single(c => c.Name == "kube-scheduler");
 
         _ = Kill(scheduler.ProcessId, 9);
