@@ -1,4 +1,5 @@
 using Waypoint.Box.Assets;
+using Waypoint.Node.Images;
 
 namespace Waypoint.Box;
 
@@ -13,6 +14,15 @@ public sealed record BoxOptions
 
     /// <summary>Run istiod (off for tests that need only the API server).</summary>
     public bool Istiod { get; init; } = true;
+
+    /// <summary>Run the node: the real kubelet on the box's CRI runtime (containers as processes in pod network namespaces).</summary>
+    public bool Node { get; init; } = true;
+
+    /// <summary>The Node's name.</summary>
+    public string NodeName { get; init; } = "box-node";
+
+    /// <summary>Which images the node runs with which host executables; default <see cref="ImageMap.Default"/> for this process, without Envoy.</summary>
+    public ImageMap? NodeImages { get; init; }
 
     /// <summary>Where the state file goes (<see cref="BoxState"/>), for a CLI or a test to attach.</summary>
     public string StateFile { get; init; } = DefaultStateFile;

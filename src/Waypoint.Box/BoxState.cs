@@ -6,6 +6,9 @@ namespace Waypoint.Box;
 /// <summary>One running component of the box.</summary>
 public sealed record BoxComponentState(string Name, int ProcessId, string LogPath);
 
+/// <summary>The box's node: its name, the kubelet's pid and log, and the node's root folder (kubelet/, runtime/).</summary>
+public sealed record BoxNodeState(string Name, int KubeletProcessId, string KubeletLogPath, string RootDirectory);
+
 /// <summary>
 /// What a running box writes to its state file so that a CLI or a test can attach (<see cref="KubernetesBox.AttachAsync"/>).
 /// </summary>
@@ -39,6 +42,9 @@ public sealed record BoxState
     public required string CaCertificatePath { get; init; }
 
     public required IReadOnlyList<BoxComponentState> Components { get; init; }
+
+    /// <summary>The node, once started (null with <c>--no-node</c>).</summary>
+    public BoxNodeState? Node { get; init; }
 
     /// <summary>True once every component is ready.</summary>
     public bool Ready { get; init; }

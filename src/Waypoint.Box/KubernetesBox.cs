@@ -7,14 +7,18 @@ using Waypoint.Box.Assets;
 using Waypoint.Box.Components;
 using Waypoint.Box.Network;
 using Waypoint.Box.Pki;
+using Waypoint.Node;
+using Waypoint.Node.Images;
 
 namespace Waypoint.Box;
 
 /// <summary>
 /// A real Kubernetes control plane in the private network namespace this process runs in (started by
 /// <see cref="BoxLauncher"/>): etcd, kube-apiserver, the CRDs, kube-controller-manager, kube-scheduler and
-/// (optionally) istiod, each a <see cref="BoxComponent"/> with its log in <c>&lt;work&gt;/log</c>. Its state file
-/// lets processes outside attach (<see cref="AttachAsync"/>). Disposing stops everything in reverse order.
+/// (optionally) istiod, each a <see cref="BoxComponent"/> with its log in <c>&lt;work&gt;/log</c>, then (optionally) the
+/// node: a <see cref="WaypointNode"/> hosted in this process (the real kubelet on our CRI runtime, in this private
+/// mount namespace). Its state file lets processes outside attach (<see cref="AttachAsync"/>). Disposing stops
+/// everything in reverse order: the node first (kubelet, then containers and pod networks), etcd last.
 /// </summary>
 public sealed class KubernetesBox : IAsyncDisposable
 {
@@ -32,12 +36,15 @@ public sealed class KubernetesBox : IAsyncDisposable
     private readonly List<BoxComponent> _components = [];
     private readonly HttpClient _admin;
     private readonly string _networkNamespacePath;
+    private readonly ILoggerFactory _loggerFactory;
+    private WaypointNode? _node;
     private int _stopped;
 
-    private KubernetesBox(BoxOptions options, ILogger logger, KubernetesAssets assets, string workDirectory, BoxPki pki, string networkNamespacePath, HttpClient admin)
+    private KubernetesBox(BoxOptions options, ILoggerFactory loggerFactory, KubernetesAssets assets, string workDirectory, BoxPki pki, string networkNamespacePath, HttpClient admin)
     {
         _options = options;
-        _logger = logger;
+        _loggerFactory = loggerFactory;
+        _logger = loggerFactory.CreateLogger<KubernetesBox>();
         Assets = assets;
         WorkDirectory = workDirectory;
         Pki = pki;
@@ -56,6 +63,9 @@ public sealed class KubernetesBox : IAsyncDisposable
     public string AdminKubeconfigPath => Path.Combine(WorkDirectory, "admin.kubeconfig");
 
     public string LogDirectory => Path.Combine(WorkDirectory, "log");
+
+    /// <summary>The node, when the box runs one (<see cref="BoxOptions.Node"/>) and it has started.</summary>
+    public WaypointNode? Node => _node;
 
     /// <summary>The running components, in start order.</summary>
     public IReadOnlyList<BoxComponent> Components => _components;
@@ -85,7 +95,7 @@ public sealed class KubernetesBox : IAsyncDisposable
         var pki = BoxPki.Create(Path.Combine(workDirectory, "pki"));
         var admin = pki.IssueClientCertificate("admin", "admin", "system:masters");
         var adminClient = BoxHttp.CreateApiClient(ApiServerUrl, pki.CaCertificatePath, admin.CertificatePath, admin.KeyPath);
-        var box = new KubernetesBox(options, logger, assets, workDirectory, pki, NetworkNamespacePath(), adminClient);
+        var box = new KubernetesBox(options, loggerFactory, assets, workDirectory, pki, NetworkNamespacePath(), adminClient);
         BoxLog.Starting(logger, workDirectory, box._networkNamespacePath);
         try
         {
@@ -138,6 +148,8 @@ public sealed class KubernetesBox : IAsyncDisposable
         var apiServing = pki.IssueServingCertificate("kube-apiserver", "kube-apiserver",
             ["localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"],
             [IPAddress.Loopback, BoxNetwork.KubernetesServiceIp]);
+        // The API server's identity towards kubelets (logs, exec, port-forward); the kubelet's webhook authorizes it as an admin.
+        var apiKubeletClient = pki.IssueClientCertificate("kube-apiserver-kubelet-client", "kube-apiserver-kubelet-client", "system:masters");
 
         await StartAsync(new BoxComponentSpec
         {
@@ -172,6 +184,10 @@ public sealed class KubernetesBox : IAsyncDisposable
                 $"--service-account-key-file={pki.ServiceAccountPublicKeyPath}", $"--service-account-signing-key-file={pki.ServiceAccountKeyPath}",
                 "--api-audiences=https://kubernetes.default.svc.cluster.local",
                 "--allow-privileged=true", "--profiling=false",
+                // Reach the kubelet by its node IP (the box has no DNS for node names), verified against the box CA.
+                "--kubelet-preferred-address-types=InternalIP",
+                $"--kubelet-client-certificate={apiKubeletClient.CertificatePath}", $"--kubelet-client-key={apiKubeletClient.KeyPath}",
+                $"--kubelet-certificate-authority={pki.CaCertificatePath}",
             ],
             IsReadyAsync = ct => IsOkAsync(new Uri(ApiServerUrl, "/readyz"), ct),
         }, cancellationToken).ConfigureAwait(false);
@@ -194,8 +210,8 @@ public sealed class KubernetesBox : IAsyncDisposable
                 $"--service-account-private-key-file={pki.ServiceAccountKeyPath}", $"--root-ca-file={pki.CaCertificatePath}",
                 $"--cluster-signing-cert-file={pki.CaCertificatePath}", $"--cluster-signing-key-file={pki.CaKeyPath}",
                 $"--service-cluster-ip-range={BoxNetwork.ServiceCidr}",
-                // No node-lifecycle controller: nothing renews Node leases the way it expects, it would mark pods NotReady.
-                "--controllers=garbage-collector-controller,namespace-controller,serviceaccount-controller,serviceaccount-token-controller," +
+                // The node-lifecycle controller removes the not-ready taint once the kubelet reports Ready (it renews its lease).
+                "--controllers=node-lifecycle-controller,garbage-collector-controller,namespace-controller,serviceaccount-controller,serviceaccount-token-controller," +
                 "deployment-controller,replicaset-controller,endpointslice-controller,endpointslice-mirroring-controller,endpoints-controller," +
                 "root-ca-certificate-publisher-controller,clusterrole-aggregation-controller,service-cidr-controller,pod-garbage-collector-controller",
             ],
@@ -222,6 +238,48 @@ public sealed class KubernetesBox : IAsyncDisposable
         {
             await StartIstiodAsync(cancellationToken).ConfigureAwait(false);
         }
+
+        if (_options.Node)
+        {
+            await StartNodeAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private async Task StartNodeAsync(CancellationToken cancellationToken)
+    {
+        var name = _options.NodeName;
+        var client = Pki.IssueClientCertificate("kubelet-client", $"system:node:{name}", "system:nodes");
+        var serving = Pki.IssueServingCertificate("kubelet-serving", $"system:node:{name}", [name], [BoxNetwork.NodeIp]);
+        var root = Path.Combine(WorkDirectory, "node");
+        BoxPki.CreatePrivateDirectory(root);
+        try
+        {
+            _node = await WaypointNode.StartAsync(new NodeOptions
+            {
+                ApiServer = ApiServerUrl,
+                CaCertificatePath = Pki.CaCertificatePath,
+                KubeletClientCertificatePath = client.CertificatePath,
+                KubeletClientKeyPath = client.KeyPath,
+                KubeletServingCertificatePath = serving.CertificatePath,
+                KubeletServingKeyPath = serving.KeyPath,
+                NodeName = name,
+                NodeAddress = BoxNetwork.NodeIp,
+                RootDirectory = root,
+                KubeletPath = Assets.Kubelet,
+                Images = _options.NodeImages ?? ImageMap.Default(ImageMap.CurrentWaypointCommand(), envoyExecutable: null),
+            }, _loggerFactory, time: null, cancellationToken).ConfigureAwait(false);
+            using var limit = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            limit.CancelAfter(_options.ReadyTimeout);
+            await _node.WaitForReadyAsync(limit.Token).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            var log = _node?.Kubelet.LogPath ?? Path.Combine(root, "kubelet", "kubelet.log");
+            throw BoxComponentException.Create("node", _node?.Kubelet.ExitCode, log, $"node: {name} did not become Ready ({ex.Message})", ex);
+        }
+
+        BoxLog.ComponentReady(_logger, "kubelet", _node.Kubelet.ProcessId, _node.Kubelet.LogPath);
+        await WriteStateAsync(ready: false, cancellationToken).ConfigureAwait(false);
     }
 
     private async Task StartIstiodAsync(CancellationToken cancellationToken)
@@ -290,14 +348,19 @@ public sealed class KubernetesBox : IAsyncDisposable
     }
 
     /// <summary>
-    /// Completes with the first component that exits while the box runs (a crash: the box no longer works), or is
-    /// cancelled. Components started after the call are not watched by it.
+    /// Completes with the first component (or the kubelet) that exits while the box runs (a crash: the box no longer
+    /// works), or is cancelled. Components started after the call are not watched by it.
     /// </summary>
-    public async Task<BoxComponent> WaitForComponentExitAsync(CancellationToken cancellationToken)
+    public async Task<BoxComponentExit> WaitForComponentExitAsync(CancellationToken cancellationToken)
     {
-        var components = _components.ToList();
-        var exited = await Task.WhenAny(components.Select(c => c.Exited)).WaitAsync(cancellationToken).ConfigureAwait(false);
-        return components.First(c => c.Exited == exited);
+        var watched = _components.Select(c => (Exited: c.Exited, Exit: (Func<BoxComponentExit>)(() => new BoxComponentExit(c.Name, c.ExitCode, c.LogPath)))).ToList();
+        if (_node is { } node)
+        {
+            watched.Add((node.Kubelet.WaitForExitAsync(CancellationToken.None), () => new BoxComponentExit("kubelet", node.Kubelet.ExitCode, node.Kubelet.LogPath)));
+        }
+
+        var exited = await Task.WhenAny(watched.Select(w => w.Exited)).WaitAsync(cancellationToken).ConfigureAwait(false);
+        return watched.First(w => w.Exited == exited).Exit();
     }
 
     /// <summary>
@@ -381,6 +444,7 @@ public sealed class KubernetesBox : IAsyncDisposable
             PkiDirectory = Pki.Directory,
             CaCertificatePath = Pki.CaCertificatePath,
             Components = [.. _components.Where(c => c.ProcessId is not null).Select(c => new BoxComponentState(c.Name, c.ProcessId!.Value, c.LogPath))],
+            Node = _node is { } node ? new BoxNodeState(_options.NodeName, node.Kubelet.ProcessId, node.Kubelet.LogPath, Path.Combine(WorkDirectory, "node")) : null,
             Ready = ready,
         };
         await State.WriteAsync(_options.StateFile, cancellationToken).ConfigureAwait(false);
@@ -393,7 +457,14 @@ public sealed class KubernetesBox : IAsyncDisposable
             return;
         }
 
-        // Reverse order, each waited for: if etcd goes first, the API server's graceful shutdown hangs.
+        // The node first, while the API server still answers the kubelet; then the rest in reverse order, each waited
+        // for: if etcd goes first, the API server's graceful shutdown hangs.
+        if (_node is { } node)
+        {
+            BoxLog.Stopping(_logger, "node");
+            await node.DisposeAsync().ConfigureAwait(false);
+        }
+
         for (var i = _components.Count - 1; i >= 0; i--)
         {
             BoxLog.Stopping(_logger, _components[i].Name);

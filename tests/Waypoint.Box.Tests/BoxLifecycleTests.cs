@@ -1,3 +1,4 @@
+using k8s;
 using Waypoint.Box.Assets;
 
 using Waypoint.TestKit.Box;
@@ -13,28 +14,101 @@ public sealed class BoxLifecycleTests
         await using var box = BoxProcess.Start("--no-istiod");
         await box.WaitReadyAsync();
         var state = await BoxState.ReadAsync(box.StatePath, CancellationToken.None);
-        int[] pids = [state.UnshareProcessId, state.BoxProcessId, .. state.Components.Select(c => c.ProcessId)];
-        Assert.Equal(6, pids.Distinct().Count());
+        Assert.NotNull(state.Node);
+        var (containerPid, podNamespace) = await RunContainerAsync(box.StatePath);
+        int[] pids = [state.UnshareProcessId, state.BoxProcessId, .. state.Components.Select(c => c.ProcessId), state.Node.KubeletProcessId, containerPid];
+        Assert.Equal(8, pids.Distinct().Count());
         Assert.All(pids, pid => Assert.True(Directory.Exists($"/proc/{pid}"), $"pid {pid} is not running"));
         Assert.NotNull(state.NetworkNamespaceId);
         Assert.NotEmpty(ProcessesIn(state.NetworkNamespaceId));
+        Assert.NotEqual(state.NetworkNamespaceId, podNamespace);
 
         var exitCode = await box.StopAsync();
 
         Assert.True(exitCode == 0, box.Output);
         Assert.All(pids, pid => Assert.False(Directory.Exists($"/proc/{pid}"), $"pid {pid} is still there"));
         Assert.Empty(ProcessesIn(state.NetworkNamespaceId));
+        Assert.Empty(ProcessesIn(podNamespace));
         Assert.False(Directory.Exists(state.WorkDirectory), $"{state.WorkDirectory} is still there");
         Assert.False(File.Exists(box.StatePath));
         Assert.Contains("The box stopped.", box.Output, StringComparison.Ordinal);
     }
 
     [Fact]
-    public async Task A_component_dying_while_the_box_runs_stops_the_box_and_names_it()
+    public async Task The_kubelet_dying_while_the_box_runs_stops_the_box_and_names_it()
     {
         await using var box = BoxProcess.Start("--no-istiod");
         await box.WaitReadyAsync();
         var state = await BoxState.ReadAsync(box.StatePath, CancellationToken.None);
+        Assert.NotNull(state.Node);
+
+        _ = Kill(state.Node.KubeletProcessId, 9);
+        var exitCode = await box.WaitForExitAsync();
+
+        Assert.True(exitCode == 1, box.Output);
+        Assert.Contains("kubelet exited with exit code 137 while the box ran", box.Output, StringComparison.Ordinal);
+        Assert.Contains($"Log: {state.Node.KubeletLogPath}", box.Output, StringComparison.Ordinal);
+        Assert.All(state.Components, c => Assert.False(Directory.Exists($"/proc/{c.ProcessId}"), $"{c.Name} (pid {c.ProcessId}) is still there"));
+    }
+
+    /// <summary>Runs a pod on the box's node; returns its container's pid (found by a marker in its environment) and network namespace.</summary>
+    private static async Task<(int Pid, string NetworkNamespace)> RunContainerAsync(string statePath)
+    {
+        var marker = $"WAYPOINT_LIFECYCLE_MARKER={Guid.NewGuid():N}";
+        using var connection = await KubernetesBox.AttachAsync(statePath, CancellationToken.None);
+        using var client = connection.CreateKubernetesClient();
+        var pod = new k8s.Models.V1Pod
+        {
+            Metadata = new k8s.Models.V1ObjectMeta { Name = "sleeper" },
+            Spec = new k8s.Models.V1PodSpec
+            {
+                AutomountServiceAccountToken = false,
+                Containers = [new k8s.Models.V1Container { Name = "sleep", Image = "waypoint/echo", Command = ["sleep", "600"], Env = [new k8s.Models.V1EnvVar { Name = marker.Split('=')[0], Value = marker.Split('=')[1] }] }],
+            },
+        };
+        // Bounded retries, not timing: the ServiceAccount admission refuses pods until `default` exists, then the kubelet starts it.
+        for (var attempt = 0; attempt < 600; attempt++)
+        {
+            try
+            {
+                await client.CoreV1.CreateNamespacedPodAsync(pod, "default");
+                break;
+            }
+            catch (k8s.Autorest.HttpOperationException ex) when (ex.Response.StatusCode == System.Net.HttpStatusCode.Forbidden)
+            {
+                await Task.Delay(100);
+            }
+        }
+
+        for (var attempt = 0; attempt < 600; attempt++)
+        {
+            foreach (var pid in Directory.EnumerateDirectories("/proc").Select(d => int.TryParse(Path.GetFileName(d), out var p) ? p : 0).Where(p => p > 0))
+            {
+                try
+                {
+                    if (File.ReadAllText($"/proc/{pid}/environ").Split('\0').Contains(marker) && Network.BoxNetwork.NetworkNamespaceOf(pid) is { } id)
+                    {
+                        return (pid, id);
+                    }
+                }
+                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+                {
+                }
+            }
+
+            await Task.Delay(100);
+        }
+
+        throw new InvalidOperationException("The pod's container never started.");
+    }
+
+    [Fact]
+    public async Task A_component_dying_while_the_box_runs_stops_the_box_and_names_it()
+    {
+        await using var box = BoxProcess.Start("--no-istiod", "--no-node");
+        await box.WaitReadyAsync();
+        var state = await BoxState.ReadAsync(box.StatePath, CancellationToken.None);
+        Assert.Null(state.Node);
         var scheduler = state.Components.Single(c => c.Name == "kube-scheduler");
 
         _ = Kill(scheduler.ProcessId, 9);

@@ -6,12 +6,14 @@ using Waypoint.Box;
 using Waypoint.Box.Assets;
 using Waypoint.Box.Components;
 using Waypoint.Box.Network;
+using Waypoint.Local.Envoy;
+using Waypoint.Node.Images;
 
 namespace Waypoint.Host.Commands;
 
 /// <summary>
 /// <c>waypoint box</c>: a real Kubernetes control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler,
-/// istiod) in a private network namespace, until SIGINT/SIGTERM. The command re-executes itself inside new
+/// istiod) and a node (the real kubelet on our process runtime) in a private network namespace, until SIGINT/SIGTERM. The command re-executes itself inside new
 /// namespaces (<see cref="BoxLauncher"/>); the inner process runs the <see cref="KubernetesBox"/>.
 /// </summary>
 [SupportedOSPlatform("linux")]
@@ -22,12 +24,13 @@ internal sealed class BoxCommand : IWaypointCommand
         var workDir = new Option<DirectoryInfo?>("--work-dir") { Description = "The box's private work folder (new or empty). Default: a new folder under the temp dir." };
         var keep = new Option<bool>("--keep") { Description = "Keep the work folder when the box stops." };
         var noIstiod = new Option<bool>("--no-istiod") { Description = "Do not run istiod." };
+        var noNode = new Option<bool>("--no-node") { Description = "Do not run the node (the kubelet on the box's process runtime): no pods run." };
         var stateFile = new Option<string>("--state-file") { Description = "Where the running box describes itself (for attaching).", DefaultValueFactory = _ => BoxOptions.DefaultStateFile };
         var componentArgs = new Option<string[]>("--component-arg") { Description = "An extra flag for one component, NAME=FLAG (e.g. kube-apiserver=--v=4); repeatable." };
         var verbose = new Option<bool>("--verbose", "-v") { Description = "Log every step." };
-        var command = new Command("box", "Run a real Kubernetes control plane and istiod in a private network namespace until Ctrl-C or SIGTERM.")
+        var command = new Command("box", "Run a real Kubernetes control plane, istiod and a node in a private network namespace until Ctrl-C or SIGTERM.")
         {
-            workDir, keep, noIstiod, stateFile, componentArgs, verbose,
+            workDir, keep, noIstiod, noNode, stateFile, componentArgs, verbose,
         };
         command.SetAction(async (parseResult, invocationToken) =>
         {
@@ -66,6 +69,8 @@ internal sealed class BoxCommand : IWaypointCommand
                 WorkDirectory = parseResult.GetValue(workDir)?.FullName,
                 KeepWorkDirectory = parseResult.GetValue(keep),
                 Istiod = !parseResult.GetValue(noIstiod),
+                Node = !parseResult.GetValue(noNode),
+                NodeImages = ImageMap.Default(ImageMap.CurrentWaypointCommand(), EnvoyLocator.TryLocate()),
                 StateFile = Path.GetFullPath(parseResult.GetValue(stateFile)!),
                 ExtraArguments = extra.ToDictionary(e => e.Key, e => (IReadOnlyList<string>)e.Value, StringComparer.Ordinal),
             };
@@ -181,6 +186,11 @@ internal sealed class BoxCommand : IWaypointCommand
         foreach (var component in state.Components)
         {
             output.WriteLine($"  {component.Name,-18} pid {component.ProcessId}, log {component.LogPath}");
+        }
+
+        if (state.Node is { } node)
+        {
+            output.WriteLine($"  {"kubelet",-18} pid {node.KubeletProcessId}, log {node.KubeletLogPath} (Node {node.Name})");
         }
 
         output.WriteLine();

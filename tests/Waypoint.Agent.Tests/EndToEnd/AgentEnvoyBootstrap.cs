@@ -16,6 +16,9 @@ using UpstreamHttpProtocolOptions = Envoy.Extensions.Upstreams.Http.V3.HttpProto
 
 namespace Waypoint.Agent.Tests.EndToEnd;
 
+// Waypoint.Node (a namespace, referenced through the TestKit) would otherwise hide Envoy's Node message here.
+using Node = global::Envoy.Config.Core.V3.Node;
+
 /// <summary>
 /// A static Envoy bootstrap that uses the agent exactly as a waypoint does: cluster <c>sds-grpc</c> on the agent's
 /// socket, an inbound mTLS listener <c>mesh</c> (<see cref="HboneTlsContexts.Downstream"/>) routing to a plain

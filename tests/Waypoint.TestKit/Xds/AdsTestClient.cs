@@ -5,6 +5,9 @@ using Grpc.Net.Client;
 
 namespace Waypoint.TestKit.Xds;
 
+// Waypoint.Node (a namespace) would otherwise hide Envoy's Node message here.
+using Node = global::Envoy.Config.Core.V3.Node;
+
 /// <summary>
 /// A scriptable state-of-the-world ADS client (what Envoy does, one message at a time) for protocol tests and
 /// benchmarks. The node is sent on the first request only, like Envoy with <c>set_node_on_first_message_only</c>.

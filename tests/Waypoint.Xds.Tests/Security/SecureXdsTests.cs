@@ -19,6 +19,9 @@ using Waypoint.Xds.Security;
 
 namespace Waypoint.Xds.Tests.Security;
 
+// Waypoint.Node (a namespace, referenced through the TestKit) would otherwise hide Envoy's Node message here.
+using Node = global::Envoy.Config.Core.V3.Node;
+
 /// <summary>
 /// xDS over mutual TLS: the server's certificate comes from the istiod CA double for the controller's identity, each
 /// client is authenticated by its workload certificate and may read only the node group its identity is granted.

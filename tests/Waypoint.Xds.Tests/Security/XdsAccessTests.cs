@@ -9,6 +9,9 @@ using Waypoint.Xds.Security;
 
 namespace Waypoint.Xds.Tests.Security;
 
+// Waypoint.Node (a namespace, referenced through the TestKit) would otherwise hide Envoy's Node message here.
+using Node = global::Envoy.Config.Core.V3.Node;
+
 /// <summary>Identity parsing, the resolvers' verdicts, the loopback-only debug endpoint and the bounded cache.</summary>
 public sealed class XdsAccessTests
 {

@@ -1,0 +1,269 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using k8s;
+using k8s.Autorest;
+using k8s.Models;
+using Waypoint.Box.Assets;
+using Waypoint.Box.Network;
+using Waypoint.TestKit.Box;
+
+namespace Waypoint.Box.Tests;
+
+/// <summary>The box without istiod (not needed here), with its node: the real kubelet on our process runtime.</summary>
+public sealed class NodeBoxFixture : SharedBoxFixture
+{
+    protected override string[] Arguments => ["--no-istiod"];
+}
+
+/// <summary>
+/// The box runs a real node: the kubelet registers, pods of known images run as processes in their own network
+/// namespaces and are reachable from inside the box, unknown images never run, and a deleted pod's process stops.
+/// </summary>
+[Collection(BoxCollectionDefinition.Name)]
+public sealed class BoxNodeTests(NodeBoxFixture box) : IClassFixture<NodeBoxFixture>
+{
+    private const string NodeName = "box-node";
+    private const string ServiceAccountDirectory = "/var/run/secrets/kubernetes.io/serviceaccount";
+
+    private BoxState State => box.Connection.State;
+
+    [Fact]
+    public async Task The_node_registers_Ready_on_our_runtime_and_loses_the_not_ready_taint()
+    {
+        using var client = box.Connection.CreateKubernetesClient();
+        Assert.NotNull(State.Node);
+        Assert.Equal(NodeName, State.Node.Name);
+        Assert.Equal(State.NetworkNamespaceId, BoxNetwork.NetworkNamespaceOf(State.Node.KubeletProcessId));
+
+        var node = await client.CoreV1.ReadNodeAsync(NodeName);
+        Assert.Equal("True", node.Status.Conditions.Single(c => c.Type == "Ready").Status);
+        Assert.StartsWith("waypoint-node://", node.Status.NodeInfo.ContainerRuntimeVersion, StringComparison.Ordinal);
+        Assert.Contains(node.Status.Addresses, a => a.Type == "InternalIP" && a.Address == BoxNetwork.NodeIp.ToString());
+
+        // The node-lifecycle controller removes the taint the API server's admission put on the new Node.
+        Assert.True(await Eventually(async () =>
+            (await client.CoreV1.ReadNodeAsync(NodeName)).Spec.Taints?.Any(t => t.Key == "node.kubernetes.io/not-ready") != true));
+    }
+
+    [Fact]
+    public async Task An_echo_pod_runs_Ready_in_the_pod_range_answers_from_inside_the_box_and_logs_through_kubectl()
+    {
+        using var client = box.Connection.CreateKubernetesClient();
+        const string name = "echo-ready";
+        await CreateEchoServiceAsync(client, name);
+        await client.CoreV1.CreateNamespacedPodAsync(EchoPod(name), "default");
+
+        var pod = await WaitForPodAsync(client, name, p => p.Status?.Conditions?.Any(c => c.Type == "Ready" && c.Status == "True") == true);
+        Assert.Equal("Running", pod.Status.Phase);
+        Assert.Equal(NodeName, pod.Spec.NodeName);
+        var podIp = IPAddress.Parse(pod.Status.PodIP);
+        Assert.True(System.Net.IPNetwork.Parse(BoxNetwork.PodCidr).Contains(podIp), pod.Status.PodIP);
+        Assert.NotEqual(BoxNetwork.NodeIp, podIp);
+
+        Assert.True(await Eventually(async () =>
+        {
+            var slices = await client.DiscoveryV1.ListNamespacedEndpointSliceAsync("default", labelSelector: $"kubernetes.io/service-name={name}");
+            return slices.Items.SelectMany(s => s.Endpoints ?? []).Any(e => e.Addresses.Contains(pod.Status.PodIP) && e.Conditions?.Ready == true && e.NodeName == NodeName);
+        }), "the EndpointSlice never listed the pod ready");
+
+        using var http = box.Connection.Network.CreateHttpClient();
+        var reply = await http.GetStringAsync(new Uri($"http://{pod.Status.PodIP}:8080/hello"));
+        Assert.Contains(name, reply, StringComparison.Ordinal);
+
+        var (code, logs) = await KubectlAsync("logs", "-n", "default", name, "-c", "echo");
+        Assert.True(code == 0, logs);
+        Assert.Contains($"echo default/{name} listening", logs, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_pod_sees_its_projected_ServiceAccount_token_and_its_logs_come_through_the_API()
+    {
+        using var client = box.Connection.CreateKubernetesClient();
+        const string name = "sa-check";
+        await CreatePodAsync(client, new V1Pod
+        {
+            Metadata = new V1ObjectMeta { Name = name },
+            Spec = new V1PodSpec
+            {
+                RestartPolicy = "Never",
+                Containers =
+                [
+                    new V1Container
+                    {
+                        Name = "check",
+                        Image = "waypoint/echo",
+                        // A host shell; the token itself is never printed, only that it is there.
+                        Command = ["sh", "-c", $"cd {ServiceAccountDirectory} && ls && echo namespace=$(cat namespace) && test -s token && test -s ca.crt && echo token-present"],
+                    },
+                ],
+            },
+        });
+
+        var pod = await WaitForPodAsync(client, name, p => p.Status?.Phase is "Succeeded" or "Failed");
+        using var stream = await client.CoreV1.ReadNamespacedPodLogAsync(name, "default", container: "check");
+        var logs = await new StreamReader(stream).ReadToEndAsync();
+        Assert.True(pod.Status.Phase == "Succeeded", logs);
+        Assert.Contains("namespace=default", logs, StringComparison.Ordinal);
+        Assert.Contains("token-present", logs, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_pod_of_an_unknown_image_fails_to_pull_and_never_runs()
+    {
+        using var client = box.Connection.CreateKubernetesClient();
+        const string name = "unknown-image";
+        await CreatePodAsync(client, new V1Pod
+        {
+            Metadata = new V1ObjectMeta { Name = name },
+            Spec = new V1PodSpec { Containers = [new V1Container { Name = "nginx", Image = "nginx:1.27" }] },
+        });
+
+        var pod = await WaitForPodAsync(client, name, p =>
+            p.Status?.ContainerStatuses?.Any(s => s.State?.Waiting?.Reason is "ErrImagePull" or "ImagePullBackOff") == true);
+        Assert.Equal("Pending", pod.Status.Phase);
+        Assert.All(pod.Status.ContainerStatuses, s => Assert.Null(s.State.Running));
+        Assert.Contains(pod.Status.ContainerStatuses, s => s.State.Waiting.Message?.Contains("nginx:1.27", StringComparison.Ordinal) == true);
+    }
+
+    [Fact]
+    public async Task Deleting_a_pod_stops_its_process()
+    {
+        using var client = box.Connection.CreateKubernetesClient();
+        const string name = "echo-deleted";
+        await client.CoreV1.CreateNamespacedPodAsync(EchoPod(name), "default");
+        var pod = await WaitForPodAsync(client, name, p => p.Status?.Phase == "Running");
+        var pid = FindContainerProcess(name);
+        Assert.True(pid is not null, "no process carries the pod's POD_NAME");
+        var podNamespace = BoxNetwork.NetworkNamespaceOf(pid.Value);
+        Assert.NotNull(podNamespace);
+        Assert.NotEqual(State.NetworkNamespaceId, podNamespace);
+
+        await client.CoreV1.DeleteNamespacedPodAsync(name, "default");
+        Assert.True(await Eventually(() => Task.FromResult(FindContainerProcess(name) is null), attempts: 600), $"pid {pid} of {pod.Metadata.Name} still runs");
+        Assert.True(await Eventually(async () => (await client.CoreV1.ListNamespacedPodAsync("default", fieldSelector: $"metadata.name={name}")).Items.Count == 0, attempts: 600));
+    }
+
+    private static V1Pod EchoPod(string name) => new()
+    {
+        Metadata = new V1ObjectMeta { Name = name, Labels = new Dictionary<string, string> { ["app"] = name } },
+        Spec = new V1PodSpec
+        {
+            TerminationGracePeriodSeconds = 5,
+            Containers =
+            [
+                new V1Container
+                {
+                    Name = "echo",
+                    Image = "waypoint/echo",
+                    Args = ["--http-port", "8080"],
+                    Env =
+                    [
+                        new V1EnvVar { Name = "POD_NAME", ValueFrom = new V1EnvVarSource { FieldRef = new V1ObjectFieldSelector { FieldPath = "metadata.name" } } },
+                        new V1EnvVar { Name = "POD_NAMESPACE", ValueFrom = new V1EnvVarSource { FieldRef = new V1ObjectFieldSelector { FieldPath = "metadata.namespace" } } },
+                    ],
+                    Ports = [new V1ContainerPort { ContainerPort = 8080, Name = "http" }],
+                    ReadinessProbe = new V1Probe { HttpGet = new V1HTTPGetAction { Path = "/ready", Port = 8080 }, PeriodSeconds = 1 },
+                },
+            ],
+        },
+    };
+
+    private static async Task CreateEchoServiceAsync(Kubernetes client, string name) =>
+        await client.CoreV1.CreateNamespacedServiceAsync(new V1Service
+        {
+            Metadata = new V1ObjectMeta { Name = name },
+            Spec = new V1ServiceSpec
+            {
+                Selector = new Dictionary<string, string> { ["app"] = name },
+                Ports = [new V1ServicePort { Name = "http", Port = 80, TargetPort = 8080 }],
+            },
+        }, "default");
+
+    private static async Task CreatePodAsync(Kubernetes client, V1Pod pod)
+    {
+        // The ServiceAccount admission refuses pods until the controller made `default`'s ServiceAccount.
+        Assert.True(await Eventually(async () =>
+        {
+            try
+            {
+                await client.CoreV1.CreateNamespacedPodAsync(pod, "default");
+                return true;
+            }
+            catch (HttpOperationException ex) when (ex.Response.StatusCode == HttpStatusCode.Forbidden)
+            {
+                return false;
+            }
+        }));
+    }
+
+    private static async Task<V1Pod> WaitForPodAsync(Kubernetes client, string name, Func<V1Pod, bool> condition)
+    {
+        V1Pod? pod = null;
+        var reached = await Eventually(async () => condition(pod = await client.CoreV1.ReadNamespacedPodAsync(name, "default")), attempts: 600);
+        Assert.True(reached, $"pod {name} never reached the expected state; last status: {KubernetesJson.Serialize(pod?.Status)}");
+        return pod!;
+    }
+
+    /// <summary>The container process of a pod, by the POD_NAME the kubelet put in its environment.</summary>
+    private static int? FindContainerProcess(string podName)
+    {
+        var wanted = $"POD_NAME={podName}";
+        foreach (var directory in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(directory), NumberStyles.None, CultureInfo.InvariantCulture, out var pid))
+            {
+                continue;
+            }
+
+            try
+            {
+                var environment = File.ReadAllText(Path.Combine(directory, "environ")).Split('\0');
+                if (environment.Contains(wanted, StringComparer.Ordinal) && File.ReadAllText(Path.Combine(directory, "cmdline")).Contains("echo", StringComparison.Ordinal))
+                {
+                    return pid;
+                }
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                // Gone meanwhile, or a kernel thread.
+            }
+        }
+
+        return null;
+    }
+
+    private async Task<(int Code, string Output)> KubectlAsync(params string[] arguments)
+    {
+        var startInfo = new ProcessStartInfo("nsenter") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var argument in (string[])[$"--net={State.NetworkNamespacePath}", "--", KubernetesAssets.Locate().Kubectl, "--kubeconfig", State.AdminKubeconfigPath, .. arguments])
+        {
+            startInfo.ArgumentList.Add(argument);
+        }
+
+        using var process = Process.Start(startInfo)!;
+        var stderr = process.StandardError.ReadToEndAsync();
+        var stdout = await process.StandardOutput.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        return (process.ExitCode, stdout + await stderr);
+    }
+
+    /// <summary>
+    /// Retries a condition the kubelet and controllers reach asynchronously (pod status, EndpointSlices). Bounded;
+    /// not a timing assertion.
+    /// </summary>
+    private static async Task<bool> Eventually(Func<Task<bool>> condition, int attempts = 200)
+    {
+        for (var attempt = 0; attempt < attempts; attempt++)
+        {
+            if (await condition())
+            {
+                return true;
+            }
+
+            await Task.Delay(100);
+        }
+
+        return false;
+    }
+}
