@@ -22,15 +22,21 @@ public sealed class IstioCaClient : ICertificateAuthorityClient, IDisposable
 {
     private readonly AgentOptions _options;
     private readonly ILogger<IstioCaClient> _logger;
+    private readonly Action<SocketsHttpHandler>? _configureHandler;
     private readonly Lock _lock = new();
     private GrpcChannel? _channel;
 
-    public IstioCaClient(IOptions<AgentOptions> options, ILogger<IstioCaClient> logger)
+    /// <param name="configureHandler">
+    /// Adjusts the connection handler last (as KubernetesClient's <c>FirstMessageHandlerSetup</c>), e.g. to connect
+    /// from another network namespace; TLS verification against the mesh root stays as set here.
+    /// </param>
+    public IstioCaClient(IOptions<AgentOptions> options, ILogger<IstioCaClient> logger, Action<SocketsHttpHandler>? configureHandler = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(logger);
         _options = options.Value;
         _logger = logger;
+        _configureHandler = configureHandler;
     }
 
     public async Task<IReadOnlyList<string>> CreateCertificateAsync(string csrPem, TimeSpan ttl, CancellationToken cancellationToken)
@@ -175,6 +181,7 @@ public sealed class IstioCaClient : ICertificateAuthorityClient, IDisposable
                 };
             }
 
+            _configureHandler?.Invoke(handler);
             var address = new UriBuilder(Uri.UriSchemeHttps, host, port).Uri;
             _channel = GrpcChannel.ForAddress(address, new GrpcChannelOptions { HttpHandler = handler, DisposeHttpClient = true });
             AgentLog.CaChannelCreated(_logger, address, roots.Count);

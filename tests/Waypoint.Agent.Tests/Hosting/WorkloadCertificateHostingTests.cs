@@ -17,7 +17,7 @@ public sealed class WorkloadCertificateHostingTests
         using var directory = new TestDirectory();
         var options = new AgentOptions { Namespace = "waypoint-system", ServiceAccount = "waypoint-controller", SocketPath = directory.File("must-not-exist/socket") };
         ca.Configure(options, directory.Path);
-        var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
+        var builder = Microsoft.Extensions.Hosting.Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
         builder.Logging.ClearProviders();
         builder.Services.AddWorkloadCertificate(o => TestWorkloadAgent.CopyTo(options, o));
         using var host = builder.Build();

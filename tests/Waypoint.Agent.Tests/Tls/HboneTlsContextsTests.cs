@@ -57,7 +57,7 @@ public sealed class HboneTlsContextsTests
     [Fact]
     public async Task AddWaypointAgent_Rejects_Invalid_Options_On_Start_Naming_Each_Problem()
     {
-        var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
+        var builder = Microsoft.Extensions.Hosting.Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
         builder.Services.AddWaypointAgent(o =>
         {
             o.TrustDomain = "Bad Domain";
