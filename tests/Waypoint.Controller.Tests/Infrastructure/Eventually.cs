@@ -30,4 +30,13 @@ internal static class Eventually
             delay = TimeSpan.FromMilliseconds(Math.Min(delay.TotalMilliseconds * 2, 50));
         }
     }
+
+    /// <summary>Polls <paramref name="probe"/> until it returns a value, and returns it.</summary>
+    public static async Task<T> ValueAsync<T>(Func<Task<T?>> probe, string description, TimeSpan? timeout = null)
+        where T : class
+    {
+        T? found = null;
+        await TrueAsync(async () => (found = await probe()) is not null, description, timeout);
+        return found!;
+    }
 }

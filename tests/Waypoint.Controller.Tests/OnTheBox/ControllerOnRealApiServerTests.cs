@@ -32,28 +32,28 @@ public sealed class ControllerOnRealApiServerTests(InstalledBoxFixture box, ITes
         await using var controller = await StartControllerAsync();
         await ApplyAsync(ns, Mesh(ns));
 
-        var deployment = await WaitForAsync(() => TryAsync(() => box.Admin.AppsV1.ReadNamespacedDeploymentAsync("waypoint", ns)), "the waypoint Deployment");
+        var deployment = await Eventually.ValueAsync(() => TryAsync(() => box.Admin.AppsV1.ReadNamespacedDeploymentAsync("waypoint", ns)), "the waypoint Deployment", s_limit);
         Assert.Equal("waypoint", deployment.Spec.Template.Spec.ServiceAccountName);
-        var service = await WaitForAsync(() => TryAsync(() => box.Admin.CoreV1.ReadNamespacedServiceAsync("waypoint", ns)), "the waypoint Service");
-        await WaitForAsync(() => TryAsync(() => box.Admin.CoreV1.ReadNamespacedServiceAccountAsync("waypoint", ns)), "the waypoint ServiceAccount");
+        var service = await Eventually.ValueAsync(() => TryAsync(() => box.Admin.CoreV1.ReadNamespacedServiceAsync("waypoint", ns)), "the waypoint Service", s_limit);
+        await Eventually.ValueAsync(() => TryAsync(() => box.Admin.CoreV1.ReadNamespacedServiceAccountAsync("waypoint", ns)), "the waypoint ServiceAccount", s_limit);
 
         // Defaulting by the real API server: the pod template got its defaults, the Service a ClusterIP from the range.
         Assert.Equal("ClusterFirst", deployment.Spec.Template.Spec.DnsPolicy);
         Assert.StartsWith("10.96.", service.Spec.ClusterIP, StringComparison.Ordinal);
 
-        await WaitForAsync(async () => await GetAsync(Gateway, "v1", ns, "gateways", "waypoint") is { } gateway && Condition(gateway, "Accepted") == "True" ? gateway : null, "Gateway Accepted=True");
-        var route = await WaitForAsync(async () =>
+        await Eventually.ValueAsync(async () => await GetAsync(Gateway, "v1", ns, "gateways", "waypoint") is { } gateway && Condition(gateway, "Accepted") == "True" ? gateway : null, "Gateway Accepted=True", s_limit);
+        var route = await Eventually.ValueAsync(async () =>
         {
             var parents = (await GetAsync(Gateway, "v1", ns, "httproutes", "echo"))?["status"]?["parents"] as JsonArray;
             return parents?.FirstOrDefault(p => p?["controllerName"]?.GetValue<string>() == ControllerHarness.ControllerName) as JsonObject;
-        }, "the HTTPRoute's parent status");
+        }, "the HTTPRoute's parent status", s_limit);
         Assert.Equal("True", Condition(route, "Accepted", inStatus: false));
 
-        var policy = await WaitForAsync(async () =>
+        var policy = await Eventually.ValueAsync(async () =>
         {
             var ancestors = (await GetAsync("gateway.kgateway.dev", "v1alpha1", ns, "trafficpolicies", "retry"))?["status"]?["ancestors"] as JsonArray;
             return ancestors?.FirstOrDefault(a => a?["controllerName"]?.GetValue<string>() == ControllerHarness.ControllerName) as JsonObject;
-        }, "the TrafficPolicy's ancestor status");
+        }, "the TrafficPolicy's ancestor status", s_limit);
         Assert.Equal("True", Condition(policy, "Accepted", inStatus: false));
 
         // Nothing the controller tried was refused: the shipped role is enough.
@@ -66,15 +66,15 @@ public sealed class ControllerOnRealApiServerTests(InstalledBoxFixture box, ITes
         const string ns = "box-gc";
         await using var controller = await StartControllerAsync();
         await ApplyAsync(ns, Mesh(ns));
-        await WaitForAsync(() => TryAsync(() => box.Admin.AppsV1.ReadNamespacedDeploymentAsync("waypoint", ns)), "the waypoint Deployment");
+        await Eventually.ValueAsync(() => TryAsync(() => box.Admin.AppsV1.ReadNamespacedDeploymentAsync("waypoint", ns)), "the waypoint Deployment", s_limit);
 
         await box.Admin.CustomObjects.DeleteNamespacedCustomObjectAsync(Gateway, "v1", ns, "gateways", "waypoint");
 
-        await WaitForAsync(async () =>
+        await Eventually.ValueAsync(async () =>
             await TryAsync(() => box.Admin.AppsV1.ReadNamespacedDeploymentAsync("waypoint", ns)) is null
             && await TryAsync(() => box.Admin.CoreV1.ReadNamespacedServiceAsync("waypoint", ns)) is null
             && await TryAsync(() => box.Admin.CoreV1.ReadNamespacedServiceAccountAsync("waypoint", ns)) is null ? "gone" : null,
-            "the Deployment, Service and ServiceAccount to be garbage collected");
+            "the Deployment, Service and ServiceAccount to be garbage collected", s_limit);
     }
 
     [Fact]
@@ -83,7 +83,7 @@ public sealed class ControllerOnRealApiServerTests(InstalledBoxFixture box, ITes
         const string ns = "box-drift";
         await using var controller = await StartControllerAsync();
         await ApplyAsync(ns, Mesh(ns));
-        var deployment = await WaitForAsync(() => TryAsync(() => box.Admin.AppsV1.ReadNamespacedDeploymentAsync("waypoint", ns)), "the waypoint Deployment");
+        var deployment = await Eventually.ValueAsync(() => TryAsync(() => box.Admin.AppsV1.ReadNamespacedDeploymentAsync("waypoint", ns)), "the waypoint Deployment", s_limit);
         var image = deployment.Spec.Template.Spec.Containers[0].Image;
 
         // What `kubectl edit` does: an update by another field manager.
@@ -93,11 +93,11 @@ public sealed class ControllerOnRealApiServerTests(InstalledBoxFixture box, ITes
         }.ToJsonString();
         await box.Admin.AppsV1.PatchNamespacedDeploymentAsync(new V1Patch(patch, V1Patch.PatchType.StrategicMergePatch), "waypoint", ns, fieldManager: "kubectl-edit");
 
-        await WaitForAsync(async () =>
+        await Eventually.ValueAsync(async () =>
         {
             var current = await TryAsync(() => box.Admin.AppsV1.ReadNamespacedDeploymentAsync("waypoint", ns));
             return current?.Spec.Template.Spec.Containers[0].Image == image ? current : null;
-        }, $"the Deployment's image to be restored to {image}");
+        }, $"the Deployment's image to be restored to {image}", s_limit);
     }
 
     private async Task<BoxController> StartControllerAsync()
@@ -148,29 +148,6 @@ public sealed class ControllerOnRealApiServerTests(InstalledBoxFixture box, ITes
         catch (HttpOperationException ex) when (ex.Response.StatusCode == System.Net.HttpStatusCode.NotFound)
         {
             return null;
-        }
-    }
-
-    /// <summary>Polls the real API server until <paramref name="probe"/> answers; the limit is a safety net for a hung test, not a timed assertion.</summary>
-    private static async Task<T> WaitForAsync<T>(Func<Task<T?>> probe, string what)
-        where T : class
-    {
-        using var limit = new CancellationTokenSource(s_limit);
-        while (true)
-        {
-            if (await probe() is { } found)
-            {
-                return found;
-            }
-
-            try
-            {
-                await Task.Delay(200, limit.Token);
-            }
-            catch (OperationCanceledException)
-            {
-                Assert.Fail($"Waited {s_limit.TotalSeconds} s for {what}.");
-            }
         }
     }
 
