@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Runtime.InteropServices;
 using System.Runtime.Versioning;
 using Microsoft.Extensions.Logging;
 using Waypoint.Box;
@@ -50,13 +49,7 @@ internal sealed class BoxCommand : IWaypointCommand
             }
 
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(invocationToken);
-            using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
-            using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
-            void OnSignal(PosixSignalContext context)
-            {
-                context.Cancel = true;
-                stop.Cancel();
-            }
+            using var signals = ShutdownSignals.CancelOn(stop);
 
             if (!BoxLauncher.IsInside)
             {

@@ -1,6 +1,5 @@
 using System.CommandLine;
 using System.Net;
-using System.Runtime.InteropServices;
 using Waypoint.Local.Echo;
 
 namespace Waypoint.Host.Commands;
@@ -46,13 +45,7 @@ internal sealed class EchoCommand : IWaypointCommand
             };
 
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(invocationToken);
-            using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
-            using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
-            void OnSignal(PosixSignalContext context)
-            {
-                context.Cancel = true;
-                stop.Cancel();
-            }
+            using var signals = ShutdownSignals.CancelOn(stop);
 
             var recorder = new EchoRecorder(capacity: 100);
             recorder.Recorded += reply => output.WriteLine($"{reply.Method} {reply.Path} from {reply.Host} -> {reply.Status}");

@@ -2,7 +2,6 @@ using System.CommandLine;
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
-using System.Runtime.InteropServices;
 using System.Text;
 using Microsoft.Extensions.Logging;
 using Waypoint.Local;
@@ -35,13 +34,7 @@ internal sealed class LocalCommand : IWaypointCommand
         {
             // Ctrl-C and SIGTERM stop the rig gracefully: every Envoy quits and the state file goes away.
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(invocationToken);
-            using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
-            using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
-            void OnSignal(PosixSignalContext context)
-            {
-                context.Cancel = true;
-                stop.Cancel();
-            }
+            using var signals = ShutdownSignals.CancelOn(stop);
 
             var cancellationToken = stop.Token;
             var output = parseResult.InvocationConfiguration.Output;

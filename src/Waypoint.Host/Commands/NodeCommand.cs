@@ -1,6 +1,5 @@
 using System.CommandLine;
 using System.Net;
-using System.Runtime.InteropServices;
 using Microsoft.Extensions.Logging;
 using Waypoint.Local.Envoy;
 using Waypoint.Node;
@@ -36,13 +35,7 @@ internal sealed class NodeCommand : IWaypointCommand
         {
             var output = parseResult.InvocationConfiguration.Output;
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(invocationToken);
-            using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
-            using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
-            void OnSignal(PosixSignalContext context)
-            {
-                context.Cancel = true;
-                stop.Cancel();
-            }
+            using var signals = ShutdownSignals.CancelOn(stop);
 
             using var loggerFactory = LoggerFactory.Create(b => b
                 .AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; })
