@@ -95,9 +95,24 @@ public sealed class ControllerLivenessTests(ITestOutputHelper output) : IAsyncLi
         await Eventually.TrueAsync(() => _h.Store.OpenWatchCount(FakeResourceType.Namespaces) == 1, "watching");
         for (var i = 0; i < 4; i++)
         {
+            // Each step moves the store's revision first, so that seeing it proves the watch delivered something:
+            // a namespace (an event on this watch), or a Service (no event here, only the bookmark carries it).
+            if (i % 2 == 0)
+            {
+                _h.Create(FakeResourceType.Services, Objects.Service($"bump-{i}"));
+            }
+            else
+            {
+                _h.Create(FakeResourceType.Namespaces, Objects.Namespace($"event-{i}"));
+            }
+
             var revision = _h.Store.CurrentRevision.ToString(System.Globalization.CultureInfo.InvariantCulture);
-            _h.Store.SendBookmarks();
-            await Eventually.TrueAsync(() => informer.ResourceVersion == revision, "bookmark seen");
+            if (i % 2 == 0)
+            {
+                _h.Store.SendBookmarks();
+            }
+
+            await Eventually.TrueAsync(() => informer.ResourceVersion == revision, i % 2 == 0 ? "bookmark seen" : "event seen");
             time.Advance(TimeSpan.FromMinutes(2));
         }
 
