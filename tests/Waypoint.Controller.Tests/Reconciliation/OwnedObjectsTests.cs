@@ -63,7 +63,10 @@ public sealed class OwnedObjectsTests(ITestOutputHelper output) : IAsyncLifetime
         _h.Patch(FakeResourceType.Gateways, "apps", "waypoint", """{"spec":{"infrastructure":{"labels":{"team":"payments"}}}}""");
         await Eventually.TrueAsync(() => TemplateLabel("team") == "payments", "label applied");
         _h.Patch(FakeResourceType.Gateways, "apps", "waypoint", """{"spec":{"infrastructure":null}}""");
-        await Eventually.TrueAsync(() => TemplateLabel("team") is null, "label removed");
+        // Each owned object is applied on its own: wait for the last of them, the Service, too.
+        await Eventually.TrueAsync(
+            () => TemplateLabel("team") is null && _h.Get(FakeResourceType.Services, "apps", "waypoint")!["metadata"]!["labels"]!["team"] is null,
+            "label removed");
 
         var deployment = _h.Get(FakeResourceType.Deployments, "apps", "waypoint")!;
         Assert.Null(deployment["metadata"]!["labels"]!["team"]);
