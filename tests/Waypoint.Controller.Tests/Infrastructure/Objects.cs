@@ -3,6 +3,15 @@ namespace Waypoint.Controller.Tests.Infrastructure;
 /// <summary>JSON of the objects the tests create (placeholders <c>$name</c> keep JSON braces readable).</summary>
 internal static class Objects
 {
+    /// <summary>An ambient namespace served by waypoint apps/waypoint, with one Service (a VIP, one ready endpoint).</summary>
+    public static string OneServiceMesh => string.Join(
+        "\n---\n",
+        Namespace("apps", """{"istio.io/use-waypoint":"waypoint","istio.io/dataplane-mode":"ambient"}"""),
+        GatewayClass(),
+        Gateway("waypoint"),
+        Service("echo", clusterIp: "10.96.0.10"),
+        EndpointSlice("echo"));
+
     public const string MeshListener = """[{"name":"mesh","port":15008,"protocol":"HBONE"}]""";
 
     public static string GatewayClass(string name = "kgateway-waypoint", string controller = ControllerHarness.ControllerName, string? parametersRef = null) => T(

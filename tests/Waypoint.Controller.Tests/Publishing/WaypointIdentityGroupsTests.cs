@@ -12,13 +12,7 @@ namespace Waypoint.Controller.Tests.Publishing;
 /// <summary>The controller's identity → node group rule for secured xDS.</summary>
 public sealed class WaypointIdentityGroupsTests
 {
-    private static readonly string Mesh = string.Join(
-        "\n---\n",
-        Objects.Namespace("apps", """{"istio.io/use-waypoint":"waypoint","istio.io/dataplane-mode":"ambient"}"""),
-        Objects.GatewayClass(),
-        Objects.Gateway("waypoint"),
-        Objects.Service("echo", clusterIp: "10.96.0.10"),
-        Objects.EndpointSlice("echo"));
+    private static readonly string Mesh = Objects.OneServiceMesh;
 
     [Fact]
     public async Task The_Waypoints_Own_ServiceAccount_Reads_Only_Its_Published_Group()

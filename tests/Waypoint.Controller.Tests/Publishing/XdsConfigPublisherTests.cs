@@ -8,14 +8,7 @@ namespace Waypoint.Controller.Tests.Publishing;
 
 public sealed class XdsConfigPublisherTests
 {
-    // An ambient namespace served by waypoint apps/waypoint, with one Service (a VIP, one ready endpoint).
-    private static readonly string Mesh = string.Join(
-        "\n---\n",
-        Objects.Namespace("apps", """{"istio.io/use-waypoint":"waypoint","istio.io/dataplane-mode":"ambient"}"""),
-        Objects.GatewayClass(),
-        Objects.Gateway("waypoint"),
-        Objects.Service("echo", clusterIp: "10.96.0.10"),
-        Objects.EndpointSlice("echo"));
+    private static readonly string Mesh = Objects.OneServiceMesh;
 
     [Fact]
     public async Task Publishes_The_Translators_Encodings_Without_Encoding_Again()
