@@ -22,6 +22,19 @@ for trx in "$results"/*.trx; do
   n=$(grep -cE 'outcome="(NotExecuted|Inconclusive|NotRunnable|Pending)"' <<<"$outcomes")
   passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + n))
 done
+# Name each failure and the first lines of its message just above the closing line, where a CI log's tail shows them.
+if [ "$failed" -gt 0 ]; then
+  perl -0777 -ne '
+    while (/<UnitTestResult [^>]*?testName="([^"]*)"[^>]*?outcome="(?:Failed|Error|Timeout|Aborted)"(.*?)<\/UnitTestResult>/sg) {
+      my ($name, $body) = ($1, $2);
+      my ($message) = $body =~ /<Message>(.*?)<\/Message>/s;
+      $message //= "(no message)";
+      for ($name, $message) { s/&lt;/</g; s/&gt;/>/g; s/&quot;/"/g; s/&apos;/\x27/g; s/&amp;/&/g; }
+      my @lines = grep { /\S/ } split /\n/, $message;
+      print "FAILED $name\n";
+      print "  $_\n" for @lines[0 .. ($#lines < 5 ? $#lines : 5)];
+    }' "$results"/*.trx
+fi
 echo "Tests: ${passed} passed, ${failed} failed, ${skipped} skipped"
 if [ "$status" -eq 0 ] && [ "$passed" -eq 0 ]; then
   echo "no test ran" >&2
