@@ -48,7 +48,9 @@ public sealed class LeaderCampaignTests : IAsyncLifetime, IDisposable
         await stopA.CancelAsync();
         await runA;
         await Eventually.TrueAsync(() => b.IsLeader, "b takes over", TimeSpan.FromSeconds(15));
-        Assert.Equal(1, leadingB);
+        // IsLeader turns true as the leader's work is scheduled, so its start is awaited, not assumed.
+        await Eventually.TrueAsync(() => Volatile.Read(ref leadingB) > 0, "b's leader work starts");
+        Assert.Equal(1, Volatile.Read(ref leadingB));
         var lease = _server.Store.Get(FakeResourceType.Leases, "waypoint-system", "test-lease").Body;
         Assert.Equal("b", lease["spec"]!["holderIdentity"]!.GetValue<string>());
         Assert.Equal("1", lease["spec"]!["leaseTransitions"]!.ToJsonString());
