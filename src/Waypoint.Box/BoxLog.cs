@@ -10,6 +10,9 @@ internal static partial class BoxLog
     [LoggerMessage(Level = LogLevel.Information, Message = "{Component} ready (pid {ProcessId}, log {LogPath})")]
     public static partial void ComponentReady(ILogger logger, string component, int? processId, string logPath);
 
+    [LoggerMessage(Level = LogLevel.Information, Message = "Service VIPs proxied and cluster DNS serving on {DnsAddress}:53")]
+    public static partial void ServicesReady(ILogger logger, System.Net.IPAddress dnsAddress);
+
     [LoggerMessage(Level = LogLevel.Information, Message = "CRDs applied from {Paths}")]
     public static partial void CrdsApplied(ILogger logger, IReadOnlyList<string> paths);
 

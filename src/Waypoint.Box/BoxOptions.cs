@@ -33,6 +33,9 @@ public sealed record BoxOptions
     /// <summary>Extra flags per component name (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, istiod), appended last.</summary>
     public IReadOnlyDictionary<string, IReadOnlyList<string>> ExtraArguments { get; init; } = new Dictionary<string, IReadOnlyList<string>>();
 
+    /// <summary>Where the box's own instruments (the kube-proxy role's) are created; default a private factory.</summary>
+    public System.Diagnostics.Metrics.IMeterFactory? MeterFactory { get; init; }
+
     /// <summary>How long each component may take to become ready.</summary>
     public TimeSpan ReadyTimeout { get; init; } = TimeSpan.FromSeconds(90);
 

@@ -7,6 +7,10 @@ using Waypoint.Box.Assets;
 using Waypoint.Box.Components;
 using Waypoint.Box.Network;
 using Waypoint.Box.Pki;
+using Waypoint.Box.Services;
+using k8s;
+using Microsoft.Extensions.DependencyInjection;
+using System.Diagnostics.Metrics;
 using Waypoint.Node;
 using Waypoint.Node.Images;
 
@@ -38,6 +42,9 @@ public sealed class KubernetesBox : IAsyncDisposable
     private readonly string _networkNamespacePath;
     private readonly ILoggerFactory _loggerFactory;
     private WaypointNode? _node;
+    private BoxServices? _services;
+    private Kubernetes? _servicesClient;
+    private ServiceProvider? _ownMetrics;
     private int _stopped;
 
     private KubernetesBox(BoxOptions options, ILoggerFactory loggerFactory, KubernetesAssets assets, string workDirectory, BoxPki pki, string networkNamespacePath, HttpClient admin)
@@ -66,6 +73,9 @@ public sealed class KubernetesBox : IAsyncDisposable
 
     /// <summary>The node, when the box runs one (<see cref="BoxOptions.Node"/>) and it has started.</summary>
     public WaypointNode? Node => _node;
+
+    /// <summary>The kube-proxy role and cluster DNS, once the API server is up.</summary>
+    public BoxServices? Services => _services;
 
     /// <summary>The running components, in start order.</summary>
     public IReadOnlyList<BoxComponent> Components => _components;
@@ -147,7 +157,7 @@ public sealed class KubernetesBox : IAsyncDisposable
         var loopback = new[] { IPAddress.Loopback };
         var apiServing = pki.IssueServingCertificate("kube-apiserver", "kube-apiserver",
             ["localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"],
-            [IPAddress.Loopback, BoxNetwork.KubernetesServiceIp]);
+            [IPAddress.Loopback, BoxNetwork.KubernetesServiceIp, BoxNetwork.NodeIp]);
         // The API server's identity towards kubelets (logs, exec, port-forward); the kubelet's webhook authorizes it as an admin.
         var apiKubeletClient = pki.IssueClientCertificate("kube-apiserver-kubelet-client", "kube-apiserver-kubelet-client", "system:masters");
 
@@ -172,8 +182,10 @@ public sealed class KubernetesBox : IAsyncDisposable
             Arguments =
             [
                 $"--etcd-servers=http://127.0.0.1:{BoxPorts.EtcdClient}",
-                "--bind-address=127.0.0.1", $"--secure-port={BoxPorts.ApiServer}", "--advertise-address=127.0.0.1",
-                "--endpoint-reconciler-type=none",
+                // Every address of the box's namespace (127.0.0.1 for the box's own clients, the node IP for pods through
+                // the `kubernetes` Service), advertised as the node IP: the API server's own endpoint reconciler then
+                // writes a `kubernetes` EndpointSlice that pods can route to (a loopback one would be refused).
+                "--bind-address=0.0.0.0", $"--secure-port={BoxPorts.ApiServer}", $"--advertise-address={BoxNetwork.NodeIp}",
                 $"--tls-cert-file={apiServing.CertificatePath}", $"--tls-private-key-file={apiServing.KeyPath}", $"--cert-dir={Path.Combine(work, "kube-apiserver")}",
                 $"--client-ca-file={pki.CaCertificatePath}", "--authorization-mode=Node,RBAC",
                 $"--requestheader-client-ca-file={pki.CaCertificatePath}", "--requestheader-allowed-names=front-proxy-client",
@@ -192,6 +204,7 @@ public sealed class KubernetesBox : IAsyncDisposable
             IsReadyAsync = ct => IsOkAsync(new Uri(ApiServerUrl, "/readyz"), ct),
         }, cancellationToken).ConfigureAwait(false);
 
+        await StartServicesAsync(cancellationToken).ConfigureAwait(false);
         await ApplyCrdsAsync(cancellationToken).ConfigureAwait(false);
 
         var controllerManager = pki.IssueClientCertificate("kube-controller-manager", "system:kube-controller-manager");
@@ -242,6 +255,66 @@ public sealed class KubernetesBox : IAsyncDisposable
         if (_options.Node)
         {
             await StartNodeAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Reserves the DNS Service's ClusterIP (<c>kube-system/kube-dns</c>, 10.96.0.10, no selector: the box serves it
+    /// itself), then starts the kube-proxy role and the cluster DNS, fed by one watch as the admin.
+    /// </summary>
+    private async Task StartServicesAsync(CancellationToken cancellationToken)
+    {
+        await ApplyOrFailAsync("services", BoxServiceManifests.KubeDns, cancellationToken).ConfigureAwait(false);
+        var configuration = KubernetesClientConfiguration.BuildConfigFromConfigFile(AdminKubeconfigPath);
+        _servicesClient = new Kubernetes(configuration);
+        IMeterFactory meters;
+        if (_options.MeterFactory is { } given)
+        {
+            meters = given;
+        }
+        else
+        {
+            _ownMetrics = new ServiceCollection().AddMetrics().BuildServiceProvider();
+            meters = _ownMetrics.GetRequiredService<IMeterFactory>();
+        }
+
+        using var limit = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        limit.CancelAfter(_options.ReadyTimeout);
+        try
+        {
+            _services = await BoxServices.StartAsync(_servicesClient, new BoxServicesOptions
+            {
+                DnsEndPoint = new IPEndPoint(BoxNetwork.ClusterDnsIp, 53),
+                ServedByBox = new HashSet<string>(StringComparer.Ordinal) { BoxServiceManifests.KubeDnsKey },
+            }, _loggerFactory, meters, time: null, limit.Token).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            throw new BoxComponentException("services", null, null, $"services: the kube-proxy role and cluster DNS did not start ({ex.Message})", ex);
+        }
+
+        BoxLog.ServicesReady(_logger, BoxNetwork.ClusterDnsIp);
+    }
+
+    /// <summary>Server-side applies the box's own objects, retrying while the API server settles (e.g. kube-system not made yet).</summary>
+    private async Task ApplyOrFailAsync(string component, string yaml, CancellationToken cancellationToken)
+    {
+        var applier = new BoxApplier(_admin, FieldManager);
+        var deadline = Stopwatch.StartNew();
+        while (true)
+        {
+            var report = await applier.ApplyYamlAsync(yaml, component, cancellationToken).ConfigureAwait(false);
+            if (report.Succeeded)
+            {
+                return;
+            }
+
+            if (deadline.Elapsed > _options.ReadyTimeout)
+            {
+                throw new BoxComponentException(component, null, null, $"{component}: the box's objects could not be applied: {string.Join("; ", report.Failures)}");
+            }
+
+            await Task.Delay(TimeSpan.FromMilliseconds(200), cancellationToken).ConfigureAwait(false);
         }
     }
 
@@ -313,6 +386,7 @@ public sealed class KubernetesBox : IAsyncDisposable
 
         var istiod = Pki.IssueClientCertificate("istiod", "system:serviceaccount:istio-system:istiod", "system:serviceaccounts", "system:serviceaccounts:istio-system");
         var kubeconfig = Kubeconfig.WriteClientCertificate(Path.Combine(WorkDirectory, "istiod.kubeconfig"), ApiServerUrl, Pki.CaCertificatePath, istiod);
+        var node = BoxNetwork.NodeIp.ToString();
         var cwd = Path.Combine(WorkDirectory, "istiod");
         Directory.CreateDirectory(cwd);
         await StartAsync(new BoxComponentSpec
@@ -331,7 +405,7 @@ public sealed class KubernetesBox : IAsyncDisposable
                 ["PILOT_CERT_PROVIDER"] = "istiod",
                 ["PILOT_ENABLE_AMBIENT"] = "true",
                 ["CA_TRUSTED_NODE_ACCOUNTS"] = "istio-system/ztunnel",
-                ["ISTIOD_CUSTOM_HOST"] = "localhost,127.0.0.1",
+                ["ISTIOD_CUSTOM_HOST"] = $"localhost,127.0.0.1,{node}",
                 ["INJECT_ENABLED"] = "false",
                 ["VALIDATION_WEBHOOK_CONFIG_NAME"] = string.Empty,
                 ["PILOT_ENABLE_GATEWAY_API_DEPLOYMENT_CONTROLLER"] = "false",
@@ -339,12 +413,24 @@ public sealed class KubernetesBox : IAsyncDisposable
             Arguments =
             [
                 "discovery", $"--kubeconfig={kubeconfig}", "--domain=cluster.local",
-                $"--grpcAddr=127.0.0.1:{BoxPorts.IstiodGrpc}", $"--secureGRPCAddr=127.0.0.1:{BoxPorts.IstiodSecureGrpc}",
-                $"--httpAddr=127.0.0.1:{BoxPorts.IstiodHttp}", $"--httpsAddr=127.0.0.1:{BoxPorts.IstiodWebhook}",
-                $"--monitoringAddr=127.0.0.1:{BoxPorts.IstiodMonitoring}", "--ctrlz_address=127.0.0.1",
+                // The Service's ports on the node IP, where its EndpointSlice points (a wildcard address would also take
+                // those ports on every VIP and keep the proxy from binding the istiod Service); debug HTTP stays on loopback.
+                $"--grpcAddr={node}:{BoxPorts.IstiodGrpc}", $"--secureGRPCAddr={node}:{BoxPorts.IstiodSecureGrpc}",
+                $"--httpAddr=127.0.0.1:{BoxPorts.IstiodHttp}", $"--httpsAddr={node}:{BoxPorts.IstiodWebhook}",
+                $"--monitoringAddr={node}:{BoxPorts.IstiodMonitoring}", "--ctrlz_address=127.0.0.1",
             ],
             IsReadyAsync = ct => IsOkAsync(new Uri($"http://127.0.0.1:{BoxPorts.IstiodHttp}/ready"), ct),
         }, cancellationToken).ConfigureAwait(false);
+
+        // Pods reach istiod as istiod.istio-system.svc through its Service; the box's own clients keep 127.0.0.1.
+        await ApplyOrFailAsync("istiod", BoxServiceManifests.Istiod, cancellationToken).ConfigureAwait(false);
+        if (_services is { } services)
+        {
+            foreach (var port in (int[])[BoxPorts.IstiodGrpc, BoxPorts.IstiodSecureGrpc, BoxPorts.IstiodWebhook, BoxPorts.IstiodMonitoring])
+            {
+                await services.Proxy.AddFixedForwardAsync(new IPEndPoint(IPAddress.Loopback, port), new IPEndPoint(BoxNetwork.NodeIp, port), cancellationToken).ConfigureAwait(false);
+            }
+        }
     }
 
     /// <summary>
@@ -464,6 +550,15 @@ public sealed class KubernetesBox : IAsyncDisposable
             BoxLog.Stopping(_logger, "node");
             await node.DisposeAsync().ConfigureAwait(false);
         }
+
+        if (_services is { } services)
+        {
+            BoxLog.Stopping(_logger, "services");
+            await services.DisposeAsync().ConfigureAwait(false);
+        }
+
+        _servicesClient?.Dispose();
+        _ownMetrics?.Dispose();
 
         for (var i = _components.Count - 1; i >= 0; i--)
         {

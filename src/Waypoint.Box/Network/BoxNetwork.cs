@@ -22,6 +22,9 @@ public static class BoxNetwork
     /// <summary>The ClusterIP of the <c>kubernetes</c> Service (first address of <see cref="ServiceCidr"/>).</summary>
     public static readonly IPAddress KubernetesServiceIp = IPAddress.Parse("10.96.0.1");
 
+    /// <summary>The ClusterIP of the <c>kube-dns</c> Service, where the box's cluster DNS listens (the kubelet's <c>clusterDNS</c>).</summary>
+    public static readonly IPAddress ClusterDnsIp = IPAddress.Parse("10.96.0.10");
+
     /// <summary>
     /// Sets up the namespace this process runs in. Refuses unless this is the re-executed box process
     /// (<see cref="BoxLauncher.IsInside"/>) in a network namespace other than init's, so it never touches the host's.

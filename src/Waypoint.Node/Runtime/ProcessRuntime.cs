@@ -58,9 +58,11 @@ internal sealed partial class ProcessRuntime : IAsyncDisposable
 
         var hostNetwork = config.Linux?.SecurityContext?.NamespaceOptions?.Network == NamespaceMode.Node;
         var id = NewId();
+        var resolvConf = await WriteResolvConfAsync(id, config.DnsConfig, cancellationToken).ConfigureAwait(false);
         var address = hostNetwork ? _options.NodeAddress : _addresses.Allocate();
         var sandbox = new SandboxRecord
         {
+            ResolvConfPath = resolvConf,
             Id = id,
             Config = config,
             CreatedAt = Nanoseconds(_time.GetUtcNow()),
@@ -145,6 +147,19 @@ internal sealed partial class ProcessRuntime : IAsyncDisposable
         lock (_lock)
         {
             _sandboxes.Remove(sandboxId);
+        }
+
+        try
+        {
+            var directory = SandboxDirectory(sandboxId);
+            if (Directory.Exists(directory))
+            {
+                Directory.Delete(directory, recursive: true);
+            }
+        }
+        catch (IOException)
+        {
+            // Left for the box's root directory cleanup.
         }
     }
 
@@ -240,7 +255,7 @@ internal sealed partial class ProcessRuntime : IAsyncDisposable
             Argv = CommandLine(image.Mapping, config),
             Environment = environment,
             WorkingDirectory = config.WorkingDir,
-            Mounts = [.. config.Mounts.Select(m => new ContainerMount(m.HostPath, m.ContainerPath, m.Readonly))],
+            Mounts = MountsOf(sandbox, config),
             NetworkNamespacePath = sandbox.Network?.NamespacePath,
             StageDirectory = Path.Combine(_options.RootDirectory, "containers", id),
             LogPath = logPath,
@@ -537,6 +552,34 @@ internal sealed partial class ProcessRuntime : IAsyncDisposable
 
         argv.AddRange(config.Args);
         return argv;
+    }
+
+    /// <summary>The kubelet's mounts, plus the sandbox's resolv.conf unless the kubelet mounts one itself.</summary>
+    private static List<ContainerMount> MountsOf(SandboxRecord sandbox, ContainerConfig config)
+    {
+        var mounts = config.Mounts.Select(m => new ContainerMount(m.HostPath, m.ContainerPath, m.Readonly)).ToList();
+        if (sandbox.ResolvConfPath is { } resolvConf && !mounts.Any(m => m.ContainerPath.TrimEnd('/') == SandboxResolvConf.ContainerPath))
+        {
+            mounts.Add(new ContainerMount(resolvConf, SandboxResolvConf.ContainerPath, ReadOnly: false));
+        }
+
+        return mounts;
+    }
+
+    private string SandboxDirectory(string sandboxId) => Path.Combine(_options.RootDirectory, "sandboxes", sandboxId);
+
+    private async Task<string?> WriteResolvConfAsync(string sandboxId, DnsConfig? dnsConfig, CancellationToken cancellationToken)
+    {
+        if (SandboxResolvConf.Render(dnsConfig) is not { } text)
+        {
+            return null;
+        }
+
+        var directory = SandboxDirectory(sandboxId);
+        Directory.CreateDirectory(directory);
+        var path = Path.Combine(directory, "resolv.conf");
+        await File.WriteAllTextAsync(path, text, cancellationToken).ConfigureAwait(false);
+        return path;
     }
 
     private static ImageSpec ImageSpecOf(ContainerRecord container) => new()

@@ -21,6 +21,9 @@ internal sealed class SandboxRecord
 
     public PodNetworkAttachment? Network { get; set; }
 
+    /// <summary>The sandbox's resolv.conf (from the kubelet's DNS config), bound at /etc/resolv.conf in every container; null: none asked for.</summary>
+    public string? ResolvConfPath { get; init; }
+
     public PodSandboxState State { get; set; } = PodSandboxState.SandboxReady;
 
     public string RuntimeHandler { get; init; } = string.Empty;

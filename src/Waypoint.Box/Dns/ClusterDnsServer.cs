@@ -4,7 +4,7 @@ using ARSoft.Tools.Net;
 using ARSoft.Tools.Net.Dns;
 using Microsoft.Extensions.Logging;
 
-namespace Waypoint.Local.Dns;
+namespace Waypoint.Box.Dns;
 
 /// <summary>
 /// The box's cluster DNS (the role CoreDNS plays in kind): answers A, AAAA and CNAME for Service names from the

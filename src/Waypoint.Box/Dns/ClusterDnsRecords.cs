@@ -2,7 +2,7 @@ using System.Collections.Frozen;
 using System.Net;
 using k8s.Models;
 
-namespace Waypoint.Local.Dns;
+namespace Waypoint.Box.Dns;
 
 /// <summary>
 /// The names the cluster's DNS answers, as Kubernetes' DNS specification defines them for Services:

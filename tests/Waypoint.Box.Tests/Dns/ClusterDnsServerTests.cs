@@ -4,9 +4,9 @@ using ARSoft.Tools.Net;
 using ARSoft.Tools.Net.Dns;
 using k8s.Models;
 using Microsoft.Extensions.Logging.Abstractions;
-using Waypoint.Local.Dns;
+using Waypoint.Box.Dns;
 
-namespace Waypoint.EndToEnd.Tests.Dns;
+namespace Waypoint.Box.Tests.Dns;
 
 public sealed class ClusterDnsServerTests
 {
