@@ -14,7 +14,7 @@ public sealed record ProductInstallOptions
     public string ControllerDeployment { get; init; } = "waypoint-controller";
 
     /// <summary>How long the controller Deployment may take to report <c>Available=True</c>.</summary>
-    public TimeSpan AvailableTimeout { get; init; } = TimeSpan.FromMinutes(3);
+    public TimeSpan AvailableTimeout { get; init; } = TimeSpan.FromMinutes(2);
 
     public TimeSpan PollInterval { get; init; } = TimeSpan.FromMilliseconds(500);
 }

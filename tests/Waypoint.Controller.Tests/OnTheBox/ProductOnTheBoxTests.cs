@@ -1,0 +1,250 @@
+using System.Net;
+using System.Net.Security;
+using System.Net.Sockets;
+using System.Runtime.Versioning;
+using System.Security.Cryptography.X509Certificates;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using k8s;
+using k8s.Autorest;
+using k8s.Models;
+using Waypoint.Box.Apply;
+using Waypoint.Controller.Tests.Infrastructure;
+using Xunit.Abstractions;
+
+namespace Waypoint.Controller.Tests.OnTheBox;
+
+/// <summary>
+/// The product, unchanged, on the box: installed from <c>manifests/install</c>, the controller runs as two pods of the
+/// box's node (in-cluster config from the kubelet's environment and projected token, its xDS certificate from istiod
+/// over the istiod Service, leader election), and a waypoint Gateway gets pods whose agent obtains the workload
+/// certificate from istiod and whose Envoy reads its listeners from the controller's xDS Service. Every claim is
+/// checked from outside: the API, the pods' own credentials, and the pods' ports from the box's network namespace.
+/// </summary>
+[Collection(OnTheBoxTests.Name)]
+[SupportedOSPlatform("linux")]
+public sealed class ProductOnTheBoxTests(ProductBoxFixture box, ITestOutputHelper output) : IClassFixture<ProductBoxFixture>
+{
+    private const string ControllerNs = ProductBoxFixture.ControllerNamespace;
+    private const string ControllerUser = "system:serviceaccount:" + ControllerNs + ":" + ProductBoxFixture.ControllerServiceAccount;
+    private const string Gateway = "gateway.networking.k8s.io";
+
+    /// <summary>Safety net for pods starting on a shared 2-core machine, not a timed assertion.</summary>
+    private static readonly TimeSpan s_limit = TimeSpan.FromSeconds(120);
+
+    [Fact]
+    public async Task The_Controller_Pods_Are_Ready_And_Act_As_Their_ServiceAccount_With_Only_The_Shipped_Rights()
+    {
+        var pods = await WaitForDeploymentPodsAsync(ControllerNs, "waypoint-controller", ProductBoxFixture.ControllerSelector, replicas: 2);
+        foreach (var pod in pods)
+        {
+            Assert.Equal(ProductBoxFixture.ControllerServiceAccount, pod.Spec.ServiceAccountName);
+            Assert.StartsWith("10.244.1.", pod.Status.PodIP, StringComparison.Ordinal);
+        }
+
+        // Leader election ran inside a pod: only the pods' credentials may write this Lease, and the holder is a pod.
+        var lease = await Eventually.ValueAsync(async () => await TryAsync(() => box.Admin.CoordinationV1.ReadNamespacedLeaseAsync("waypoint-controller", ControllerNs)) is { Spec.HolderIdentity: { } holder } l
+            && pods.Any(p => holder.StartsWith(p.Metadata.Name + "_", StringComparison.Ordinal)) ? l : null, "a controller pod to hold the Lease", s_limit);
+        output.WriteLine($"Lease holder {lease.Spec.HolderIdentity}");
+
+        // The credential the kubelet gave the pod authenticates as the controller's ServiceAccount, bound to that pod.
+        var pod0 = pods[0];
+        var token = box.ReadProjectedToken(pod0);
+        var self = await box.ReviewAsTokenAsync(token, "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+            new { apiVersion = "authentication.k8s.io/v1", kind = "SelfSubjectReview" });
+        var user = self.GetProperty("status").GetProperty("userInfo");
+        Assert.Equal(ControllerUser, user.GetProperty("username").GetString());
+        Assert.Equal(pod0.Metadata.Name, user.GetProperty("extra").GetProperty("authentication.kubernetes.io/pod-name")[0].GetString());
+
+        // `kubectl auth can-i` with that credential: what rbac.yaml grants, and nothing it does not.
+        Assert.True(await CanAsync(token, "create", "coordination.k8s.io", "leases", ControllerNs));
+        Assert.True(await CanAsync(token, "update", "coordination.k8s.io", "leases", ControllerNs));
+        Assert.True(await CanAsync(token, "patch", "apps", "deployments", "any-namespace"));
+        Assert.True(await CanAsync(token, "update", Gateway, "gateways", "any-namespace", subresource: "status"));
+        Assert.False(await CanAsync(token, "update", Gateway, "gateways", "any-namespace"));
+        Assert.False(await CanAsync(token, "list", "", "secrets", ControllerNs));
+        Assert.False(await CanAsync(token, "delete", "apps", "deployments", "any-namespace"));
+        Assert.False(await CanAsync(token, "update", "coordination.k8s.io", "leases", "default"));
+        Assert.False(await CanAsync(token, "create", "", "pods", ControllerNs));
+    }
+
+    [Fact]
+    public async Task Each_Controller_Pod_Serves_Xds_With_Its_Mesh_Certificate_From_Istiod()
+    {
+        var pods = await WaitForDeploymentPodsAsync(ControllerNs, "waypoint-controller", ProductBoxFixture.ControllerSelector, replicas: 2);
+        var root = await IstioRootAsync(ControllerNs);
+        foreach (var pod in pods)
+        {
+            using var served = await ServerCertificateAsync(IPAddress.Parse(pod.Status.PodIP), 15012, "waypoint-xds.waypoint-system.svc", root);
+            AssertIssuedByIstiod(served, root, $"spiffe://cluster.local/ns/{ControllerNs}/sa/{ProductBoxFixture.ControllerServiceAccount}");
+        }
+    }
+
+    [Fact]
+    public async Task A_Waypoint_Gateway_Gets_Ready_Pods_Whose_Envoy_Serves_Hbone_With_Istiods_Certificate_And_Becomes_Programmed()
+    {
+        const string ns = "product-waypoint";
+        await ApplyAsync(ns, $$"""
+            apiVersion: v1
+            kind: Namespace
+            metadata:
+              name: {{ns}}
+              labels: {istio.io/use-waypoint: waypoint}
+            ---
+            apiVersion: gateway.networking.k8s.io/v1
+            kind: Gateway
+            metadata: {name: waypoint, namespace: {{ns}}, labels: {istio.io/waypoint-for: service} }
+            spec:
+              gatewayClassName: kgateway-waypoint
+              listeners:
+              - {name: mesh, port: 15008, protocol: HBONE}
+            """);
+
+        // What the controller, in its pod, created.
+        await Eventually.ValueAsync(() => TryAsync(() => box.Admin.CoreV1.ReadNamespacedServiceAccountAsync("waypoint", ns)), "the waypoint ServiceAccount", s_limit);
+        var service = await Eventually.ValueAsync(() => TryAsync(() => box.Admin.CoreV1.ReadNamespacedServiceAsync("waypoint", ns)), "the waypoint Service", s_limit);
+        var pods = await WaitForDeploymentPodsAsync(ns, "waypoint", "gateway.networking.k8s.io/gateway-name=waypoint", replicas: 1);
+        var pod = pods[0];
+        Assert.All(pod.Status.ContainerStatuses, c => Assert.True(c.Ready, $"container {c.Name} ready"));
+        var podIp = IPAddress.Parse(pod.Status.PodIP);
+
+        // Envoy's own readiness (its listener on 15021: the initial xDS fetch is over) and its control-plane stream.
+        using var http = box.Connection.Network.CreateHttpClient();
+        using (var ready = await http.GetAsync(new Uri($"http://{podIp}:15021/healthz/ready")))
+        {
+            Assert.Equal(HttpStatusCode.OK, ready.StatusCode);
+        }
+
+        var stats = await http.GetStringAsync(new Uri($"http://{podIp}:15090/stats/prometheus"));
+        Assert.Contains("envoy_control_plane_connected_state{} 1", stats, StringComparison.Ordinal);
+
+        // The HBONE listener came over xDS from the controller, and its certificate over SDS from the agent, which got it
+        // from istiod with the token the kubelet projected: the waypoint's SPIFFE identity, signed by istiod's root.
+        var root = await IstioRootAsync(ns);
+        using (var served = await ServerCertificateAsync(podIp, 15008, "waypoint." + ns, root))
+        {
+            AssertIssuedByIstiod(served, root, $"spiffe://cluster.local/ns/{ns}/sa/waypoint");
+        }
+
+        var gateway = await Eventually.ValueAsync(async () => await GetGatewayAsync(ns, "waypoint") is { } g && Condition(g, "Programmed") == "True" ? g : null,
+            "Gateway Programmed=True", s_limit);
+        var addresses = gateway["status"]!["addresses"]!.AsArray();
+        Assert.Contains(addresses, a => a!["type"]!.GetValue<string>() == "IPAddress" && a["value"]!.GetValue<string>() == service.Spec.ClusterIP);
+        Assert.Contains(addresses, a => a!["type"]!.GetValue<string>() == "Hostname" && a["value"]!.GetValue<string>() == $"waypoint.{ns}.svc.cluster.local");
+        Assert.Equal("True", Condition(gateway, "Accepted"));
+    }
+
+    /// <summary>The Deployment's pods once <paramref name="replicas"/> of them are Ready; on timeout the failure describes the Deployment, its pods and their logs.</summary>
+    private async Task<IReadOnlyList<V1Pod>> WaitForDeploymentPodsAsync(string ns, string deployment, string selector, int replicas)
+    {
+        try
+        {
+            return await Eventually.ValueAsync(async () =>
+            {
+                var list = (await box.Admin.CoreV1.ListNamespacedPodAsync(ns, labelSelector: selector)).Items
+                    .Where(p => p.Metadata.DeletionTimestamp is null).ToList();
+                return list.Count == replicas && list.All(IsReady) ? list : null;
+            }, $"{replicas} Ready pod(s) of Deployment {ns}/{deployment}", s_limit);
+        }
+        catch (TimeoutException ex)
+        {
+            throw new TimeoutException(ex.Message + "\n" + await box.DescribeAsync(ns, deployment), ex);
+        }
+    }
+
+    private static bool IsReady(V1Pod pod) => pod.Status?.Conditions?.Any(c => c.Type == "Ready" && c.Status == "True") == true;
+
+    private async Task<bool> CanAsync(string token, string verb, string group, string resource, string ns, string? subresource = null)
+    {
+        var review = await box.ReviewAsTokenAsync(token, "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", new
+        {
+            apiVersion = "authorization.k8s.io/v1",
+            kind = "SelfSubjectAccessReview",
+            spec = new { resourceAttributes = new { verb, group, resource, subresource, @namespace = ns } },
+        });
+        return review.GetProperty("status").GetProperty("allowed").GetBoolean();
+    }
+
+    /// <summary>istiod's root as it publishes it in every namespace (ConfigMap istio-ca-root-cert).</summary>
+    private async Task<X509Certificate2> IstioRootAsync(string ns)
+    {
+        var configMap = await Eventually.ValueAsync(() => TryAsync(() => box.Admin.CoreV1.ReadNamespacedConfigMapAsync("istio-ca-root-cert", ns)), $"istio-ca-root-cert in {ns}", s_limit);
+        return X509Certificate2.CreateFromPem(configMap.Data["root-cert.pem"]);
+    }
+
+    /// <summary>
+    /// The certificate a TLS server in the box presents, accepted only when it chains to <paramref name="root"/> (the
+    /// handshake may then fail: these servers want a client certificate).
+    /// </summary>
+    private async Task<X509Certificate2> ServerCertificateAsync(IPAddress address, int port, string serverName, X509Certificate2 root)
+    {
+        X509Certificate2? presented = null;
+        using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        var socket = await box.Connection.Network.ConnectAsync(new IPEndPoint(address, port), cancel.Token);
+        await using var stream = new SslStream(new NetworkStream(socket, ownsSocket: true), leaveInnerStreamOpen: false);
+        try
+        {
+            await stream.AuthenticateAsClientAsync(new SslClientAuthenticationOptions
+            {
+                TargetHost = serverName,
+                ApplicationProtocols = [SslApplicationProtocol.Http2],
+                RemoteCertificateValidationCallback = (_, certificate, _, _) =>
+                {
+                    presented = certificate is null ? null : X509CertificateLoader.LoadCertificate(certificate.GetRawCertData());
+                    return presented is not null && ChainsTo(presented, root);
+                },
+            }, cancel.Token);
+        }
+        catch (Exception ex) when ((ex is System.Security.Authentication.AuthenticationException or IOException) && presented is not null)
+        {
+            output.WriteLine($"{address}:{port} ended the handshake after presenting its certificate: {ex.Message}");
+        }
+
+        return presented ?? throw new InvalidOperationException($"{address}:{port} presented no certificate.");
+    }
+
+    private static void AssertIssuedByIstiod(X509Certificate2 leaf, X509Certificate2 root, string spiffeId)
+    {
+        var san = leaf.Extensions.OfType<X509SubjectAlternativeNameExtension>().Single();
+        Assert.Contains("URI:" + spiffeId, san.Format(false), StringComparison.Ordinal);
+        Assert.True(ChainsTo(leaf, root), $"{spiffeId}'s certificate (issuer {leaf.Issuer}) does not chain to istiod's root {root.Subject}");
+    }
+
+    private static bool ChainsTo(X509Certificate2 leaf, X509Certificate2 root)
+    {
+        using var chain = new X509Chain();
+        chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+        chain.ChainPolicy.CustomTrustStore.Add(root);
+        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+        return chain.Build(leaf);
+    }
+
+    private async Task ApplyAsync(string ns, string yaml)
+    {
+        var applier = new BoxApplier(box.AdminHttp, "product-test", ns);
+        var report = await applier.ApplyYamlAsync(yaml, ns + ".yaml", CancellationToken.None);
+        Assert.True(report.Succeeded, string.Join("\n", report.Failures));
+    }
+
+    private async Task<JsonObject?> GetGatewayAsync(string ns, string name)
+    {
+        var found = await TryAsync(() => box.Admin.CustomObjects.GetNamespacedCustomObjectAsync(Gateway, "v1", ns, "gateways", name));
+        return found is null ? null : JsonNode.Parse(JsonSerializer.Serialize(found))?.AsObject();
+    }
+
+    private static string? Condition(JsonObject obj, string type) =>
+        (obj["status"]?["conditions"] as JsonArray)?.FirstOrDefault(c => c?["type"]?.GetValue<string>() == type)?["status"]?.GetValue<string>();
+
+    private static async Task<T?> TryAsync<T>(Func<Task<T>> read)
+        where T : class
+    {
+        try
+        {
+            return await read();
+        }
+        catch (HttpOperationException ex) when (ex.Response.StatusCode == HttpStatusCode.NotFound)
+        {
+            return null;
+        }
+    }
+}
