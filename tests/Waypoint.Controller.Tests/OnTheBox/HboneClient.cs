@@ -80,15 +80,16 @@ internal static class HboneClient
                     }
 
                     break;
+                // The request said Connection: close, so the echo app closes the connection after its response, and
+                // Envoy ends the tunnel with a reset (CONNECT_ERROR): as for TCP, the data before it is the response.
+                case RstStream when stream == 1 && response.Length > 0:
+                    return Encoding.ASCII.GetString(response.ToArray());
                 case RstStream when stream == 1:
                     throw new HttpRequestException($"The waypoint reset the tunnel to {authority} (error code {BinaryPrimitives.ReadUInt32BigEndian(payload)}) after {response.Length} bytes.");
-                case GoAway:
-                    if (!sent)
-                    {
-                        throw new HttpRequestException($"The waypoint sent GOAWAY before answering the CONNECT to {authority}.");
-                    }
-
-                    break;
+                // A draining Envoy first sends GOAWAY with the highest stream id (a notice: streams already sent are
+                // still served), later one with the last stream it processed; only a stream above that was refused.
+                case GoAway when (BinaryPrimitives.ReadInt32BigEndian(payload) & 0x7fffffff) < 1:
+                    throw new HttpRequestException($"The waypoint refused the tunnel to {authority} with GOAWAY (error code {BinaryPrimitives.ReadUInt32BigEndian(payload.AsSpan(4))}) before processing it.");
             }
         }
     }
@@ -101,6 +102,11 @@ internal static class HboneClient
         if (end < 0)
         {
             return false;
+        }
+
+        if (text[..end].Contains("transfer-encoding: chunked", StringComparison.OrdinalIgnoreCase))
+        {
+            return text.EndsWith("\r\n0\r\n\r\n", StringComparison.Ordinal);
         }
 
         var length = text[..end].Split("\r\n").Select(l => l.Split(':', 2)).FirstOrDefault(p => p.Length == 2 && p[0].Trim().Equals("content-length", StringComparison.OrdinalIgnoreCase));

@@ -137,7 +137,107 @@ public sealed class ProductOnTheBoxTests(ProductBoxFixture box, ITestOutputHelpe
     [Fact]
     public async Task An_Hbone_Request_Through_The_Waypoint_Pod_Reaches_The_Echo_Pod_Behind_The_Bound_Service()
     {
-        const string ns = "product-hbone";
+        using var mesh = await DeployMeshAsync("product-hbone");
+        output.WriteLine(mesh.FirstResponse);
+        Assert.Contains(mesh.Echo.Metadata.Name, mesh.FirstResponse, StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// Issue #12: <c>kubectl rollout restart</c> of the waypoint Deployment while a client sends one request after
+    /// another, each to a ready endpoint of the waypoint Service as ztunnel picks them (its EndpointSlice): none fails.
+    /// </summary>
+    [Fact]
+    public async Task A_Rolling_Restart_Of_The_Waypoint_Under_Steady_Requests_Fails_None()
+    {
+        const string ns = "product-rollout";
+        using var mesh = await DeployMeshAsync(ns);
+        var before = mesh.Waypoint.Metadata.Name;
+        var failures = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        var served = new System.Collections.Concurrent.ConcurrentDictionary<string, int>(StringComparer.Ordinal);
+        using var stop = new CancellationTokenSource();
+        var load = Task.Run(async () =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                var endpoint = await ReadyWaypointEndpointAsync(ns);
+                if (endpoint is null)
+                {
+                    failures.Enqueue($"{DateTime.UtcNow:HH:mm:ss.fff} no ready waypoint endpoint");
+                    continue;
+                }
+
+                try
+                {
+                    using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+                    var answer = await HboneClient.GetAsync(box.Connection.Network, endpoint, $"{mesh.Vip}:80", mesh.Client, mesh.Root, "echo", cancel.Token);
+                    if (answer.StartsWith("HTTP/1.1 200", StringComparison.Ordinal))
+                    {
+                        served.AddOrUpdate(endpoint.Address.ToString(), 1, (_, n) => n + 1);
+                    }
+                    else
+                    {
+                        failures.Enqueue($"{DateTime.UtcNow:HH:mm:ss.fff} {endpoint}: {answer.Split('\n')[0]}");
+                    }
+                }
+                catch (Exception ex) when (ex is HttpRequestException or IOException or OperationCanceledException or System.Security.Authentication.AuthenticationException or SocketException)
+                {
+                    failures.Enqueue($"{DateTime.UtcNow:HH:mm:ss.fff} {endpoint}: {ex.GetType().Name} {ex.Message}");
+                }
+            }
+        });
+
+        // What `kubectl rollout restart` writes.
+        var restart = new JsonObject
+        {
+            ["spec"] = new JsonObject { ["template"] = new JsonObject { ["metadata"] = new JsonObject { ["annotations"] = new JsonObject { ["kubectl.kubernetes.io/restartedAt"] = DateTime.UtcNow.ToString("O") } } } },
+        }.ToJsonString();
+        await box.Admin.AppsV1.PatchNamespacedDeploymentAsync(new V1Patch(restart, V1Patch.PatchType.StrategicMergePatch), "waypoint", ns, fieldManager: "kubectl-rollout");
+
+        try
+        {
+            // The old pod drained and gone, its successor Ready, and the successor serving requests.
+            var after = (await Eventually.ValueAsync(async () =>
+            {
+                var pods = (await box.Admin.CoreV1.ListNamespacedPodAsync(ns, labelSelector: "gateway.networking.k8s.io/gateway-name=waypoint")).Items;
+                return pods.Count == 1 && pods[0].Metadata.Name != before && IsReady(pods[0]) ? pods : null;
+            }, "the restarted waypoint pod alone and Ready", s_limit))[0];
+            await Eventually.TrueAsync(() => served.GetValueOrDefault(after.Status.PodIP) >= 5, $"requests served by the new pod {after.Metadata.Name}", s_limit);
+        }
+        finally
+        {
+            await stop.CancelAsync();
+            await load;
+        }
+
+        output.WriteLine("served: " + string.Join(", ", served.Select(s => $"{s.Key} {s.Value}")));
+        Assert.True(failures.IsEmpty, $"{failures.Count} of {failures.Count + served.Values.Sum()} requests failed:\n" + string.Join("\n", failures.Take(20)));
+        Assert.True(served.Count >= 2, "requests were served by the old and the new pod");
+    }
+
+    /// <summary>A ready endpoint (pod IP:15008) of the waypoint Service, from its EndpointSlices, the first in their order.</summary>
+    private async Task<IPEndPoint?> ReadyWaypointEndpointAsync(string ns)
+    {
+        var slices = await box.Admin.DiscoveryV1.ListNamespacedEndpointSliceAsync(ns, labelSelector: "kubernetes.io/service-name=waypoint");
+        var address = slices.Items.SelectMany(s => s.Endpoints ?? []).Where(e => e.Conditions?.Ready == true).SelectMany(e => e.Addresses).Order(StringComparer.Ordinal).FirstOrDefault();
+        return address is null ? null : new IPEndPoint(IPAddress.Parse(address), 15008);
+    }
+
+    private sealed record MeshThroughWaypoint(V1Pod Echo, V1Pod Waypoint, string Vip, X509Certificate2 Client, X509Certificate2 Root, string FirstResponse) : IDisposable
+    {
+        public void Dispose()
+        {
+            Client.Dispose();
+            Root.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// A namespace bound to its waypoint (<c>istio.io/use-waypoint</c>), an echo Deployment behind Service <c>echo</c>,
+    /// the waypoint's pod Ready and the Gateway Programmed, a client certificate from istiod for ServiceAccount
+    /// <c>client</c>, and the first 200 through the waypoint pod's HBONE listener to the echo Service's VIP:80.
+    /// </summary>
+    private async Task<MeshThroughWaypoint> DeployMeshAsync(string ns)
+    {
         await ApplyAsync(ns, $$"""
             apiVersion: v1
             kind: Namespace
@@ -193,7 +293,7 @@ public sealed class ProductOnTheBoxTests(ProductBoxFixture box, ITestOutputHelpe
         await Eventually.ValueAsync(async () => await GetGatewayAsync(ns, "waypoint") is { } g && Condition(g, "Programmed") == "True" ? g : null, "Gateway Programmed=True", s_limit);
         var vip = (await box.Admin.CoreV1.ReadNamespacedServiceAsync("echo", ns)).Spec.ClusterIP;
         var root = await IstioRootAsync(ns);
-        using var client = await WorkloadCertificateAsync(ns, "client", root);
+        var client = await WorkloadCertificateAsync(ns, "client", root);
 
         // The waypoint learns the bound Service (and its endpoints) over xDS a moment after its pod is ready.
         string? last = null;
@@ -227,8 +327,7 @@ public sealed class ProductOnTheBoxTests(ProductBoxFixture box, ITestOutputHelpe
             throw new TimeoutException($"{ex.Message}; the last attempt: {last}\n{await EnvoyDiagnosisAsync(ns, waypoint)}", ex);
         }
 
-        output.WriteLine(response);
-        Assert.Contains(echo.Metadata.Name, response, StringComparison.Ordinal);
+        return new MeshThroughWaypoint(echo, waypoint, vip, client, root, response);
     }
 
     /// <summary>For a failure message: the waypoint Envoy's stats that say where a request went, and its containers' logs.</summary>
