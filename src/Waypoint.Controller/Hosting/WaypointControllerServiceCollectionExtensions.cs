@@ -39,6 +39,7 @@ public static class WaypointControllerServiceCollectionExtensions
             sp.GetRequiredService<ILoggerFactory>(),
             xdsStatus: sp.GetService<Waypoint.Xds.Diagnostics.XdsServerStatus>(),
             lifetime: sp.GetService<IHostApplicationLifetime>()));
+        services.TryAddSingleton(sp => new WaypointControllerReadiness(sp.GetRequiredService<WaypointController>()));
         services.AddHostedService(sp => sp.GetRequiredService<WaypointController>());
         return services;
     }

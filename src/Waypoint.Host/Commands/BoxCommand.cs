@@ -5,6 +5,7 @@ using Waypoint.Box;
 using Waypoint.Box.Assets;
 using Waypoint.Box.Components;
 using Waypoint.Box.Network;
+using Waypoint.Box.Product;
 using Waypoint.Local.Envoy;
 using Waypoint.Node.Images;
 
@@ -26,10 +27,14 @@ internal sealed class BoxCommand : IWaypointCommand
         var noNode = new Option<bool>("--no-node") { Description = "Do not run the node (the kubelet on the box's process runtime): no pods run." };
         var stateFile = new Option<string>("--state-file") { Description = "Where the running box describes itself (for attaching).", DefaultValueFactory = _ => BoxOptions.DefaultStateFile };
         var componentArgs = new Option<string[]>("--component-arg") { Description = "An extra flag for one component, NAME=FLAG (e.g. kube-apiserver=--v=4); repeatable." };
+        var install = new Option<DirectoryInfo?>("--install")
+        {
+            Description = "Install the product from this folder of manifests (e.g. manifests/install) once the box is up, and wait until the controller Deployment is Available.",
+        };
         var verbose = new Option<bool>("--verbose", "-v") { Description = "Log every step." };
         var command = new Command("box", "Run a real Kubernetes control plane, istiod and a node in a private network namespace until Ctrl-C or SIGTERM.")
         {
-            workDir, keep, noIstiod, noNode, stateFile, componentArgs, verbose,
+            workDir, keep, noIstiod, noNode, stateFile, componentArgs, install, verbose,
         };
         command.SetAction(async (parseResult, invocationToken) =>
         {
@@ -72,7 +77,7 @@ internal sealed class BoxCommand : IWaypointCommand
                 .SetMinimumLevel(parseResult.GetValue(verbose) ? LogLevel.Debug : LogLevel.Information)
                 .AddFilter("Microsoft", LogLevel.Warning)
                 .AddFilter("System", LogLevel.Warning));
-            return await RunInsideAsync(options, loggerFactory, output, error, stop).ConfigureAwait(false);
+            return await RunInsideAsync(options, parseResult.GetValue(install)?.FullName, loggerFactory, output, error, stop).ConfigureAwait(false);
         });
         return command;
     }
@@ -97,7 +102,7 @@ internal sealed class BoxCommand : IWaypointCommand
         return await BoxLauncher.RunCurrentProcessAsync(mode, Environment.GetCommandLineArgs().Skip(1), stop).ConfigureAwait(false);
     }
 
-    private static async Task<int> RunInsideAsync(BoxOptions options, ILoggerFactory loggerFactory, TextWriter output, TextWriter error, CancellationTokenSource stop)
+    private static async Task<int> RunInsideAsync(BoxOptions options, string? install, ILoggerFactory loggerFactory, TextWriter output, TextWriter error, CancellationTokenSource stop)
     {
         KubernetesBox box;
         try
@@ -129,6 +134,11 @@ internal sealed class BoxCommand : IWaypointCommand
         var exitCode = 0;
         await using (box.ConfigureAwait(false))
         {
+            if (install is not null && !await InstallAsync(box, install, loggerFactory, error, stop.Token).ConfigureAwait(false))
+            {
+                return stop.IsCancellationRequested ? 130 : 1;
+            }
+
             PrintSummary(box, options.StateFile, output);
             using var stopWatching = CancellationTokenSource.CreateLinkedTokenSource(stop.Token);
             var launcherGone = BoxLauncher.WaitForLauncherExitAsync(stopWatching.Token);
@@ -161,6 +171,26 @@ internal sealed class BoxCommand : IWaypointCommand
 
         output.WriteLine("The box stopped.");
         return exitCode;
+    }
+
+    /// <summary>The shipped manifests applied and the controller Available; false (the reason printed) otherwise.</summary>
+    private static async Task<bool> InstallAsync(KubernetesBox box, string directory, ILoggerFactory loggerFactory, TextWriter error, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await new ProductInstaller(box.AdminClient, loggerFactory.CreateLogger<ProductInstaller>())
+                .InstallAsync(new ProductInstallOptions { ManifestDirectory = directory }, cancellationToken).ConfigureAwait(false);
+            return true;
+        }
+        catch (ProductInstallException ex)
+        {
+            error.WriteLine($"The product did not install: {ex.Message}");
+            return false;
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            return false;
+        }
     }
 
     private static void PrintSummary(KubernetesBox box, string stateFile, TextWriter output)

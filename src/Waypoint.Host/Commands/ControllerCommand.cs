@@ -120,8 +120,11 @@ internal sealed class ControllerCommand : IWaypointCommand
         var app = builder.Build();
         app.MapWaypointXds();
         app.MapGet("/healthz/live", () => Results.Text("live"));
-        app.MapGet("/healthz/ready", (IHostApplicationLifetime lifetime, IServiceProvider services) =>
-            lifetime.ApplicationStarted.IsCancellationRequested && (insecure || services.GetRequiredService<XdsServerTls>().IsReady)
+        // Ready = the informers synced and the first snapshot is published (an Envoy connecting now gets its
+        // configuration, not an empty one) and, over mutual TLS, istiod's certificate is served.
+        app.MapGet("/healthz/ready", (IHostApplicationLifetime lifetime, WaypointControllerReadiness controller, IServiceProvider services) =>
+            lifetime.ApplicationStarted.IsCancellationRequested && controller.IsReady
+            && (insecure || services.GetRequiredService<XdsServerTls>().IsReady)
                 ? Results.Text("ready")
                 : Results.Text("starting", statusCode: StatusCodes.Status503ServiceUnavailable));
         await app.RunAsync(cancellationToken).ConfigureAwait(false);
