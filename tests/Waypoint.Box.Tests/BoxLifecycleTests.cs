@@ -27,8 +27,8 @@ public sealed class BoxLifecycleTests
 
         Assert.True(exitCode == 0, box.Output);
         Assert.All(pids, pid => Assert.False(Directory.Exists($"/proc/{pid}"), $"pid {pid} is still there"));
-        Assert.Empty(ProcessesIn(state.NetworkNamespaceId));
-        Assert.Empty(ProcessesIn(podNamespace));
+        var left = ProcessesIn(state.NetworkNamespaceId).Concat(ProcessesIn(podNamespace)).ToList();
+        Assert.True(left.Count == 0, "still in the box's or the pod's network namespace: " + string.Join("; ", left.Select(Describe)));
         Assert.False(Directory.Exists(state.WorkDirectory), $"{state.WorkDirectory} is still there");
         Assert.False(File.Exists(box.StatePath));
         Assert.Contains("The box stopped.", box.Output, StringComparison.Ordinal);
@@ -86,7 +86,11 @@ public sealed class BoxLifecycleTests
             {
                 try
                 {
-                    if (File.ReadAllText($"/proc/{pid}/environ").Split('\0').Contains(marker) && Network.BoxNetwork.NetworkNamespaceOf(pid) is { } id)
+                    // The same pid is setsid, then nsenter, then unshare, sh and at last `sleep` (each execs the next):
+                    // only once it is `sleep` has it joined the pod's namespaces.
+                    if (File.ReadAllText($"/proc/{pid}/environ").Split('\0').Contains(marker)
+                        && File.ReadAllText($"/proc/{pid}/cmdline").StartsWith("sleep\0", StringComparison.Ordinal)
+                        && Network.BoxNetwork.NetworkNamespaceOf(pid) is { } id)
                     {
                         return (pid, id);
                     }
@@ -154,6 +158,18 @@ public sealed class BoxLifecycleTests
 #pragma warning disable SYSLIB1054 // a test helper; one call
     private static extern int Kill(int pid, int signal);
 #pragma warning restore SYSLIB1054
+
+    private static string Describe(int pid)
+    {
+        try
+        {
+            return $"{pid} {File.ReadAllText($"/proc/{pid}/cmdline").Replace('\0', ' ')} (parent {File.ReadAllLines($"/proc/{pid}/status").FirstOrDefault(l => l.StartsWith("PPid:", StringComparison.Ordinal))})";
+        }
+        catch (IOException)
+        {
+            return $"{pid} (gone)";
+        }
+    }
 
     private static List<int> ProcessesIn(string networkNamespaceId) =>
         Directory.EnumerateDirectories("/proc")
