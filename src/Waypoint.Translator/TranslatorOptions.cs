@@ -16,6 +16,9 @@ public sealed record TranslatorOptions
     /// </summary>
     public string ControllerName { get; init; } = "waypoint.dev/controller";
 
+    /// <summary>Istio's root namespace: its AuthorizationPolicies may target a GatewayClass (all its waypoints).</summary>
+    public string IstioRootNamespace { get; init; } = "istio-system";
+
     /// <summary>Bootstrap cluster that serves SDS (provided by the bootstrap, not by the translator).</summary>
     public string SdsClusterName { get; init; } = "sds-grpc";
 
