@@ -54,6 +54,11 @@ public static class GoldenFiles
             document["policies"] = JsonNode.Parse(KubernetesJson.Serialize(result.Policies));
         }
 
+        if (result.AuthorizationPolicies.Count > 0)
+        {
+            document["authorizationPolicies"] = JsonNode.Parse(KubernetesJson.Serialize(result.AuthorizationPolicies));
+        }
+
         return document;
     }
 
