@@ -251,6 +251,7 @@ internal sealed class WaypointController : BackgroundService
         State.ServiceEntries.AddHandler((_, _) => SignalChange());
         State.EndpointSlices.AddHandler((_, _) => SignalChange());
         State.TrafficPolicies.AddHandler((_, _) => SignalChange());
+        State.AuthorizationPolicies.AddHandler((_, _) => SignalChange());
         // A waypoint's own objects: any change (a kubectl edit, a deletion) re-checks its Gateway, which repairs drift.
         void EnqueueOwner(IKubernetesObject<V1ObjectMeta> owned)
         {
@@ -608,9 +609,38 @@ internal sealed class WaypointController : BackgroundService
             }
         }
 
+        // AuthorizationPolicies: the same ancestor entries under our controller name; the rest of the status (Istio's own
+        // conditions and validation messages) is kept as it is.
+        var authorization = latest.Translation.AuthorizationPolicies.ToDictionary(p => new NamespacedName(p.Namespace, p.Name));
+        foreach (var policy in State.AuthorizationPolicies.Items)
+        {
+            var key = NamespacedName.Of(policy);
+            if (authorization.TryGetValue(key, out var result) && result.ObservedGeneration != policy.Metadata.Generation)
+            {
+                continue; // the translation predates this version; the next publish re-queues us
+            }
+
+            var current = policy.Status?.Ancestors ?? [];
+            var merged = PolicyStatusCalculator.Merge(new PolicyStatus { Ancestors = current }, result?.Ancestors ?? [], _options.ControllerName, now);
+            if (Conditions.SameJson(merged.Ancestors, current))
+            {
+                continue;
+            }
+
+            var status = (policy.Status ?? new AuthorizationPolicyStatus()) with { Ancestors = merged.Ancestors.Count > 0 ? merged.Ancestors : null };
+            try
+            {
+                await WriteStatusAsync(ResourceKind.AuthorizationPolicies, policy with { Status = status }, cancellationToken).ConfigureAwait(false);
+            }
+            catch (KubernetesApiException ex)
+            {
+                (failures ??= []).Add(ex);
+            }
+        }
+
         if (failures is not null)
         {
-            throw new AggregateException("Some TrafficPolicy statuses could not be written.", failures);
+            throw new AggregateException("Some TrafficPolicy or AuthorizationPolicy statuses could not be written.", failures);
         }
     }
 
@@ -714,6 +744,10 @@ internal sealed class WaypointController : BackgroundService
         {
             cached = policy;
         }
+        else if (kind == ResourceKind.AuthorizationPolicies && State.AuthorizationPolicies.TryGet(name, out var authorizationPolicy))
+        {
+            cached = authorizationPolicy;
+        }
 
         return cached?.Metadata.ResourceVersion;
     }
@@ -741,7 +775,7 @@ internal sealed class WaypointController : BackgroundService
         public override string ToString() => Kind switch
         {
             WorkKind.RouteStatuses => "HTTPRoute statuses",
-            WorkKind.PolicyStatuses => "TrafficPolicy statuses",
+            WorkKind.PolicyStatuses => "TrafficPolicy and AuthorizationPolicy statuses",
             _ => $"{Kind} {Name}",
         };
     }

@@ -111,6 +111,8 @@ public sealed class ManifestTests
             [("gateway.kgateway.dev", "trafficpolicies")] = read,
             [("gateway.kgateway.dev", "waypointparameters")] = read,
             [("gateway.kgateway.dev", "trafficpolicies/status")] = status,
+            [("security.istio.io", "authorizationpolicies")] = read,
+            [("security.istio.io", "authorizationpolicies/status")] = status,
             [("", "events")] = ["create", "patch"],
             [("events.k8s.io", "events")] = ["create", "patch"],
             [("authentication.k8s.io", "tokenreviews")] = ["create"],
