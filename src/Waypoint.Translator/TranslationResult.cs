@@ -40,6 +40,9 @@ public sealed record TranslationResult
 
     /// <summary>Status of every AuthorizationPolicy a waypoint of ours enforces, ordered by namespace/name.</summary>
     public IReadOnlyList<AuthorizationPolicyStatusResult> AuthorizationPolicies { get; init; } = [];
+
+    /// <summary>Status of every RequestAuthentication a waypoint of ours validates JWTs for, ordered by namespace/name.</summary>
+    public IReadOnlyList<AuthorizationPolicyStatusResult> RequestAuthentications { get; init; } = [];
 }
 
 /// <summary>The xDS resources of one waypoint.</summary>

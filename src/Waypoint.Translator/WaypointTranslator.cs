@@ -42,6 +42,7 @@ public sealed class WaypointTranslator
     private readonly EncodedResource _transformationCluster;
     private Dictionary<string, TrafficPolicyCompileResult> _policies = new(StringComparer.Ordinal);
     private Dictionary<string, CompiledAuthorizationPolicy> _authorization = new(StringComparer.Ordinal);
+    private Dictionary<string, CompiledRequestAuthentication> _authentication = new(StringComparer.Ordinal);
     private Dictionary<WaypointKey, WaypointResources> _lastGood = [];
 
     public WaypointTranslator(TranslatorOptions? options = null)
@@ -65,7 +66,7 @@ public sealed class WaypointTranslator
             var routes = new RouteCompiler(index, catalog, Options);
             var used = new Generation(_chains.Count, _clusters.Count, _endpoints.Count);
             var policies = new TrafficPolicyIndex(snapshot, _policies, used.Policies);
-            var authorization = new AuthorizationIndex(snapshot, Options.IstioRootNamespace, _authorization, used.Authorization);
+            var authorization = new AuthorizationIndex(snapshot, Options, _authorization, used.Authorization, _authentication, used.Authentication);
 
             var waypoints = new SortedDictionary<WaypointKey, WaypointResources>();
             var lastGood = new Dictionary<WaypointKey, WaypointResources>(catalog.Waypoints.Count);
@@ -95,6 +96,7 @@ public sealed class WaypointTranslator
             _endpoints = used.Endpoints;
             _policies = used.Policies;
             _authorization = used.Authorization;
+            _authentication = used.Authentication;
             _mainListeners = used.MainListeners;
             _lastGood = lastGood;
 
@@ -107,6 +109,7 @@ public sealed class WaypointTranslator
                 Routes = routes.Statuses,
                 Policies = policies.IsEmpty ? [] : policies.Statuses(waypoints.Keys, routes.Statuses, Options.ControllerName),
                 AuthorizationPolicies = authorization.IsEmpty ? [] : authorization.Statuses(waypoints.Keys, Options.ControllerName),
+                RequestAuthentications = authorization.IsEmpty ? [] : authorization.AuthenticationStatuses(waypoints.Keys, Options.ControllerName),
             };
         }
     }
@@ -124,6 +127,7 @@ public sealed class WaypointTranslator
         var declared = new HashSet<int>();
         var pending = new List<PendingChain>();
         var routeSources = new HashSet<SourceObject>();
+        var jwksClusters = new SortedDictionary<string, Cluster>(StringComparer.Ordinal);
         var routeConfigSources = new Dictionary<string, HashSet<SourceObject>>(StringComparer.Ordinal);
 
         foreach (var service in bound)
@@ -181,11 +185,18 @@ public sealed class WaypointTranslator
             var authz = authorization.IsEmpty
                 ? ServiceAuthorization.None
                 : authorization.For(waypoint, service, attachments.Select(a => a.Route).Concat(gatewayRoutes));
+            foreach (var jwksCluster in authz.Jwt.SelectMany(j => j.Clusters))
+            {
+                jwksClusters.TryAdd(jwksCluster.Name, jwksCluster);
+            }
+
             if (!authz.IsEmpty)
             {
                 // Compiled policies are reused while their content is unchanged, so they key the chain by reference.
                 inputs.Add("|authz");
                 inputs.AddRange(authz.Service);
+                inputs.Add("|jwt");
+                inputs.AddRange(authz.Jwt);
                 foreach (var (route, routePolicies) in authz.Routes)
                 {
                     inputs.Add($"|authz-route {route.Ns}/{route.Name}");
@@ -286,6 +297,11 @@ public sealed class WaypointTranslator
         if (chains.Any(c => c.Listener.UsesTransformation))
         {
             clusters.Add(_transformationCluster);
+        }
+
+        foreach (var jwksCluster in jwksClusters.Values)
+        {
+            clusters.Add(EncodedResource.Of(jwksCluster));
         }
 
         var endpoints = new List<EncodedResource>(resolver.Requests.Count);
@@ -544,7 +560,7 @@ public sealed class WaypointTranslator
 
                 var transformation = RouteBuilder.UsesTransformationService(routeConfig);
                 usesTransformation |= transformation;
-                chains.Add(ListenerBuilder.HttpChain(httpChain, port, routeConfig.Name, transformation, authorization: !authorization.IsEmpty));
+                chains.Add(ListenerBuilder.HttpChain(httpChain, port, routeConfig.Name, transformation, authorization.IsEmpty ? null : AuthorizationFilters.HttpFilters(authorization)));
                 routeConfigs.Add(ReuseIfEqual(EncodedResource.Of(routeConfig), previous));
             }
 
@@ -713,5 +729,7 @@ public sealed class WaypointTranslator
         public Dictionary<string, TrafficPolicyCompileResult> Policies { get; } = new(StringComparer.Ordinal);
 
         public Dictionary<string, CompiledAuthorizationPolicy> Authorization { get; } = new(StringComparer.Ordinal);
+
+        public Dictionary<string, CompiledRequestAuthentication> Authentication { get; } = new(StringComparer.Ordinal);
     }
 }

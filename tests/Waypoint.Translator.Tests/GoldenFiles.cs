@@ -59,6 +59,11 @@ public static class GoldenFiles
             document["authorizationPolicies"] = JsonNode.Parse(KubernetesJson.Serialize(result.AuthorizationPolicies));
         }
 
+        if (result.RequestAuthentications.Count > 0)
+        {
+            document["requestAuthentications"] = JsonNode.Parse(KubernetesJson.Serialize(result.RequestAuthentications));
+        }
+
         return document;
     }
 

@@ -1,6 +1,7 @@
 using Envoy.Config.Listener.V3;
 using Envoy.Config.Route.V3;
 using Envoy.Extensions.Filters.Network.HttpConnectionManager.V3;
+using Envoy.Extensions.Filters.Http.JwtAuthn.V3;
 using Google.Protobuf.WellKnownTypes;
 using HttpRbac = Envoy.Extensions.Filters.Http.Rbac.V3.RBAC;
 using HttpRbacPerRoute = Envoy.Extensions.Filters.Http.Rbac.V3.RBACPerRoute;
@@ -40,8 +41,41 @@ internal static class AuthorizationFilters
         .Select(f => new HttpFilter { Name = f.Name, TypedConfig = Internal.Envoy.Pack(new HttpRbac()) })
         .ToArray();
 
-    /// <summary>The HCM filters (off until a virtual host or route enables them), to go first in the chain.</summary>
-    public static IReadOnlyList<HttpFilter> HttpFilters => s_httpFilters;
+    /// <summary>
+    /// The HCM filters, to go first in the chain: jwt_authn with the service's RequestAuthentication providers (a token
+    /// is optional, but one that is present must validate), then the RBAC filters (off until a virtual host or route
+    /// enables them).
+    /// </summary>
+    public static IReadOnlyList<HttpFilter> HttpFilters(ServiceAuthorization authorization)
+    {
+        var providers = new SortedDictionary<string, JwtProvider>(StringComparer.Ordinal);
+        foreach (var authentication in authorization.Jwt)
+        {
+            foreach (var (name, provider) in authentication.Providers)
+            {
+                providers[name] = provider;
+            }
+        }
+
+        if (providers.Count == 0)
+        {
+            return s_httpFilters;
+        }
+
+        var requirement = new JwtRequirementOrList();
+        requirement.Requirements.AddRange(providers.Keys.Select(p => new JwtRequirement { ProviderName = p }));
+        requirement.Requirements.Add(new JwtRequirement { AllowMissing = new Empty() });
+        var jwt = new JwtAuthentication
+        {
+            Rules = { new RequirementRule { Match = new RouteMatch { Prefix = "/" }, Requires = new JwtRequirement { RequiresAny = requirement } } },
+        };
+        foreach (var (name, provider) in providers)
+        {
+            jwt.Providers[name] = provider;
+        }
+
+        return [new HttpFilter { Name = JwtClaims.FilterName, TypedConfig = Internal.Envoy.Pack(jwt) }, .. s_httpFilters];
+    }
 
     /// <summary>Sets the per-filter configs of <paramref name="routes"/>: the service's policies on its virtual host, route policies on their routes.</summary>
     public static void Apply(RouteConfiguration routes, ServiceAuthorization authorization)

@@ -24,6 +24,12 @@ internal sealed class AuthorizationIndex
     private readonly Dictionary<string, List<CompiledAuthorizationPolicy>> _classes = new(StringComparer.Ordinal);
     private readonly Dictionary<(string Kind, string Ns, string Name), List<CompiledAuthorizationPolicy>> _services = [];
     private readonly Dictionary<(string Ns, string Name), List<CompiledAuthorizationPolicy>> _routes = [];
+    private readonly List<CompiledRequestAuthentication> _authentications = [];
+    private readonly Dictionary<(string Ns, string Name), List<CompiledRequestAuthentication>> _gatewayJwt = [];
+    private readonly Dictionary<string, List<CompiledRequestAuthentication>> _classJwt = new(StringComparer.Ordinal);
+    private readonly Dictionary<(string Kind, string Ns, string Name), List<CompiledRequestAuthentication>> _serviceJwt = [];
+    private readonly Dictionary<CompiledRequestAuthentication, HashSet<WaypointKey>> _jwtEnforcedBy = new(ReferenceEqualityComparer.Instance);
+    private readonly Dictionary<CompiledRequestAuthentication, List<string>> _jwtTargetProblems = new(ReferenceEqualityComparer.Instance);
     private readonly Dictionary<CompiledAuthorizationPolicy, HashSet<WaypointKey>> _enforcedBy = new(ReferenceEqualityComparer.Instance);
     private readonly Dictionary<CompiledAuthorizationPolicy, List<string>> _targetProblems = new(ReferenceEqualityComparer.Instance);
     private readonly Lock _gate = new();
@@ -32,8 +38,63 @@ internal sealed class AuthorizationIndex
     /// <param name="rootNamespace">Istio's root namespace: only its policies may target a GatewayClass.</param>
     /// <param name="previous">Compile results of the previous translation, keyed by content.</param>
     /// <param name="used">Receives the compile results this translation used (the next call's <paramref name="previous"/>).</param>
-    public AuthorizationIndex(ClusterSnapshot snapshot, string rootNamespace, Dictionary<string, CompiledAuthorizationPolicy> previous, Dictionary<string, CompiledAuthorizationPolicy> used)
+    /// <param name="options">Translator settings (JWKS fetching).</param>
+    /// <param name="previousJwt">As <paramref name="previous"/>, for RequestAuthentications.</param>
+    /// <param name="usedJwt">As <paramref name="used"/>, for RequestAuthentications.</param>
+    public AuthorizationIndex(
+        ClusterSnapshot snapshot,
+        TranslatorOptions options,
+        Dictionary<string, CompiledAuthorizationPolicy> previous,
+        Dictionary<string, CompiledAuthorizationPolicy> used,
+        Dictionary<string, CompiledRequestAuthentication> previousJwt,
+        Dictionary<string, CompiledRequestAuthentication> usedJwt)
     {
+        var rootNamespace = options.IstioRootNamespace;
+        foreach (var authentication in snapshot.RequestAuthentications)
+        {
+            var key = KubernetesJson.Serialize(new { ns = authentication.Metadata?.NamespaceProperty, name = authentication.Metadata?.Name, generation = authentication.Metadata?.Generation, spec = authentication.Spec });
+            if (!usedJwt.TryGetValue(key, out var compiled))
+            {
+                compiled = previousJwt.TryGetValue(key, out var cached) ? cached : RequestAuthenticationCompiler.Compile(authentication, options);
+                usedJwt[key] = compiled;
+            }
+
+            if (compiled.Targets.Count == 0)
+            {
+                continue; // selector-only or mesh-wide: ztunnel's or a sidecar's
+            }
+
+            _authentications.Add(compiled);
+            foreach (var target in compiled.Targets.Distinct())
+            {
+                var group = target.Group ?? "";
+                if (!string.IsNullOrEmpty(target.Namespace) && target.Namespace != compiled.Namespace)
+                {
+                    JwtTargetProblem(compiled, $"spec.targetRefs: {target.Kind} {target.Namespace}/{target.Name}: a target must be in the resource's namespace");
+                    continue;
+                }
+
+                switch (group, target.Kind)
+                {
+                    case (GatewayApiGroup, WellKnown.GatewayKind):
+                        Add(_gatewayJwt, (compiled.Namespace, target.Name), compiled);
+                        break;
+                    case (GatewayApiGroup, "GatewayClass") when compiled.Namespace == rootNamespace:
+                        Add(_classJwt, target.Name, compiled);
+                        break;
+                    case ("" or "core", WellKnown.ServiceKind):
+                        Add(_serviceJwt, (WellKnown.ServiceKind, compiled.Namespace, target.Name), compiled);
+                        break;
+                    case (WellKnown.IstioNetworkingGroup, WellKnown.ServiceEntryKind):
+                        Add(_serviceJwt, (WellKnown.ServiceEntryKind, compiled.Namespace, target.Name), compiled);
+                        break;
+                    default:
+                        JwtTargetProblem(compiled, $"spec.targetRefs: {group}/{target.Kind} is not a kind a waypoint validates JWTs for");
+                        break;
+                }
+            }
+        }
+
         foreach (var policy in snapshot.AuthorizationPolicies)
         {
             var key = ContentKey(policy);
@@ -86,7 +147,7 @@ internal sealed class AuthorizationIndex
         }
     }
 
-    public bool IsEmpty => _policies.Count == 0;
+    public bool IsEmpty => _policies.Count == 0 && _authentications.Count == 0;
 
     /// <summary>
     /// The policies on <paramref name="service"/>'s chains in <paramref name="waypoint"/> (its class's, its Gateway's, the
@@ -119,9 +180,35 @@ internal sealed class AuthorizationIndex
             }
         }
 
-        var result = new ServiceAuthorization(Distinct(scope), perRoute ?? []);
+        var jwt = new List<CompiledRequestAuthentication>();
+        if (_classJwt.TryGetValue(waypoint.Gateway.Spec?.GatewayClassName ?? "", out var classJwt))
+        {
+            jwt.AddRange(classJwt);
+        }
+
+        if (_gatewayJwt.TryGetValue((waypoint.Key.Namespace, waypoint.Key.Name), out var gatewayJwt))
+        {
+            jwt.AddRange(gatewayJwt);
+        }
+
+        if (_serviceJwt.TryGetValue((service.Kind, service.Namespace, service.Name), out var serviceJwt))
+        {
+            jwt.AddRange(serviceJwt);
+        }
+
+        var result = new ServiceAuthorization(Distinct(scope), perRoute ?? []) { Jwt = jwt.Distinct().ToList() };
         lock (_gate)
         {
+            foreach (var authentication in result.Jwt)
+            {
+                if (!_jwtEnforcedBy.TryGetValue(authentication, out var jwtWaypoints))
+                {
+                    _jwtEnforcedBy[authentication] = jwtWaypoints = [];
+                }
+
+                jwtWaypoints.Add(waypoint.Key);
+            }
+
             foreach (var policy in result.All())
             {
                 if (!_enforcedBy.TryGetValue(policy, out var waypoints))
@@ -175,6 +262,47 @@ internal sealed class AuthorizationIndex
         return results;
     }
 
+    /// <summary>As <see cref="Statuses"/>, for RequestAuthentications (the waypoints that validate their JWTs).</summary>
+    public IReadOnlyList<AuthorizationPolicyStatusResult> AuthenticationStatuses(IReadOnlyCollection<WaypointKey> translated, string controllerName)
+    {
+        var results = new List<AuthorizationPolicyStatusResult>();
+        foreach (var authentication in _authentications.OrderBy(p => p.Namespace, StringComparer.Ordinal).ThenBy(p => p.Name, StringComparer.Ordinal))
+        {
+            if (!_jwtEnforcedBy.TryGetValue(authentication, out var waypoints))
+            {
+                continue;
+            }
+
+            var problems = authentication.Problems.Concat(_jwtTargetProblems.GetValueOrDefault(authentication) ?? []).ToList();
+            var condition = problems.Count == 0
+                ? Conditions.True(AuthorizationConditions.WaypointAccepted, PolicyConditions.ReasonAccepted, "JWTs validated by this waypoint.", authentication.Generation)
+                : Conditions.False(AuthorizationConditions.WaypointAccepted, PolicyConditions.ReasonInvalid, $"{string.Join("; ", problems)}. The rules named are left out: tokens of their issuers are rejected.", authentication.Generation);
+            condition.LastTransitionTime = DateTime.UnixEpoch;
+            var ancestors = waypoints.Where(translated.Contains).Order().Select(w => new PolicyAncestorStatus
+            {
+                AncestorRef = new PolicyAncestorReference { Group = GatewayApiGroup, Kind = WellKnown.GatewayKind, Namespace = w.Namespace, Name = w.Name },
+                ControllerName = controllerName,
+                Conditions = [condition],
+            }).ToList();
+            if (ancestors.Count > 0)
+            {
+                results.Add(new AuthorizationPolicyStatusResult(authentication.Namespace, authentication.Name, authentication.Generation, ancestors));
+            }
+        }
+
+        return results;
+    }
+
+    private void JwtTargetProblem(CompiledRequestAuthentication authentication, string problem)
+    {
+        if (!_jwtTargetProblems.TryGetValue(authentication, out var list))
+        {
+            _jwtTargetProblems[authentication] = list = [];
+        }
+
+        list.Add(problem);
+    }
+
     private static string Describe(CompiledAuthorizationPolicy policy, List<string> problems)
     {
         var effect = policy.DenyAll
@@ -202,7 +330,7 @@ internal sealed class AuthorizationIndex
         return policies.Where(seen.Add).ToList();
     }
 
-    private static void Add<TKey>(Dictionary<TKey, List<CompiledAuthorizationPolicy>> map, TKey key, CompiledAuthorizationPolicy policy)
+    private static void Add<TKey, TValue>(Dictionary<TKey, List<TValue>> map, TKey key, TValue policy)
         where TKey : notnull
     {
         if (!map.TryGetValue(key, out var list))
@@ -235,7 +363,10 @@ internal sealed record ServiceAuthorization(
 {
     public static ServiceAuthorization None { get; } = new([], new Dictionary<(string Ns, string Name), IReadOnlyList<CompiledAuthorizationPolicy>>());
 
-    public bool IsEmpty => Service.Count == 0 && Routes.Count == 0;
+    /// <summary>RequestAuthentications on the service (class, Gateway and Service targets): jwt_authn providers on its HTTP chains.</summary>
+    public IReadOnlyList<CompiledRequestAuthentication> Jwt { get; init; } = [];
+
+    public bool IsEmpty => Service.Count == 0 && Routes.Count == 0 && Jwt.Count == 0;
 
     public IEnumerable<CompiledAuthorizationPolicy> All() => Service.Concat(Routes.Values.SelectMany(r => r));
 }

@@ -211,9 +211,14 @@ internal static partial class AuthorizationPolicyCompiler
             AddAny(ids, source.NotIpBlocks, negate: true, v => Cidr(v, $"{at}.notIpBlocks") is { } c ? new Principal { DirectRemoteIp = c } : null);
             AddAny(ids, source.RemoteIpBlocks, negate: false, v => Cidr(v, $"{at}.remoteIpBlocks") is { } c ? new Principal { RemoteIp = c } : null);
             AddAny(ids, source.NotRemoteIpBlocks, negate: true, v => Cidr(v, $"{at}.notRemoteIpBlocks") is { } c ? new Principal { RemoteIp = c } : null);
-            if (source.RequestPrincipals is { Count: > 0 } || source.NotRequestPrincipals is { Count: > 0 })
+            if (tcp)
             {
-                Unsupported(source.RequestPrincipals is { Count: > 0 } ? $"{at}.requestPrincipals" : $"{at}.notRequestPrincipals", "needs RequestAuthentication (JWT), not supported on this waypoint yet");
+                UsedHttpOnly |= source.RequestPrincipals is { Count: > 0 } || source.NotRequestPrincipals is { Count: > 0 };
+            }
+            else
+            {
+                AddAny(ids, source.RequestPrincipals, negate: false, v => JwtClaims.RequestPrincipal(v));
+                AddAny(ids, source.NotRequestPrincipals, negate: true, v => JwtClaims.RequestPrincipal(v));
             }
 
             return ids;
@@ -322,9 +327,16 @@ internal static partial class AuthorizationPolicyCompiler
                         return;
                     }
 
-                    Unsupported(at + ".key", key.StartsWith("request.auth.", StringComparison.Ordinal)
-                        ? $"'{key}' needs RequestAuthentication (JWT), not supported on this waypoint yet"
-                        : $"'{key}' is not a supported condition");
+                    if (JwtClaims.PathOf(key) is { } claim)
+                    {
+                        // request.auth.*: the validated JWT's payload, written by jwt_authn (RequestAuthentication).
+                        Func<string, Principal?> match = claim.Count == 0 ? JwtClaims.RequestPrincipal : v => JwtClaims.Claim(claim, v);
+                        AddAny(principals, condition.Values, negate: false, match);
+                        AddAny(principals, condition.NotValues, negate: true, match);
+                        return;
+                    }
+
+                    Unsupported(at + ".key", $"'{key}' is not a supported condition");
                     break;
             }
         }

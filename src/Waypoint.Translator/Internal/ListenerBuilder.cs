@@ -191,8 +191,8 @@ internal static class ListenerBuilder
     /// RouteConfiguration <paramref name="routeConfigName"/> and never this chain (an in-place filter-chain update
     /// would drain the chain and reset the HBONE tunnels on it).
     /// </summary>
-    /// <param name="authorization">Some AuthorizationPolicy applies: the RBAC filters go first (their policies come with the routes).</param>
-    public static FilterChain HttpChain(string chainName, ServicePortModel port, string routeConfigName, bool transformation = false, bool authorization = false)
+    /// <param name="authorization">The authentication and authorization filters, to go first (RBAC policies come with the routes).</param>
+    public static FilterChain HttpChain(string chainName, ServicePortModel port, string routeConfigName, bool transformation = false, IReadOnlyList<HttpFilter>? authorization = null)
     {
         var hcm = new HttpConnectionManager
         {
@@ -210,12 +210,12 @@ internal static class ListenerBuilder
             hcm.HttpFilters.Insert(hcm.HttpFilters.Count - 1, Waypoint.Transformation.Compilation.TransformationEnvoyConfig.CreateHttpFilter());
         }
 
-        if (authorization)
+        if (authorization is not null)
         {
             // Before anything that acts on the request (transformation included): a denied request goes no further.
-            for (var i = 0; i < Authorization.AuthorizationFilters.HttpFilters.Count; i++)
+            for (var i = 0; i < authorization.Count; i++)
             {
-                hcm.HttpFilters.Insert(i, Authorization.AuthorizationFilters.HttpFilters[i]);
+                hcm.HttpFilters.Insert(i, authorization[i]);
             }
         }
 

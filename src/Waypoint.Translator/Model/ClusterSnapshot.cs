@@ -42,6 +42,9 @@ public sealed record ClusterSnapshot
     /// </summary>
     public IReadOnlyList<V1AuthorizationPolicy> AuthorizationPolicies { get; init; } = [];
 
+    /// <summary>Istio RequestAuthentications (JWT issuers); the waypoint validates those with <c>targetRefs</c>.</summary>
+    public IReadOnlyList<V1RequestAuthentication> RequestAuthentications { get; init; } = [];
+
     /// <summary>WaypointParameters: the translator checks that a class's or Gateway's parametersRef resolves.</summary>
     public IReadOnlyList<V1alpha1WaypointParameters> WaypointParameters { get; init; } = [];
 
@@ -82,6 +85,7 @@ public sealed record ClusterSnapshot
         private readonly List<V1alpha1TrafficPolicy> _trafficPolicies = [];
         private readonly List<V1alpha1WaypointParameters> _waypointParameters = [];
         private readonly List<V1AuthorizationPolicy> _authorizationPolicies = [];
+        private readonly List<V1RequestAuthentication> _requestAuthentications = [];
 
         /// <summary>Adds an object of a supported kind.</summary>
         /// <exception cref="ArgumentException">The kind is not one the translator reads.</exception>
@@ -102,6 +106,7 @@ public sealed record ClusterSnapshot
                 case V1alpha1TrafficPolicy o: _trafficPolicies.Add(o); break;
                 case V1alpha1WaypointParameters o: _waypointParameters.Add(o); break;
                 case V1AuthorizationPolicy o: _authorizationPolicies.Add(o); break;
+                case V1RequestAuthentication o: _requestAuthentications.Add(o); break;
                 default:
                     throw new ArgumentException($"Kind '{obj.Kind}' ({obj.GetType().Name}) is not read by the translator.", nameof(obj));
             }
@@ -134,6 +139,7 @@ public sealed record ClusterSnapshot
             TrafficPolicies = _trafficPolicies.ToArray(),
             WaypointParameters = _waypointParameters.ToArray(),
             AuthorizationPolicies = _authorizationPolicies.ToArray(),
+            RequestAuthentications = _requestAuthentications.ToArray(),
         };
     }
 }

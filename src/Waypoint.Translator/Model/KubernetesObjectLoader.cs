@@ -56,6 +56,8 @@ public static partial class KubernetesObjectLoader
         [$"{V1alpha1TrafficPolicy.KubeGroup}/{V1alpha1TrafficPolicy.KubeApiVersion}/{V1alpha1TrafficPolicy.KubeKind}"] = (typeof(V1alpha1TrafficPolicy), true),
         [$"{V1AuthorizationPolicy.KubeGroup}/v1/{V1AuthorizationPolicy.KubeKind}"] = (typeof(V1AuthorizationPolicy), true),
         [$"{V1AuthorizationPolicy.KubeGroup}/v1beta1/{V1AuthorizationPolicy.KubeKind}"] = (typeof(V1AuthorizationPolicy), true),
+        [$"{V1RequestAuthentication.KubeGroup}/v1/{V1RequestAuthentication.KubeKind}"] = (typeof(V1RequestAuthentication), true),
+        [$"{V1RequestAuthentication.KubeGroup}/v1beta1/{V1RequestAuthentication.KubeKind}"] = (typeof(V1RequestAuthentication), true),
         ["v1/Service"] = (typeof(V1Service), true),
         ["v1/Namespace"] = (typeof(V1Namespace), false),
         ["v1/Pod"] = (typeof(V1Pod), true),
