@@ -207,3 +207,77 @@ public sealed class AuthorizationEnvoyTests
         Assert.Contains("deny-all", condition.Message, StringComparison.Ordinal);
     }
 }
+
+/// <summary>RequestAuthentication and JWT-based rules on a real waypoint Envoy, with tokens the test signs.</summary>
+public sealed class JwtAuthorizationEnvoyTests
+{
+    private const string Issuer = "https://issuer.example.com";
+
+    [Fact]
+    public async Task A_Jwt_With_The_Required_Principal_And_Claim_Is_Admitted_Others_Are_Denied_And_A_Bad_Token_Is_Rejected()
+    {
+        using var key = System.Security.Cryptography.RSA.Create(2048);
+        using var stranger = System.Security.Cryptography.RSA.Create(2048);
+        var parameters = key.ExportParameters(includePrivateParameters: false);
+        var jwks = $$"""{"keys":[{"kty":"RSA","kid":"k1","alg":"RS256","use":"sig","n":"{{Base64Url(parameters.Modulus!)}}","e":"{{Base64Url(parameters.Exponent!)}}"}]}""";
+        await using var echo = await EchoBackend.StartAsync("echo");
+        var policies = $$$"""
+            apiVersion: security.istio.io/v1
+            kind: RequestAuthentication
+            metadata: {name: echo-jwt, namespace: app, generation: 1}
+            spec:
+              targetRefs: [{kind: Service, group: "", name: echo}]
+              jwtRules:
+              - issuer: {{{Issuer}}}
+                jwks: '{{{jwks}}}'
+            ---
+            apiVersion: security.istio.io/v1
+            kind: AuthorizationPolicy
+            metadata: {name: echo-admins, namespace: app, generation: 1}
+            spec:
+              targetRefs: [{kind: Service, group: "", name: echo}]
+              rules:
+              - from: [{source: {requestPrincipals: ["{{{Issuer}}}/alice"]}}]
+                when: [{key: "request.auth.claims[groups]", values: ["admins"]}]
+            """;
+        var target = new HboneTarget(WaypointEnvoyHarness.EchoAuthority, "spiffe://cluster.local/ns/app/sa/client");
+        var (harness, translation) = await WaypointEnvoyHarness.StartAsync(WaypointEnvoyHarness.Mesh(echo.EndPoint, policies), XdsProtocol.StateOfTheWorld, target);
+        await using var _ = harness;
+        Assert.Equal("True", Assert.Single(Assert.Single(translation.RequestAuthentications).Ancestors.Single().Conditions).Status);
+
+        Assert.Equal(HttpStatusCode.Forbidden, await SendAsync(harness, target, token: null));
+        Assert.Equal(HttpStatusCode.OK, await SendAsync(harness, target, Token(key, "alice", ["admins", "dev"])));
+        Assert.Equal(HttpStatusCode.Forbidden, await SendAsync(harness, target, Token(key, "alice", ["dev"])));
+        Assert.Equal(HttpStatusCode.Forbidden, await SendAsync(harness, target, Token(key, "bob", ["admins"])));
+        Assert.Equal(HttpStatusCode.Unauthorized, await SendAsync(harness, target, Token(stranger, "alice", ["admins"])));
+    }
+
+    private static async Task<HttpStatusCode> SendAsync(WaypointEnvoyHarness harness, HboneTarget target, string? token)
+    {
+        using var client = harness.CreateHttpClient(target);
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/");
+        if (token is not null)
+        {
+            request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", token);
+        }
+
+        using var response = await client.SendAsync(request);
+        return response.StatusCode;
+    }
+
+    private static string Token(System.Security.Cryptography.RSA key, string subject, string[] groups)
+    {
+        var header = Base64Url(System.Text.Encoding.UTF8.GetBytes("""{"alg":"RS256","kid":"k1","typ":"JWT"}"""));
+        var payload = Base64Url(System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(new Dictionary<string, object>
+        {
+            ["iss"] = Issuer,
+            ["sub"] = subject,
+            ["groups"] = groups,
+            ["exp"] = DateTimeOffset.UtcNow.AddHours(1).ToUnixTimeSeconds(),
+        }));
+        var signature = key.SignData(System.Text.Encoding.ASCII.GetBytes($"{header}.{payload}"), System.Security.Cryptography.HashAlgorithmName.SHA256, System.Security.Cryptography.RSASignaturePadding.Pkcs1);
+        return $"{header}.{payload}.{Base64Url(signature)}";
+    }
+
+    private static string Base64Url(byte[] bytes) => Convert.ToBase64String(bytes).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+}
