@@ -113,6 +113,8 @@ public sealed class ManifestTests
             [("gateway.kgateway.dev", "trafficpolicies/status")] = status,
             [("security.istio.io", "authorizationpolicies")] = read,
             [("security.istio.io", "authorizationpolicies/status")] = status,
+            [("security.istio.io", "requestauthentications")] = read,
+            [("security.istio.io", "requestauthentications/status")] = status,
             [("", "events")] = ["create", "patch"],
             [("events.k8s.io", "events")] = ["create", "patch"],
             [("authentication.k8s.io", "tokenreviews")] = ["create"],

@@ -17,7 +17,7 @@ public sealed class AuthorizationPolicyControllerTests(ITestOutputHelper output)
 
     public async Task InitializeAsync()
     {
-        _h = await ControllerHarness.StartAsync(output, FakeResourceType.Defaults.Append(FakeResourceType.AuthorizationPolicies));
+        _h = await ControllerHarness.StartAsync(output, FakeResourceType.Defaults.Append(FakeResourceType.AuthorizationPolicies).Append(FakeResourceType.RequestAuthentications));
         _h.Create(FakeResourceType.Namespaces, Objects.Namespace("apps", """{"istio.io/use-waypoint":"waypoint"}"""));
         _h.Create(FakeResourceType.GatewayClasses, Objects.GatewayClass());
     }
@@ -61,6 +61,25 @@ public sealed class AuthorizationPolicyControllerTests(ITestOutputHelper output)
         Assert.Contains(Ancestors(), a => a!["controllerName"]!.GetValue<string>() == "example.com/other");
 
         JsonArray Ancestors() => _h.Get(FakeResourceType.AuthorizationPolicies, "apps", "no-delete")?["status"]?["ancestors"]?.AsArray() ?? [];
+    }
+
+    [Fact]
+    public async Task A_RequestAuthentication_Adds_Jwt_Validation_And_Gets_Its_Ancestor_Status()
+    {
+        _h.Create(FakeResourceType.Gateways, Objects.Gateway("waypoint"));
+        _h.Create(FakeResourceType.Services, Objects.Service("reviews"));
+        _h.Create(FakeResourceType.RequestAuthentications, """
+            {"apiVersion":"security.istio.io/v1","kind":"RequestAuthentication","metadata":{"name":"jwt","namespace":"apps","generation":1},
+             "spec":{"targetRefs":[{"kind":"Gateway","group":"gateway.networking.k8s.io","name":"waypoint"}],
+                     "jwtRules":[{"issuer":"https://issuer.example.com","jwksUri":"https://issuer.example.com/jwks"}]}}
+            """);
+        var replica = await _h.StartReplicaAsync();
+
+        await Eventually.TrueAsync(() => replica.Publisher.Latest?.Translation.Waypoints.ContainsKey(Waypoint) == true, "waypoint published");
+        Assert.Contains(replica.Publisher.Latest!.Translation.Waypoints[Waypoint].Clusters, c => c.Name == "jwks|issuer.example.com|443");
+        await Eventually.TrueAsync(
+            () => _h.Get(FakeResourceType.RequestAuthentications, "apps", "jwt")?["status"]?["ancestors"]?[0]?["conditions"]?[0]?["status"]?.GetValue<string>() == "True",
+            "our ancestor written");
     }
 
     [Fact]
