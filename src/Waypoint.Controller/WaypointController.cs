@@ -251,6 +251,8 @@ internal sealed class WaypointController : BackgroundService
         State.ServiceEntries.AddHandler((_, _) => SignalChange());
         State.EndpointSlices.AddHandler((_, _) => SignalChange());
         State.TrafficPolicies.AddHandler((_, _) => SignalChange());
+        State.AuthorizationPolicies.AddHandler((_, _) => SignalChange());
+        State.RequestAuthentications.AddHandler((_, _) => SignalChange());
         // A waypoint's own objects: any change (a kubectl edit, a deletion) re-checks its Gateway, which repairs drift.
         void EnqueueOwner(IKubernetesObject<V1ObjectMeta> owned)
         {
@@ -608,9 +610,44 @@ internal sealed class WaypointController : BackgroundService
             }
         }
 
+        // AuthorizationPolicies and RequestAuthentications: the same ancestor entries under our controller name; the rest
+        // of the status (Istio's own conditions and validation messages) is kept as it is.
+        await WriteIstioStatusesAsync(ResourceKind.AuthorizationPolicies, State.AuthorizationPolicies.Items, latest.Translation.AuthorizationPolicies, p => p.Status, (p, s) => p with { Status = s }).ConfigureAwait(false);
+        await WriteIstioStatusesAsync(ResourceKind.RequestAuthentications, State.RequestAuthentications.Items, latest.Translation.RequestAuthentications, p => p.Status, (p, s) => p with { Status = s }).ConfigureAwait(false);
+
+        async Task WriteIstioStatusesAsync<T>(ResourceKind kind, IEnumerable<T> items, IReadOnlyList<AuthorizationPolicyStatusResult> results, Func<T, AuthorizationPolicyStatus?> statusOf, Func<T, AuthorizationPolicyStatus, T> withStatus)
+            where T : IKubernetesObject<V1ObjectMeta>
+        {
+            var byName = results.ToDictionary(p => new NamespacedName(p.Namespace, p.Name));
+            foreach (var item in items)
+            {
+                if (byName.TryGetValue(NamespacedName.Of(item), out var result) && result.ObservedGeneration != item.Metadata.Generation)
+                {
+                    continue; // the translation predates this version; the next publish re-queues us
+                }
+
+                var current = statusOf(item)?.Ancestors ?? [];
+                var merged = PolicyStatusCalculator.Merge(new PolicyStatus { Ancestors = current }, result?.Ancestors ?? [], _options.ControllerName, now);
+                if (Conditions.SameJson(merged.Ancestors, current))
+                {
+                    continue;
+                }
+
+                var status = (statusOf(item) ?? new AuthorizationPolicyStatus()) with { Ancestors = merged.Ancestors.Count > 0 ? merged.Ancestors : null };
+                try
+                {
+                    await WriteStatusAsync(kind, withStatus(item, status), cancellationToken).ConfigureAwait(false);
+                }
+                catch (KubernetesApiException ex)
+                {
+                    (failures ??= []).Add(ex);
+                }
+            }
+        }
+
         if (failures is not null)
         {
-            throw new AggregateException("Some TrafficPolicy statuses could not be written.", failures);
+            throw new AggregateException("Some TrafficPolicy, AuthorizationPolicy or RequestAuthentication statuses could not be written.", failures);
         }
     }
 
@@ -714,6 +751,14 @@ internal sealed class WaypointController : BackgroundService
         {
             cached = policy;
         }
+        else if (kind == ResourceKind.AuthorizationPolicies && State.AuthorizationPolicies.TryGet(name, out var authorizationPolicy))
+        {
+            cached = authorizationPolicy;
+        }
+        else if (kind == ResourceKind.RequestAuthentications && State.RequestAuthentications.TryGet(name, out var requestAuthentication))
+        {
+            cached = requestAuthentication;
+        }
 
         return cached?.Metadata.ResourceVersion;
     }
@@ -741,7 +786,7 @@ internal sealed class WaypointController : BackgroundService
         public override string ToString() => Kind switch
         {
             WorkKind.RouteStatuses => "HTTPRoute statuses",
-            WorkKind.PolicyStatuses => "TrafficPolicy statuses",
+            WorkKind.PolicyStatuses => "TrafficPolicy, AuthorizationPolicy and RequestAuthentication statuses",
             _ => $"{Kind} {Name}",
         };
     }

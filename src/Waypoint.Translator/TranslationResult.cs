@@ -37,6 +37,12 @@ public sealed record TranslationResult
 
     /// <summary>Status of every TrafficPolicy that targets a waypoint Gateway or an HTTPRoute we manage, ordered by namespace/name.</summary>
     public IReadOnlyList<PolicyStatusResult> Policies { get; init; } = [];
+
+    /// <summary>Status of every AuthorizationPolicy a waypoint of ours enforces, ordered by namespace/name.</summary>
+    public IReadOnlyList<AuthorizationPolicyStatusResult> AuthorizationPolicies { get; init; } = [];
+
+    /// <summary>Status of every RequestAuthentication a waypoint of ours validates JWTs for, ordered by namespace/name.</summary>
+    public IReadOnlyList<AuthorizationPolicyStatusResult> RequestAuthentications { get; init; } = [];
 }
 
 /// <summary>The xDS resources of one waypoint.</summary>
@@ -160,6 +166,17 @@ public sealed record RouteStatusResult(
 /// <param name="ObservedGeneration">metadata.generation the conditions describe.</param>
 /// <param name="Ancestors">One entry per target we manage, with an Accepted condition (Accepted, Invalid or Conflicted).</param>
 public sealed record PolicyStatusResult(
+    string Namespace,
+    string Name,
+    long? ObservedGeneration,
+    IReadOnlyList<PolicyAncestorStatus> Ancestors);
+
+/// <summary>The <c>status.ancestors</c> entries under our controller name for one AuthorizationPolicy.</summary>
+/// <param name="Namespace">Policy namespace.</param>
+/// <param name="Name">Policy name.</param>
+/// <param name="ObservedGeneration">metadata.generation the conditions describe.</param>
+/// <param name="Ancestors">One entry per enforcing waypoint Gateway, with a <c>WaypointAccepted</c> condition.</param>
+public sealed record AuthorizationPolicyStatusResult(
     string Namespace,
     string Name,
     long? ObservedGeneration,

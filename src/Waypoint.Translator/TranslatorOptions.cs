@@ -16,6 +16,12 @@ public sealed record TranslatorOptions
     /// </summary>
     public string ControllerName { get; init; } = "waypoint.dev/controller";
 
+    /// <summary>Istio's root namespace: its AuthorizationPolicies may target a GatewayClass (all its waypoints).</summary>
+    public string IstioRootNamespace { get; init; } = "istio-system";
+
+    /// <summary>CA bundle Envoy verifies https <c>jwksUri</c> servers against (RequestAuthentication).</summary>
+    public string JwksTrustedCaFile { get; init; } = "/etc/ssl/certs/ca-certificates.crt";
+
     /// <summary>Bootstrap cluster that serves SDS (provided by the bootstrap, not by the translator).</summary>
     public string SdsClusterName { get; init; } = "sds-grpc";
 

@@ -9,6 +9,7 @@ using Envoy.Config.Listener.V3;
 using Envoy.Config.Route.V3;
 using Google.Protobuf;
 using Waypoint.Transformation.Compilation;
+using Waypoint.Translator.Authorization;
 using Waypoint.Translator.Internal;
 using Waypoint.Translator.Model;
 
@@ -40,6 +41,8 @@ public sealed class WaypointTranslator
     private readonly EncodedResource _encapCluster;
     private readonly EncodedResource _transformationCluster;
     private Dictionary<string, TrafficPolicyCompileResult> _policies = new(StringComparer.Ordinal);
+    private Dictionary<string, CompiledAuthorizationPolicy> _authorization = new(StringComparer.Ordinal);
+    private Dictionary<string, CompiledRequestAuthentication> _authentication = new(StringComparer.Ordinal);
     private Dictionary<WaypointKey, WaypointResources> _lastGood = [];
 
     public WaypointTranslator(TranslatorOptions? options = null)
@@ -63,6 +66,7 @@ public sealed class WaypointTranslator
             var routes = new RouteCompiler(index, catalog, Options);
             var used = new Generation(_chains.Count, _clusters.Count, _endpoints.Count);
             var policies = new TrafficPolicyIndex(snapshot, _policies, used.Policies);
+            var authorization = new AuthorizationIndex(snapshot, Options, _authorization, used.Authorization, _authentication, used.Authentication);
 
             var waypoints = new SortedDictionary<WaypointKey, WaypointResources>();
             var lastGood = new Dictionary<WaypointKey, WaypointResources>(catalog.Waypoints.Count);
@@ -72,7 +76,7 @@ public sealed class WaypointTranslator
                 try
                 {
                     Options.BeforeWaypoint?.Invoke(waypoint.Key);
-                    waypoints[waypoint.Key] = lastGood[waypoint.Key] = BuildWaypoint(waypoint, index, catalog, routes, policies, used);
+                    waypoints[waypoint.Key] = lastGood[waypoint.Key] = BuildWaypoint(waypoint, index, catalog, routes, policies, authorization, used);
                 }
                 catch (Exception ex) when (ex is not OutOfMemoryException)
                 {
@@ -91,6 +95,8 @@ public sealed class WaypointTranslator
             _clusters = used.Clusters;
             _endpoints = used.Endpoints;
             _policies = used.Policies;
+            _authorization = used.Authorization;
+            _authentication = used.Authentication;
             _mainListeners = used.MainListeners;
             _lastGood = lastGood;
 
@@ -102,11 +108,13 @@ public sealed class WaypointTranslator
                 Gateways = catalog.Statuses(routes.AttachedRouteCounts),
                 Routes = routes.Statuses,
                 Policies = policies.IsEmpty ? [] : policies.Statuses(waypoints.Keys, routes.Statuses, Options.ControllerName),
+                AuthorizationPolicies = authorization.IsEmpty ? [] : authorization.Statuses(waypoints.Keys, Options.ControllerName),
+                RequestAuthentications = authorization.IsEmpty ? [] : authorization.AuthenticationStatuses(waypoints.Keys, Options.ControllerName),
             };
         }
     }
 
-    private WaypointResources BuildWaypoint(WaypointGateway waypoint, SnapshotIndex index, WaypointCatalog catalog, RouteCompiler routes, TrafficPolicyIndex policies, Generation used)
+    private WaypointResources BuildWaypoint(WaypointGateway waypoint, SnapshotIndex index, WaypointCatalog catalog, RouteCompiler routes, TrafficPolicyIndex policies, AuthorizationIndex authorization, Generation used)
     {
         var key = waypoint.Key;
         var resolver = new BackendResolver(index, catalog, key);
@@ -119,6 +127,7 @@ public sealed class WaypointTranslator
         var declared = new HashSet<int>();
         var pending = new List<PendingChain>();
         var routeSources = new HashSet<SourceObject>();
+        var jwksClusters = new SortedDictionary<string, Cluster>(StringComparer.Ordinal);
         var routeConfigSources = new Dictionary<string, HashSet<SourceObject>>(StringComparer.Ordinal);
 
         foreach (var service in bound)
@@ -173,6 +182,28 @@ public sealed class WaypointTranslator
                 }
             }
 
+            var authz = authorization.IsEmpty
+                ? ServiceAuthorization.None
+                : authorization.For(waypoint, service, attachments.Select(a => a.Route).Concat(gatewayRoutes));
+            foreach (var jwksCluster in authz.Jwt.SelectMany(j => j.Clusters))
+            {
+                jwksClusters.TryAdd(jwksCluster.Name, jwksCluster);
+            }
+
+            if (!authz.IsEmpty)
+            {
+                // Compiled policies are reused while their content is unchanged, so they key the chain by reference.
+                inputs.Add("|authz");
+                inputs.AddRange(authz.Service);
+                inputs.Add("|jwt");
+                inputs.AddRange(authz.Jwt);
+                foreach (var (route, routePolicies) in authz.Routes)
+                {
+                    inputs.Add($"|authz-route {route.Ns}/{route.Name}");
+                    inputs.AddRange(routePolicies);
+                }
+            }
+
             inputs.Add("|backends");
             foreach (var port in ports)
             {
@@ -201,7 +232,7 @@ public sealed class WaypointTranslator
             }
             else
             {
-                pending.Add(new PendingChain(chains.Count, cacheKey, service, vips, attachments, refKey, entry));
+                pending.Add(new PendingChain(chains.Count, cacheKey, service, vips, attachments, authz, refKey, entry));
                 chains.Add(null!);
             }
 
@@ -228,7 +259,7 @@ public sealed class WaypointTranslator
         ForEach(pending.Count, i =>
         {
             var p = pending[i];
-            built[i] = BuildChains(p.Service, p.Vips, p.Attachments, gatewayRoutes, resolver, p.Inputs, new RouteBuilder.RoutePolicies(policies, gatewayPolicies, []), p.Previous);
+            built[i] = BuildChains(p.Service, p.Vips, p.Attachments, gatewayRoutes, resolver, p.Inputs, new RouteBuilder.RoutePolicies(policies, gatewayPolicies, []), p.Authorization, p.Previous);
         });
         for (var i = 0; i < pending.Count; i++)
         {
@@ -266,6 +297,11 @@ public sealed class WaypointTranslator
         if (chains.Any(c => c.Listener.UsesTransformation))
         {
             clusters.Add(_transformationCluster);
+        }
+
+        foreach (var jwksCluster in jwksClusters.Values)
+        {
+            clusters.Add(EncodedResource.Of(jwksCluster));
         }
 
         var endpoints = new List<EncodedResource>(resolver.Requests.Count);
@@ -492,6 +528,7 @@ public sealed class WaypointTranslator
         BackendResolver resolver,
         RefKey inputs,
         RouteBuilder.RoutePolicies policies,
+        ServiceAuthorization authorization,
         ChainEntry? previous)
     {
         var chains = new List<FilterChain>();
@@ -516,16 +553,21 @@ public sealed class WaypointTranslator
 
                 // The RouteConfiguration is named after its chain: one per service VIP:port, stable across edits.
                 var routeConfig = RouteBuilder.Build(httpChain, service, port, serviceRoutes, gatewayRoutes, resolver, httpChain, policies);
+                if (!authorization.IsEmpty)
+                {
+                    AuthorizationFilters.Apply(routeConfig, authorization);
+                }
+
                 var transformation = RouteBuilder.UsesTransformationService(routeConfig);
                 usesTransformation |= transformation;
-                chains.Add(ListenerBuilder.HttpChain(httpChain, port, routeConfig.Name, transformation));
+                chains.Add(ListenerBuilder.HttpChain(httpChain, port, routeConfig.Name, transformation, authorization.IsEmpty ? null : AuthorizationFilters.HttpFilters(authorization)));
                 routeConfigs.Add(ReuseIfEqual(EncodedResource.Of(routeConfig), previous));
             }
 
             if (port.IsTcp)
             {
                 tcpChain = BackendResolver.InboundName(port.Port, http: false, service.Host);
-                chains.Add(ListenerBuilder.TcpChain(tcpChain, tcpChain));
+                chains.Add(ListenerBuilder.TcpChain(tcpChain, tcpChain, authorization.Service));
             }
 
             portChains.Add((port, httpChain, tcpChain));
@@ -645,7 +687,7 @@ public sealed class WaypointTranslator
     }
 
     /// <param name="Previous">What the previous translation built for this service (its inputs differ), to reuse equal pieces.</param>
-    private readonly record struct PendingChain(int Position, ChainKey Key, ServiceModel Service, List<string> Vips, IReadOnlyList<ServiceAttachment> Attachments, RefKey Inputs, ChainEntry? Previous);
+    private readonly record struct PendingChain(int Position, ChainKey Key, ServiceModel Service, List<string> Vips, IReadOnlyList<ServiceAttachment> Attachments, ServiceAuthorization Authorization, RefKey Inputs, ChainEntry? Previous);
 
     private readonly record struct ChainKey(WaypointKey Waypoint, string Kind, string Namespace, string Name, string Host);
 
@@ -685,5 +727,9 @@ public sealed class WaypointTranslator
         public Dictionary<WaypointKey, MainListener> MainListeners { get; } = [];
 
         public Dictionary<string, TrafficPolicyCompileResult> Policies { get; } = new(StringComparer.Ordinal);
+
+        public Dictionary<string, CompiledAuthorizationPolicy> Authorization { get; } = new(StringComparer.Ordinal);
+
+        public Dictionary<string, CompiledRequestAuthentication> Authentication { get; } = new(StringComparer.Ordinal);
     }
 }

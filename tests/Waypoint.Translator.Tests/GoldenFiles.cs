@@ -54,6 +54,16 @@ public static class GoldenFiles
             document["policies"] = JsonNode.Parse(KubernetesJson.Serialize(result.Policies));
         }
 
+        if (result.AuthorizationPolicies.Count > 0)
+        {
+            document["authorizationPolicies"] = JsonNode.Parse(KubernetesJson.Serialize(result.AuthorizationPolicies));
+        }
+
+        if (result.RequestAuthentications.Count > 0)
+        {
+            document["requestAuthentications"] = JsonNode.Parse(KubernetesJson.Serialize(result.RequestAuthentications));
+        }
+
         return document;
     }
 

@@ -31,6 +31,8 @@ internal sealed record ResourceKind(string Group, string Version, string Plural,
     public static ResourceKind ReferenceGrants { get; } = new("gateway.networking.k8s.io", "v1beta1", "referencegrants", "ReferenceGrant", true);
     public static ResourceKind ServiceEntries { get; } = new("networking.istio.io", "v1", "serviceentries", "ServiceEntry", true);
     public static ResourceKind TrafficPolicies { get; } = new("gateway.kgateway.dev", "v1alpha1", "trafficpolicies", "TrafficPolicy", true);
+    public static ResourceKind AuthorizationPolicies { get; } = new("security.istio.io", "v1", "authorizationpolicies", "AuthorizationPolicy", true);
+    public static ResourceKind RequestAuthentications { get; } = new("security.istio.io", "v1", "requestauthentications", "RequestAuthentication", true);
     public static ResourceKind WaypointParameters { get; } = new("gateway.kgateway.dev", "v1alpha1", "waypointparameters", "WaypointParameters", true);
 }
 

@@ -31,6 +31,8 @@ internal sealed class ClusterState
         ServiceEntries = Make<V1ServiceEntry>(ResourceKind.ServiceEntries, optional);
         TrafficPolicies = Make<V1alpha1TrafficPolicy>(ResourceKind.TrafficPolicies, optional);
         Parameters = Make<V1alpha1WaypointParameters>(ResourceKind.WaypointParameters, optional);
+        AuthorizationPolicies = Make<V1AuthorizationPolicy>(ResourceKind.AuthorizationPolicies, optional);
+        RequestAuthentications = Make<V1RequestAuthentication>(ResourceKind.RequestAuthentications, optional);
 
         // The objects waypoints own (their Services are in the Service informer): watched to repair drift, read from
         // the cache so that reconciling a Gateway costs no GET.
@@ -39,7 +41,7 @@ internal sealed class ClusterState
         ConfigMaps = Make<V1ConfigMap>(ResourceKind.ConfigMaps, owned);
         Deployments = Make<V1Deployment>(ResourceKind.Deployments, owned);
         All = [GatewayClasses, Gateways, HttpRoutes, ReferenceGrants, Services, EndpointSlices, Namespaces, Pods, ServiceEntries, TrafficPolicies, Parameters,
-            ServiceAccounts, ConfigMaps, Deployments];
+            AuthorizationPolicies, RequestAuthentications, ServiceAccounts, ConfigMaps, Deployments];
     }
 
     public ResourceInformer<V1GatewayClass> GatewayClasses { get; }
@@ -63,6 +65,10 @@ internal sealed class ClusterState
     public ResourceInformer<V1alpha1TrafficPolicy> TrafficPolicies { get; }
 
     public ResourceInformer<V1alpha1WaypointParameters> Parameters { get; }
+
+    public ResourceInformer<V1AuthorizationPolicy> AuthorizationPolicies { get; }
+
+    public ResourceInformer<V1RequestAuthentication> RequestAuthentications { get; }
 
     public ResourceInformer<V1ServiceAccount> ServiceAccounts { get; }
 
@@ -112,6 +118,8 @@ internal sealed class ClusterState
         ServiceEntries = ServiceEntries.Items.ToArray(),
         TrafficPolicies = TrafficPolicies.Items.ToArray(),
         WaypointParameters = Parameters.Items.ToArray(),
+        AuthorizationPolicies = AuthorizationPolicies.Items.ToArray(),
+        RequestAuthentications = RequestAuthentications.Items.ToArray(),
         EnvoyRejections = rejections ?? [],
     };
 

@@ -191,7 +191,8 @@ internal static class ListenerBuilder
     /// RouteConfiguration <paramref name="routeConfigName"/> and never this chain (an in-place filter-chain update
     /// would drain the chain and reset the HBONE tunnels on it).
     /// </summary>
-    public static FilterChain HttpChain(string chainName, ServicePortModel port, string routeConfigName, bool transformation = false)
+    /// <param name="authorization">The authentication and authorization filters, to go first (RBAC policies come with the routes).</param>
+    public static FilterChain HttpChain(string chainName, ServicePortModel port, string routeConfigName, bool transformation = false, IReadOnlyList<HttpFilter>? authorization = null)
     {
         var hcm = new HttpConnectionManager
         {
@@ -209,6 +210,15 @@ internal static class ListenerBuilder
             hcm.HttpFilters.Insert(hcm.HttpFilters.Count - 1, Waypoint.Transformation.Compilation.TransformationEnvoyConfig.CreateHttpFilter());
         }
 
+        if (authorization is not null)
+        {
+            // Before anything that acts on the request (transformation included): a denied request goes no further.
+            for (var i = 0; i < authorization.Count; i++)
+            {
+                hcm.HttpFilters.Insert(i, authorization[i]);
+            }
+        }
+
         return new FilterChain
         {
             Name = chainName,
@@ -216,19 +226,22 @@ internal static class ListenerBuilder
         };
     }
 
-    /// <summary>A TCP chain: tcp_proxy to the service's TCP cluster.</summary>
-    public static FilterChain TcpChain(string chainName, string cluster) => new()
+    /// <summary>A TCP chain: the service's network RBAC filters if any AuthorizationPolicy applies, then tcp_proxy to its TCP cluster.</summary>
+    public static FilterChain TcpChain(string chainName, string cluster, IReadOnlyList<Authorization.CompiledAuthorizationPolicy>? authorization = null)
     {
-        Name = chainName,
-        Filters =
+        var chain = new FilterChain { Name = chainName };
+        if (authorization is { Count: > 0 })
         {
-            new Filter
-            {
-                Name = "envoy.filters.network.tcp_proxy",
-                TypedConfig = Envoy.Pack(new TcpProxy { StatPrefix = cluster, Cluster = cluster }),
-            },
-        },
-    };
+            chain.Filters.AddRange(Authorization.AuthorizationFilters.NetworkFilters(authorization));
+        }
+
+        chain.Filters.Add(new Filter
+        {
+            Name = "envoy.filters.network.tcp_proxy",
+            TypedConfig = Envoy.Pack(new TcpProxy { StatPrefix = cluster, Cluster = cluster }),
+        });
+        return chain;
+    }
 
     /// <summary>Port → chain map of one service (the inner level of the chain matcher).</summary>
     public static Matcher.Types.OnMatch PortMatcher(IEnumerable<(ServicePortModel Port, string? HttpChain, string? TcpChain)> ports)

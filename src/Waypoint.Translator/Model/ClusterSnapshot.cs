@@ -37,6 +37,14 @@ public sealed record ClusterSnapshot
     /// <summary>kgateway TrafficPolicies (transformation, retry, timeouts) targeting waypoint Gateways or HTTPRoutes.</summary>
     public IReadOnlyList<V1alpha1TrafficPolicy> TrafficPolicies { get; init; } = [];
 
+    /// <summary>
+    /// Istio AuthorizationPolicies (security.istio.io v1/v1beta1); the waypoint enforces those with <c>targetRefs</c>.
+    /// </summary>
+    public IReadOnlyList<V1AuthorizationPolicy> AuthorizationPolicies { get; init; } = [];
+
+    /// <summary>Istio RequestAuthentications (JWT issuers); the waypoint validates those with <c>targetRefs</c>.</summary>
+    public IReadOnlyList<V1RequestAuthentication> RequestAuthentications { get; init; } = [];
+
     /// <summary>WaypointParameters: the translator checks that a class's or Gateway's parametersRef resolves.</summary>
     public IReadOnlyList<V1alpha1WaypointParameters> WaypointParameters { get; init; } = [];
 
@@ -76,6 +84,8 @@ public sealed record ClusterSnapshot
         private readonly List<V1ServiceEntry> _serviceEntries = [];
         private readonly List<V1alpha1TrafficPolicy> _trafficPolicies = [];
         private readonly List<V1alpha1WaypointParameters> _waypointParameters = [];
+        private readonly List<V1AuthorizationPolicy> _authorizationPolicies = [];
+        private readonly List<V1RequestAuthentication> _requestAuthentications = [];
 
         /// <summary>Adds an object of a supported kind.</summary>
         /// <exception cref="ArgumentException">The kind is not one the translator reads.</exception>
@@ -95,6 +105,8 @@ public sealed record ClusterSnapshot
                 case V1ServiceEntry o: _serviceEntries.Add(o); break;
                 case V1alpha1TrafficPolicy o: _trafficPolicies.Add(o); break;
                 case V1alpha1WaypointParameters o: _waypointParameters.Add(o); break;
+                case V1AuthorizationPolicy o: _authorizationPolicies.Add(o); break;
+                case V1RequestAuthentication o: _requestAuthentications.Add(o); break;
                 default:
                     throw new ArgumentException($"Kind '{obj.Kind}' ({obj.GetType().Name}) is not read by the translator.", nameof(obj));
             }
@@ -126,6 +138,8 @@ public sealed record ClusterSnapshot
             ServiceEntries = _serviceEntries.ToArray(),
             TrafficPolicies = _trafficPolicies.ToArray(),
             WaypointParameters = _waypointParameters.ToArray(),
+            AuthorizationPolicies = _authorizationPolicies.ToArray(),
+            RequestAuthentications = _requestAuthentications.ToArray(),
         };
     }
 }

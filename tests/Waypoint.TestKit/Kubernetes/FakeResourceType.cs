@@ -21,6 +21,10 @@ public sealed record FakeResourceType(string Group, string Version, string Plura
     public static FakeResourceType ReferenceGrants { get; } = new("gateway.networking.k8s.io", "v1beta1", "referencegrants", "ReferenceGrant", Namespaced: true, HasStatusSubresource: false);
     public static FakeResourceType ServiceEntries { get; } = new("networking.istio.io", "v1", "serviceentries", "ServiceEntry", Namespaced: true);
     public static FakeResourceType TrafficPolicies { get; } = new("gateway.kgateway.dev", "v1alpha1", "trafficpolicies", "TrafficPolicy", Namespaced: true);
+    /// <summary>Istio's AuthorizationPolicy; not in <see cref="Defaults"/>, so other tests keep modelling a cluster without it.</summary>
+    public static FakeResourceType AuthorizationPolicies { get; } = new("security.istio.io", "v1", "authorizationpolicies", "AuthorizationPolicy", Namespaced: true);
+    /// <summary>Istio's RequestAuthentication; not in <see cref="Defaults"/> either.</summary>
+    public static FakeResourceType RequestAuthentications { get; } = new("security.istio.io", "v1", "requestauthentications", "RequestAuthentication", Namespaced: true);
     public static FakeResourceType WaypointParameters { get; } = new("gateway.kgateway.dev", "v1alpha1", "waypointparameters", "WaypointParameters", Namespaced: true, HasStatusSubresource: false);
     public static FakeResourceType Events { get; } = new("", "v1", "events", "Event", Namespaced: true, HasStatusSubresource: false);
 

@@ -25,10 +25,12 @@ internal sealed class TestSdsServer : IAsyncDisposable
     private readonly string _directory;
 
     private readonly Dictionary<string, Secret> _secrets;
+    private readonly X509Certificate2 _ca;
 
-    private TestSdsServer(WebApplication app, string directory, string socketPath, Dictionary<string, Secret> secrets)
+    private TestSdsServer(WebApplication app, string directory, string socketPath, Dictionary<string, Secret> secrets, X509Certificate2 ca)
     {
         _secrets = secrets;
+        _ca = ca;
         _app = app;
         _directory = directory;
         SocketPath = socketPath;
@@ -52,7 +54,7 @@ internal sealed class TestSdsServer : IAsyncDisposable
         Directory.CreateDirectory(directory);
         var socketPath = Path.Combine(directory, "sds.sock");
 
-        var secrets = CreateSecrets(spiffeId);
+        var (secrets, ca) = CreateSecrets(spiffeId);
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
         builder.Services.AddGrpc();
@@ -61,13 +63,22 @@ internal sealed class TestSdsServer : IAsyncDisposable
         var app = builder.Build();
         app.MapGrpcService<SdsService>();
         await app.StartAsync().ConfigureAwait(false);
-        return new TestSdsServer(app, directory, socketPath, secrets);
+        return new TestSdsServer(app, directory, socketPath, secrets, ca);
+    }
+
+    /// <summary>Another workload's certificate from the same CA (PEM chain and key): a client speaking for that identity.</summary>
+    public (string CertificatePem, string PrivateKeyPem) IssueCertificate(string spiffeId)
+    {
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        using var leaf = Issue(_ca, key, spiffeId);
+        return (leaf.ExportCertificatePem(), key.ExportPkcs8PrivateKeyPem());
     }
 
     public async ValueTask DisposeAsync()
     {
         await _app.StopAsync().ConfigureAwait(false);
         await _app.DisposeAsync().ConfigureAwait(false);
+        _ca.Dispose();
         try
         {
             Directory.Delete(_directory, recursive: true);
@@ -78,25 +89,19 @@ internal sealed class TestSdsServer : IAsyncDisposable
         }
     }
 
-    private static Dictionary<string, Secret> CreateSecrets(string spiffeId)
+    private static (Dictionary<string, Secret> Secrets, X509Certificate2 Ca) CreateSecrets(string spiffeId)
     {
         using var caKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         var caRequest = new CertificateRequest("O=waypoint-test-ca", caKey, HashAlgorithmName.SHA256);
         caRequest.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
         caRequest.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, true));
         var now = DateTimeOffset.UtcNow;
-        using var ca = caRequest.CreateSelfSigned(now.AddMinutes(-5), now.AddDays(1));
+        var ca = caRequest.CreateSelfSigned(now.AddMinutes(-5), now.AddDays(1));
 
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var request = new CertificateRequest("O=waypoint-test", key, HashAlgorithmName.SHA256);
-        var san = new SubjectAlternativeNameBuilder();
-        san.AddUri(new Uri(spiffeId));
-        request.CertificateExtensions.Add(san.Build(critical: true));
-        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature | X509KeyUsageFlags.KeyEncipherment, true));
-        request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.1"), new Oid("1.3.6.1.5.5.7.3.2")], false));
-        using var leaf = request.Create(ca, now.AddMinutes(-5), now.AddDays(1), RandomNumberGenerator.GetBytes(16));
+        using var leaf = Issue(ca, key, spiffeId);
 
-        return new Dictionary<string, Secret>(StringComparer.Ordinal)
+        var secrets = new Dictionary<string, Secret>(StringComparer.Ordinal)
         {
             ["default"] = new Secret
             {
@@ -113,6 +118,19 @@ internal sealed class TestSdsServer : IAsyncDisposable
                 ValidationContext = new CertificateValidationContext { TrustedCa = new DataSource { InlineString = ca.ExportCertificatePem() } },
             },
         };
+        return (secrets, ca);
+    }
+
+    /// <summary>A leaf valid exactly as long as its CA (a later notAfter would be refused).</summary>
+    private static X509Certificate2 Issue(X509Certificate2 ca, ECDsa key, string spiffeId)
+    {
+        var request = new CertificateRequest("O=waypoint-test", key, HashAlgorithmName.SHA256);
+        var san = new SubjectAlternativeNameBuilder();
+        san.AddUri(new Uri(spiffeId));
+        request.CertificateExtensions.Add(san.Build(critical: true));
+        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature | X509KeyUsageFlags.KeyEncipherment, true));
+        request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.1"), new Oid("1.3.6.1.5.5.7.3.2")], false));
+        return request.Create(ca, ca.NotBefore.ToUniversalTime(), ca.NotAfter.ToUniversalTime(), RandomNumberGenerator.GetBytes(16));
     }
 
     private sealed record SecretStore(IReadOnlyDictionary<string, Secret> Secrets);

@@ -21,12 +21,12 @@ internal sealed class WaypointEnvoyHarness : IAsyncDisposable
     private const string Group = "waypoint.app";
     private readonly TestSdsServer _sds;
     private readonly TestXdsServer _xds;
-    private readonly Dictionary<string, int> _clientPorts;
+    private readonly Dictionary<HboneTarget, int> _clientPorts;
     private int _connections;
 
     private readonly WaypointTranslator _translator;
 
-    private WaypointEnvoyHarness(WaypointTranslator translator, TestSdsServer sds, TestXdsServer xds, EnvoyProcess waypoint, EnvoyProcess client, string nodeId, Dictionary<string, int> clientPorts)
+    private WaypointEnvoyHarness(WaypointTranslator translator, TestSdsServer sds, TestXdsServer xds, EnvoyProcess waypoint, EnvoyProcess client, string nodeId, Dictionary<HboneTarget, int> clientPorts)
     {
         _translator = translator;
         _sds = sds;
@@ -57,7 +57,19 @@ internal sealed class WaypointEnvoyHarness : IAsyncDisposable
     /// <param name="snapshot">Must bind the waypoint <c>app/waypoint</c>.</param>
     /// <param name="protocol">The waypoint Envoy's ADS flavour.</param>
     /// <param name="targets">The VIP:port authorities the client ztunnel tunnels to (one local listener each).</param>
-    public static async Task<(WaypointEnvoyHarness Harness, TranslationResult Translation)> StartAsync(ClusterSnapshot snapshot, XdsProtocol protocol, params string[] targets)
+    public static Task<(WaypointEnvoyHarness Harness, TranslationResult Translation)> StartAsync(ClusterSnapshot snapshot, XdsProtocol protocol, params string[] targets)
+    {
+        ArgumentNullException.ThrowIfNull(targets);
+        return StartAsync(snapshot, protocol, targets.Select(t => new HboneTarget(t)).ToArray());
+    }
+
+    /// <param name="snapshot">Must bind the waypoint <c>app/waypoint</c>.</param>
+    /// <param name="protocol">The waypoint Envoy's ADS flavour.</param>
+    /// <param name="targets">
+    /// The VIP:port authorities the client ztunnel tunnels to, each for one client identity (its own SPIFFE certificate
+    /// on the HBONE connection, as ztunnel presents the source workload's): one local listener each.
+    /// </param>
+    public static async Task<(WaypointEnvoyHarness Harness, TranslationResult Translation)> StartAsync(ClusterSnapshot snapshot, XdsProtocol protocol, params HboneTarget[] targets)
     {
         ArgumentNullException.ThrowIfNull(targets);
         var sds = await TestSdsServer.StartAsync("spiffe://cluster.local/ns/app/sa/waypoint");
@@ -76,7 +88,7 @@ internal sealed class WaypointEnvoyHarness : IAsyncDisposable
             var hbonePort = await waypoint.GetListenerPortAsync("connect_terminate");
 
             var client = await EnvoyProcess.StartAsync(ClientBootstrap(sds, hbonePort, targets), new EnvoyStartOptions { WaitForReady = true });
-            var ports = new Dictionary<string, int>(StringComparer.Ordinal);
+            var ports = new Dictionary<HboneTarget, int>();
             for (var i = 0; i < targets.Length; i++)
             {
                 ports[targets[i]] = await client.GetListenerPortAsync($"to-{i}");
@@ -107,9 +119,13 @@ internal sealed class WaypointEnvoyHarness : IAsyncDisposable
     }
 
     /// <summary>An HTTP/1.1 client whose requests to <c>http://{authority}/…</c> enter the mesh at the client ztunnel; one connection at a time.</summary>
-    public HttpClient CreateHttpClient(string authority)
+    public HttpClient CreateHttpClient(string authority) => CreateHttpClient(new HboneTarget(authority));
+
+    /// <summary>As <see cref="CreateHttpClient(string)"/>, tunnelled with <paramref name="target"/>'s client identity.</summary>
+    public HttpClient CreateHttpClient(HboneTarget target)
     {
-        var port = _clientPorts[authority];
+        var authority = target.Authority;
+        var port = _clientPorts[target];
         var handler = new SocketsHttpHandler
         {
             MaxConnectionsPerServer = 1,
@@ -203,22 +219,47 @@ internal sealed class WaypointEnvoyHarness : IAsyncDisposable
         }
     }
 
-    private static string ClientBootstrap(TestSdsServer sds, int hbonePort, string[] targets)
+    private static string ClientBootstrap(TestSdsServer sds, int hbonePort, HboneTarget[] targets)
     {
         var listeners = new JsonArray();
+        var clusters = new JsonArray(ClientCluster("waypoint", hbonePort, sds.CertificatePem, sds.PrivateKeyPem, sds.CaPem));
+        var identities = new List<string>();
         for (var i = 0; i < targets.Length; i++)
         {
+            var cluster = "waypoint";
+            if (targets[i].SpiffeId is { } identity)
+            {
+                var position = identities.IndexOf(identity);
+                if (position < 0)
+                {
+                    position = identities.Count;
+                    identities.Add(identity);
+                    var (certificate, key) = sds.IssueCertificate(identity);
+                    clusters.Add(ClientCluster($"waypoint-as-{position}", hbonePort, certificate, key, sds.CaPem));
+                }
+
+                cluster = $"waypoint-as-{position}";
+            }
+
             listeners.Add(JsonNode.Parse($$"""
                 {
                   "name": "to-{{i}}",
                   "address": { "socket_address": { "address": "127.0.0.1", "port_value": 0 } },
                   "filter_chains": [{ "filters": [{ "name": "tcp", "typed_config": {
                     "@type": "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
-                    "stat_prefix": "to-{{i}}", "cluster": "waypoint", "tunneling_config": { "hostname": "{{targets[i]}}" } } }] }]
+                    "stat_prefix": "to-{{i}}", "cluster": "{{cluster}}", "tunneling_config": { "hostname": "{{targets[i].Authority}}" } } }] }]
                 }
                 """));
         }
 
+        return new JsonObject
+        {
+            ["static_resources"] = new JsonObject { ["listeners"] = listeners, ["clusters"] = clusters },
+        }.ToJsonString();
+    }
+
+    private static JsonNode ClientCluster(string name, int hbonePort, string certificatePem, string privateKeyPem, string caPem)
+    {
         var tls = new JsonObject
         {
             ["@type"] = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
@@ -228,25 +269,27 @@ internal sealed class WaypointEnvoyHarness : IAsyncDisposable
                 ["tls_params"] = new JsonObject { ["tls_minimum_protocol_version"] = "TLSv1_3", ["tls_maximum_protocol_version"] = "TLSv1_3" },
                 ["tls_certificates"] = new JsonArray(new JsonObject
                 {
-                    ["certificate_chain"] = new JsonObject { ["inline_string"] = sds.CertificatePem },
-                    ["private_key"] = new JsonObject { ["inline_string"] = sds.PrivateKeyPem },
+                    ["certificate_chain"] = new JsonObject { ["inline_string"] = certificatePem },
+                    ["private_key"] = new JsonObject { ["inline_string"] = privateKeyPem },
                 }),
-                ["validation_context"] = new JsonObject { ["trusted_ca"] = new JsonObject { ["inline_string"] = sds.CaPem } },
+                ["validation_context"] = new JsonObject { ["trusted_ca"] = new JsonObject { ["inline_string"] = caPem } },
             },
         };
         var cluster = JsonNode.Parse($$"""
             {
-              "name": "waypoint", "type": "STATIC", "connect_timeout": "5s",
-              "load_assignment": { "cluster_name": "waypoint", "endpoints": [{ "lb_endpoints": [{ "endpoint": { "address": { "socket_address": { "address": "127.0.0.1", "port_value": {{hbonePort}} } } } }] }] },
+              "name": "{{name}}", "type": "STATIC", "connect_timeout": "5s",
+              "load_assignment": { "cluster_name": "{{name}}", "endpoints": [{ "lb_endpoints": [{ "endpoint": { "address": { "socket_address": { "address": "127.0.0.1", "port_value": {{hbonePort}} } } } }] }] },
               "typed_extension_protocol_options": { "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
                 "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
                 "explicit_http_config": { "http2_protocol_options": {} } } }
             }
             """)!;
         cluster["transport_socket"] = new JsonObject { ["name"] = "tls", ["typed_config"] = tls };
-        return new JsonObject
-        {
-            ["static_resources"] = new JsonObject { ["listeners"] = listeners, ["clusters"] = new JsonArray(cluster) },
-        }.ToJsonString();
+        return cluster;
     }
 }
+
+/// <summary>Where the client ztunnel tunnels to, and as whom.</summary>
+/// <param name="Authority">The CONNECT authority, VIP:port.</param>
+/// <param name="SpiffeId">The client workload's identity on the HBONE connection; null for the harness's default certificate.</param>
+internal sealed record HboneTarget(string Authority, string? SpiffeId = null);

@@ -1,0 +1,139 @@
+using Envoy.Config.Rbac.V3;
+using Envoy.Extensions.Filters.Http.Rbac.V3;
+using Waypoint.Translator.Authorization;
+using Waypoint.Translator.Model;
+using static Waypoint.Translator.Tests.TranslatorTestData;
+
+namespace Waypoint.Translator.Tests;
+
+/// <summary>AuthorizationPolicy semantics the goldens do not spell out: caching, edits, TCP subset, names, limits.</summary>
+public sealed class AuthorizationSemanticsTests
+{
+    private static readonly WaypointKey Key = new("app", "waypoint");
+
+    private static string Policy(string name, string body) => $"""
+
+        ---
+        apiVersion: security.istio.io/v1
+        kind: AuthorizationPolicy
+        metadata: {"{"}name: {name}, namespace: app, generation: 1{"}"}
+        spec:
+        {body}
+        """;
+
+    private static V1AuthorizationPolicy Parse(string body) =>
+        (V1AuthorizationPolicy)KubernetesObjectLoader.Load(Policy("p", body).TrimStart('\n', '-')).Objects.Single();
+
+    [Fact]
+    public void A_Policy_Edit_Changes_Only_The_RouteConfiguration_Never_The_Listener()
+    {
+        var translator = new WaypointTranslator();
+        var first = translator.Translate(Load(Base + Service("echo", "10.0.0.1") + Policy("p", """
+              targetRefs: [{kind: Service, name: echo}]
+              action: DENY
+              rules: [{to: [{operation: {methods: [POST]}}]}]
+            """)));
+        var second = translator.Translate(Load(Base + Service("echo", "10.0.0.1") + Policy("p", """
+              targetRefs: [{kind: Service, name: echo}]
+              action: DENY
+              rules: [{to: [{operation: {methods: [DELETE]}}]}]
+            """)));
+
+        var before = first.Waypoints[Key];
+        var after = second.Waypoints[Key];
+        Assert.Same(before.Listeners.Single(l => l.Name == "main_internal"), after.Listeners.Single(l => l.Name == "main_internal"));
+        Assert.NotEqual(before.Routes.Single(), after.Routes.Single());
+        var deny = after.Routes.Single().VirtualHosts.Single().TypedPerFilterConfig[AuthorizationFilters.DenyFilter].Unpack<RBACPerRoute>();
+        Assert.Equal("DELETE", deny.Rbac.Rules.Policies.Single().Value.Permissions.Single().Header.StringMatch.Exact);
+    }
+
+    [Fact]
+    public void Without_Policies_Chains_Carry_No_Authorization_Filters()
+    {
+        var result = new WaypointTranslator().Translate(Load(Base + Service("echo", "10.0.0.1")));
+
+        var json = EnvoyJson.Format(result.Waypoints[Key].Listeners.Single(l => l.Name == "main_internal"));
+        Assert.DoesNotContain("waypoint.authz", json, StringComparison.Ordinal);
+        Assert.Empty(result.AuthorizationPolicies);
+    }
+
+    [Fact]
+    public void A_Deny_Rule_With_An_Http_Only_Field_Denies_More_On_Tcp_And_An_Allow_Rule_With_One_Matches_Nothing()
+    {
+        var deny = AuthorizationPolicyCompiler.Compile(Parse("""
+              targetRefs: [{kind: Service, name: db}]
+              action: DENY
+              rules: [{from: [{source: {namespaces: [batch]}}], to: [{operation: {methods: [GET]}}]}]
+            """));
+        var allow = AuthorizationPolicyCompiler.Compile(Parse("""
+              targetRefs: [{kind: Service, name: db}]
+              rules: [{to: [{operation: {paths: [/x]}}]}]
+            """));
+
+        var tcpDeny = Assert.Single(deny.Tcp).Value;
+        Assert.True(tcpDeny.Permissions.Single().Any); // the method is dropped: every connection from batch is denied
+        Assert.Equal("GET", Assert.Single(deny.Http).Value.Permissions.Single().Header.StringMatch.Exact);
+        Assert.Empty(allow.Tcp);
+        Assert.Single(allow.Http);
+        Assert.Empty(allow.Problems); // not a problem: Istio's documented behaviour
+    }
+
+    [Fact]
+    public void An_Unknown_Field_Anywhere_Is_Kept_And_Makes_A_Deny_Deny_All()
+    {
+        var policy = AuthorizationPolicyCompiler.Compile(Parse("""
+              targetRefs: [{kind: Service, name: echo}]
+              action: DENY
+              rules: [{to: [{operation: {methods: [GET], futureField: [x]}}]}]
+            """));
+
+        Assert.True(policy.DenyAll);
+        Assert.Contains("spec.rules[0].to[0].operation.futureField: not supported", policy.Problems);
+        var all = Assert.Single(policy.Http).Value;
+        Assert.True(all.Principals.Single().Any && all.Permissions.Single().Any);
+    }
+
+    [Theory]
+    [InlineData("app.echo.0.1", "app", "echo")]
+    [InlineData("app.echo.v2.3.0", "app", "echo.v2")]
+    [InlineData("default", null, null)]
+    [InlineData("app.echo.x.0", null, null)]
+    public void Route_Names_Map_Back_To_Their_HttpRoute(string name, string? ns, string? route)
+    {
+        var parsed = AuthorizationFilters.RouteOf(name);
+        Assert.Equal(ns, parsed?.Ns);
+        Assert.Equal(route, parsed?.Name);
+    }
+
+    [Fact]
+    public void A_Request_Principal_Is_Matched_At_Every_Slash_Of_The_Issuer()
+    {
+        var principal = JwtClaims.RequestPrincipal("https://issuer/alice");
+
+        // "https:" + "/issuer/alice", "https:/" + "issuer/alice", "https://issuer" + "alice"
+        var splits = principal.OrIds.Ids.Select(p => (
+            Issuer: p.AndIds.Ids[0].Metadata.Value.StringMatch.Exact,
+            Subject: p.AndIds.Ids[1].Metadata.Value.StringMatch.Exact)).ToList();
+        Assert.Contains(("https://issuer", "alice"), splits);
+        Assert.Equal(3, splits.Count);
+    }
+
+    [Fact]
+    public void Policies_Of_Another_Namespace_Or_A_Selector_Are_Not_The_Waypoints()
+    {
+        var yaml = Base + Service("echo", "10.0.0.1") + Policy("selector-only", """
+              selector: {matchLabels: {app: echo}}
+              action: DENY
+              rules: [{}]
+            """) + Policy("cross-namespace", """
+              targetRefs: [{kind: Service, name: echo, namespace: other}]
+              action: DENY
+              rules: [{}]
+            """);
+
+        var result = new WaypointTranslator().Translate(Load(yaml));
+
+        Assert.Empty(result.Waypoints[Key].Routes.Single().VirtualHosts.Single().TypedPerFilterConfig);
+        Assert.Empty(result.AuthorizationPolicies); // enforced nowhere by us: no ancestor entry
+    }
+}
