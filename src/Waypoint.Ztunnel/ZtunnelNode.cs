@@ -38,6 +38,7 @@ public sealed class ZtunnelNode : IAsyncDisposable
     private Task _loop = Task.CompletedTask;
     private long _generation;
     private string? _lastWritten;
+    private readonly HashSet<string> _annotated = new(StringComparer.Ordinal);
 
     private ZtunnelNode(ZtunnelOptions options, ZtunnelPaths paths, ILoggerFactory loggerFactory, TimeProvider time, Process envoy, GrpcChannel channel, KubernetesTokens tokens)
     {
@@ -216,7 +217,8 @@ public sealed class ZtunnelNode : IAsyncDisposable
 
     private async Task ReconcileAsync(MeshView view, CancellationToken cancellationToken)
     {
-        var model = NodeMesh.Build(view, _options.PodNetworks(), _options.NodeName, _options.TrustDomain);
+        var ambient = await _tokens.ListAmbientNamespacesAsync(cancellationToken).ConfigureAwait(false);
+        var model = NodeMesh.Build(view, _options.PodNetworks(), ambient, _options.NodeName, _options.TrustDomain);
         await _certificates.EnsureAsync(model.ServiceAccounts, cancellationToken).ConfigureAwait(false);
         var served = model.WithIdentities(_certificates.Ready);
 
@@ -224,11 +226,24 @@ public sealed class ZtunnelNode : IAsyncDisposable
         await _routes.EnsureAsync(served.Pods, served.Services.Select(s => s.Vip).ToHashSet(), cancellationToken).ConfigureAwait(false);
         var documents = ZtunnelEnvoyConfig.Build(served with { Revision = 0 }, Paths);
         var fingerprint = documents.Clusters + documents.Listeners;
-        if (fingerprint == _lastWritten)
+        if (fingerprint != _lastWritten)
         {
-            return;
+            WriteConfig(served, documents, fingerprint);
         }
 
+        // Capture is in place (routes, listeners): say so, as istio-cni does, and istiod starts reporting HBONE.
+        _annotated.IntersectWith(served.Pods.Select(AnnotationKey));
+        foreach (var pod in served.Pods.Where(p => !p.Captured && !_annotated.Contains(AnnotationKey(p))))
+        {
+            await _tokens.AnnotateCapturedAsync(pod.Namespace, pod.Name, cancellationToken).ConfigureAwait(false);
+            _annotated.Add(AnnotationKey(pod));
+        }
+    }
+
+    private static string AnnotationKey(EnrolledPod pod) => $"{pod.Key}@{pod.NetworkNamespacePath}";
+
+    private void WriteConfig(NodeMeshModel served, ZtunnelEnvoyDocuments documents, string fingerprint)
+    {
         // Clusters first: a new listener must find its cluster.
         ZtunnelFiles.WritePrivate(Paths.Clusters, documents.Clusters);
         ZtunnelFiles.WritePrivate(Paths.Listeners, documents.Listeners);

@@ -27,7 +27,7 @@ public sealed record ZtunnelStatus
         MeshRevision = served.Revision,
         ConfigGeneration = generation,
         WrittenAt = now,
-        Pods = [.. served.Pods.Select(p => new PodStatus(p.Namespace, p.Name, p.Address.ToString(), p.ServiceAccount.ToString(), p.NetworkNamespacePath))],
+        Pods = [.. served.Pods.Select(p => new PodStatus(p.Namespace, p.Name, p.Address.ToString(), p.ServiceAccount.ToString(), p.NetworkNamespacePath, p.Captured))],
         Services = [.. served.Services.Select(s => new ServicePortStatus(s.Service, s.Vip.ToString(), s.Port, s.Waypoint?.Connect.ToString(), s.WaypointUnresolved, [.. s.Endpoints.Select(e => e.Authority)]))],
         Identities = [.. identities],
     };
@@ -37,7 +37,7 @@ public sealed record ZtunnelStatus
     public string ToJson() => JsonSerializer.Serialize(this, JsonOptions);
 }
 
-public sealed record PodStatus(string Namespace, string Name, string Address, string ServiceAccount, string NetworkNamespace);
+public sealed record PodStatus(string Namespace, string Name, string Address, string ServiceAccount, string NetworkNamespace, bool Captured);
 
 public sealed record ServicePortStatus(string Service, string Vip, int Port, string? Waypoint, bool WaypointUnresolved, IReadOnlyList<string> Endpoints)
 {

@@ -50,6 +50,27 @@ public sealed class KubernetesTokens(HttpClient apiClient)
         return map?["data"]?["root-cert.pem"]?.GetValue<string>();
     }
 
+    /// <summary>The namespaces labelled <c>istio.io/dataplane-mode=ambient</c> (istio-cni's enrollment rule; WDS carries no namespace labels).</summary>
+    public async Task<IReadOnlySet<string>> ListAmbientNamespacesAsync(CancellationToken cancellationToken)
+    {
+        var list = await apiClient.GetFromJsonAsync<JsonObject>(new Uri("/api/v1/namespaces?labelSelector=istio.io%2Fdataplane-mode%3Dambient", UriKind.Relative), cancellationToken).ConfigureAwait(false);
+        return (list?["items"]?.AsArray() ?? []).Select(i => i?["metadata"]?["name"]?.GetValue<string>()).OfType<string>().ToHashSet(StringComparer.Ordinal);
+    }
+
+    /// <summary>
+    /// Marks a pod captured, as istio-cni does once its redirection is in place: istiod then reports the workload with
+    /// tunnel protocol HBONE, so ztunnels send it HBONE.
+    /// </summary>
+    public async Task AnnotateCapturedAsync(string @namespace, string pod, CancellationToken cancellationToken)
+    {
+        using var patch = new StringContent("""{"metadata":{"annotations":{"ambient.istio.io/redirection":"enabled"}}}""", System.Text.Encoding.UTF8, "application/merge-patch+json");
+        using var response = await apiClient.PatchAsync(new Uri($"/api/v1/namespaces/{Uri.EscapeDataString(@namespace)}/pods/{Uri.EscapeDataString(pod)}", UriKind.Relative), patch, cancellationToken).ConfigureAwait(false);
+        if (!response.IsSuccessStatusCode && response.StatusCode != HttpStatusCode.NotFound)
+        {
+            throw new HttpRequestException($"Annotating pod {@namespace}/{pod} answered {(int)response.StatusCode}.", null, response.StatusCode);
+        }
+    }
+
     /// <summary>Creates the ServiceAccount unless it exists.</summary>
     public async Task EnsureServiceAccountAsync(string @namespace, string name, CancellationToken cancellationToken)
     {

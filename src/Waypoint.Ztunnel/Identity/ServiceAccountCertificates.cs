@@ -1,5 +1,3 @@
-using System.Security.Cryptography.X509Certificates;
-using System.Text;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Waypoint.Agent;
@@ -118,15 +116,9 @@ public sealed class ServiceAccountCertificates : IDisposable
         ZtunnelFiles.WritePrivate(tokenPath, token);
         try
         {
-            var csr = WorkloadCsr.Create(identity, WorkloadKeyType.EcdsaP256);
-            var chain = await client.CreateCertificateAsync(csr.CsrPem, _options.CertificateTtl, cancellationToken).ConfigureAwait(false);
-            var roots = new X509Certificate2Collection();
-            roots.ImportFromPemFile(_paths.RootCertificate);
-            var certificate = CertificateResponseValidator.Validate(chain, identity, csr.SubjectPublicKeyInfo, csr.PrivateKeyPem, [.. roots], _time.GetUtcNow());
-            ZtunnelFiles.WritePrivate(
-                _paths.SecretFile(account.FileName),
-                ZtunnelEnvoyConfig.SecretDocument(account, certificate.CertificateChainPem, Encoding.UTF8.GetString(csr.PrivateKeyPem)));
-            return certificate;
+            var issued = await IstioCertificates.IssueAsync(client, identity, _options.CertificateTtl, _paths.RootCertificate, _time.GetUtcNow(), cancellationToken).ConfigureAwait(false);
+            ZtunnelFiles.WritePrivate(_paths.SecretFile(account.FileName), ZtunnelEnvoyConfig.SecretDocument(account, issued.Certificate.CertificateChainPem, issued.PrivateKeyPem));
+            return issued.Certificate;
         }
         finally
         {

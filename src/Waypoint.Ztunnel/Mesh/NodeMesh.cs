@@ -25,8 +25,11 @@ public readonly record struct ServiceAccountKey(string Namespace, string Name) :
     public override string ToString() => $"{Namespace}/{Name}";
 }
 
-/// <summary>A pod on this node that istiod reports as ambient-enrolled (HBONE), with the network namespace the node made for it.</summary>
-public sealed record EnrolledPod(string Namespace, string Name, ServiceAccountKey ServiceAccount, IPAddress Address, string NetworkNamespacePath)
+/// <summary>
+/// A pod on this node in an ambient namespace, with the network namespace the node made for it. <see cref="Captured"/>:
+/// istiod already reports it with tunnel protocol HBONE (after the ztunnel annotated it captured).
+/// </summary>
+public sealed record EnrolledPod(string Namespace, string Name, ServiceAccountKey ServiceAccount, IPAddress Address, string NetworkNamespacePath, bool Captured = true)
 {
     public string Key => $"{Namespace}/{Name}";
 }
@@ -58,16 +61,18 @@ public static class NodeMesh
 {
     public const int HbonePort = 15008;
 
-    public static NodeMeshModel Build(MeshView view, IReadOnlyList<PodNetworkNamespace> podNetworks, string nodeName, string trustDomain = "cluster.local")
+    /// <param name="ambientNamespaces">Namespaces labelled <c>istio.io/dataplane-mode=ambient</c>: their pods on this node are enrolled.</param>
+    public static NodeMeshModel Build(MeshView view, IReadOnlyList<PodNetworkNamespace> podNetworks, IReadOnlySet<string> ambientNamespaces, string nodeName, string trustDomain = "cluster.local")
     {
+        ArgumentNullException.ThrowIfNull(ambientNamespaces);
         ArgumentNullException.ThrowIfNull(view);
         ArgumentNullException.ThrowIfNull(podNetworks);
         var pods = new List<EnrolledPod>();
         foreach (var network in podNetworks)
         {
-            if (view.WorkloadAt(network.Address) is not { } workload
+            if (!ambientNamespaces.Contains(network.Namespace)
+                || view.WorkloadAt(network.Address) is not { } workload
                 || workload.Node != nodeName
-                || workload.TunnelProtocol != TunnelProtocol.Hbone
                 || workload.Namespace != network.Namespace
                 || workload.Name != network.Name)
             {
@@ -75,7 +80,7 @@ public static class NodeMesh
             }
 
             var account = string.IsNullOrEmpty(workload.ServiceAccount) ? "default" : workload.ServiceAccount;
-            pods.Add(new EnrolledPod(workload.Namespace, workload.Name, new ServiceAccountKey(workload.Namespace, account), network.Address, network.NamespacePath));
+            pods.Add(new EnrolledPod(workload.Namespace, workload.Name, new ServiceAccountKey(workload.Namespace, account), network.Address, network.NamespacePath, workload.TunnelProtocol == TunnelProtocol.Hbone));
         }
 
         pods.Sort((a, b) => string.CompareOrdinal(a.Key, b.Key));
@@ -88,7 +93,11 @@ public static class NodeMesh
                 {
                     foreach (var port in service.Ports.OrderBy(p => p.ServicePort))
                     {
-                        services.Add(Route(view, key, service, vip, port));
+                        // A Service without a waypoint or enrolled endpoints (kubernetes.default) is not the mesh's: left uncaptured.
+                        if (Route(view, key, service, vip, port) is { } route && (route.Waypoint is not null || route.WaypointUnresolved || route.Endpoints.Count > 0))
+                        {
+                            services.Add(route);
+                        }
                     }
                 }
             }
