@@ -226,7 +226,7 @@ internal sealed class LocalCommand : IWaypointCommand
         output.WriteLine("From the host:");
         output.WriteLine($"  {enter} {state.Kubectl} --kubeconfig {state.Kubeconfig} get gateways,httproutes -A");
         output.WriteLine($"  waypoint local exec -- {state.Kubectl} --kubeconfig {state.Kubeconfig} get pods -A");
-        var example = state.Services.FirstOrDefault(s => s.Waypoint is not null) ?? (state.Services.Count > 0 ? state.Services[0] : null);
+        var example = state.Services.Where(s => s.Waypoint is not null).OrderBy(s => s.Name.Length).FirstOrDefault() ?? (state.Services.Count > 0 ? state.Services[0] : null);
         if (example is not null)
         {
             var port = example.Ports.Count > 0 ? example.Ports[0] : 80;
