@@ -25,12 +25,12 @@ fail() {
   exit 1
 }
 
-for _ in $(seq 1 600); do
+for _ in $(seq 1 1200); do
   grep -q 'The local mesh is up (' "$work/run.log" && break
   kill -0 "$leader" 2>/dev/null || fail "make run exited before the mesh was up"
   sleep 0.5
 done
-grep -q 'The local mesh is up (' "$work/run.log" || fail "the mesh was not up after 300 s"
+grep -q 'The local mesh is up (' "$work/run.log" || fail "the mesh was not up after 600 s (the time includes make run's build)"
 
 # The first request may race the ztunnel's and the waypoint's last config push: poll, within a safety limit.
 for _ in $(seq 1 120); do
