@@ -25,12 +25,19 @@ fail() {
   exit 1
 }
 
-for _ in $(seq 1 1200); do
+# make run builds first (minutes on a busy machine), then starts the box: a safety limit for each.
+for _ in $(seq 1 2400); do
+  grep -q 'Starting the box' "$work/run.log" && break
+  kill -0 "$leader" 2>/dev/null || fail "make run exited before starting the box"
+  sleep 0.5
+done
+grep -q 'Starting the box' "$work/run.log" || fail "make run did not start the box after 20 min of building"
+for _ in $(seq 1 800); do
   grep -q 'The local mesh is up (' "$work/run.log" && break
   kill -0 "$leader" 2>/dev/null || fail "make run exited before the mesh was up"
   sleep 0.5
 done
-grep -q 'The local mesh is up (' "$work/run.log" || fail "the mesh was not up after 600 s (the time includes make run's build)"
+grep -q 'The local mesh is up (' "$work/run.log" || fail "the mesh was not up 400 s after the box started"
 
 # The first request may race the ztunnel's and the waypoint's last config push: poll, within a safety limit.
 for _ in $(seq 1 120); do
