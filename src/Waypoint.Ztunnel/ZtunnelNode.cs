@@ -218,9 +218,7 @@ public sealed class ZtunnelNode : IAsyncDisposable
     private async Task ReconcileAsync(MeshView view, CancellationToken cancellationToken)
     {
         var ambient = await _tokens.ListAmbientNamespacesAsync(cancellationToken).ConfigureAwait(false);
-        var optedOut = await _tokens.ListOptedOutPodsAsync(cancellationToken).ConfigureAwait(false);
-        var networks = _options.PodNetworks().Where(p => !optedOut.Contains($"{p.Namespace}/{p.Name}")).ToList();
-        var model = NodeMesh.Build(view, networks, ambient, _options.NodeName, _options.TrustDomain);
+        var model = NodeMesh.Build(view, _options.PodNetworks(), ambient, _options.NodeName, _options.TrustDomain);
         await _certificates.EnsureAsync(model.ServiceAccounts, cancellationToken).ConfigureAwait(false);
         var served = model.WithIdentities(_certificates.Ready);
 

@@ -58,18 +58,6 @@ public sealed class KubernetesTokens(HttpClient apiClient)
     }
 
     /// <summary>
-    /// The pods (<c>namespace/name</c>) labelled <c>istio.io/dataplane-mode=none</c>: istio-cni never captures them, even in an
-    /// ambient namespace. Waypoint pods carry it: their own Envoy terminates HBONE on 15008.
-    /// </summary>
-    public async Task<IReadOnlySet<string>> ListOptedOutPodsAsync(CancellationToken cancellationToken)
-    {
-        var list = await apiClient.GetFromJsonAsync<JsonObject>(new Uri("/api/v1/pods?labelSelector=istio.io%2Fdataplane-mode%3Dnone", UriKind.Relative), cancellationToken).ConfigureAwait(false);
-        return (list?["items"]?.AsArray() ?? [])
-            .Select(i => i?["metadata"] is { } m ? $"{m["namespace"]?.GetValue<string>()}/{m["name"]?.GetValue<string>()}" : null)
-            .OfType<string>().ToHashSet(StringComparer.Ordinal);
-    }
-
-    /// <summary>
     /// Marks a pod captured, as istio-cni does once its redirection is in place: istiod then reports the workload with
     /// tunnel protocol HBONE, so ztunnels send it HBONE.
     /// </summary>
