@@ -36,6 +36,8 @@ public sealed class ZtunnelBoxTests(ZtunnelBoxFixture box, ITestOutputHelper out
 
         using var clientNetwork = box.PodNetwork(status, "client");
         using var http = clientNetwork.CreateHttpClient();
+        // A new connection (so a new tunnel) per request: the endpoints take turns.
+        http.DefaultRequestHeaders.ConnectionClose = true;
         var seen = new HashSet<string>(StringComparer.Ordinal);
         while (seen.Count < 2)
         {
@@ -144,6 +146,67 @@ public sealed class ZtunnelBoxTests(ZtunnelBoxFixture box, ITestOutputHelper out
                 return false;
             }
         }, cancel.Token);
+    }
+
+    [Fact]
+    public async Task A_pod_added_to_the_ambient_namespace_is_captured_and_served_and_its_removal_takes_it_out_of_the_config()
+    {
+        using var cancel = new CancellationTokenSource(s_limit);
+        const string pod = """
+            apiVersion: v1
+            kind: Pod
+            metadata:
+              name: extra
+              namespace: zt
+              labels: {app: extra}
+            spec:
+              serviceAccountName: tester
+              terminationGracePeriodSeconds: 1
+              containers:
+              - name: echo
+                image: waypoint/echo
+                args: ["--http-port", "8080"]
+                env:
+                - name: POD_NAME
+                  valueFrom:
+                    fieldRef: {fieldPath: metadata.name}
+                readinessProbe:
+                  httpGet: {path: /, port: 8080}
+                  periodSeconds: 1
+            ---
+            apiVersion: v1
+            kind: Service
+            metadata:
+              name: extra
+              namespace: zt
+            spec:
+              selector: {app: extra}
+              ports:
+              - {name: http, port: 8081, targetPort: 8080}
+            """;
+        var applier = new Waypoint.Box.Apply.BoxApplier(box.Connection.CreateAdminHttpClient(), "ztunnel-test-extra", ZtunnelBoxFixture.Ns);
+        Assert.True((await applier.ApplyYamlAsync(pod, "extra.yaml", cancel.Token)).Succeeded);
+        var added = await box.WaitForStatusAsync(s => s.Pods.Any(p => p.Name == "extra" && p.Captured)
+            && s.Services.Any(x => x.Service == "zt/extra.zt.svc.cluster.local" && x.Endpoints.Count == 1)
+            && s.Identities.Contains("spiffe://cluster.local/ns/zt/sa/tester"));
+        var extra = added.Pods.Single(p => p.Name == "extra");
+        Assert.Contains("\"name\": \"inbound|zt/extra\"", await File.ReadAllTextAsync(box.Paths.Listeners, cancel.Token), StringComparison.Ordinal);
+        Assert.True(File.Exists(box.Paths.SecretFile("zt~tester")));
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(box.Paths.SecretFile("zt~tester")));
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, File.GetUnixFileMode(box.Paths.KeyDirectory));
+
+        // The other pods reach it at once through the new VIP (their namespaces got its route and listener).
+        using var clientNetwork = box.PodNetwork(added, "client");
+        using var http = clientNetwork.CreateHttpClient();
+        var vip = added.Services.Single(x => x.Service == "zt/extra.zt.svc.cluster.local").Vip;
+        Assert.Equal("extra", EchoReply.Parse(await http.GetStringAsync(new Uri($"http://{vip}:8081/x"), cancel.Token)).Pod);
+        await WaitForAccessLogAsync($"inbound pod=zt/extra method=CONNECT authority={extra.Address}:8080 peer=spiffe://cluster.local/ns/zt/sa/client", cancel.Token);
+
+        using var admin = box.Connection.CreateKubernetesClient();
+        await admin.CoreV1.DeleteNamespacedPodAsync("extra", ZtunnelBoxFixture.Ns, cancellationToken: cancel.Token);
+        await box.WaitForStatusAsync(s => s.Pods.All(p => p.Name != "extra") && s.Services.All(x => x.Service != "zt/extra.zt.svc.cluster.local"));
+        Assert.DoesNotContain("inbound|zt/extra", await File.ReadAllTextAsync(box.Paths.Listeners, cancel.Token), StringComparison.Ordinal);
+        Assert.False(File.Exists(box.Paths.SecretFile("zt~tester")), "the certificate of a ServiceAccount without pods is removed");
     }
 
     private async Task<X509Certificate2> IssueAsync(string serviceAccount, string rootPath, string directory, CancellationToken cancellationToken)

@@ -15,7 +15,7 @@ public sealed class ZtunnelEnvoyConfigGoldenTests
     [Fact]
     public void The_config_for_a_fixed_mesh_view_matches_the_golden_files()
     {
-        var model = NodeMesh.Build(TestMesh.View(), TestMesh.PodNetworks(), TestMesh.AmbientNamespaces, TestMesh.NodeName);
+        var model = NodeMesh.Build(TestMesh.View(), TestMesh.PodNetworks(), TestMesh.AmbientNamespaces, TestMesh.OptedOut, TestMesh.NodeName);
         var documents = ZtunnelEnvoyConfig.Build(model, s_paths);
         Compare("listeners.json", documents.Listeners);
         Compare("clusters.json", documents.Clusters);
@@ -25,10 +25,10 @@ public sealed class ZtunnelEnvoyConfigGoldenTests
     [Fact]
     public void The_same_model_gives_the_same_bytes_and_a_label_change_only_moves_the_bound_listeners()
     {
-        var model = NodeMesh.Build(TestMesh.View(), TestMesh.PodNetworks(), TestMesh.AmbientNamespaces, TestMesh.NodeName);
+        var model = NodeMesh.Build(TestMesh.View(), TestMesh.PodNetworks(), TestMesh.AmbientNamespaces, TestMesh.OptedOut, TestMesh.NodeName);
         Assert.Equal(ZtunnelEnvoyConfig.Build(model, s_paths), ZtunnelEnvoyConfig.Build(model, s_paths));
 
-        var unbound = NodeMesh.Build(TestMesh.View(s => { s.Waypoint = null; return s; }), TestMesh.PodNetworks(), TestMesh.AmbientNamespaces, TestMesh.NodeName);
+        var unbound = NodeMesh.Build(TestMesh.View(s => { s.Waypoint = null; return s; }), TestMesh.PodNetworks(), TestMesh.AmbientNamespaces, TestMesh.OptedOut, TestMesh.NodeName);
         var bound = ZtunnelEnvoyConfig.Build(model, s_paths).Listeners;
         var direct = ZtunnelEnvoyConfig.Build(unbound, s_paths).Listeners;
         Assert.Contains("\"hostname\": \"10.96.0.30:80\"", bound, StringComparison.Ordinal);

@@ -14,6 +14,9 @@ internal static class TestMesh
     public const string Bound = "demo/bound.demo.svc.cluster.local";
     public const string WaypointService = "demo/waypoint.demo.svc.cluster.local";
 
+    /// <summary>The waypoint pod is labelled istio.io/dataplane-mode=none, as waypoints are.</summary>
+    public static readonly IReadOnlySet<string> OptedOut = new HashSet<string>(StringComparer.Ordinal) { "demo/waypoint-0" };
+
     public static readonly IReadOnlySet<string> AmbientNamespaces = new HashSet<string>(StringComparer.Ordinal) { "demo" };
 
     public static MeshView View(Func<Service, Service>? editBound = null)
