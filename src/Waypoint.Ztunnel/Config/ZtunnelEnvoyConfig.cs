@@ -118,12 +118,7 @@ public static class ZtunnelEnvoyConfig
         return new JsonObject { ["version_info"] = "1", ["resources"] = new JsonArray(secret) }.ToJsonString();
     }
 
-    /// <summary>
-    /// The static bootstrap: admin on loopback of the node's namespace, internal listeners, LDS/CDS from watched files.
-    /// Half-close over HTTP/2 tunnels is switched on: without it, an app that closes right after its response (HTTP
-    /// <c>Connection: close</c>) makes the destination side reset the CONNECT stream, and the source side dropped the
-    /// response bytes it still held (flags UR; seen on the box).
-    /// </summary>
+    /// <summary>The static bootstrap: admin on loopback of the node's namespace, internal listeners, LDS/CDS from watched files.</summary>
     public static string Bootstrap(string nodeId, ZtunnelPaths paths, int adminPort)
     {
         ArgumentNullException.ThrowIfNull(paths);
@@ -135,10 +130,7 @@ public static class ZtunnelEnvoyConfig
                 "name": "envoy.bootstrap.internal_listener",
                 "typed_config": { "@type": "type.googleapis.com/envoy.extensions.bootstrap.internal_listener.v3.InternalListener", "buffer_size_kb": 64 }
               }],
-              "layered_runtime": { "layers": [{ "name": "static", "static_layer": {
-                "overload.global_downstream_max_connections": 100000,
-                "envoy.reloadable_features.allow_multiplexed_upstream_half_close": true
-              } }] },
+              "layered_runtime": { "layers": [{ "name": "static", "static_layer": { "overload.global_downstream_max_connections": 100000 } }] },
               "dynamic_resources": {
                 "lds_config": { "resource_api_version": "V3", "path_config_source": { "path": {{Quote(paths.Listeners)}}, "watched_directory": { "path": {{Quote(paths.ConfigDirectory)}} } } },
                 "cds_config": { "resource_api_version": "V3", "path_config_source": { "path": {{Quote(paths.Clusters)}}, "watched_directory": { "path": {{Quote(paths.ConfigDirectory)}} } } }
