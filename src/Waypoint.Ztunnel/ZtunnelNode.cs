@@ -184,7 +184,9 @@ public sealed class ZtunnelNode : IAsyncDisposable
             {
                 return;
             }
-            catch (Exception ex) when (ex is IOException or HttpRequestException or InvalidOperationException or UnauthorizedAccessException)
+#pragma warning disable CA1031 // a failed round (API server, istiod, a file) keeps the last config and is retried; it must not end the loop
+            catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
+#pragma warning restore CA1031
             {
                 ZtunnelLog.ReconcileFailed(_logger, ex);
             }
@@ -218,7 +220,8 @@ public sealed class ZtunnelNode : IAsyncDisposable
     private async Task ReconcileAsync(MeshView view, CancellationToken cancellationToken)
     {
         var ambient = await _tokens.ListAmbientNamespacesAsync(cancellationToken).ConfigureAwait(false);
-        var model = NodeMesh.Build(view, _options.PodNetworks(), ambient, _options.NodeName, _options.TrustDomain);
+        var optedOut = await _tokens.ListOptedOutPodsAsync(_options.NodeName, cancellationToken).ConfigureAwait(false);
+        var model = NodeMesh.Build(view, _options.PodNetworks(), ambient, optedOut, _options.NodeName, _options.TrustDomain);
         await _certificates.EnsureAsync(model.ServiceAccounts, cancellationToken).ConfigureAwait(false);
         var served = model.WithIdentities(_certificates.Ready);
 
@@ -230,6 +233,8 @@ public sealed class ZtunnelNode : IAsyncDisposable
         {
             WriteConfig(served, documents, fingerprint);
         }
+
+        _certificates.RemoveAllBut(model.ServiceAccounts);
 
         // Capture is in place (routes, listeners): say so, as istio-cni does, and istiod starts reporting HBONE.
         _annotated.IntersectWith(served.Pods.Select(AnnotationKey));

@@ -9,6 +9,8 @@ public static class BoxZtunnel
 {
     public const string Name = "ztunnel";
 
+    private static readonly TimeSpan s_startLimit = TimeSpan.FromMinutes(2);
+
     /// <summary>The folder under the box's work folder where the ztunnel keeps its files (<see cref="Config.ZtunnelPaths"/>).</summary>
     public static string RootOf(string boxWorkDirectory) => Path.Combine(boxWorkDirectory, Name);
 
@@ -19,6 +21,9 @@ public static class BoxZtunnel
         return new BoxExtension(Name, async (box, cancellationToken) =>
         {
             var node = box.Node ?? throw new InvalidOperationException("The ztunnel needs the box's node (do not pass --no-node, or pass --no-ztunnel).");
+            // istiod publishes its root within seconds of being ready; never wait for it forever.
+            using var limit = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            limit.CancelAfter(s_startLimit);
             var ztunnel = await ZtunnelNode.StartAsync(new ZtunnelOptions
             {
                 NodeName = box.State.Node?.Name ?? "box-node",
@@ -27,7 +32,7 @@ public static class BoxZtunnel
                 EnvoyPath = envoyPath,
                 ApiClient = box.AdminClient,
                 PodNetworks = node.Runtime.PodNetworkNamespaces,
-            }, loggerFactory, cancellationToken: cancellationToken).ConfigureAwait(false);
+            }, loggerFactory, cancellationToken: limit.Token).ConfigureAwait(false);
             return ztunnel;
         });
     }

@@ -57,6 +57,18 @@ public sealed class KubernetesTokens(HttpClient apiClient)
         return (list?["items"]?.AsArray() ?? []).Select(i => i?["metadata"]?["name"]?.GetValue<string>()).OfType<string>().ToHashSet(StringComparer.Ordinal);
     }
 
+    /// <summary>Pods on <paramref name="nodeName"/> labelled <c>istio.io/dataplane-mode=none</c> (opted out, as waypoint pods are), as <c>ns/name</c>.</summary>
+    public async Task<IReadOnlySet<string>> ListOptedOutPodsAsync(string nodeName, CancellationToken cancellationToken)
+    {
+        var list = await apiClient.GetFromJsonAsync<JsonObject>(
+            new Uri($"/api/v1/pods?labelSelector=istio.io%2Fdataplane-mode%3Dnone&fieldSelector=spec.nodeName%3D{Uri.EscapeDataString(nodeName)}", UriKind.Relative),
+            cancellationToken).ConfigureAwait(false);
+        return (list?["items"]?.AsArray() ?? [])
+            .Select(i => i?["metadata"] is { } m ? $"{m["namespace"]?.GetValue<string>()}/{m["name"]?.GetValue<string>()}" : null)
+            .OfType<string>()
+            .ToHashSet(StringComparer.Ordinal);
+    }
+
     /// <summary>
     /// Marks a pod captured, as istio-cni does once its redirection is in place: istiod then reports the workload with
     /// tunnel protocol HBONE, so ztunnels send it HBONE.

@@ -51,18 +51,24 @@ public sealed class ServiceAccountCertificates : IDisposable
     /// <summary>The earliest moment some account needs work (a renewal or a retry), or null.</summary>
     public DateTimeOffset? NextDue => _entries.Count == 0 ? null : _entries.Values.Min(e => e.Due);
 
-    /// <summary>Issues or renews what is due for <paramref name="accounts"/>; forgets accounts no longer listed (their files go).</summary>
-    public async Task<bool> EnsureAsync(IReadOnlyList<ServiceAccountKey> accounts, CancellationToken cancellationToken)
+    /// <summary>
+    /// Forgets the accounts not listed and deletes their SDS files; call it once no listener or cluster names them
+    /// (Envoy watches the files).
+    /// </summary>
+    public void RemoveAllBut(IReadOnlyList<ServiceAccountKey> accounts)
     {
-        var changed = false;
         foreach (var gone in _entries.Keys.Except(accounts).ToList())
         {
             _entries[gone].Client.Dispose();
             _entries.Remove(gone);
             File.Delete(_paths.SecretFile(gone.FileName));
-            changed = true;
         }
+    }
 
+    /// <summary>Issues or renews what is due for <paramref name="accounts"/>.</summary>
+    public async Task<bool> EnsureAsync(IReadOnlyList<ServiceAccountKey> accounts, CancellationToken cancellationToken)
+    {
+        var changed = false;
         foreach (var account in accounts)
         {
             if (!_entries.TryGetValue(account, out var entry))

@@ -62,8 +62,10 @@ public static class NodeMesh
     public const int HbonePort = 15008;
 
     /// <param name="ambientNamespaces">Namespaces labelled <c>istio.io/dataplane-mode=ambient</c>: their pods on this node are enrolled.</param>
-    public static NodeMeshModel Build(MeshView view, IReadOnlyList<PodNetworkNamespace> podNetworks, IReadOnlySet<string> ambientNamespaces, string nodeName, string trustDomain = "cluster.local")
+    /// <param name="optedOutPods">Pods (<c>ns/name</c>) labelled <c>istio.io/dataplane-mode=none</c>, e.g. waypoints: never captured (the ztunnel would take their 15008).</param>
+    public static NodeMeshModel Build(MeshView view, IReadOnlyList<PodNetworkNamespace> podNetworks, IReadOnlySet<string> ambientNamespaces, IReadOnlySet<string> optedOutPods, string nodeName, string trustDomain = "cluster.local")
     {
+        ArgumentNullException.ThrowIfNull(optedOutPods);
         ArgumentNullException.ThrowIfNull(ambientNamespaces);
         ArgumentNullException.ThrowIfNull(view);
         ArgumentNullException.ThrowIfNull(podNetworks);
@@ -71,6 +73,7 @@ public static class NodeMesh
         foreach (var network in podNetworks)
         {
             if (!ambientNamespaces.Contains(network.Namespace)
+                || optedOutPods.Contains($"{network.Namespace}/{network.Name}")
                 || view.WorkloadAt(network.Address) is not { } workload
                 || workload.Node != nodeName
                 || workload.Namespace != network.Namespace
