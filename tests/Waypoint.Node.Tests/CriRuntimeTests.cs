@@ -277,6 +277,55 @@ public sealed partial class CriRuntimeTests
     }
 
     [Fact]
+    public async Task A_Container_Sees_The_Resolv_Conf_Of_Its_Sandbox_Dns_Config_And_The_Host_Keeps_Its_Own()
+    {
+        await using var server = await CriServerProcess.StartAsync();
+        var hostResolvConf = File.Exists("/etc/resolv.conf") ? await File.ReadAllTextAsync("/etc/resolv.conf") : null;
+        var config = new PodSandboxConfig
+        {
+            Metadata = new PodSandboxMetadata { Name = "dns", Namespace = "demo", Uid = "uid-dns" },
+            LogDirectory = Path.Combine(server.Directory_, "pod-logs", "dns"),
+            // What the kubelet passes for dnsPolicy ClusterFirst with clusterDNS 10.96.0.10, clusterDomain cluster.local.
+            DnsConfig = new DnsConfig
+            {
+                Servers = { "10.96.0.10" },
+                Searches = { "demo.svc.cluster.local", "svc.cluster.local", "cluster.local" },
+                Options = { "ndots:5" },
+            },
+        };
+        var sandboxId = (await server.Runtime.RunPodSandboxAsync(new RunPodSandboxRequest { Config = config })).PodSandboxId;
+        var containerId = (await server.Runtime.CreateContainerAsync(new CreateContainerRequest
+        {
+            PodSandboxId = sandboxId,
+            SandboxConfig = config,
+            Config = new ContainerConfig
+            {
+                Metadata = new ContainerMetadata { Name = "dns" },
+                Image = new ImageSpec { Image = "waypoint/echo" },
+                Command = { "sh", "-c", "cat /etc/resolv.conf" },
+                LogPath = "dns/0.log",
+            },
+        })).ContainerId;
+
+        await server.Runtime.StartContainerAsync(new StartContainerRequest { ContainerId = containerId });
+        var exited = await EventuallyAsync(
+            () => server.Runtime.ContainerStatusAsync(new ContainerStatusRequest { ContainerId = containerId }).ResponseAsync,
+            s => s.Status.State == ContainerState.ContainerExited);
+
+        var log = await File.ReadAllTextAsync(Path.Combine(config.LogDirectory, "dns", "0.log"));
+        Assert.True(exited.Status.ExitCode == 0, log);
+        Assert.Contains("stdout F search demo.svc.cluster.local svc.cluster.local cluster.local", log, StringComparison.Ordinal);
+        Assert.Contains("stdout F nameserver 10.96.0.10", log, StringComparison.Ordinal);
+        Assert.Contains("stdout F options ndots:5", log, StringComparison.Ordinal);
+        Assert.Equal(hostResolvConf, File.Exists("/etc/resolv.conf") ? await File.ReadAllTextAsync("/etc/resolv.conf") : null);
+
+        // Removing the sandbox removes its file.
+        await server.Runtime.RemovePodSandboxAsync(new RemovePodSandboxRequest { PodSandboxId = sandboxId });
+        var left = await server.InBoxAsync("find", server.Directory_, "-name", "resolv.conf");
+        Assert.DoesNotContain(sandboxId, left.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task The_Envoy_Image_Runs_The_Real_Envoy()
     {
         await using var server = await CriServerProcess.StartAsync();

@@ -64,16 +64,17 @@ internal sealed class ResourceMirror<T>
 
                 await foreach (var (type, item) in _watch(resourceVersion, cancellationToken).ConfigureAwait(false))
                 {
-                    resourceVersion = item?.Metadata?.ResourceVersion ?? resourceVersion;
-                    if (item?.Metadata?.Name is null || type is WatchEventType.Bookmark)
-                    {
-                        continue;
-                    }
-
+                    // An ERROR event (410 Gone: the resourceVersion is too old) carries a Status, not an object: list again.
                     if (type is WatchEventType.Error)
                     {
                         needList = true;
                         break;
+                    }
+
+                    resourceVersion = item?.Metadata?.ResourceVersion ?? resourceVersion;
+                    if (item?.Metadata?.Name is null || type is WatchEventType.Bookmark)
+                    {
+                        continue;
                     }
 
                     if (type is WatchEventType.Deleted)
@@ -88,8 +89,9 @@ internal sealed class ResourceMirror<T>
                     _changed();
                 }
             }
-            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            catch (Exception) when (cancellationToken.IsCancellationRequested)
             {
+                // Stopping: whatever the cancelled request threw.
                 return;
             }
             catch (Exception ex)

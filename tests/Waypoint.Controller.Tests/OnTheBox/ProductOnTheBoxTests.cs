@@ -134,6 +134,267 @@ public sealed class ProductOnTheBoxTests(ProductBoxFixture box, ITestOutputHelpe
         Assert.Equal("True", Condition(gateway, "Accepted"));
     }
 
+    [Fact]
+    public async Task An_Hbone_Request_Through_The_Waypoint_Pod_Reaches_The_Echo_Pod_Behind_The_Bound_Service()
+    {
+        using var mesh = await DeployMeshAsync("product-hbone");
+        output.WriteLine(mesh.FirstResponse);
+        Assert.Contains(mesh.Echo.Metadata.Name, mesh.FirstResponse, StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// Issue #12: <c>kubectl rollout restart</c> of the waypoint Deployment while a client sends one request after
+    /// another, each to a ready endpoint of the waypoint Service as ztunnel picks them (its EndpointSlice): none fails.
+    /// </summary>
+    [Fact]
+    public async Task A_Rolling_Restart_Of_The_Waypoint_Under_Steady_Requests_Fails_None()
+    {
+        const string ns = "product-rollout";
+        using var mesh = await DeployMeshAsync(ns);
+        var before = mesh.Waypoint.Metadata.Name;
+        var failures = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        var served = new System.Collections.Concurrent.ConcurrentDictionary<string, int>(StringComparer.Ordinal);
+        using var stop = new CancellationTokenSource();
+        var load = Task.Run(async () =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                var endpoint = await ReadyWaypointEndpointAsync(ns);
+                if (endpoint is null)
+                {
+                    failures.Enqueue($"{DateTime.UtcNow:HH:mm:ss.fff} no ready waypoint endpoint");
+                    continue;
+                }
+
+                try
+                {
+                    using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+                    var answer = await HboneClient.GetAsync(box.Connection.Network, endpoint, $"{mesh.Vip}:80", mesh.Client, mesh.Root, "echo", cancel.Token);
+                    if (answer.StartsWith("HTTP/1.1 200", StringComparison.Ordinal))
+                    {
+                        served.AddOrUpdate(endpoint.Address.ToString(), 1, (_, n) => n + 1);
+                    }
+                    else
+                    {
+                        failures.Enqueue($"{DateTime.UtcNow:HH:mm:ss.fff} {endpoint}: {answer.Split('\n')[0]}");
+                    }
+                }
+                catch (Exception ex) when (ex is HttpRequestException or IOException or OperationCanceledException or System.Security.Authentication.AuthenticationException or SocketException)
+                {
+                    failures.Enqueue($"{DateTime.UtcNow:HH:mm:ss.fff} {endpoint}: {ex.GetType().Name} {ex.Message}");
+                }
+            }
+        });
+
+        // What `kubectl rollout restart` writes.
+        var restart = new JsonObject
+        {
+            ["spec"] = new JsonObject { ["template"] = new JsonObject { ["metadata"] = new JsonObject { ["annotations"] = new JsonObject { ["kubectl.kubernetes.io/restartedAt"] = DateTime.UtcNow.ToString("O") } } } },
+        }.ToJsonString();
+        await box.Admin.AppsV1.PatchNamespacedDeploymentAsync(new V1Patch(restart, V1Patch.PatchType.StrategicMergePatch), "waypoint", ns, fieldManager: "kubectl-rollout");
+
+        try
+        {
+            // The old pod drained and gone, its successor Ready, and the successor serving requests.
+            var after = (await Eventually.ValueAsync(async () =>
+            {
+                var pods = (await box.Admin.CoreV1.ListNamespacedPodAsync(ns, labelSelector: "gateway.networking.k8s.io/gateway-name=waypoint")).Items;
+                return pods.Count == 1 && pods[0].Metadata.Name != before && IsReady(pods[0]) ? pods : null;
+            }, "the restarted waypoint pod alone and Ready", s_limit))[0];
+            await Eventually.TrueAsync(() => served.GetValueOrDefault(after.Status.PodIP) >= 5, $"requests served by the new pod {after.Metadata.Name}", s_limit);
+        }
+        finally
+        {
+            await stop.CancelAsync();
+            await load;
+        }
+
+        output.WriteLine("served: " + string.Join(", ", served.Select(s => $"{s.Key} {s.Value}")));
+        Assert.True(failures.IsEmpty, $"{failures.Count} of {failures.Count + served.Values.Sum()} requests failed:\n" + string.Join("\n", failures.Take(20)));
+        Assert.True(served.Count >= 2, "requests were served by the old and the new pod");
+    }
+
+    /// <summary>A ready endpoint (pod IP:15008) of the waypoint Service, from its EndpointSlices, the first in their order.</summary>
+    private async Task<IPEndPoint?> ReadyWaypointEndpointAsync(string ns)
+    {
+        var slices = await box.Admin.DiscoveryV1.ListNamespacedEndpointSliceAsync(ns, labelSelector: "kubernetes.io/service-name=waypoint");
+        var address = slices.Items.SelectMany(s => s.Endpoints ?? []).Where(e => e.Conditions?.Ready == true).SelectMany(e => e.Addresses).Order(StringComparer.Ordinal).FirstOrDefault();
+        return address is null ? null : new IPEndPoint(IPAddress.Parse(address), 15008);
+    }
+
+    private sealed record MeshThroughWaypoint(V1Pod Echo, V1Pod Waypoint, string Vip, X509Certificate2 Client, X509Certificate2 Root, string FirstResponse) : IDisposable
+    {
+        public void Dispose()
+        {
+            Client.Dispose();
+            Root.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// A namespace bound to its waypoint (<c>istio.io/use-waypoint</c>), an echo Deployment behind Service <c>echo</c>,
+    /// the waypoint's pod Ready and the Gateway Programmed, a client certificate from istiod for ServiceAccount
+    /// <c>client</c>, and the first 200 through the waypoint pod's HBONE listener to the echo Service's VIP:80.
+    /// </summary>
+    private async Task<MeshThroughWaypoint> DeployMeshAsync(string ns)
+    {
+        await ApplyAsync(ns, $$"""
+            apiVersion: v1
+            kind: Namespace
+            metadata:
+              name: {{ns}}
+              labels: {istio.io/use-waypoint: waypoint}
+            ---
+            apiVersion: gateway.networking.k8s.io/v1
+            kind: Gateway
+            metadata: {name: waypoint, namespace: {{ns}}, labels: {istio.io/waypoint-for: service} }
+            spec:
+              gatewayClassName: kgateway-waypoint
+              listeners:
+              - {name: mesh, port: 15008, protocol: HBONE}
+            ---
+            apiVersion: v1
+            kind: ServiceAccount
+            metadata: {name: client, namespace: {{ns}} }
+            ---
+            apiVersion: apps/v1
+            kind: Deployment
+            metadata: {name: echo, namespace: {{ns}} }
+            spec:
+              replicas: 1
+              selector: {matchLabels: {app: echo} }
+              template:
+                metadata: {labels: {app: echo} }
+                spec:
+                  containers:
+                  - name: echo
+                    image: waypoint/echo
+                    args: [--http-port, "8080"]
+                    env:
+                    - name: POD_NAME
+                      valueFrom: {fieldRef: {fieldPath: metadata.name} }
+                    ports:
+                    - {name: http, containerPort: 8080}
+                    readinessProbe:
+                      tcpSocket: {port: 8080}
+                      periodSeconds: 1
+            ---
+            apiVersion: v1
+            kind: Service
+            metadata: {name: echo, namespace: {{ns}} }
+            spec:
+              selector: {app: echo}
+              ports:
+              - {name: http, port: 80, targetPort: http}
+            """);
+
+        var echo = (await WaitForDeploymentPodsAsync(ns, "echo", "app=echo", replicas: 1))[0];
+        var waypoint = (await WaitForDeploymentPodsAsync(ns, "waypoint", "gateway.networking.k8s.io/gateway-name=waypoint", replicas: 1))[0];
+        await Eventually.ValueAsync(async () => await GetGatewayAsync(ns, "waypoint") is { } g && Condition(g, "Programmed") == "True" ? g : null, "Gateway Programmed=True", s_limit);
+        var vip = (await box.Admin.CoreV1.ReadNamespacedServiceAsync("echo", ns)).Spec.ClusterIP;
+        var root = await IstioRootAsync(ns);
+        var client = await WorkloadCertificateAsync(ns, "client", root);
+
+        // The waypoint learns the bound Service (and its endpoints) over xDS a moment after its pod is ready.
+        string? last = null;
+        var attempt = Eventually.ValueAsync(async () =>
+        {
+            try
+            {
+                using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+                var answer = await HboneClient.GetAsync(box.Connection.Network, new IPEndPoint(IPAddress.Parse(waypoint.Status.PodIP), 15008), $"{vip}:80", client, root, "echo", cancel.Token);
+                if (answer.StartsWith("HTTP/1.1 200", StringComparison.Ordinal))
+                {
+                    return answer;
+                }
+
+                last = answer;
+                return null;
+            }
+            catch (Exception ex) when (ex is HttpRequestException or IOException or OperationCanceledException or System.Security.Authentication.AuthenticationException)
+            {
+                last = ex.Message;
+                return null;
+            }
+        }, $"a 200 through the waypoint to {vip}:80", s_limit);
+        string response;
+        try
+        {
+            response = await attempt;
+        }
+        catch (TimeoutException ex)
+        {
+            throw new TimeoutException($"{ex.Message}; the last attempt: {last}\n{await EnvoyDiagnosisAsync(ns, waypoint)}", ex);
+        }
+
+        return new MeshThroughWaypoint(echo, waypoint, vip, client, root, response);
+    }
+
+    /// <summary>For a failure message: the waypoint Envoy's stats that say where a request went, and its containers' logs.</summary>
+    private async Task<string> EnvoyDiagnosisAsync(string ns, V1Pod pod)
+    {
+        var text = new System.Text.StringBuilder();
+        try
+        {
+            using var http = box.Connection.Network.CreateHttpClient();
+            var stats = await http.GetStringAsync(new Uri($"http://{pod.Status.PodIP}:15090/stats/prometheus"));
+            foreach (var line in stats.Split('\n').Where(l => !l.StartsWith('#') && (l.Contains("listener", StringComparison.Ordinal) || l.Contains("upstream_cx", StringComparison.Ordinal) || l.Contains("downstream_rq", StringComparison.Ordinal) || l.Contains("ssl", StringComparison.Ordinal)) && !l.EndsWith(" 0", StringComparison.Ordinal)).Take(80))
+            {
+                text.AppendLine(line);
+            }
+        }
+        catch (HttpRequestException ex)
+        {
+            text.AppendLine("stats unavailable: " + ex.Message);
+        }
+
+        foreach (var container in new[] { "envoy", "agent" })
+        {
+            using var logs = await box.AdminHttp.GetAsync($"/api/v1/namespaces/{ns}/pods/{pod.Metadata.Name}/log?container={container}&tailLines=30");
+            text.AppendLine($"--- {container} log ---").AppendLine(await logs.Content.ReadAsStringAsync());
+        }
+
+        return text.ToString();
+    }
+
+    /// <summary>A workload certificate for <paramref name="serviceAccount"/> from the real istiod, over its Service, with a TokenRequest token (audience istio-ca).</summary>
+    private async Task<X509Certificate2> WorkloadCertificateAsync(string ns, string serviceAccount, X509Certificate2 root)
+    {
+        var directory = Directory.CreateTempSubdirectory("product-client-").FullName;
+        try
+        {
+            var token = await box.Admin.CoreV1.CreateNamespacedServiceAccountTokenAsync(
+                new Authenticationv1TokenRequest { Spec = new V1TokenRequestSpec { Audiences = ["istio-ca"], ExpirationSeconds = 3600 } }, serviceAccount, ns);
+            await File.WriteAllTextAsync(Path.Combine(directory, "token"), token.Status.Token);
+            await File.WriteAllTextAsync(Path.Combine(directory, "root-cert.pem"), root.ExportCertificatePem());
+            var istiod = (await box.Admin.CoreV1.ReadNamespacedServiceAsync("istiod", "istio-system")).Spec.ClusterIP;
+            using var ca = new Waypoint.Agent.Ca.IstioCaClient(
+                Microsoft.Extensions.Options.Options.Create(new Waypoint.Agent.AgentOptions
+                {
+                    Namespace = ns,
+                    ServiceAccount = serviceAccount,
+                    RootCertPath = Path.Combine(directory, "root-cert.pem"),
+                    TokenPath = Path.Combine(directory, "token"),
+                }),
+                Microsoft.Extensions.Logging.Abstractions.NullLogger<Waypoint.Agent.Ca.IstioCaClient>.Instance,
+                handler => handler.ConnectCallback = async (_, ct) =>
+                    new NetworkStream(await box.Connection.Network.ConnectAsync(new IPEndPoint(IPAddress.Parse(istiod), 15012), ct), ownsSocket: true));
+            using var key = System.Security.Cryptography.ECDsa.Create(System.Security.Cryptography.ECCurve.NamedCurves.nistP256);
+            var request = new CertificateRequest(new X500DistinguishedName(""), key, System.Security.Cryptography.HashAlgorithmName.SHA256);
+            var san = new SubjectAlternativeNameBuilder();
+            san.AddUri(new Uri($"spiffe://cluster.local/ns/{ns}/sa/{serviceAccount}"));
+            request.CertificateExtensions.Add(san.Build(critical: true));
+            var chain = await ca.CreateCertificateAsync(request.CreateSigningRequestPem(), TimeSpan.FromHours(1), CancellationToken.None);
+            using var leaf = X509Certificate2.CreateFromPem(chain[0]);
+            using var withKey = leaf.CopyWithPrivateKey(key);
+            return X509CertificateLoader.LoadPkcs12(withKey.Export(X509ContentType.Pkcs12), null);
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
     /// <summary>The Deployment's pods once <paramref name="replicas"/> of them are Ready; on timeout the failure describes the Deployment, its pods and their logs.</summary>
     private async Task<IReadOnlyList<V1Pod>> WaitForDeploymentPodsAsync(string ns, string deployment, string selector, int replicas)
     {
