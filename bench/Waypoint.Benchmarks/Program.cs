@@ -6,6 +6,11 @@ internal static class Program
 {
     public static int Main(string[] args)
     {
+        if (args is ["local-box", .. var boxArgs])
+        {
+            return LocalBoxStartup.RunAsync(boxArgs).GetAwaiter().GetResult();
+        }
+
         if (args is ["local", .. var localArgs])
         {
             return LocalBench.Run(localArgs);

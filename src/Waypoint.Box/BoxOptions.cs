@@ -24,6 +24,12 @@ public sealed record BoxOptions
     /// <summary>Which images the node runs with which host executables; default <see cref="ImageMap.Default"/> for this process, without Envoy.</summary>
     public ImageMap? NodeImages { get; init; }
 
+    /// <summary>
+    /// Started in order once the node is Ready (e.g. the node's ztunnel, which the host wires); each is disposed
+    /// before the node stops, in reverse order. A failed start fails the box like a component's.
+    /// </summary>
+    public IReadOnlyList<BoxExtension> Extensions { get; init; } = [];
+
     /// <summary>Where the state file goes (<see cref="BoxState"/>), for a CLI or a test to attach.</summary>
     public string StateFile { get; init; } = DefaultStateFile;
 
@@ -52,3 +58,6 @@ public sealed record BoxOptions
         }
     }
 }
+
+/// <summary>Something the box hosts in its own process after the node (it needs the box's namespaces and PKI).</summary>
+public sealed record BoxExtension(string Name, Func<KubernetesBox, CancellationToken, Task<IAsyncDisposable>> StartAsync);

@@ -45,6 +45,7 @@ public sealed class KubernetesBox : IAsyncDisposable
     private BoxServices? _services;
     private Kubernetes? _servicesClient;
     private ServiceProvider? _ownMetrics;
+    private readonly List<IAsyncDisposable> _extensions = [];
     private int _stopped;
 
     private KubernetesBox(BoxOptions options, ILoggerFactory loggerFactory, KubernetesAssets assets, string workDirectory, BoxPki pki, string networkNamespacePath, HttpClient admin)
@@ -255,6 +256,20 @@ public sealed class KubernetesBox : IAsyncDisposable
         if (_options.Node)
         {
             await StartNodeAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        foreach (var extension in _options.Extensions)
+        {
+            try
+            {
+                _extensions.Add(await extension.StartAsync(this, cancellationToken).ConfigureAwait(false));
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+            {
+                throw new BoxComponentException(extension.Name, null, null, $"{extension.Name} failed to start: {ex.Message}", ex);
+            }
+
+            BoxLog.ComponentReady(_logger, extension.Name, Environment.ProcessId, LogDirectory);
         }
     }
 
@@ -544,7 +559,12 @@ public sealed class KubernetesBox : IAsyncDisposable
         }
 
         // The node first, while the API server still answers the kubelet; then the rest in reverse order, each waited
-        // for: if etcd goes first, the API server's graceful shutdown hangs.
+        // for: if etcd goes first, the API server's graceful shutdown hangs. Extensions (the ztunnel) go before the node.
+        for (var i = _extensions.Count - 1; i >= 0; i--)
+        {
+            await _extensions[i].DisposeAsync().ConfigureAwait(false);
+        }
+
         if (_node is { } node)
         {
             BoxLog.Stopping(_logger, "node");

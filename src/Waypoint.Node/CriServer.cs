@@ -81,6 +81,12 @@ public sealed class CriServer : IAsyncDisposable
         return new CriServer(app, runtime, options);
     }
 
+    /// <summary>
+    /// The network namespace of every running pod (not host-network): for node agents such as the ztunnel, which bind
+    /// listeners and add routes inside them. The files live in the box's private mount namespace.
+    /// </summary>
+    public IReadOnlyList<PodNetworkNamespace> PodNetworkNamespaces() => _runtime.PodNetworkNamespaces();
+
     public async ValueTask DisposeAsync()
     {
         await _app.StopAsync(CancellationToken.None).ConfigureAwait(false);

@@ -8,6 +8,7 @@ using Waypoint.Box.Network;
 using Waypoint.Box.Product;
 using Waypoint.Local.Envoy;
 using Waypoint.Node.Images;
+using Waypoint.Ztunnel.Hosting;
 
 namespace Waypoint.Host.Commands;
 
@@ -25,6 +26,7 @@ internal sealed class BoxCommand : IWaypointCommand
         var keep = new Option<bool>("--keep") { Description = "Keep the work folder when the box stops." };
         var noIstiod = new Option<bool>("--no-istiod") { Description = "Do not run istiod." };
         var noNode = new Option<bool>("--no-node") { Description = "Do not run the node (the kubelet on the box's process runtime): no pods run." };
+        var noZtunnel = new Option<bool>("--no-ztunnel") { Description = "Do not run the node's ztunnel (HBONE for ambient pods; it needs istiod, the node and Envoy)." };
         var stateFile = new Option<string>("--state-file") { Description = "Where the running box describes itself (for attaching).", DefaultValueFactory = _ => BoxOptions.DefaultStateFile };
         var componentArgs = new Option<string[]>("--component-arg") { Description = "An extra flag for one component, NAME=FLAG (e.g. kube-apiserver=--v=4); repeatable." };
         var install = new Option<DirectoryInfo?>("--install")
@@ -34,7 +36,7 @@ internal sealed class BoxCommand : IWaypointCommand
         var verbose = new Option<bool>("--verbose", "-v") { Description = "Log every step." };
         var command = new Command("box", "Run a real Kubernetes control plane, istiod and a node in a private network namespace until Ctrl-C or SIGTERM.")
         {
-            workDir, keep, noIstiod, noNode, stateFile, componentArgs, install, verbose,
+            workDir, keep, noIstiod, noNode, noZtunnel, stateFile, componentArgs, install, verbose,
         };
         command.SetAction(async (parseResult, invocationToken) =>
         {
@@ -62,21 +64,30 @@ internal sealed class BoxCommand : IWaypointCommand
             }
 
             BoxLauncher.EnterOwnSession();
+            using var loggerFactory = LoggerFactory.Create(b => b
+                .AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; })
+                .SetMinimumLevel(parseResult.GetValue(verbose) ? LogLevel.Debug : LogLevel.Information)
+                .AddFilter("Microsoft", LogLevel.Warning)
+                .AddFilter("System", LogLevel.Warning));
+            var envoy = EnvoyLocator.TryLocate();
+            var ztunnel = !parseResult.GetValue(noZtunnel) && !parseResult.GetValue(noIstiod) && !parseResult.GetValue(noNode);
+            if (ztunnel && envoy is null)
+            {
+                error.WriteLine("The node's ztunnel needs Envoy (ENVOY_BIN, ../shared/envoy/envoy or PATH); none was found. Pass --no-ztunnel to run without it.");
+                return 2;
+            }
+
             var options = new BoxOptions
             {
                 WorkDirectory = parseResult.GetValue(workDir)?.FullName,
                 KeepWorkDirectory = parseResult.GetValue(keep),
                 Istiod = !parseResult.GetValue(noIstiod),
                 Node = !parseResult.GetValue(noNode),
-                NodeImages = ImageMap.Default(ImageMap.CurrentWaypointCommand(), EnvoyLocator.TryLocate()),
+                NodeImages = ImageMap.Default(ImageMap.CurrentWaypointCommand(), envoy),
+                Extensions = ztunnel ? [BoxZtunnel.Create(envoy!, loggerFactory)] : [],
                 StateFile = Path.GetFullPath(parseResult.GetValue(stateFile)!),
                 ExtraArguments = extra.ToDictionary(e => e.Key, e => (IReadOnlyList<string>)e.Value, StringComparer.Ordinal),
             };
-            using var loggerFactory = LoggerFactory.Create(b => b
-                .AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; })
-                .SetMinimumLevel(parseResult.GetValue(verbose) ? LogLevel.Debug : LogLevel.Information)
-                .AddFilter("Microsoft", LogLevel.Warning)
-                .AddFilter("System", LogLevel.Warning));
             return await RunInsideAsync(options, parseResult.GetValue(install)?.FullName, loggerFactory, output, error, stop).ConfigureAwait(false);
         });
         return command;

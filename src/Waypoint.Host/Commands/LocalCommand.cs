@@ -1,255 +1,366 @@
 using System.CommandLine;
-using System.Globalization;
-using System.Net;
-using System.Net.Sockets;
-using System.Text;
+using System.Diagnostics;
+using System.Runtime.Versioning;
 using Microsoft.Extensions.Logging;
+using Waypoint.Box;
+using Waypoint.Box.Assets;
+using Waypoint.Box.Components;
+using Waypoint.Box.Network;
+using Waypoint.Box.Product;
 using Waypoint.Local;
+using Waypoint.Local.Box;
 using Waypoint.Local.Envoy;
-using Waypoint.Local.State;
+using Waypoint.Node.Images;
+using Waypoint.Ztunnel.Hosting;
 
 namespace Waypoint.Host.Commands;
 
 /// <summary>
-/// <c>waypoint local &lt;dir&gt;</c>: ambient in a box (the main job, <c>make run</c>); <c>waypoint local curl &lt;url&gt;</c>
-/// sends a request into that mesh through the client-side HBONE originator.
+/// <c>waypoint local &lt;dir&gt;</c>: a real cluster in a box (<c>waypoint box</c>'s code, re-executed under unshare) with
+/// the product installed from the shipped manifests and the node's ztunnel, and the directory server-side applied and
+/// followed. <c>waypoint local curl</c> / <c>exec</c> run a program in the ambient client pod's (or the box's) network namespace.
 /// </summary>
+[SupportedOSPlatform("linux")]
 internal sealed class LocalCommand : IWaypointCommand
 {
     public Command Build()
     {
-        var directory = new Argument<DirectoryInfo>("directory") { Description = "Directory of Kubernetes YAML: Namespaces, Services, Deployments/Pods, the waypoint Gateway, HTTPRoutes." };
-        var trustDomain = new Option<string>("--trust-domain") { Description = "SPIFFE trust domain of the local mesh.", DefaultValueFactory = _ => "cluster.local" };
+        var directory = new Argument<DirectoryInfo>("directory") { Description = "Directory of Kubernetes YAML (Namespaces, ServiceAccounts, Services, Deployments, the waypoint Gateway, HTTPRoutes), server-side applied." };
+        var install = new Option<DirectoryInfo?>("--install") { Description = "The product's manifests to install (default: manifests/install of this checkout)." };
         var stateFile = StateFileOption();
-        var envoyLogLevel = new Option<string>("--envoy-log-level") { Description = "Log level of every Envoy (trace, debug, info, warning, error).", DefaultValueFactory = _ => "warning" };
+        var workDir = new Option<DirectoryInfo?>("--work-dir") { Description = "The box's private work folder (new or empty). Default: a new folder under the temp dir." };
+        var keep = new Option<bool>("--keep") { Description = "Keep the box's work folder when it stops." };
         var noWatch = new Option<bool>("--no-watch") { Description = "Do not re-apply the directory when a file changes." };
-        var verbose = new Option<bool>("--verbose", "-v") { Description = "Log every step of the rig." };
+        var verbose = new Option<bool>("--verbose", "-v") { Description = "Log every step." };
 
-        var command = new Command("local", "Run a one-machine ambient mesh of real Envoys (waypoint, HBONE originator and terminators, echo apps) from a directory of Kubernetes YAML. Ctrl-C stops everything.")
+        var command = new Command("local", "Run the product in a real Kubernetes cluster in a box (control plane, istiod, a node, ztunnel) and apply a directory of YAML to it, following edits. Ctrl-C stops everything.")
         {
-            directory, trustDomain, stateFile, envoyLogLevel, noWatch, verbose,
+            directory, install, stateFile, workDir, keep, noWatch, verbose,
         };
         command.Subcommands.Add(BuildCurl());
+        command.Subcommands.Add(BuildExec());
         command.SetAction(async (parseResult, invocationToken) =>
         {
-            // Ctrl-C and SIGTERM stop the rig gracefully: every Envoy quits and the state file goes away.
-            using var stop = CancellationTokenSource.CreateLinkedTokenSource(invocationToken);
-            using var signals = ShutdownSignals.CancelOn(stop);
-
-            var cancellationToken = stop.Token;
             var output = parseResult.InvocationConfiguration.Output;
             var error = parseResult.InvocationConfiguration.Error;
-            using var loggerFactory = LoggerFactory.Create(b => b
-                .AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; })
-                .SetMinimumLevel(parseResult.GetValue(verbose) ? LogLevel.Debug : LogLevel.Information)
-                .AddFilter("Microsoft", LogLevel.Warning)
-                .AddFilter("Grpc", LogLevel.Warning)
-                .AddFilter("Waypoint.Xds", LogLevel.Warning));
-            var options = new LocalRigOptions
+            using var stop = CancellationTokenSource.CreateLinkedTokenSource(invocationToken);
+            using var signals = ShutdownSignals.CancelOn(stop);
+            if (!BoxLauncher.IsInside)
             {
-                ConfigDirectory = parseResult.GetValue(directory)!.FullName,
-                TrustDomain = parseResult.GetValue(trustDomain)!,
-                StateFile = parseResult.GetValue(stateFile)!,
-                EnvoyLogLevel = parseResult.GetValue(envoyLogLevel)!,
-                Watch = !parseResult.GetValue(noWatch),
-            };
-
-            LocalRig rig;
-            try
-            {
-                output.WriteLine($"Starting the local mesh from {options.ConfigDirectory} ...");
-                rig = await LocalRig.StartAsync(options, loggerFactory, cancellationToken).ConfigureAwait(false);
+                return await LaunchAsync(output, error, stop.Token).ConfigureAwait(false);
             }
-            catch (EnvoyNotFoundException ex)
+
+            BoxLauncher.EnterOwnSession();
+            var config = parseResult.GetValue(directory)!.FullName;
+            var manifests = parseResult.GetValue(install)?.FullName
+                ?? (KubernetesAssets.FindRepositoryRoot() is { } root ? Path.Combine(root, "manifests", "install") : null);
+            if (!Directory.Exists(config))
             {
-                error.WriteLine(ex.Message);
+                error.WriteLine($"{config} is not a directory.");
                 return 2;
             }
-            catch (LocalRigException ex)
+
+            if (manifests is null || !Directory.Exists(manifests))
             {
-                error.WriteLine(ex.Message);
-                return 1;
-            }
-            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-            {
-                return 130;
+                error.WriteLine($"The product's manifests were not found ({manifests ?? "no checkout found"}); pass --install <manifests/install>.");
+                return 2;
             }
 
-            await using (rig.ConfigureAwait(false))
+            var envoy = EnvoyLocator.TryLocate();
+            if (envoy is null)
             {
-                PrintSummary(rig, output);
-                rig.Applied += result => output.WriteLine(result.Rejected
-                    ? $"Configuration change rejected ({result.Problems.Count} problem(s)); the previous configuration keeps serving."
-                    : $"Configuration {result.Generation} applied ({string.Join(", ", result.Versions.Select(v => $"{v.Key}@{ShortVersion(v.Value)}"))}).");
-                try
-                {
-                    await Task.Delay(Timeout.Infinite, cancellationToken).ConfigureAwait(false);
-                }
-                catch (OperationCanceledException)
-                {
-                    output.WriteLine("Stopping the local mesh ...");
-                }
+                error.WriteLine("The waypoint pods and the node's ztunnel need Envoy (ENVOY_BIN, ../shared/envoy/envoy or PATH); none was found.");
+                return 2;
             }
 
-            return 0;
+            using var loggerFactory = LoggerFactory.Create(b => b
+                .AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; })
+                .SetMinimumLevel(parseResult.GetValue(verbose) ? LogLevel.Debug : LogLevel.Warning)
+                .AddFilter("Microsoft", LogLevel.Warning)
+                .AddFilter("System", LogLevel.Warning));
+            var state = Path.GetFullPath(parseResult.GetValue(stateFile)!);
+            var boxState = Path.Combine(Path.GetDirectoryName(state)!, "box.json");
+            var boxOptions = new BoxOptions
+            {
+                WorkDirectory = parseResult.GetValue(workDir)?.FullName,
+                KeepWorkDirectory = parseResult.GetValue(keep),
+                NodeImages = ImageMap.Default(ImageMap.CurrentWaypointCommand(), envoy),
+                Extensions = [BoxZtunnel.Create(envoy, loggerFactory)],
+                StateFile = boxState,
+            };
+            var meshOptions = new LocalMeshOptions
+            {
+                ConfigDirectory = config,
+                InstallDirectory = manifests,
+                StateFile = state,
+                BoxStateFile = boxState,
+                Watch = !parseResult.GetValue(noWatch),
+            };
+            return await RunInsideAsync(boxOptions, meshOptions, loggerFactory, output, error, stop).ConfigureAwait(false);
         });
         return command;
     }
 
     private static Option<string> StateFileOption() => new("--state-file")
     {
-        Description = "Where the running mesh describes its services (read by `waypoint local curl`).",
+        Description = "Where the running mesh describes the box, its pods and Services (read by `waypoint local curl` and `exec`).",
         DefaultValueFactory = _ => LocalRigOptions.DefaultStateFile,
     };
 
-    /// <summary>
-    /// A short name for a snapshot version. The version joins one version per resource type, so a prefix would
-    /// name only the first type (a route edit would print the same version): digest all of it instead.
-    /// </summary>
-    private static string ShortVersion(string version) =>
-        Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(version)))[..12];
-
-    private static void PrintSummary(LocalRig rig, TextWriter output)
+    private static async Task<int> LaunchAsync(TextWriter output, TextWriter error, CancellationToken stop)
     {
-        var topology = rig.Topology;
+        BoxNamespaceMode mode;
+        try
+        {
+            mode = BoxLauncher.DetectMode();
+        }
+        catch (BoxNamespaceUnavailableException ex)
+        {
+            error.WriteLine(ex.Message);
+            return 2;
+        }
+
+        output.WriteLine(mode == BoxNamespaceMode.Root
+            ? "Starting the box in new network and mount namespaces (as root) ..."
+            : "Starting the box in a new user namespace (unprivileged: root only inside it), with new network and mount namespaces ...");
+        output.Flush();
+        return await BoxLauncher.RunCurrentProcessAsync(mode, Environment.GetCommandLineArgs().Skip(1), stop).ConfigureAwait(false);
+    }
+
+    private static async Task<int> RunInsideAsync(BoxOptions boxOptions, LocalMeshOptions meshOptions, ILoggerFactory loggerFactory, TextWriter output, TextWriter error, CancellationTokenSource stop)
+    {
+        var started = Stopwatch.StartNew();
+        KubernetesBox box;
+        try
+        {
+            box = await KubernetesBox.StartAsync(boxOptions, loggerFactory, stop.Token).ConfigureAwait(false);
+        }
+        catch (KubernetesAssetsNotFoundException ex)
+        {
+            error.WriteLine(ex.Message);
+            return 2;
+        }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        {
+            return 130;
+        }
+#pragma warning disable CA1031 // every start failure is reported as one line, not a crash
+        catch (Exception ex)
+#pragma warning restore CA1031
+        {
+            error.WriteLine($"The box failed to start: {ex.Message}");
+            return 1;
+        }
+
+        var exitCode = 0;
+        await using (box.ConfigureAwait(false))
+        {
+            output.WriteLine($"The box is up ({started.Elapsed.TotalSeconds:0.0} s): API server, istiod, node {box.State.Node?.Name}, ztunnel.");
+            LocalMesh mesh;
+            try
+            {
+                mesh = await LocalMesh.StartAsync(box, meshOptions, output, loggerFactory, stop.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (stop.IsCancellationRequested)
+            {
+                return 130;
+            }
+            catch (Exception ex) when (ex is ProductInstallException or LocalMeshException or HttpRequestException)
+            {
+                error.WriteLine($"waypoint local did not start: {ex.Message}");
+                return 1;
+            }
+
+            await using (mesh.ConfigureAwait(false))
+            {
+                PrintSummary(mesh.State, meshOptions.StateFile, started.Elapsed, output);
+                using var stopWatching = CancellationTokenSource.CreateLinkedTokenSource(stop.Token);
+                var launcherGone = BoxLauncher.WaitForLauncherExitAsync(stopWatching.Token);
+                var crashed = box.WaitForComponentExitAsync(stopWatching.Token);
+                try
+                {
+                    var first = await Task.WhenAny(launcherGone, crashed).ConfigureAwait(false);
+                    await first.ConfigureAwait(false);
+                    if (first == crashed)
+                    {
+                        var component = await crashed.ConfigureAwait(false);
+                        error.WriteLine(BoxComponentException.Create(component.Name, component.ExitCode, component.LogPath,
+                            $"{component.Name} exited with exit code {component.ExitCode}; stopping").Message);
+                        exitCode = 1;
+                    }
+                }
+                catch (OperationCanceledException)
+                {
+                    output.WriteLine("Stopping the local mesh ...");
+                }
+                finally
+                {
+                    await stopWatching.CancelAsync().ConfigureAwait(false);
+                }
+            }
+        }
+
+        output.WriteLine("The local mesh stopped.");
+        return exitCode;
+    }
+
+    private static void PrintSummary(LocalBoxState state, string stateFile, TimeSpan elapsed, TextWriter output)
+    {
+        var enter = LocalBoxEntry.ShellPrefix(state);
         output.WriteLine();
-        output.WriteLine("The local mesh is up.");
-        foreach (var waypoint in topology.Waypoints)
+        output.WriteLine($"The local mesh is up ({elapsed.TotalSeconds:0.0} s).");
+        output.WriteLine($"  kubeconfig         {state.Kubeconfig} (API server {state.ApiServerUrl}, inside the box's network namespace)");
+        output.WriteLine($"  network namespace  {state.NetworkNamespacePath} ({state.NamespaceMode})");
+        output.WriteLine($"  state file         {stateFile}");
+        foreach (var waypoint in state.Waypoints)
         {
-            var admin = rig.Waypoints.TryGetValue(waypoint.Key, out var proxy) ? proxy.Envoy.AdminUri.ToString() : "-";
-            output.WriteLine($"  waypoint {waypoint.Namespace}/{waypoint.Name}  {waypoint.Address}:15008  identity {topology.SpiffeId(waypoint.Namespace, waypoint.ServiceAccount)}  admin {admin}");
+            output.WriteLine($"  waypoint {waypoint.Namespace}/{waypoint.Name}  {string.Join(',', waypoint.Addresses)}  {(waypoint.Programmed ? "Programmed" : "not Programmed")}");
         }
 
-        foreach (var service in topology.Services)
+        foreach (var service in state.Services)
         {
-            var via = service.Waypoint is { } w ? $"via waypoint {w.Namespace}/{w.Name}" : "direct (no waypoint)";
-            output.WriteLine($"  service  {service.Hostname}  {service.Address}:{string.Join(',', service.Ports.Select(p => p.Port))}  {service.Pods.Count} pod(s)  {via}");
+            output.WriteLine($"  service  {service.Hostname}  {service.ClusterIp}:{string.Join(',', service.Ports)}  {(service.Waypoint is { } w ? $"via waypoint {w}" : "direct (no waypoint)")}");
         }
 
-        foreach (var problem in rig.LastApply.Problems)
-        {
-            output.WriteLine($"  ! {problem}");
-        }
-
-        foreach (var ignored in topology.Ignored)
-        {
-            output.WriteLine($"  ignored: {ignored}");
-        }
-
-        var example = topology.Services.FirstOrDefault(s => s.Waypoint is not null) ?? (topology.Services.Count > 0 ? topology.Services[0] : null);
+        output.WriteLine();
+        output.WriteLine("From the host:");
+        output.WriteLine($"  {enter} {state.Kubectl} --kubeconfig {state.Kubeconfig} get gateways,httproutes -A");
+        output.WriteLine($"  waypoint local exec -- {state.Kubectl} --kubeconfig {state.Kubeconfig} get pods -A");
+        var example = state.Services.Where(s => s.Waypoint is not null).OrderBy(s => s.Name.Length).FirstOrDefault() ?? (state.Services.Count > 0 ? state.Services[0] : null);
         if (example is not null)
         {
-            var port = example.Ports.Count > 0 ? example.Ports[0].Port : 80;
-            output.WriteLine();
-            output.WriteLine("Send a request:");
+            var port = example.Ports.Count > 0 ? example.Ports[0] : 80;
+            output.WriteLine($"Send a request (curl in the ambient client pod {state.ClientPod}: ztunnel → waypoint → ztunnel → pod):");
             output.WriteLine($"  waypoint local curl http://{example.Hostname}{(port == 80 ? "" : $":{port}")}/hello");
-            output.WriteLine($"  (or any HTTP client to {example.Address}:{port}; the client originator listens on every Service VIP)");
         }
 
-        output.WriteLine("Edit the YAML files to change the mesh; Ctrl-C stops everything.");
+        output.WriteLine("Edit the YAML files (or kubectl apply) to change the mesh; Ctrl-C stops everything.");
+        output.Flush();
     }
 
     private static Command BuildCurl()
     {
-        var url = new Argument<string>("url") { Description = "e.g. http://echo.demo.svc.cluster.local/hello (a Service host name, short form or VIP)." };
-        var headers = new Option<string[]>("--header", "-H") { Description = "A request header, 'Name: value' (repeatable).", AllowMultipleArgumentsPerToken = false };
-        var method = new Option<string?>("--request", "-X") { Description = "The request method (default GET, or POST with --data)." };
-        var data = new Option<string?>("--data", "-d") { Description = "A request body." };
+        var from = new Option<string?>("--from") { Description = "The pod (namespace/name) to send from; default the ambient client pod waypoint local made." };
         var stateFile = StateFileOption();
-        var curl = new Command("curl", "Send one HTTP request into the running local mesh (through the client-side HBONE originator) and print status, headers and body.")
+        var curl = new Command("curl", "Run curl (with -sS -i) in a pod's network namespace, so the request goes through the node's ztunnel and the waypoint: waypoint local curl [--from ns/pod] URL [curl args].")
         {
-            url, headers, method, data, stateFile,
+            from, stateFile,
         };
+        curl.TreatUnmatchedTokensAsErrors = false;
         curl.SetAction(async (parseResult, cancellationToken) =>
         {
-            var output = parseResult.InvocationConfiguration.Output;
             var error = parseResult.InvocationConfiguration.Error;
-            var path = parseResult.GetValue(stateFile)!;
-            var state = LocalRigState.TryRead(path);
-            if (state is null)
+            var arguments = parseResult.UnmatchedTokens.ToList();
+            if (ReadState(parseResult.GetValue(stateFile)!, error) is not { } state)
             {
-                error.WriteLine($"No running local mesh found ({path} is missing or unreadable). Start one with `waypoint local <directory>` (or `make run`).");
                 return 2;
             }
 
-            if (!Uri.TryCreate(parseResult.GetValue(url), UriKind.Absolute, out var target) || target.Scheme != Uri.UriSchemeHttp)
+            if (FindPod(state, parseResult.GetValue(from) ?? state.ClientPod, error) is not { } pod)
             {
-                error.WriteLine($"'{parseResult.GetValue(url)}' is not an http:// URL, e.g. http://echo.demo.svc.cluster.local/hello.");
                 return 2;
             }
 
-            var service = state.Resolve(target.Host);
-            if (service is null && !IPAddress.TryParse(target.Host, out _))
+            // The pod's resolv.conf is not curl's (curl runs with the host's files): name the Service's VIP with --resolve.
+            var resolve = new List<string>();
+            foreach (var argument in arguments)
             {
-                error.WriteLine($"'{target.Host}' is not a Service of the local mesh. Known: {string.Join(", ", state.Services.Select(s => s.Hostname))}.");
+                if (Uri.TryCreate(argument, UriKind.Absolute, out var url) && url.Scheme is "http" or "https" && state.ResolveService(url.Host) is { ClusterIp: { } vip })
+                {
+                    resolve.AddRange(["--resolve", $"{url.Host}:{url.Port}:{vip}"]);
+                }
+            }
+
+            if (!arguments.Any(a => Uri.TryCreate(a, UriKind.Absolute, out _)))
+            {
+                error.WriteLine("Give a URL, e.g. waypoint local curl http://echo.demo.svc.cluster.local/hello");
                 return 2;
             }
 
-            var address = IPAddress.Parse(service?.Address ?? target.Host);
-            using var client = new HttpClient(new SocketsHttpHandler
-            {
-                AllowAutoRedirect = false,
-                UseProxy = false,
-                ConnectCallback = async (context, ct) =>
-                {
-                    var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-                    try
-                    {
-                        await socket.ConnectAsync(new IPEndPoint(address, context.DnsEndPoint.Port), ct).ConfigureAwait(false);
-                        return new NetworkStream(socket, ownsSocket: true);
-                    }
-                    catch
-                    {
-                        socket.Dispose();
-                        throw;
-                    }
-                },
-            })
-            { Timeout = TimeSpan.FromSeconds(60) };
-            var body = parseResult.GetValue(data);
-            using var request = new HttpRequestMessage(new HttpMethod(parseResult.GetValue(method) ?? (body is null ? "GET" : "POST")), target);
-            if (body is not null)
-            {
-                request.Content = new StringContent(body, Encoding.UTF8);
-            }
-
-            foreach (var header in parseResult.GetValue(headers) ?? [])
-            {
-                var colon = header.IndexOf(':', StringComparison.Ordinal);
-                if (colon <= 0)
-                {
-                    error.WriteLine($"Header '{header}' is not 'Name: value'.");
-                    return 2;
-                }
-
-                var name = header[..colon].Trim();
-                var value = header[(colon + 1)..].Trim();
-                if (!request.Headers.TryAddWithoutValidation(name, value))
-                {
-                    request.Content ??= new ByteArrayContent([]);
-                    request.Content.Headers.TryAddWithoutValidation(name, value);
-                }
-            }
-
-            try
-            {
-                using var response = await client.SendAsync(request, cancellationToken).ConfigureAwait(false);
-                output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"HTTP/{response.Version} {(int)response.StatusCode} {response.ReasonPhrase}"));
-                foreach (var (name, values) in response.Headers.Concat(response.Content.Headers))
-                {
-                    output.WriteLine($"{name}: {string.Join(", ", values)}");
-                }
-
-                output.WriteLine();
-                output.WriteLine(await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false));
-                return 0;
-            }
-            catch (HttpRequestException ex)
-            {
-                error.WriteLine($"The request to {target} ({address}) failed: {ex.Message}");
-                return 7;
-            }
+            return await RunAsync(LocalBoxEntry.Command(state, pod, ["curl", "-sS", "-i", .. resolve, .. arguments]), error, cancellationToken).ConfigureAwait(false);
         });
         return curl;
+    }
+
+    private static Command BuildExec()
+    {
+        var from = new Option<string?>("--from") { Description = "Run in this pod's (namespace/name) network namespace instead of the box's." };
+        var stateFile = StateFileOption();
+        var program = new Argument<string[]>("command") { Description = "The command and its arguments (after --).", Arity = ArgumentArity.OneOrMore };
+        var exec = new Command("exec", "Run a command in the box's network namespace (or a pod's): waypoint local exec [--from ns/pod] -- CMD ARGS...")
+        {
+            from, stateFile, program,
+        };
+        exec.TreatUnmatchedTokensAsErrors = false;
+        exec.SetAction(async (parseResult, cancellationToken) =>
+        {
+            var error = parseResult.InvocationConfiguration.Error;
+            if (ReadState(parseResult.GetValue(stateFile)!, error) is not { } state)
+            {
+                return 2;
+            }
+
+            LocalBoxPod? pod = null;
+            if (parseResult.GetValue(from) is { } name && (pod = FindPod(state, name, error)) is null)
+            {
+                return 2;
+            }
+
+            return await RunAsync(LocalBoxEntry.Command(state, pod, [.. parseResult.GetValue(program) ?? [], .. parseResult.UnmatchedTokens]), error, cancellationToken).ConfigureAwait(false);
+        });
+        return exec;
+    }
+
+    private static LocalBoxState? ReadState(string path, TextWriter error)
+    {
+        var state = LocalBoxState.TryRead(path);
+        if (state is null)
+        {
+            error.WriteLine($"No running local mesh found ({path} is missing or unreadable). Start one with `waypoint local <directory>` (or `make run`).");
+        }
+
+        return state;
+    }
+
+    private static LocalBoxPod? FindPod(LocalBoxState state, string name, TextWriter error)
+    {
+        var pod = state.FindPod(name);
+        if (pod is null)
+        {
+            error.WriteLine($"No running pod {name} on the box's node. Running: {string.Join(", ", state.Pods.Select(p => $"{p.Namespace}/{p.Name}"))}.");
+        }
+
+        return pod;
+    }
+
+    /// <summary>Runs the program with this process's standard streams; its exit code is ours.</summary>
+    private static async Task<int> RunAsync(IReadOnlyList<string> command, TextWriter error, CancellationToken cancellationToken)
+    {
+        var startInfo = new ProcessStartInfo(command[0]) { UseShellExecute = false };
+        foreach (var argument in command.Skip(1))
+        {
+            startInfo.ArgumentList.Add(argument);
+        }
+
+        try
+        {
+            using var process = Process.Start(startInfo)!;
+            try
+            {
+                await process.WaitForExitAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                process.Kill(entireProcessTree: true);
+                throw;
+            }
+
+            return process.ExitCode;
+        }
+        catch (System.ComponentModel.Win32Exception ex)
+        {
+            error.WriteLine($"{command[0]} could not run: {ex.Message}");
+            return 127;
+        }
     }
 }

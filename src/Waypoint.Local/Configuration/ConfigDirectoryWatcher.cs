@@ -14,7 +14,7 @@ internal sealed class ConfigDirectoryWatcher : IDisposable
     private readonly CancellationTokenSource _stopping = new();
     private readonly Task _loop;
 
-    public ConfigDirectoryWatcher(string directory, TimeSpan debounce, Func<CancellationToken, Task<LocalApplyResult>> reload, ILogger logger)
+    public ConfigDirectoryWatcher(string directory, TimeSpan debounce, Func<CancellationToken, Task> reload, ILogger logger)
     {
         _watcher = new FileSystemWatcher(directory)
         {
@@ -54,7 +54,7 @@ internal sealed class ConfigDirectoryWatcher : IDisposable
         }
     }
 
-    private async Task RunAsync(TimeSpan debounce, Func<CancellationToken, Task<LocalApplyResult>> reload, ILogger logger, CancellationToken cancellationToken)
+    private async Task RunAsync(TimeSpan debounce, Func<CancellationToken, Task> reload, ILogger logger, CancellationToken cancellationToken)
     {
         try
         {

@@ -199,6 +199,17 @@ internal sealed partial class ProcessRuntime : IAsyncDisposable
     /// <summary>The network namespace file of a sandbox (null for host network or once stopped).</summary>
     public string? SandboxNetworkNamespace(string sandboxId) => FindSandbox(sandboxId)?.Network?.NamespacePath;
 
+    /// <summary>Every ready sandbox with a network namespace of its own: which pod it is, its IP and namespace file.</summary>
+    public IReadOnlyList<PodNetworkNamespace> PodNetworkNamespaces()
+    {
+        lock (_lock)
+        {
+            return [.. _sandboxes.Values
+                .Where(s => s.State == PodSandboxState.SandboxReady && s.Network is not null)
+                .Select(s => new PodNetworkNamespace(s.Config.Metadata.Uid, s.Config.Metadata.Namespace, s.Config.Metadata.Name, s.Network!.Address, s.Network.NamespacePath))];
+        }
+    }
+
     public IReadOnlyList<PodSandbox> ListSandboxes(PodSandboxFilter? filter)
     {
         List<SandboxRecord> sandboxes;

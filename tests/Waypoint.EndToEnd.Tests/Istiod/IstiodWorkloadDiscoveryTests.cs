@@ -6,7 +6,7 @@ using k8s.Models;
 using Microsoft.Extensions.Logging.Abstractions;
 using Waypoint.Box;
 using Waypoint.Box.Apply;
-using Waypoint.Local.Ztunnel.Discovery;
+using Waypoint.Ztunnel.Discovery;
 using Waypoint.TestKit.Box;
 
 namespace Waypoint.EndToEnd.Tests.Istiod;

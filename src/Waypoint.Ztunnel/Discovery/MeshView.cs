@@ -2,7 +2,7 @@ using System.Collections.Frozen;
 using System.Net;
 using Istio.Workload;
 
-namespace Waypoint.Local.Ztunnel.Discovery;
+namespace Waypoint.Ztunnel.Discovery;
 
 /// <summary>
 /// istiod's view of the mesh as a ztunnel receives it: every <see cref="Workload"/> and <see cref="Service"/> of one

@@ -1,4 +1,4 @@
-using Node = Envoy.Config.Core.V3.Node;
+using EnvoyNode = Envoy.Config.Core.V3.Node;
 using Envoy.Service.Discovery.V3;
 using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
@@ -7,14 +7,14 @@ using Istio.Workload;
 using Address = Istio.Workload.Address;
 using Microsoft.Extensions.Logging;
 
-namespace Waypoint.Local.Ztunnel.Discovery;
+namespace Waypoint.Ztunnel.Discovery;
 
 /// <summary>Who the subscriber says it is: istiod treats a node whose id starts with <c>ztunnel~</c> as a ztunnel.</summary>
 public sealed record ZtunnelIdentity(string PodName, string Namespace, string ServiceAccount, string NodeName, string Ip, string ClusterId = "Kubernetes")
 {
-    public Node ToNode()
+    public EnvoyNode ToNode()
     {
-        var node = new Node { Id = $"ztunnel~{Ip}~{PodName}.{Namespace}~{Namespace}.svc.cluster.local", Cluster = ClusterId };
+        var node = new EnvoyNode { Id = $"ztunnel~{Ip}~{PodName}.{Namespace}~{Namespace}.svc.cluster.local", Cluster = ClusterId };
         node.Metadata = new Struct();
         node.Metadata.Fields["CLUSTER_ID"] = Value.ForString(ClusterId);
         node.Metadata.Fields["NAMESPACE"] = Value.ForString(Namespace);
