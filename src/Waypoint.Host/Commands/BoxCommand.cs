@@ -93,7 +93,8 @@ internal sealed class BoxCommand : IWaypointCommand
         return command;
     }
 
-    private static async Task<int> LaunchAsync(TextWriter output, TextWriter error, CancellationToken stop)
+    /// <summary>Re-executes this command line inside new namespaces (as root, or in a user namespace), as `waypoint local` does too.</summary>
+    internal static async Task<int> LaunchAsync(TextWriter output, TextWriter error, CancellationToken stop)
     {
         BoxNamespaceMode mode;
         try

@@ -47,7 +47,7 @@ internal sealed class LocalCommand : IWaypointCommand
             using var signals = ShutdownSignals.CancelOn(stop);
             if (!BoxLauncher.IsInside)
             {
-                return await LaunchAsync(output, error, stop.Token).ConfigureAwait(false);
+                return await BoxCommand.LaunchAsync(output, error, stop.Token).ConfigureAwait(false);
             }
 
             BoxLauncher.EnterOwnSession();
@@ -106,26 +106,6 @@ internal sealed class LocalCommand : IWaypointCommand
         Description = "Where the running mesh describes the box, its pods and Services (read by `waypoint local curl` and `exec`).",
         DefaultValueFactory = _ => LocalRigOptions.DefaultStateFile,
     };
-
-    private static async Task<int> LaunchAsync(TextWriter output, TextWriter error, CancellationToken stop)
-    {
-        BoxNamespaceMode mode;
-        try
-        {
-            mode = BoxLauncher.DetectMode();
-        }
-        catch (BoxNamespaceUnavailableException ex)
-        {
-            error.WriteLine(ex.Message);
-            return 2;
-        }
-
-        output.WriteLine(mode == BoxNamespaceMode.Root
-            ? "Starting the box in new network and mount namespaces (as root) ..."
-            : "Starting the box in a new user namespace (unprivileged: root only inside it), with new network and mount namespaces ...");
-        output.Flush();
-        return await BoxLauncher.RunCurrentProcessAsync(mode, Environment.GetCommandLineArgs().Skip(1), stop).ConfigureAwait(false);
-    }
 
     private static async Task<int> RunInsideAsync(BoxOptions boxOptions, LocalMeshOptions meshOptions, ILoggerFactory loggerFactory, TextWriter output, TextWriter error, CancellationTokenSource stop)
     {

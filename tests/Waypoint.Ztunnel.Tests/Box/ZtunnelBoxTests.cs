@@ -199,7 +199,19 @@ public sealed class ZtunnelBoxTests(ZtunnelBoxFixture box, ITestOutputHelper out
         using var clientNetwork = box.PodNetwork(added, "client");
         using var http = clientNetwork.CreateHttpClient();
         var vip = added.Services.Single(x => x.Service == "zt/extra.zt.svc.cluster.local").Vip;
-        Assert.Equal("extra", EchoReply.Parse(await http.GetStringAsync(new Uri($"http://{vip}:8081/x"), cancel.Token)).Pod);
+        // The config file names the new listeners at once; Envoy binds them when it has read the file (a moment
+        // later), so until then the VIP refuses.
+        await WaitForAsync(async () =>
+        {
+            try
+            {
+                return EchoReply.Parse(await http.GetStringAsync(new Uri($"http://{vip}:8081/x"), cancel.Token)).Pod == "extra";
+            }
+            catch (HttpRequestException ex) when (ex.InnerException is SocketException { SocketErrorCode: SocketError.ConnectionRefused })
+            {
+                return false;
+            }
+        }, cancel.Token, () => $"the VIP {vip}:8081 never answered from pod extra");
         await WaitForAccessLogAsync($"inbound pod=zt/extra method=CONNECT authority={extra.Address}:8080 peer=spiffe://cluster.local/ns/zt/sa/client", cancel.Token);
 
         using var admin = box.Connection.CreateKubernetesClient();
