@@ -96,6 +96,11 @@ public sealed class WorkloadDiscoveryClient
             {
                 return;
             }
+            catch (RpcException ex) when (ex.StatusCode == StatusCode.Cancelled && cancellationToken.IsCancellationRequested)
+            {
+                // Stopping: gRPC reports our own cancellation as a Cancelled status, which is no stream failure.
+                return;
+            }
             catch (Exception ex) when (ex is RpcException or IOException or HttpRequestException or InvalidOperationException)
             {
                 WorkloadDiscoveryLog.StreamFailed(_logger, backoff.TotalMilliseconds, ex);
