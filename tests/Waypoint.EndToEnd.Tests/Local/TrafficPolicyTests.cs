@@ -52,7 +52,7 @@ public sealed class TrafficPolicyFixture : RigFixture
               retry: { retryOn: [5xx], attempts: 3, backoffBaseInterval: 10ms }
             """),
             Policy("slow", "HTTPRoute", "slow", """
-              retry: { retryOn: [5xx], attempts: 2, perTryTimeout: 300ms, backoffBaseInterval: 10ms }
+              retry: { retryOn: [5xx], attempts: 2, perTryTimeout: 2s, backoffBaseInterval: 10ms }
             """),
             Policy("broken", "HTTPRoute", "broken", """
               transformation:

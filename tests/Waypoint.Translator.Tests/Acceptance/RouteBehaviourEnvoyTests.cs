@@ -64,7 +64,7 @@ public sealed class RouteBehaviourEnvoyTests
     {
         await using var echo = await EchoBackend.StartAsync("echo");
         var routes = HttpRoute("echo", """
-              - timeouts: {backendRequest: 500ms}
+              - timeouts: {backendRequest: 2s}
                 retry: {attempts: 2}
                 backendRefs: [{name: echo, port: 80}]
             """);
