@@ -1,8 +1,6 @@
 using System.Diagnostics;
-using System.Globalization;
 using System.Net;
 using k8s;
-using k8s.Autorest;
 using k8s.Models;
 using Waypoint.Box.Assets;
 using Waypoint.Box.Network;
@@ -42,7 +40,7 @@ public sealed class BoxNodeTests(NodeBoxFixture box) : IClassFixture<NodeBoxFixt
         Assert.Contains(node.Status.Addresses, a => a.Type == "InternalIP" && a.Address == BoxNetwork.NodeIp.ToString());
 
         // The node-lifecycle controller removes the taint the API server's admission put on the new Node.
-        Assert.True(await Eventually(async () =>
+        Assert.True(await BoxPods.Eventually(async () =>
             (await client.CoreV1.ReadNodeAsync(NodeName)).Spec.Taints?.Any(t => t.Key == "node.kubernetes.io/not-ready") != true));
     }
 
@@ -52,16 +50,16 @@ public sealed class BoxNodeTests(NodeBoxFixture box) : IClassFixture<NodeBoxFixt
         using var client = box.Connection.CreateKubernetesClient();
         const string name = "echo-ready";
         await CreateEchoServiceAsync(client, name);
-        await client.CoreV1.CreateNamespacedPodAsync(EchoPod(name), "default");
+        await client.CoreV1.CreateNamespacedPodAsync(BoxPods.Echo(name, terminationGracePeriodSeconds: 5), "default");
 
-        var pod = await WaitForPodAsync(client, name, p => p.Status?.Conditions?.Any(c => c.Type == "Ready" && c.Status == "True") == true);
+        var pod = await BoxPods.WaitForAsync(client, name, p => p.Status?.Conditions?.Any(c => c.Type == "Ready" && c.Status == "True") == true);
         Assert.Equal("Running", pod.Status.Phase);
         Assert.Equal(NodeName, pod.Spec.NodeName);
         var podIp = IPAddress.Parse(pod.Status.PodIP);
         Assert.True(System.Net.IPNetwork.Parse(BoxNetwork.PodCidr).Contains(podIp), pod.Status.PodIP);
         Assert.NotEqual(BoxNetwork.NodeIp, podIp);
 
-        Assert.True(await Eventually(async () =>
+        Assert.True(await BoxPods.Eventually(async () =>
         {
             var slices = await client.DiscoveryV1.ListNamespacedEndpointSliceAsync("default", labelSelector: $"kubernetes.io/service-name={name}");
             return slices.Items.SelectMany(s => s.Endpoints ?? []).Any(e => e.Addresses.Contains(pod.Status.PodIP) && e.Conditions?.Ready == true && e.NodeName == NodeName);
@@ -81,7 +79,7 @@ public sealed class BoxNodeTests(NodeBoxFixture box) : IClassFixture<NodeBoxFixt
     {
         using var client = box.Connection.CreateKubernetesClient();
         const string name = "sa-check";
-        await CreatePodAsync(client, new V1Pod
+        await BoxPods.CreateAsync(client, new V1Pod
         {
             Metadata = new V1ObjectMeta { Name = name },
             Spec = new V1PodSpec
@@ -100,7 +98,7 @@ public sealed class BoxNodeTests(NodeBoxFixture box) : IClassFixture<NodeBoxFixt
             },
         });
 
-        var pod = await WaitForPodAsync(client, name, p => p.Status?.Phase is "Succeeded" or "Failed");
+        var pod = await BoxPods.WaitForAsync(client, name, p => p.Status?.Phase is "Succeeded" or "Failed");
         using var stream = await client.CoreV1.ReadNamespacedPodLogAsync(name, "default", container: "check");
         var logs = await new StreamReader(stream).ReadToEndAsync();
         Assert.True(pod.Status.Phase == "Succeeded", logs);
@@ -113,13 +111,13 @@ public sealed class BoxNodeTests(NodeBoxFixture box) : IClassFixture<NodeBoxFixt
     {
         using var client = box.Connection.CreateKubernetesClient();
         const string name = "unknown-image";
-        await CreatePodAsync(client, new V1Pod
+        await BoxPods.CreateAsync(client, new V1Pod
         {
             Metadata = new V1ObjectMeta { Name = name },
             Spec = new V1PodSpec { Containers = [new V1Container { Name = "nginx", Image = "nginx:1.27" }] },
         });
 
-        var pod = await WaitForPodAsync(client, name, p =>
+        var pod = await BoxPods.WaitForAsync(client, name, p =>
             p.Status?.ContainerStatuses?.Any(s => s.State?.Waiting?.Reason is "ErrImagePull" or "ImagePullBackOff") == true);
         Assert.Equal("Pending", pod.Status.Phase);
         Assert.All(pod.Status.ContainerStatuses, s => Assert.Null(s.State.Running));
@@ -131,43 +129,18 @@ public sealed class BoxNodeTests(NodeBoxFixture box) : IClassFixture<NodeBoxFixt
     {
         using var client = box.Connection.CreateKubernetesClient();
         const string name = "echo-deleted";
-        await client.CoreV1.CreateNamespacedPodAsync(EchoPod(name), "default");
-        var pod = await WaitForPodAsync(client, name, p => p.Status?.Phase == "Running");
-        var pid = FindContainerProcess(name);
+        await client.CoreV1.CreateNamespacedPodAsync(BoxPods.Echo(name, terminationGracePeriodSeconds: 5), "default");
+        var pod = await BoxPods.WaitForAsync(client, name, p => p.Status?.Phase == "Running");
+        var pid = BoxPods.FindContainerProcess(name);
         Assert.True(pid is not null, "no process carries the pod's POD_NAME");
         var podNamespace = BoxNetwork.NetworkNamespaceOf(pid.Value);
         Assert.NotNull(podNamespace);
         Assert.NotEqual(State.NetworkNamespaceId, podNamespace);
 
         await client.CoreV1.DeleteNamespacedPodAsync(name, "default");
-        Assert.True(await Eventually(() => Task.FromResult(FindContainerProcess(name) is null), attempts: 600), $"pid {pid} of {pod.Metadata.Name} still runs");
-        Assert.True(await Eventually(async () => (await client.CoreV1.ListNamespacedPodAsync("default", fieldSelector: $"metadata.name={name}")).Items.Count == 0, attempts: 600));
+        Assert.True(await BoxPods.Eventually(() => Task.FromResult(BoxPods.FindContainerProcess(name) is null), attempts: 600), $"pid {pid} of {pod.Metadata.Name} still runs");
+        Assert.True(await BoxPods.Eventually(async () => (await client.CoreV1.ListNamespacedPodAsync("default", fieldSelector: $"metadata.name={name}")).Items.Count == 0, attempts: 600));
     }
-
-    private static V1Pod EchoPod(string name) => new()
-    {
-        Metadata = new V1ObjectMeta { Name = name, Labels = new Dictionary<string, string> { ["app"] = name } },
-        Spec = new V1PodSpec
-        {
-            TerminationGracePeriodSeconds = 5,
-            Containers =
-            [
-                new V1Container
-                {
-                    Name = "echo",
-                    Image = "waypoint/echo",
-                    Args = ["--http-port", "8080"],
-                    Env =
-                    [
-                        new V1EnvVar { Name = "POD_NAME", ValueFrom = new V1EnvVarSource { FieldRef = new V1ObjectFieldSelector { FieldPath = "metadata.name" } } },
-                        new V1EnvVar { Name = "POD_NAMESPACE", ValueFrom = new V1EnvVarSource { FieldRef = new V1ObjectFieldSelector { FieldPath = "metadata.namespace" } } },
-                    ],
-                    Ports = [new V1ContainerPort { ContainerPort = 8080, Name = "http" }],
-                    ReadinessProbe = new V1Probe { HttpGet = new V1HTTPGetAction { Path = "/ready", Port = 8080 }, PeriodSeconds = 1 },
-                },
-            ],
-        },
-    };
 
     private static async Task CreateEchoServiceAsync(Kubernetes client, string name) =>
         await client.CoreV1.CreateNamespacedServiceAsync(new V1Service
@@ -179,59 +152,6 @@ public sealed class BoxNodeTests(NodeBoxFixture box) : IClassFixture<NodeBoxFixt
                 Ports = [new V1ServicePort { Name = "http", Port = 80, TargetPort = 8080 }],
             },
         }, "default");
-
-    private static async Task CreatePodAsync(Kubernetes client, V1Pod pod)
-    {
-        // The ServiceAccount admission refuses pods until the controller made `default`'s ServiceAccount.
-        Assert.True(await Eventually(async () =>
-        {
-            try
-            {
-                await client.CoreV1.CreateNamespacedPodAsync(pod, "default");
-                return true;
-            }
-            catch (HttpOperationException ex) when (ex.Response.StatusCode == HttpStatusCode.Forbidden)
-            {
-                return false;
-            }
-        }));
-    }
-
-    private static async Task<V1Pod> WaitForPodAsync(Kubernetes client, string name, Func<V1Pod, bool> condition)
-    {
-        V1Pod? pod = null;
-        var reached = await Eventually(async () => condition(pod = await client.CoreV1.ReadNamespacedPodAsync(name, "default")), attempts: 600);
-        Assert.True(reached, $"pod {name} never reached the expected state; last status: {KubernetesJson.Serialize(pod?.Status)}");
-        return pod!;
-    }
-
-    /// <summary>The container process of a pod, by the POD_NAME the kubelet put in its environment.</summary>
-    private static int? FindContainerProcess(string podName)
-    {
-        var wanted = $"POD_NAME={podName}";
-        foreach (var directory in Directory.EnumerateDirectories("/proc"))
-        {
-            if (!int.TryParse(Path.GetFileName(directory), NumberStyles.None, CultureInfo.InvariantCulture, out var pid))
-            {
-                continue;
-            }
-
-            try
-            {
-                var environment = File.ReadAllText(Path.Combine(directory, "environ")).Split('\0');
-                if (environment.Contains(wanted, StringComparer.Ordinal) && File.ReadAllText(Path.Combine(directory, "cmdline")).Contains("echo", StringComparison.Ordinal))
-                {
-                    return pid;
-                }
-            }
-            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-            {
-                // Gone meanwhile, or a kernel thread.
-            }
-        }
-
-        return null;
-    }
 
     private async Task<(int Code, string Output)> KubectlAsync(params string[] arguments)
     {
@@ -246,24 +166,5 @@ public sealed class BoxNodeTests(NodeBoxFixture box) : IClassFixture<NodeBoxFixt
         var stdout = await process.StandardOutput.ReadToEndAsync();
         await process.WaitForExitAsync();
         return (process.ExitCode, stdout + await stderr);
-    }
-
-    /// <summary>
-    /// Retries a condition the kubelet and controllers reach asynchronously (pod status, EndpointSlices). Bounded;
-    /// not a timing assertion.
-    /// </summary>
-    private static async Task<bool> Eventually(Func<Task<bool>> condition, int attempts = 200)
-    {
-        for (var attempt = 0; attempt < attempts; attempt++)
-        {
-            if (await condition())
-            {
-                return true;
-            }
-
-            await Task.Delay(100);
-        }
-
-        return false;
     }
 }

@@ -12,12 +12,12 @@ namespace Waypoint.Box.Tests;
 internal static class BoxPods
 {
     /// <summary>An echo pod (`waypoint echo`, named port <c>http</c> 8080, ready on <c>/ready</c>) answering with its name.</summary>
-    public static V1Pod Echo(string name, IDictionary<string, string>? labels = null) => new()
+    public static V1Pod Echo(string name, IDictionary<string, string>? labels = null, long terminationGracePeriodSeconds = 2) => new()
     {
         Metadata = new V1ObjectMeta { Name = name, Labels = labels ?? new Dictionary<string, string> { ["app"] = name } },
         Spec = new V1PodSpec
         {
-            TerminationGracePeriodSeconds = 2,
+            TerminationGracePeriodSeconds = terminationGracePeriodSeconds,
             Containers =
             [
                 new V1Container
@@ -68,6 +68,14 @@ internal static class BoxPods
     /// <summary>The container process of an echo pod, by the POD_NAME the kubelet put in its environment.</summary>
     public static int ContainerProcess(string podName)
     {
+        var pid = FindContainerProcess(podName);
+        Assert.True(pid is not null, $"no process carries POD_NAME={podName}");
+        return pid.Value;
+    }
+
+    /// <summary>The container process of an echo pod, or null when none (yet, or any more) carries its POD_NAME.</summary>
+    public static int? FindContainerProcess(string podName)
+    {
         var wanted = $"POD_NAME={podName}";
         foreach (var directory in Directory.EnumerateDirectories("/proc"))
         {
@@ -90,8 +98,7 @@ internal static class BoxPods
             }
         }
 
-        Assert.Fail($"no process carries POD_NAME={podName}");
-        return 0;
+        return null;
     }
 
     /// <summary>Runs a host tool as if inside the pod: its network namespace and its container's mount namespace (its /etc/resolv.conf).</summary>

@@ -115,6 +115,11 @@ public static class BoxLauncher
         return isMuxer ? (processPath, [entry]) : (processPath, []);
     }
 
+    /// <summary>How a user reaches the box's network namespace from a host shell (the prefix of a kubectl hint).</summary>
+    public static string ShellEntry(bool userNamespace, int unshareProcessId, string networkNamespacePath) => userNamespace
+        ? $"nsenter --user --preserve-credentials --net --target {unshareProcessId}"
+        : $"nsenter --net={networkNamespacePath}";
+
     /// <summary>
     /// Makes the inner process (and so every component it starts) a session of its own: a terminal's Ctrl-C then reaches
     /// only the launcher, which forwards one SIGTERM, and the box stops in order instead of every process at once.

@@ -2,8 +2,6 @@ using System.CommandLine;
 using System.Runtime.Versioning;
 using Microsoft.Extensions.Logging;
 using Waypoint.Box;
-using Waypoint.Box.Assets;
-using Waypoint.Box.Components;
 using Waypoint.Box.Network;
 using Waypoint.Box.Product;
 using Waypoint.Local.Envoy;
@@ -60,15 +58,11 @@ internal sealed class BoxCommand : IWaypointCommand
 
             if (!BoxLauncher.IsInside)
             {
-                return await LaunchAsync(output, error, stop.Token).ConfigureAwait(false);
+                return await BoxRun.LaunchAsync(output, error, stop.Token).ConfigureAwait(false);
             }
 
             BoxLauncher.EnterOwnSession();
-            using var loggerFactory = LoggerFactory.Create(b => b
-                .AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; })
-                .SetMinimumLevel(parseResult.GetValue(verbose) ? LogLevel.Debug : LogLevel.Information)
-                .AddFilter("Microsoft", LogLevel.Warning)
-                .AddFilter("System", LogLevel.Warning));
+            using var loggerFactory = BoxRun.CreateLoggerFactory(parseResult.GetValue(verbose), LogLevel.Information);
             var envoy = EnvoyLocator.TryLocate();
             var ztunnel = !parseResult.GetValue(noZtunnel) && !parseResult.GetValue(noIstiod) && !parseResult.GetValue(noNode);
             if (ztunnel && envoy is null)
@@ -93,54 +87,12 @@ internal sealed class BoxCommand : IWaypointCommand
         return command;
     }
 
-    /// <summary>Re-executes this command line inside new namespaces (as root, or in a user namespace), as `waypoint local` does too.</summary>
-    internal static async Task<int> LaunchAsync(TextWriter output, TextWriter error, CancellationToken stop)
-    {
-        BoxNamespaceMode mode;
-        try
-        {
-            mode = BoxLauncher.DetectMode();
-        }
-        catch (BoxNamespaceUnavailableException ex)
-        {
-            error.WriteLine(ex.Message);
-            return 2;
-        }
-
-        output.WriteLine(mode == BoxNamespaceMode.Root
-            ? "Starting the box in new network and mount namespaces (as root) ..."
-            : "Starting the box in a new user namespace (unprivileged: root only inside it), with new network and mount namespaces ...");
-        output.Flush();
-        return await BoxLauncher.RunCurrentProcessAsync(mode, Environment.GetCommandLineArgs().Skip(1), stop).ConfigureAwait(false);
-    }
-
     private static async Task<int> RunInsideAsync(BoxOptions options, string? install, ILoggerFactory loggerFactory, TextWriter output, TextWriter error, CancellationTokenSource stop)
     {
-        KubernetesBox box;
-        try
+        var (box, startExit) = await BoxRun.StartAsync(options, loggerFactory, error, stop.Token).ConfigureAwait(false);
+        if (box is null)
         {
-            box = await KubernetesBox.StartAsync(options, loggerFactory, stop.Token).ConfigureAwait(false);
-        }
-        catch (KubernetesAssetsNotFoundException ex)
-        {
-            error.WriteLine(ex.Message);
-            return 2;
-        }
-        catch (BoxComponentException ex)
-        {
-            error.WriteLine($"The box failed to start: {ex.Message}");
-            return 1;
-        }
-        catch (OperationCanceledException) when (stop.IsCancellationRequested)
-        {
-            return 130;
-        }
-#pragma warning disable CA1031 // every start failure is reported as one line, not a crash
-        catch (Exception ex)
-#pragma warning restore CA1031
-        {
-            error.WriteLine($"The box failed to start: {ex.Message}");
-            return 1;
+            return startExit;
         }
 
         var exitCode = 0;
@@ -152,33 +104,7 @@ internal sealed class BoxCommand : IWaypointCommand
             }
 
             PrintSummary(box, options.StateFile, output);
-            using var stopWatching = CancellationTokenSource.CreateLinkedTokenSource(stop.Token);
-            var launcherGone = BoxLauncher.WaitForLauncherExitAsync(stopWatching.Token);
-            var crashed = box.WaitForComponentExitAsync(stopWatching.Token);
-            try
-            {
-                var first = await Task.WhenAny(launcherGone, crashed).ConfigureAwait(false);
-                await first.ConfigureAwait(false);
-                if (first == crashed)
-                {
-                    var component = await crashed.ConfigureAwait(false);
-                    error.WriteLine(BoxComponentException.Create(component.Name, component.ExitCode, component.LogPath,
-                        $"{component.Name} exited with exit code {component.ExitCode} while the box ran; stopping the box").Message);
-                    exitCode = 1;
-                }
-                else
-                {
-                    output.WriteLine("The launcher is gone; stopping the box ...");
-                }
-            }
-            catch (OperationCanceledException)
-            {
-                output.WriteLine("Stopping the box ...");
-            }
-            finally
-            {
-                await stopWatching.CancelAsync().ConfigureAwait(false);
-            }
+            exitCode = await BoxRun.WaitUntilStoppedAsync(box, "the box", output, error, stop.Token).ConfigureAwait(false);
         }
 
         output.WriteLine("The box stopped.");
@@ -209,9 +135,7 @@ internal sealed class BoxCommand : IWaypointCommand
     {
         var state = box.State;
         var kubectl = box.Assets.Kubectl;
-        var enter = state.NamespaceMode == nameof(BoxNamespaceMode.Root)
-            ? $"nsenter --net={state.NetworkNamespacePath}"
-            : $"nsenter --user --preserve-credentials --net --target {state.UnshareProcessId}";
+        var enter = BoxLauncher.ShellEntry(state.NamespaceMode != nameof(BoxNamespaceMode.Root), state.UnshareProcessId, state.NetworkNamespacePath);
         output.WriteLine();
         output.WriteLine($"  API server         {state.ApiServerUrl} (inside the box's network namespace)");
         output.WriteLine($"  admin kubeconfig   {state.AdminKubeconfigPath}");

@@ -4,7 +4,6 @@ using System.Runtime.Versioning;
 using Microsoft.Extensions.Logging;
 using Waypoint.Box;
 using Waypoint.Box.Assets;
-using Waypoint.Box.Components;
 using Waypoint.Box.Network;
 using Waypoint.Box.Product;
 using Waypoint.Local;
@@ -47,7 +46,7 @@ internal sealed class LocalCommand : IWaypointCommand
             using var signals = ShutdownSignals.CancelOn(stop);
             if (!BoxLauncher.IsInside)
             {
-                return await BoxCommand.LaunchAsync(output, error, stop.Token).ConfigureAwait(false);
+                return await BoxRun.LaunchAsync(output, error, stop.Token).ConfigureAwait(false);
             }
 
             BoxLauncher.EnterOwnSession();
@@ -73,11 +72,7 @@ internal sealed class LocalCommand : IWaypointCommand
                 return 2;
             }
 
-            using var loggerFactory = LoggerFactory.Create(b => b
-                .AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; })
-                .SetMinimumLevel(parseResult.GetValue(verbose) ? LogLevel.Debug : LogLevel.Warning)
-                .AddFilter("Microsoft", LogLevel.Warning)
-                .AddFilter("System", LogLevel.Warning));
+            using var loggerFactory = BoxRun.CreateLoggerFactory(parseResult.GetValue(verbose), LogLevel.Warning);
             var state = Path.GetFullPath(parseResult.GetValue(stateFile)!);
             var boxState = Path.Combine(Path.GetDirectoryName(state)!, "box.json");
             var boxOptions = new BoxOptions
@@ -110,26 +105,10 @@ internal sealed class LocalCommand : IWaypointCommand
     private static async Task<int> RunInsideAsync(BoxOptions boxOptions, LocalMeshOptions meshOptions, ILoggerFactory loggerFactory, TextWriter output, TextWriter error, CancellationTokenSource stop)
     {
         var started = Stopwatch.StartNew();
-        KubernetesBox box;
-        try
+        var (box, startExit) = await BoxRun.StartAsync(boxOptions, loggerFactory, error, stop.Token).ConfigureAwait(false);
+        if (box is null)
         {
-            box = await KubernetesBox.StartAsync(boxOptions, loggerFactory, stop.Token).ConfigureAwait(false);
-        }
-        catch (KubernetesAssetsNotFoundException ex)
-        {
-            error.WriteLine(ex.Message);
-            return 2;
-        }
-        catch (OperationCanceledException) when (stop.IsCancellationRequested)
-        {
-            return 130;
-        }
-#pragma warning disable CA1031 // every start failure is reported as one line, not a crash
-        catch (Exception ex)
-#pragma warning restore CA1031
-        {
-            error.WriteLine($"The box failed to start: {ex.Message}");
-            return 1;
+            return startExit;
         }
 
         var exitCode = 0;
@@ -154,29 +133,7 @@ internal sealed class LocalCommand : IWaypointCommand
             await using (mesh.ConfigureAwait(false))
             {
                 PrintSummary(mesh.State, meshOptions.StateFile, started.Elapsed, output);
-                using var stopWatching = CancellationTokenSource.CreateLinkedTokenSource(stop.Token);
-                var launcherGone = BoxLauncher.WaitForLauncherExitAsync(stopWatching.Token);
-                var crashed = box.WaitForComponentExitAsync(stopWatching.Token);
-                try
-                {
-                    var first = await Task.WhenAny(launcherGone, crashed).ConfigureAwait(false);
-                    await first.ConfigureAwait(false);
-                    if (first == crashed)
-                    {
-                        var component = await crashed.ConfigureAwait(false);
-                        error.WriteLine(BoxComponentException.Create(component.Name, component.ExitCode, component.LogPath,
-                            $"{component.Name} exited with exit code {component.ExitCode}; stopping").Message);
-                        exitCode = 1;
-                    }
-                }
-                catch (OperationCanceledException)
-                {
-                    output.WriteLine("Stopping the local mesh ...");
-                }
-                finally
-                {
-                    await stopWatching.CancelAsync().ConfigureAwait(false);
-                }
+                exitCode = await BoxRun.WaitUntilStoppedAsync(box, "the local mesh", output, error, stop.Token).ConfigureAwait(false);
             }
         }
 

@@ -6,6 +6,7 @@ namespace Waypoint.Local.Box;
 /// that mount namespace (and, for a rootless box, its user namespace) and an inner one the pod's network namespace;
 /// the program itself sees the host's files (the box's mount namespace is a private copy of them).
 /// </summary>
+[System.Runtime.Versioning.SupportedOSPlatform("linux")]
 public static class LocalBoxEntry
 {
     public static IReadOnlyList<string> Command(LocalBoxState state, LocalBoxPod? pod, IEnumerable<string> program)
@@ -25,8 +26,6 @@ public static class LocalBoxEntry
     public static string ShellPrefix(LocalBoxState state)
     {
         ArgumentNullException.ThrowIfNull(state);
-        return state.UserNamespace
-            ? $"nsenter --user --preserve-credentials --net --target {state.UnshareProcessId}"
-            : $"nsenter --net={state.NetworkNamespacePath}";
+        return global::Waypoint.Box.Network.BoxLauncher.ShellEntry(state.UserNamespace, state.UnshareProcessId, state.NetworkNamespacePath);
     }
 }

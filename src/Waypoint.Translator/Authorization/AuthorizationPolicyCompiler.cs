@@ -38,13 +38,7 @@ internal static partial class AuthorizationPolicyCompiler
         var spec = policy.Spec ?? new AuthorizationPolicySpec();
         var problems = new List<string>();
         var action = ParseAction(spec.Action, problems);
-        var targets = new List<IstioPolicyTargetReference>();
-        if (spec.TargetRef is { } single)
-        {
-            targets.Add(single);
-        }
-
-        targets.AddRange(spec.TargetRefs ?? []);
+        var targets = IstioPolicyTargets.Of(spec.TargetRef, spec.TargetRefs);
         foreach (var field in spec.Unsupported?.Keys ?? [])
         {
             problems.Add($"spec.{field}: not supported");

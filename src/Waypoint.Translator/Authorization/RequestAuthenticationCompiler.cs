@@ -29,13 +29,7 @@ internal static class RequestAuthenticationCompiler
             problems.Add($"spec.{field}: not supported");
         }
 
-        var targets = new List<IstioPolicyTargetReference>();
-        if (spec.TargetRef is { } single)
-        {
-            targets.Add(single);
-        }
-
-        targets.AddRange(spec.TargetRefs ?? []);
+        var targets = IstioPolicyTargets.Of(spec.TargetRef, spec.TargetRefs);
         var providers = new SortedDictionary<string, JwtProvider>(StringComparer.Ordinal);
         var clusters = new List<Cluster>();
         var rules = spec.JwtRules ?? [];
