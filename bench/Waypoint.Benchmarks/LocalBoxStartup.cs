@@ -14,14 +14,14 @@ internal static class LocalBoxStartup
 {
     public static async Task<int> RunAsync(string[] args)
     {
-        var root = FindRoot();
+        var root = BenchPaths.Root();
         var host = Path.Combine(root, "src", "Waypoint.Host", "bin", "Release", "net10.0", "waypoint.dll");
         var config = args.Length > 0 ? Path.GetFullPath(args[0]) : Path.Combine(root, "examples", "basic");
         var url = args.Length > 1 ? args[1] : "http://echo.demo.svc.cluster.local/hello";
         var work = Directory.CreateTempSubdirectory("waypoint-bench-box-").FullName;
         var state = Path.Combine(work, "state.json");
         var clock = Stopwatch.StartNew();
-        using var local = Start(host, ["local", config, "--state-file", state], redirect: true);
+        using var local = BenchProcess.Start("dotnet", [host, "local", config, "--state-file", state], redirect: true);
         var up = new TaskCompletionSource<TimeSpan>(TaskCreationOptions.RunContinuationsAsynchronously);
         local.OutputDataReceived += (_, e) =>
         {
@@ -38,7 +38,7 @@ internal static class LocalBoxStartup
             TimeSpan? firstOk = null;
             while (clock.Elapsed < TimeSpan.FromMinutes(8))
             {
-                using var curl = Start(host, ["local", "curl", "--state-file", state, "--max-time", "10", url], redirect: true);
+                using var curl = BenchProcess.Start("dotnet", [host, "local", "curl", "--state-file", state, "--max-time", "10", url], redirect: true);
                 var output = await curl.StandardOutput.ReadToEndAsync();
                 await curl.WaitForExitAsync();
                 if (curl.ExitCode == 0 && output.StartsWith("HTTP/1.1 200", StringComparison.Ordinal) && output.Contains("x-routed-by: waypoint", StringComparison.OrdinalIgnoreCase))
@@ -50,15 +50,15 @@ internal static class LocalBoxStartup
                 await Task.Delay(250);
             }
 
-            var processes = Tree(local.Id).Select(p => (Pid: p, Rss: RssKilobytes(p), Name: Name(p))).Where(p => p.Rss > 0).OrderByDescending(p => p.Rss).ToList();
+            var processes = Tree(local.Id).Select(p => (Pid: p, Rss: BenchProcess.RssMegabytes(p), Name: Name(p))).Where(p => p.Rss > 0).OrderByDescending(p => p.Rss).ToList();
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"start → mesh up: {meshUp.TotalSeconds:0.0} s"));
             Console.WriteLine(firstOk is { } ok
                 ? string.Create(CultureInfo.InvariantCulture, $"start → first 200 through the waypoint: {ok.TotalSeconds:0.0} s")
                 : "no 200 through the waypoint within 8 minutes");
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"RSS of {processes.Count} processes: {processes.Sum(p => p.Rss) / 1024.0:0} MB"));
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"RSS of {processes.Count} processes: {processes.Sum(p => p.Rss):0} MB"));
             foreach (var (pid, rss, name) in processes)
             {
-                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {rss / 1024.0,7:0.0} MB  {pid,7}  {name}"));
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {rss,7:0.0} MB  {pid,7}  {name}"));
             }
 
             return firstOk is null ? 1 : 0;
@@ -67,7 +67,7 @@ internal static class LocalBoxStartup
         {
             if (!local.HasExited)
             {
-                _ = Kill(local.Id, 15);
+                _ = BenchProcess.Signal(local.Id, 15);
                 await local.WaitForExitAsync();
             }
 
@@ -75,20 +75,6 @@ internal static class LocalBoxStartup
         }
     }
 
-    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "kill")]
-    private static extern int Kill(int pid, int signal);
-
-    private static Process Start(string host, IEnumerable<string> arguments, bool redirect)
-    {
-        var startInfo = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = redirect, RedirectStandardError = redirect };
-        startInfo.ArgumentList.Add(host);
-        foreach (var argument in arguments)
-        {
-            startInfo.ArgumentList.Add(argument);
-        }
-
-        return Process.Start(startInfo)!;
-    }
 
     /// <summary>The process and all its descendants (by the parent pid in /proc/PID/stat).</summary>
     private static List<int> Tree(int rootPid)
@@ -119,18 +105,6 @@ internal static class LocalBoxStartup
         return tree;
     }
 
-    private static long RssKilobytes(int pid)
-    {
-        try
-        {
-            var line = File.ReadLines($"/proc/{pid}/status").FirstOrDefault(l => l.StartsWith("VmRSS:", StringComparison.Ordinal));
-            return line is null ? 0 : long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture);
-        }
-        catch (IOException)
-        {
-            return 0;
-        }
-    }
 
     private static string Name(int pid)
     {
@@ -143,18 +117,5 @@ internal static class LocalBoxStartup
         {
             return "?";
         }
-    }
-
-    private static string FindRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "Waypoint.sln")))
-            {
-                return dir.FullName;
-            }
-        }
-
-        return Directory.GetCurrentDirectory();
     }
 }

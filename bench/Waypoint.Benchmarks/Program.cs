@@ -11,6 +11,11 @@ internal static class Program
             return LocalBoxStartup.RunAsync(boxArgs).GetAwaiter().GetResult();
         }
 
+        if (args is ["controller-sync-box", .. var syncArgs] && OperatingSystem.IsLinux())
+        {
+            return ControllerSyncOnTheBox.RunAsync(syncArgs).GetAwaiter().GetResult();
+        }
+
         if (args is ["local", .. var localArgs])
         {
             return LocalBench.Run(localArgs);

@@ -1,0 +1,424 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using Envoy.Service.Discovery.V3;
+using Grpc.Net.Client;
+using k8s;
+using k8s.Models;
+using EnvoyNode = Envoy.Config.Core.V3.Node;
+
+namespace Waypoint.Benchmarks;
+
+/// <summary>
+/// <c>controller-sync-box [N ...]</c> (root; the host built in Release): for each N (default 1,000 and 3,000), a fresh
+/// box (control plane and istiod, no node) is loaded through its API server with N Services (2 Pods each, Ready with pod
+/// IPs, so kube-controller-manager writes an EndpointSlice per Service) and one HTTPRoute per 5 Services, spread over 10
+/// namespaces bound to a waypoint Gateway of our class that istiod also sees as a waypoint (<c>istio.io/waypoint-for</c>,
+/// <c>status.addresses</c>). Then, in the same run and on the same cluster:
+/// <list type="bullet">
+/// <item>istiod acting for an Istio waypoint of that Gateway: a <c>waypoint~</c> node on its plaintext ADS asks for CDS
+/// and LDS; time to each answer, resource counts, istiod's RSS before and after;</item>
+/// <item>our controller, started as <c>waypoint controller</c> is (admin kubeconfig, plaintext xDS): time from process
+/// start to ready (informers synced, every waypoint's snapshot published), the waypoints it serves, its RSS.</item>
+/// </list>
+/// The measuring half runs inside the box's network namespace (<c>nsenter --net</c>), where the API server and istiod listen.
+/// </summary>
+[System.Runtime.Versioning.SupportedOSPlatform("linux")]
+internal static class ControllerSyncOnTheBox
+{
+    private const int Namespaces = 10;
+    private const int Writers = 16;
+
+    public static async Task<int> RunAsync(string[] args)
+    {
+        if (args is ["inner", var countText, var stateFile])
+        {
+            return await InnerAsync(int.Parse(countText, CultureInfo.InvariantCulture), stateFile);
+        }
+
+        var counts = args.Length > 0 ? args.Select(a => int.Parse(a, CultureInfo.InvariantCulture)).ToArray() : [1_000, 3_000];
+        var root = BenchPaths.Root();
+        var host = Path.Combine(root, "src", "Waypoint.Host", "bin", "Release", "net10.0", "waypoint.dll");
+        var failures = 0;
+        foreach (var count in counts)
+        {
+            var work = Directory.CreateTempSubdirectory("waypoint-bench-sync-").FullName;
+            var state = Path.Combine(work, "state.json");
+            using var box = BenchProcess.Start("dotnet", [host, "box", "--no-node", "--no-ztunnel", "--state-file", state], redirect: true);
+            box.OutputDataReceived += (_, _) => { };
+            box.ErrorDataReceived += (_, _) => { };
+            box.BeginOutputReadLine();
+            box.BeginErrorReadLine();
+            try
+            {
+                var boxState = await WaitForBoxAsync(state, box, TimeSpan.FromMinutes(3));
+                using var inner = BenchProcess.Start("nsenter",
+                    [$"--net={boxState.NetworkNamespacePath}", "dotnet", typeof(ControllerSyncOnTheBox).Assembly.Location, "controller-sync-box", "inner", count.ToString(CultureInfo.InvariantCulture), state],
+                    redirect: false);
+                await inner.WaitForExitAsync();
+                failures += inner.ExitCode == 0 ? 0 : 1;
+            }
+            finally
+            {
+                _ = BenchProcess.Signal(box.Id, 15);
+                await box.WaitForExitAsync();
+                Directory.Delete(work, recursive: true);
+            }
+        }
+
+        return failures == 0 ? 0 : 1;
+    }
+
+    private static async Task<Waypoint.Box.BoxState> WaitForBoxAsync(string stateFile, Process box, TimeSpan timeout)
+    {
+        var deadline = Stopwatch.StartNew();
+        while (deadline.Elapsed < timeout)
+        {
+            if (box.HasExited)
+            {
+                throw new InvalidOperationException($"waypoint box exited with {box.ExitCode} before it was ready.");
+            }
+
+            if (File.Exists(stateFile))
+            {
+                try
+                {
+                    var state = await Waypoint.Box.BoxState.ReadAsync(stateFile, CancellationToken.None);
+                    if (state.Ready)
+                    {
+                        return state;
+                    }
+                }
+                catch (Exception ex) when (ex is IOException or JsonException)
+                {
+                    // Being written.
+                }
+            }
+
+            await Task.Delay(200);
+        }
+
+        throw new TimeoutException("The box was not ready in time.");
+    }
+
+    private static async Task<int> InnerAsync(int services, string stateFile)
+    {
+        var state = await Waypoint.Box.BoxState.ReadAsync(stateFile, CancellationToken.None);
+        using var client = new Kubernetes(KubernetesClientConfiguration.BuildConfigFromConfigFile(state.AdminKubeconfigPath));
+        var istiod = state.Components.Single(c => c.Name == "istiod").ProcessId;
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"== {services:N0} Services, {2 * services:N0} Pods, {services / 5:N0} HTTPRoutes, {Namespaces} namespaces/waypoints"));
+        var istiodIdle = BenchProcess.RssMegabytes(istiod);
+
+        var load = Stopwatch.StartNew();
+        await new BoxClusterLoader(client, services, Namespaces, Writers).LoadAsync();
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"load through the API server ({Writers} writers, EndpointSlices by kube-controller-manager): {load.Elapsed.TotalSeconds:0.0} s"));
+
+        var (cds, lds, clusters, listeners) = await IstiodWaypointAsync(services);
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"istiod as the waypoint's control plane: CDS {cds.TotalSeconds:0.00} s ({clusters} clusters), LDS {lds.TotalSeconds:0.00} s ({listeners} listeners); RSS {istiodIdle:0} MB idle → {BenchProcess.RssMegabytes(istiod):0} MB"));
+
+        var (ready, waypoints, rss) = await OurControllerAsync(state.AdminKubeconfigPath);
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"waypoint controller: start → ready (synced, first push) {ready.TotalSeconds:0.00} s, {waypoints} waypoints served; RSS {rss:0} MB"));
+        return 0;
+    }
+
+    /// <summary>A fresh Istio waypoint of bench-0/waypoint asking istiod for CDS and LDS over plaintext SotW ADS.</summary>
+    private static async Task<(TimeSpan Cds, TimeSpan Lds, int Clusters, int Listeners)> IstiodWaypointAsync(int services)
+    {
+        using var channel = GrpcChannel.ForAddress("http://127.0.0.1:15010");
+        var ads = new AggregatedDiscoveryService.AggregatedDiscoveryServiceClient(channel);
+        var metadata = new Google.Protobuf.WellKnownTypes.Struct();
+        metadata.Fields["NAMESPACE"] = Google.Protobuf.WellKnownTypes.Value.ForString("bench-0");
+        metadata.Fields["CLUSTER_ID"] = Google.Protobuf.WellKnownTypes.Value.ForString("Kubernetes");
+        metadata.Fields["ISTIO_VERSION"] = Google.Protobuf.WellKnownTypes.Value.ForString("1.31.0");
+        metadata.Fields["SERVICE_ACCOUNT"] = Google.Protobuf.WellKnownTypes.Value.ForString("waypoint");
+        var labels = new Google.Protobuf.WellKnownTypes.Struct();
+        labels.Fields["gateway.networking.k8s.io/gateway-name"] = Google.Protobuf.WellKnownTypes.Value.ForString("waypoint");
+        metadata.Fields["LABELS"] = Google.Protobuf.WellKnownTypes.Value.ForStruct(labels);
+        var node = new EnvoyNode { Id = $"waypoint~{BoxClusterLoader.WaypointAddress(0)}~waypoint-bench.bench-0~bench-0.svc.cluster.local", Cluster = "waypoint.bench-0", Metadata = metadata };
+
+        using var call = ads.StreamAggregatedResources(deadline: DateTime.UtcNow.AddMinutes(30));
+        var clock = Stopwatch.StartNew();
+        const string ClusterType = "type.googleapis.com/envoy.config.cluster.v3.Cluster";
+        const string ListenerType = "type.googleapis.com/envoy.config.listener.v3.Listener";
+        await call.RequestStream.WriteAsync(new DiscoveryRequest { Node = node, TypeUrl = ClusterType });
+        await call.RequestStream.WriteAsync(new DiscoveryRequest { Node = node, TypeUrl = ListenerType });
+        TimeSpan? cds = null, lds = null;
+        int clusters = 0, listeners = 0;
+        while ((cds is null || lds is null) && await call.ResponseStream.MoveNext(CancellationToken.None))
+        {
+            var response = call.ResponseStream.Current;
+            if (response.TypeUrl == ClusterType && cds is null)
+            {
+                cds = clock.Elapsed;
+                clusters = response.Resources.Count;
+            }
+            else if (response.TypeUrl == ListenerType && lds is null)
+            {
+                lds = clock.Elapsed;
+                listeners = response.Resources.Count;
+            }
+
+            // ACK, as Envoy does, so istiod is not left waiting.
+            await call.RequestStream.WriteAsync(new DiscoveryRequest { Node = node, TypeUrl = response.TypeUrl, VersionInfo = response.VersionInfo, ResponseNonce = response.Nonce });
+        }
+
+        if (clusters < services / Namespaces)
+        {
+            Console.WriteLine($"  note: istiod sent {clusters} clusters for a waypoint bound to {services / Namespaces} Services: check it treats the Gateway as this node's waypoint.");
+        }
+
+        await call.RequestStream.CompleteAsync();
+        return (cds ?? TimeSpan.Zero, lds ?? TimeSpan.Zero, clusters, listeners);
+    }
+
+    /// <summary><c>waypoint controller --xds-insecure</c> as a process: start → /healthz/ready, then /debug/xds's waypoints and the RSS.</summary>
+    private static async Task<(TimeSpan Ready, int Waypoints, double RssMegabytes)> OurControllerAsync(string kubeconfig)
+    {
+        var host = Path.Combine(BenchPaths.Root(), "src", "Waypoint.Host", "bin", "Release", "net10.0", "waypoint.dll");
+        var start = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var argument in new[] { host, "controller", "--xds-insecure", "--xds-address", "127.0.0.1:25010", "--health-address", "127.0.0.1:25021" })
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        start.Environment["KUBECONFIG"] = kubeconfig;
+        start.Environment["POD_NAMESPACE"] = "waypoint-system";
+        start.Environment["Logging__LogLevel__Default"] = "Warning";
+        var clock = Stopwatch.StartNew();
+        using var controller = Process.Start(start)!;
+        controller.OutputDataReceived += (_, _) => { };
+        controller.ErrorDataReceived += (_, _) => { };
+        controller.BeginOutputReadLine();
+        controller.BeginErrorReadLine();
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
+        try
+        {
+            TimeSpan? ready = null;
+            while (ready is null && clock.Elapsed < TimeSpan.FromMinutes(20) && !controller.HasExited)
+            {
+                try
+                {
+                    using var response = await http.GetAsync(new Uri("http://127.0.0.1:25021/healthz/ready"));
+                    if (response.IsSuccessStatusCode)
+                    {
+                        ready = clock.Elapsed;
+                        break;
+                    }
+                }
+                catch (HttpRequestException)
+                {
+                    // Not listening yet.
+                }
+
+                await Task.Delay(50);
+            }
+
+            if (ready is null)
+            {
+                throw new InvalidOperationException($"The controller was not ready (exited: {controller.HasExited}).");
+            }
+
+            using var debug = JsonDocument.Parse(await http.GetStringAsync(new Uri("http://127.0.0.1:25021/debug/xds")));
+            var waypoints = CountNodeGroups(debug.RootElement);
+            return (ready.Value, waypoints, BenchProcess.RssMegabytes(controller.Id));
+        }
+        finally
+        {
+            _ = BenchProcess.Signal(controller.Id, 15);
+            await controller.WaitForExitAsync();
+        }
+    }
+
+    private static int CountNodeGroups(JsonElement debug) => debug.ValueKind switch
+    {
+        JsonValueKind.Array => debug.GetArrayLength(),
+        JsonValueKind.Object when debug.TryGetProperty("snapshots", out var snapshots) && snapshots.ValueKind == JsonValueKind.Array => snapshots.GetArrayLength(),
+        _ => -1,
+    };
+}
+
+/// <summary>Writes the synthetic cluster through a real API server, as a user's tooling would, with parallel writers.</summary>
+internal sealed class BoxClusterLoader(Kubernetes client, int services, int namespaces, int writers)
+{
+    private const string GatewayGroup = "gateway.networking.k8s.io";
+
+    /// <summary>The address our Gateway's status names for waypoint <paramref name="n"/> (outside the pod and Service ranges).</summary>
+    public static string WaypointAddress(int n) => $"10.245.{n}.1";
+
+    public async Task LoadAsync()
+    {
+        await client.CustomObjects.CreateClusterCustomObjectAsync(Json("""{"apiVersion":"gateway.networking.k8s.io/v1","kind":"GatewayClass","metadata":{"name":"kgateway-waypoint"},"spec":{"controllerName":"waypoint.dev/controller"}}"""), GatewayGroup, "v1", "gatewayclasses");
+        await client.CoreV1.CreateNamespaceAsync(new V1Namespace { Metadata = new V1ObjectMeta { Name = "waypoint-system" } });
+        for (var n = 0; n < namespaces; n++)
+        {
+            var ns = Ns(n);
+            await client.CoreV1.CreateNamespaceAsync(new V1Namespace
+            {
+                Metadata = new V1ObjectMeta { Name = ns, Labels = new Dictionary<string, string> { ["istio.io/dataplane-mode"] = "ambient", ["istio.io/use-waypoint"] = "waypoint" } },
+            });
+            await client.CustomObjects.CreateNamespacedCustomObjectAsync(Json($$$"""
+                {"apiVersion":"gateway.networking.k8s.io/v1","kind":"Gateway","metadata":{"name":"waypoint","labels":{"istio.io/waypoint-for":"service"}},
+                 "spec":{"gatewayClassName":"kgateway-waypoint","listeners":[{"name":"mesh","port":15008,"protocol":"HBONE"}]}}
+                """), GatewayGroup, "v1", ns, "gateways");
+            await client.CustomObjects.PatchNamespacedCustomObjectStatusAsync(new V1Patch($$$"""{"status":{"addresses":[{"type":"IPAddress","value":"{{{WaypointAddress(n)}}}"}]}}""", V1Patch.PatchType.MergePatch), GatewayGroup, "v1", ns, "gateways", "waypoint");
+            await WaitForDefaultServiceAccountAsync(ns);
+        }
+
+        await ParallelAsync(services, CreateServiceAsync);
+        await ParallelAsync(services * 2, CreatePodAsync);
+        await ParallelAsync(services / 5, CreateRouteAsync);
+        await WaitForEndpointSlicesAsync();
+    }
+
+    private async Task CreateServiceAsync(int i) =>
+        await client.CoreV1.CreateNamespacedServiceAsync(new V1Service
+        {
+            Metadata = new V1ObjectMeta { Name = $"svc-{i}" },
+            Spec = new V1ServiceSpec
+            {
+                Selector = new Dictionary<string, string> { ["app"] = $"svc-{i}" },
+                Ports = [new V1ServicePort { Name = "http", Port = 8080, TargetPort = 8080, Protocol = "TCP" }],
+            },
+        }, Ns(i % namespaces));
+
+    private async Task CreatePodAsync(int p)
+    {
+        var service = p / 2;
+        var ns = Ns(service % namespaces);
+        var name = $"svc-{service}-{p % 2}";
+        await client.CoreV1.CreateNamespacedPodAsync(new V1Pod
+        {
+            Metadata = new V1ObjectMeta { Name = name, Labels = new Dictionary<string, string> { ["app"] = $"svc-{service}" } },
+            Spec = new V1PodSpec { Containers = [new V1Container { Name = "app", Image = "waypoint/echo", Ports = [new V1ContainerPort { ContainerPort = 8080 }] }] },
+        }, ns);
+
+        // No node runs these pods: report them Running and Ready with an IP, as a kubelet would.
+        var ip = $"10.244.{1 + (p >> 8)}.{p & 255}";
+        var now = DateTime.UtcNow.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture);
+        var status = $$$"""
+            {"status":{"phase":"Running","podIP":"{{{ip}}}","podIPs":[{"ip":"{{{ip}}}"}],"hostIP":"10.244.0.2","hostIPs":[{"ip":"10.244.0.2"}],
+             "conditions":[{"type":"PodScheduled","status":"True","lastTransitionTime":"{{{now}}}"},{"type":"Initialized","status":"True","lastTransitionTime":"{{{now}}}"},
+                           {"type":"ContainersReady","status":"True","lastTransitionTime":"{{{now}}}"},{"type":"Ready","status":"True","lastTransitionTime":"{{{now}}}"}]}}
+            """;
+        await client.CoreV1.PatchNamespacedPodStatusAsync(new V1Patch(status, V1Patch.PatchType.MergePatch), name, ns);
+    }
+
+    private async Task CreateRouteAsync(int r)
+    {
+        var backend = r + namespaces < services ? r + namespaces : r;
+        await client.CustomObjects.CreateNamespacedCustomObjectAsync(Json($$$"""
+            {"apiVersion":"gateway.networking.k8s.io/v1","kind":"HTTPRoute","metadata":{"name":"route-{{{r}}}"},
+             "spec":{"parentRefs":[{"group":"","kind":"Service","name":"svc-{{{r}}}","port":8080}],
+              "rules":[{"matches":[{"headers":[{"name":"x-canary","value":"true"}]}],"backendRefs":[{"name":"svc-{{{backend}}}","port":8080}],"timeouts":{"request":"5s"}},
+                       {"backendRefs":[{"name":"svc-{{{r}}}","port":8080}]}]}}
+            """), GatewayGroup, "v1", Ns(r % namespaces), "httproutes");
+    }
+
+    private async Task WaitForDefaultServiceAccountAsync(string ns)
+    {
+        for (var attempt = 0; attempt < 300; attempt++)
+        {
+            var accounts = await client.CoreV1.ListNamespacedServiceAccountAsync(ns);
+            if (accounts.Items.Any(a => a.Metadata.Name == "default"))
+            {
+                return;
+            }
+
+            await Task.Delay(100);
+        }
+
+        throw new TimeoutException($"No default ServiceAccount in {ns}.");
+    }
+
+    private async Task WaitForEndpointSlicesAsync()
+    {
+        for (var attempt = 0; attempt < 3000; attempt++)
+        {
+            var ready = 0;
+            string? next = null;
+            do
+            {
+                var page = await client.DiscoveryV1.ListEndpointSliceForAllNamespacesAsync(labelSelector: "endpointslice.kubernetes.io/managed-by=endpointslice-controller.k8s.io", limit: 5000, continueParameter: next);
+                ready += page.Items.Count(s => s.Metadata.NamespaceProperty.StartsWith("bench-", StringComparison.Ordinal) && s.Endpoints?.Count(e => e.Conditions?.Ready == true) == 2);
+                next = page.Metadata.ContinueProperty;
+            }
+            while (!string.IsNullOrEmpty(next));
+
+            if (ready >= services)
+            {
+                return;
+            }
+
+            await Task.Delay(500);
+        }
+
+        throw new TimeoutException("kube-controller-manager did not write every EndpointSlice.");
+    }
+
+    private async Task ParallelAsync(int count, Func<int, Task> create)
+    {
+        var next = -1;
+        await Task.WhenAll(Enumerable.Range(0, writers).Select(async _ =>
+        {
+            int i;
+            while ((i = Interlocked.Increment(ref next)) < count)
+            {
+                await create(i);
+            }
+        }));
+    }
+
+    private static string Ns(int n) => $"bench-{n}";
+
+    private static JsonElement Json(string text) => JsonDocument.Parse(text).RootElement.Clone();
+}
+
+/// <summary>Process helpers the box benches share: start, signal, RSS.</summary>
+internal static class BenchProcess
+{
+    public static Process Start(string file, IEnumerable<string> arguments, bool redirect)
+    {
+        var startInfo = new ProcessStartInfo(file) { UseShellExecute = false, RedirectStandardOutput = redirect, RedirectStandardError = redirect };
+        foreach (var argument in arguments)
+        {
+            startInfo.ArgumentList.Add(argument);
+        }
+
+        return Process.Start(startInfo)!;
+    }
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "kill")]
+    public static extern int Signal(int pid, int signal);
+
+    public static double RssMegabytes(int pid)
+    {
+        try
+        {
+            var line = File.ReadLines($"/proc/{pid}/status").FirstOrDefault(l => l.StartsWith("VmRSS:", StringComparison.Ordinal));
+            return line is null ? 0 : long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) / 1024.0;
+        }
+        catch (IOException)
+        {
+            return 0;
+        }
+    }
+}
+
+internal static class BenchPaths
+{
+    /// <summary>The repository root (the folder holding Waypoint.sln), found from the bench's own folder.</summary>
+    public static string Root()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "Waypoint.sln")))
+            {
+                return dir.FullName;
+            }
+        }
+
+        return Directory.GetCurrentDirectory();
+    }
+}
