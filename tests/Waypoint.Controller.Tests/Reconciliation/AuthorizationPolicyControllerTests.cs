@@ -97,7 +97,7 @@ public sealed class AuthorizationPolicyControllerTests(ITestOutputHelper output)
         await Eventually.TrueAsync(() => Condition()?["status"]?.GetValue<string>() == "False", "denied for want of a provider");
         Assert.Contains("provider 'authz-http' is unknown", Condition()!["message"]!.GetValue<string>(), StringComparison.Ordinal);
         Assert.Contains("istio-system/istio", Condition()!["message"]!.GetValue<string>(), StringComparison.Ordinal);
-        Assert.Contains("deny-all", Assert.Single(replica.Publisher.Latest!.Translation.Waypoints[Waypoint].Routes).VirtualHosts.Single().TypedPerFilterConfig["waypoint.authz.deny"].Value.ToStringUtf8(), StringComparison.Ordinal);
+        Assert.Contains("deny-all", replica.Publisher.Latest!.Translation.Waypoints[Waypoint].Routes.Single(r => r.Name.Contains("reviews", StringComparison.Ordinal)).VirtualHosts.Single().TypedPerFilterConfig["waypoint.authz.deny"].Value.ToStringUtf8(), StringComparison.Ordinal);
 
         _h.Create(FakeResourceType.ConfigMaps, """
             {"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"istio","namespace":"istio-system"},
@@ -107,7 +107,7 @@ public sealed class AuthorizationPolicyControllerTests(ITestOutputHelper output)
         await Eventually.TrueAsync(() => Condition()?["status"]?.GetValue<string>() == "True", "accepted once the provider is known");
         var published = replica.Publisher.Latest!.Translation.Waypoints[Waypoint];
         Assert.Contains(published.Clusters, c => c.Name == "ext-authz|authz.example.com|8000");
-        var vhost = Assert.Single(published.Routes).VirtualHosts.Single();
+        var vhost = published.Routes.Single(r => r.Name.Contains("reviews", StringComparison.Ordinal)).VirtualHosts.Single();
         Assert.DoesNotContain("waypoint.authz.deny", vhost.TypedPerFilterConfig.Keys);
         Assert.Contains(vhost.TypedPerFilterConfig.Keys, k => k.StartsWith("waypoint.authz.custom.authz_http_", StringComparison.Ordinal));
 
