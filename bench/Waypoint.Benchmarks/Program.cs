@@ -31,6 +31,11 @@ internal static class Program
             return TransformationDataPlane.RunAsync(dataPlaneArgs).GetAwaiter().GetResult();
         }
 
+        if (args is ["authorization-dataplane", .. var authorizationArgs])
+        {
+            return AuthorizationDataPlane.RunAsync(authorizationArgs).GetAwaiter().GetResult();
+        }
+
         if (args is ["controller-sync", ..])
         {
             Console.WriteLine(ControllerSyncMeasurement.RunAsync().GetAwaiter().GetResult());

@@ -81,6 +81,7 @@ internal sealed class WaypointController : BackgroundService
             TrustDomain = _options.TrustDomain,
             ClusterDomain = _options.ClusterDomain,
             ControllerName = _options.ControllerName,
+            IstioRootNamespace = _options.IstioRootNamespace,
         };
         _translator = new WaypointTranslator(configureTranslator?.Invoke(translatorOptions) ?? translatorOptions);
         _rejections = new EnvoyRejectionTracker(_logger, SignalChange);
@@ -253,6 +254,7 @@ internal sealed class WaypointController : BackgroundService
         State.TrafficPolicies.AddHandler((_, _) => SignalChange());
         State.AuthorizationPolicies.AddHandler((_, _) => SignalChange());
         State.RequestAuthentications.AddHandler((_, _) => SignalChange());
+        State.MeshConfig.AddHandler((_, _) => SignalChange());
         // A waypoint's own objects: any change (a kubectl edit, a deletion) re-checks its Gateway, which repairs drift.
         void EnqueueOwner(IKubernetesObject<V1ObjectMeta> owned)
         {

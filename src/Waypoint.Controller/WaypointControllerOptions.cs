@@ -24,6 +24,13 @@ public sealed class WaypointControllerOptions
     [Required]
     public string Namespace { get; set; } = Environment.GetEnvironmentVariable("POD_NAMESPACE") is { Length: > 0 } ns ? ns : "waypoint-system";
 
+    /// <summary>
+    /// Istio's root namespace: its AuthorizationPolicies may target a GatewayClass, and its <c>istio</c> ConfigMap holds
+    /// the mesh config whose <c>extensionProviders</c> CUSTOM policies name.
+    /// </summary>
+    [Required]
+    public string IstioRootNamespace { get; set; } = "istio-system";
+
     /// <summary>Where waypoint Envoys reach ADS; default <c>waypoint-xds.&lt;Namespace&gt;.svc</c>.</summary>
     public string? XdsHost { get; set; }
 

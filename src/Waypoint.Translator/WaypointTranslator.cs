@@ -128,6 +128,7 @@ public sealed class WaypointTranslator
         var pending = new List<PendingChain>();
         var routeSources = new HashSet<SourceObject>();
         var jwksClusters = new SortedDictionary<string, Cluster>(StringComparer.Ordinal);
+        var extAuthzClusters = new SortedDictionary<string, Cluster>(StringComparer.Ordinal);
         var routeConfigSources = new Dictionary<string, HashSet<SourceObject>>(StringComparer.Ordinal);
 
         foreach (var service in bound)
@@ -190,6 +191,8 @@ public sealed class WaypointTranslator
                 jwksClusters.TryAdd(jwksCluster.Name, jwksCluster);
             }
 
+            authz = ResolveExtAuthz(authz, index, resolver, extAuthzClusters);
+
             if (!authz.IsEmpty)
             {
                 // Compiled policies are reused while their content is unchanged, so they key the chain by reference.
@@ -197,6 +200,10 @@ public sealed class WaypointTranslator
                 inputs.AddRange(authz.Service);
                 inputs.Add("|jwt");
                 inputs.AddRange(authz.Jwt);
+                foreach (var (provider, cluster) in authz.ExtAuthzClusters)
+                {
+                    inputs.Add($"|ext-authz {provider} {cluster}");
+                }
                 foreach (var (route, routePolicies) in authz.Routes)
                 {
                     inputs.Add($"|authz-route {route.Ns}/{route.Name}");
@@ -302,6 +309,11 @@ public sealed class WaypointTranslator
         foreach (var jwksCluster in jwksClusters.Values)
         {
             clusters.Add(EncodedResource.Of(jwksCluster));
+        }
+
+        foreach (var extAuthzCluster in extAuthzClusters.Values)
+        {
+            clusters.Add(EncodedResource.Of(extAuthzCluster));
         }
 
         var endpoints = new List<EncodedResource>(resolver.Requests.Count);
@@ -518,6 +530,34 @@ public sealed class WaypointTranslator
                 }
             }
         }
+    }
+
+    /// <summary>
+    /// The cluster each CUSTOM provider on the service is asked through: a mesh Service of the snapshot is reached as a
+    /// route backend would be (its own chain if bound to this waypoint, else HBONE to its pods); any other host through
+    /// the provider's DNS (or static IP) cluster, added to <paramref name="dnsClusters"/>.
+    /// </summary>
+    private static ServiceAuthorization ResolveExtAuthz(ServiceAuthorization authz, SnapshotIndex index, BackendResolver resolver, SortedDictionary<string, Cluster> dnsClusters)
+    {
+        Dictionary<string, string>? clusters = null;
+        foreach (var provider in authz.ExtAuthzProviders())
+        {
+            string? cluster = null;
+            if (provider.MeshService is { } mesh && index.Service(mesh.Ns, mesh.Name) is not null)
+            {
+                cluster = resolver.Resolve(mesh.Ns, new Model.BackendObjectReference { Name = mesh.Name, Namespace = mesh.Ns, Port = provider.Port }, provider.Port);
+            }
+
+            if (cluster is null)
+            {
+                cluster = provider.DnsCluster!.Name;
+                dnsClusters.TryAdd(cluster, provider.DnsCluster);
+            }
+
+            (clusters ??= new Dictionary<string, string>(StringComparer.Ordinal))[provider.Name] = cluster;
+        }
+
+        return clusters is null ? authz : authz with { ExtAuthzClusters = clusters };
     }
 
     private static ChainEntry BuildChains(

@@ -48,6 +48,75 @@ public sealed class AuthorizationSemanticsTests
     }
 
     [Fact]
+    public void A_Mesh_Config_Edit_Recompiles_The_Custom_Policies_That_Name_The_Provider()
+    {
+        static string Mesh(int port) => $$"""
+
+            ---
+            apiVersion: v1
+            kind: ConfigMap
+            metadata: {name: istio, namespace: istio-system}
+            data:
+              mesh: |
+                extensionProviders:
+                - name: authz
+                  envoyExtAuthzHttp: {service: authz.example.com, port: {{port}}}
+            """;
+        var custom = Policy("p", """
+              targetRefs: [{kind: Service, name: echo}]
+              action: CUSTOM
+              provider: {name: authz}
+              rules: [{to: [{operation: {paths: ["/admin*"]}}]}]
+            """);
+        var translator = new WaypointTranslator();
+        var first = translator.Translate(Load(Base + Service("echo", "10.0.0.1") + custom + Mesh(8000)));
+        var second = translator.Translate(Load(Base + Service("echo", "10.0.0.1") + custom + Mesh(9000)));
+        var gone = translator.Translate(Load(Base + Service("echo", "10.0.0.1") + custom));
+
+        Assert.Contains(first.Waypoints[Key].Clusters, c => c.Name == "ext-authz|authz.example.com|8000");
+        Assert.Contains(second.Waypoints[Key].Clusters, c => c.Name == "ext-authz|authz.example.com|9000");
+        Assert.DoesNotContain(second.Waypoints[Key].Clusters, c => c.Name == "ext-authz|authz.example.com|8000");
+        Assert.Contains("ext-authz|authz.example.com|9000", EnvoyJson.Format(second.Waypoints[Key].Listeners.Single(l => l.Name == "main_internal")), StringComparison.Ordinal);
+        Assert.Equal("True", second.AuthorizationPolicies.Single().Ancestors.Single().Conditions.Single().Status);
+
+        // The ConfigMap deleted: the provider is unknown, so the policy denies (and says why).
+        var condition = gone.AuthorizationPolicies.Single().Ancestors.Single().Conditions.Single();
+        Assert.Equal("False", condition.Status);
+        Assert.Contains("no mesh config (ConfigMap istio-system/istio not found)", condition.Message, StringComparison.Ordinal);
+        Assert.True(gone.Waypoints[Key].Routes.Single().VirtualHosts.Single().TypedPerFilterConfig.ContainsKey(AuthorizationFilters.DenyFilter));
+        Assert.DoesNotContain(gone.Waypoints[Key].Clusters, c => c.Name.StartsWith("ext-authz|", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void A_Custom_Policy_On_A_Tcp_Service_Denies_The_Connections_Its_Rules_Select()
+    {
+        var mesh = """
+
+            ---
+            apiVersion: v1
+            kind: ConfigMap
+            metadata: {name: istio, namespace: istio-system}
+            data:
+              mesh: |
+                extensionProviders:
+                - name: authz
+                  envoyExtAuthzGrpc: {service: authz.example.com, port: 9000}
+            """;
+        var policy = AuthorizationPolicyCompiler.Compile(Parse("""
+              targetRefs: [{kind: Service, name: db}]
+              action: CUSTOM
+              provider: {name: authz}
+              rules: [{from: [{source: {namespaces: ["untrusted"]}}]}]
+            """), new ExtAuthzProviders(MeshConfig.FromConfigMap((k8s.Models.V1ConfigMap)KubernetesObjectLoader.Load(mesh.TrimStart('\n', '-')).Objects.Single()), new TranslatorOptions()));
+
+        Assert.Empty(policy.Problems);
+        Assert.NotNull(policy.ExtAuthz);
+        Assert.StartsWith(ExtAuthzProviderCompiler.ShadowPolicyPrefix, policy.Http.Keys.Single(), StringComparison.Ordinal);
+        var deny = AuthorizationFilters.NetworkFilters([policy]).Single();
+        Assert.Equal(AuthorizationFilters.DenyFilter, deny.Name);
+    }
+
+    [Fact]
     public void Without_Policies_Chains_Carry_No_Authorization_Filters()
     {
         var result = new WaypointTranslator().Translate(Load(Base + Service("echo", "10.0.0.1")));

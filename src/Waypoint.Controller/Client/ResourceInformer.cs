@@ -29,6 +29,12 @@ internal sealed record InformerOptions
     /// <summary>Restricts the informer to matching objects, e.g. only the waypoint pods.</summary>
     public string? LabelSelector { get; init; }
 
+    /// <summary>Restricts the informer to one namespace (null: all namespaces).</summary>
+    public string? Namespace { get; init; }
+
+    /// <summary>A field selector, e.g. <c>metadata.name=istio</c> to watch one object.</summary>
+    public string? FieldSelector { get; init; }
+
     /// <summary>Server-side watch timeout; a random value in [Min, 2×Min) spreads reconnects, as client-go does.</summary>
     public TimeSpan MinWatchTimeout { get; init; } = TimeSpan.FromMinutes(5);
 
@@ -174,7 +180,7 @@ internal sealed class ResourceInformer<T> : IResourceInformer
 
     private async Task ListAsync(CancellationToken cancellationToken)
     {
-        var path = Kind.CollectionPath() + Query(("labelSelector", _options.LabelSelector));
+        var path = Kind.CollectionPath(_options.Namespace) + Query(("labelSelector", _options.LabelSelector), ("fieldSelector", _options.FieldSelector));
         using var response = await _client.SendAsync(HttpMethod.Get, path, null, null, cancellationToken).ConfigureAwait(false);
         await using var stream = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
         using var document = await JsonDocument.ParseAsync(stream, cancellationToken: cancellationToken).ConfigureAwait(false);
@@ -206,12 +212,13 @@ internal sealed class ResourceInformer<T> : IResourceInformer
     private async Task<WatchOutcome> WatchAsync(CancellationToken cancellationToken)
     {
         var timeoutSeconds = (int)(_options.MinWatchTimeout.TotalSeconds * (1 + Random.Shared.NextDouble()));
-        var path = Kind.CollectionPath() + Query(
+        var path = Kind.CollectionPath(_options.Namespace) + Query(
             ("watch", "true"),
             ("allowWatchBookmarks", "true"),
             ("resourceVersion", ResourceVersion),
             ("timeoutSeconds", timeoutSeconds.ToString(CultureInfo.InvariantCulture)),
-            ("labelSelector", _options.LabelSelector));
+            ("labelSelector", _options.LabelSelector),
+            ("fieldSelector", _options.FieldSelector));
         using var idle = new CancellationTokenSource(_options.WatchIdleTimeout, _timeProvider);
         using var watching = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, idle.Token);
         try

@@ -34,6 +34,14 @@ internal sealed class ClusterState
         AuthorizationPolicies = Make<V1AuthorizationPolicy>(ResourceKind.AuthorizationPolicies, optional);
         RequestAuthentications = Make<V1RequestAuthentication>(ResourceKind.RequestAuthentications, optional);
 
+        // Istio's mesh config (the ext_authz providers of CUSTOM policies): one ConfigMap in the root namespace. Optional:
+        // without it (or without the right to read it) providers are unknown and CUSTOM policies deny, naming it.
+        MeshConfig = Make<V1ConfigMap>(ResourceKind.ConfigMaps, optional with
+        {
+            Namespace = options.IstioRootNamespace,
+            FieldSelector = $"metadata.name={Waypoint.Translator.Model.MeshConfig.ConfigMapName}",
+        });
+
         // The objects waypoints own (their Services are in the Service informer): watched to repair drift, read from
         // the cache so that reconciling a Gateway costs no GET.
         var owned = informerOptions with { LabelSelector = $"{WaypointWorkload.ManagedByLabel}={WaypointWorkload.ManagedByValue}" };
@@ -41,7 +49,7 @@ internal sealed class ClusterState
         ConfigMaps = Make<V1ConfigMap>(ResourceKind.ConfigMaps, owned);
         Deployments = Make<V1Deployment>(ResourceKind.Deployments, owned);
         All = [GatewayClasses, Gateways, HttpRoutes, ReferenceGrants, Services, EndpointSlices, Namespaces, Pods, ServiceEntries, TrafficPolicies, Parameters,
-            AuthorizationPolicies, RequestAuthentications, ServiceAccounts, ConfigMaps, Deployments];
+            AuthorizationPolicies, RequestAuthentications, MeshConfig, ServiceAccounts, ConfigMaps, Deployments];
     }
 
     public ResourceInformer<V1GatewayClass> GatewayClasses { get; }
@@ -69,6 +77,9 @@ internal sealed class ClusterState
     public ResourceInformer<V1AuthorizationPolicy> AuthorizationPolicies { get; }
 
     public ResourceInformer<V1RequestAuthentication> RequestAuthentications { get; }
+
+    /// <summary>The <c>istio</c> ConfigMap of the Istio root namespace (at most one object).</summary>
+    public ResourceInformer<V1ConfigMap> MeshConfig { get; }
 
     public ResourceInformer<V1ServiceAccount> ServiceAccounts { get; }
 
@@ -120,6 +131,7 @@ internal sealed class ClusterState
         WaypointParameters = Parameters.Items.ToArray(),
         AuthorizationPolicies = AuthorizationPolicies.Items.ToArray(),
         RequestAuthentications = RequestAuthentications.Items.ToArray(),
+        MeshConfigMaps = MeshConfig.Items.ToArray(),
         EnvoyRejections = rejections ?? [],
     };
 

@@ -21,7 +21,9 @@ namespace Waypoint.Translator.Authorization;
 /// RouteConfiguration (RDS) — never the listener, whose in-place update would drain the chain and reset HBONE tunnels.
 /// Only a route an HTTPRoute-targeted policy applies to carries its own copy (service policies plus the route's:
 /// Envoy uses the most specific per-filter config, it does not merge). TCP chains have no RDS; their filters carry the
-/// policies inline. Istio's order is kept: DENY is evaluated before ALLOW, and with any ALLOW policy in scope a
+/// policies inline. CUSTOM policies select, through a shadow RBAC filter per provider, the requests that provider's
+/// ext_authz filter checks (it is enabled by the metadata the shadow match writes). Istio's order is kept: CUSTOM, then
+/// DENY, then ALLOW, and with any ALLOW policy in scope a
 /// request that matches none is denied (an ALLOW filter with no policies denies everything).
 /// </remarks>
 internal static class AuthorizationFilters
@@ -57,9 +59,17 @@ internal static class AuthorizationFilters
             }
         }
 
+        // CUSTOM first (Istio's order CUSTOM, DENY, ALLOW): per provider, the shadow RBAC filter that selects requests,
+        // then the ext_authz filter those selected requests enable. After jwt_authn, so CUSTOM rules can match claims.
+        var extAuthz = new List<HttpFilter>();
+        foreach (var provider in authorization.ExtAuthzProviders())
+        {
+            extAuthz.AddRange(provider.Filters(authorization.ExtAuthzClusters[provider.Name]));
+        }
+
         if (providers.Count == 0)
         {
-            return s_httpFilters;
+            return extAuthz.Count == 0 ? s_httpFilters : [.. extAuthz, .. s_httpFilters];
         }
 
         var requirement = new JwtRequirementOrList();
@@ -74,7 +84,7 @@ internal static class AuthorizationFilters
             jwt.Providers[name] = provider;
         }
 
-        return [new HttpFilter { Name = JwtClaims.FilterName, TypedConfig = Internal.Envoy.Pack(jwt) }, .. s_httpFilters];
+        return [new HttpFilter { Name = JwtClaims.FilterName, TypedConfig = Internal.Envoy.Pack(jwt) }, .. extAuthz, .. s_httpFilters];
     }
 
     /// <summary>Sets the per-filter configs of <paramref name="routes"/>: the service's policies on its virtual host, route policies on their routes.</summary>
@@ -116,6 +126,22 @@ internal static class AuthorizationFilters
 
     private static void AddConfigs(Google.Protobuf.Collections.MapField<string, Any> configs, IReadOnlyList<CompiledAuthorizationPolicy> policies)
     {
+        foreach (var group in policies.Where(p => p.ExtAuthz is not null && p.Http.Count > 0).GroupBy(p => p.ExtAuthz!.Name, StringComparer.Ordinal))
+        {
+            // Shadow rules never deny: a match only records its policy id, which enables the provider's ext_authz filter.
+            var provider = group.First().ExtAuthz!;
+            var shadow = new Rbac { Action = Rbac.Types.Action.Deny };
+            foreach (var policy in group)
+            {
+                foreach (var (id, compiled) in policy.Http)
+                {
+                    shadow.Policies[id] = compiled;
+                }
+            }
+
+            configs[provider.ShadowFilterName] = Internal.Envoy.Pack(new HttpRbacPerRoute { Rbac = new HttpRbac { ShadowRules = shadow, ShadowRulesStatPrefix = provider.StatPrefix } });
+        }
+
         foreach (var (name, action, envoyAction) in s_filters)
         {
             if (Rules(policies, action, envoyAction, http: true) is { } rules)
@@ -131,7 +157,8 @@ internal static class AuthorizationFilters
         Rbac? rules = null;
         foreach (var policy in policies)
         {
-            if (policy.Action != action)
+            // CUSTOM on a TCP chain: ext_authz cannot be asked about a connection here, so its rules deny (fail closed).
+            if (policy.Action != action && !(!http && action == AuthorizationAction.Deny && policy.Action == AuthorizationAction.Custom))
             {
                 continue;
             }

@@ -95,12 +95,13 @@ internal sealed class AuthorizationIndex
             }
         }
 
+        var providers = new ExtAuthzProviders(ExtAuthzProviders.MeshOf(snapshot, options), options);
         foreach (var policy in snapshot.AuthorizationPolicies)
         {
-            var key = ContentKey(policy);
+            var key = ContentKey(policy, providers);
             if (!used.TryGetValue(key, out var compiled))
             {
-                compiled = previous.TryGetValue(key, out var cached) ? cached : AuthorizationPolicyCompiler.Compile(policy);
+                compiled = previous.TryGetValue(key, out var cached) ? cached : AuthorizationPolicyCompiler.Compile(policy, providers);
                 used[key] = compiled;
             }
 
@@ -344,13 +345,17 @@ internal sealed class AuthorizationIndex
         }
     }
 
-    /// <summary>What compilation depends on; equal keys compile to equal results, so the cached result is reused.</summary>
-    private static string ContentKey(V1AuthorizationPolicy policy) => KubernetesJson.Serialize(new
+    /// <summary>
+    /// What compilation depends on; equal keys compile to equal results, so the cached result is reused. A CUSTOM
+    /// policy also depends on its provider's definition in the mesh config.
+    /// </summary>
+    private static string ContentKey(V1AuthorizationPolicy policy, ExtAuthzProviders providers) => KubernetesJson.Serialize(new
     {
         ns = policy.Metadata?.NamespaceProperty,
         name = policy.Metadata?.Name,
         generation = policy.Metadata?.Generation,
         spec = policy.Spec,
+        provider = policy.Spec?.Action == "CUSTOM" && policy.Spec.Provider?.Name is { Length: > 0 } provider ? providers.Find(provider).Key : null,
     });
 }
 
@@ -366,9 +371,19 @@ internal sealed record ServiceAuthorization(
     /// <summary>RequestAuthentications on the service (class, Gateway and Service targets): jwt_authn providers on its HTTP chains.</summary>
     public IReadOnlyList<CompiledRequestAuthentication> Jwt { get; init; } = [];
 
+    /// <summary>The cluster of each CUSTOM provider on the service (by provider name), resolved for the waypoint.</summary>
+    public IReadOnlyDictionary<string, string> ExtAuthzClusters { get; init; } = new Dictionary<string, string>(StringComparer.Ordinal);
+
     public bool IsEmpty => Service.Count == 0 && Routes.Count == 0 && Jwt.Count == 0;
 
     public IEnumerable<CompiledAuthorizationPolicy> All() => Service.Concat(Routes.Values.SelectMany(r => r));
+
+    /// <summary>The ext_authz providers CUSTOM policies on the service's HTTP chains ask, by name.</summary>
+    public IEnumerable<CompiledExtAuthzProvider> ExtAuthzProviders() => All()
+        .Where(p => p.ExtAuthz is not null && p.Http.Count > 0)
+        .Select(p => p.ExtAuthz!)
+        .DistinctBy(p => p.Name, StringComparer.Ordinal)
+        .OrderBy(p => p.Name, StringComparer.Ordinal);
 }
 
 internal static class AuthorizationConditions

@@ -31,7 +31,8 @@ internal static partial class AuthorizationPolicyCompiler
     private static readonly Principal s_anyPrincipal = new() { Any = true };
     private static readonly Permission s_anyPermission = new() { Any = true };
 
-    public static CompiledAuthorizationPolicy Compile(V1AuthorizationPolicy policy)
+    /// <param name="providers">The mesh config's ext_authz providers, for CUSTOM; null: none are known.</param>
+    public static CompiledAuthorizationPolicy Compile(V1AuthorizationPolicy policy, ExtAuthzProviders? providers = null)
     {
         var ns = policy.Metadata?.NamespaceProperty ?? "default";
         var name = policy.Metadata?.Name ?? "";
@@ -44,16 +45,32 @@ internal static partial class AuthorizationPolicyCompiler
             problems.Add($"spec.{field}: not supported");
         }
 
+        CompiledExtAuthzProvider? extAuthz = null;
         if (action == AuthorizationAction.Custom && string.IsNullOrEmpty(spec.Provider?.Name))
         {
             problems.Add("spec.provider.name: required for action CUSTOM");
         }
         else if (action == AuthorizationAction.Custom)
         {
-            problems.Add($"spec.provider.name: CUSTOM provider '{spec.Provider!.Name}' is not supported on this waypoint yet");
+            var (provider, problem, _) = providers?.Find(spec.Provider!.Name!) ?? (null, $"provider '{spec.Provider!.Name}' is unknown: there is no mesh config", "");
+            if (problem is not null)
+            {
+                problems.Add($"spec.provider.name: {problem}");
+            }
+            else
+            {
+                problems.AddRange(provider!.Problems.Select(p => $"spec.provider.name: provider '{provider.Name}': {p}"));
+                extAuthz = provider.Problems.Count == 0 ? provider : null;
+            }
         }
 
-        // A policy-level problem (unknown action or spec field, CUSTOM) leaves its intent unknown: deny all its targets.
+        foreach (var field in spec.Provider?.Unsupported?.Keys ?? [])
+        {
+            problems.Add($"spec.provider.{field}: not supported");
+        }
+
+        // A policy-level problem (unknown action or spec field, a CUSTOM provider that cannot be asked) leaves its intent
+        // unknown: deny all its targets.
         var denyAll = problems.Count > 0;
         var http = new SortedDictionary<string, Policy>(StringComparer.Ordinal);
         var tcp = new SortedDictionary<string, Policy>(StringComparer.Ordinal);
@@ -61,22 +78,23 @@ internal static partial class AuthorizationPolicyCompiler
         for (var i = 0; i < rules.Count && !denyAll; i++)
         {
             var id = $"ns[{ns}]-policy[{name}]-rule[{i.ToString(CultureInfo.InvariantCulture)}]";
+            var httpId = action == AuthorizationAction.Custom ? ExtAuthzProviderCompiler.ShadowPolicyPrefix + id : id;
             var httpRule = new RuleCompiler($"spec.rules[{i}]", tcp: false, problems);
             var httpPolicy = httpRule.Compile(rules[i]);
             var tcpRule = new RuleCompiler($"spec.rules[{i}]", tcp: true, problems: null);
             var tcpPolicy = tcpRule.Compile(rules[i]);
             if (httpPolicy is null)
             {
-                if (action is AuthorizationAction.Deny)
+                if (action is AuthorizationAction.Deny or AuthorizationAction.Custom)
                 {
-                    denyAll = true;
+                    denyAll = true; // a CUSTOM rule we cannot select requests by must not let them skip the check
                 }
 
                 continue; // ALLOW/AUDIT: the rule matches nothing
             }
 
-            http[id] = httpPolicy;
-            if (tcpPolicy is not null && !(tcpRule.UsedHttpOnly && action is not AuthorizationAction.Deny))
+            http[httpId] = httpPolicy;
+            if (tcpPolicy is not null && !(tcpRule.UsedHttpOnly && action is not (AuthorizationAction.Deny or AuthorizationAction.Custom)))
             {
                 tcp[id] = tcpPolicy;
             }
@@ -101,7 +119,10 @@ internal static partial class AuthorizationPolicyCompiler
             http,
             tcp,
             problems,
-            denyAll);
+            denyAll)
+        {
+            ExtAuthz = denyAll ? null : extAuthz,
+        };
     }
 
     private static AuthorizationAction ParseAction(string? action, List<string> problems)
@@ -548,4 +569,11 @@ internal sealed record CompiledAuthorizationPolicy(
     SortedDictionary<string, Policy> Http,
     SortedDictionary<string, Policy> Tcp,
     IReadOnlyList<string> Problems,
-    bool DenyAll);
+    bool DenyAll)
+{
+    /// <summary>
+    /// CUSTOM: the provider that checks the requests <see cref="Http"/> selects (shadow rules, ids prefixed
+    /// <see cref="ExtAuthzProviderCompiler.ShadowPolicyPrefix"/>). On TCP chains, which cannot ask it, <see cref="Tcp"/> is enforced as a DENY.
+    /// </summary>
+    public CompiledExtAuthzProvider? ExtAuthz { get; init; }
+}

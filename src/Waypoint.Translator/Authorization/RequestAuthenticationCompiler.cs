@@ -241,7 +241,7 @@ internal static class RequestAuthenticationCompiler
     }
 
     /// <summary>Go durations as Istio writes them: <c>500ms</c>, <c>5s</c>, <c>1m</c>.</summary>
-    private static bool TryParseDuration(string text, out TimeSpan value)
+    internal static bool TryParseDuration(string text, out TimeSpan value)
     {
         value = default;
         (string Unit, double Scale)[] units = [("ms", 1), ("s", 1000), ("m", 60_000), ("h", 3_600_000)];

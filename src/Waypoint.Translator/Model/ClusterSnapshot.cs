@@ -45,6 +45,12 @@ public sealed record ClusterSnapshot
     /// <summary>Istio RequestAuthentications (JWT issuers); the waypoint validates those with <c>targetRefs</c>.</summary>
     public IReadOnlyList<V1RequestAuthentication> RequestAuthentications { get; init; } = [];
 
+    /// <summary>
+    /// Istio mesh config ConfigMaps (named <c>istio</c>): the translator reads the one in its Istio root namespace for
+    /// the ext_authz <c>extensionProviders</c> of CUSTOM AuthorizationPolicies. None there: providers are unknown.
+    /// </summary>
+    public IReadOnlyList<V1ConfigMap> MeshConfigMaps { get; init; } = [];
+
     /// <summary>WaypointParameters: the translator checks that a class's or Gateway's parametersRef resolves.</summary>
     public IReadOnlyList<V1alpha1WaypointParameters> WaypointParameters { get; init; } = [];
 
@@ -86,6 +92,7 @@ public sealed record ClusterSnapshot
         private readonly List<V1alpha1WaypointParameters> _waypointParameters = [];
         private readonly List<V1AuthorizationPolicy> _authorizationPolicies = [];
         private readonly List<V1RequestAuthentication> _requestAuthentications = [];
+        private readonly List<V1ConfigMap> _meshConfigMaps = [];
 
         /// <summary>Adds an object of a supported kind.</summary>
         /// <exception cref="ArgumentException">The kind is not one the translator reads.</exception>
@@ -107,6 +114,7 @@ public sealed record ClusterSnapshot
                 case V1alpha1WaypointParameters o: _waypointParameters.Add(o); break;
                 case V1AuthorizationPolicy o: _authorizationPolicies.Add(o); break;
                 case V1RequestAuthentication o: _requestAuthentications.Add(o); break;
+                case V1ConfigMap o when o.Metadata?.Name == MeshConfig.ConfigMapName: _meshConfigMaps.Add(o); break;
                 default:
                     throw new ArgumentException($"Kind '{obj.Kind}' ({obj.GetType().Name}) is not read by the translator.", nameof(obj));
             }
@@ -140,6 +148,7 @@ public sealed record ClusterSnapshot
             WaypointParameters = _waypointParameters.ToArray(),
             AuthorizationPolicies = _authorizationPolicies.ToArray(),
             RequestAuthentications = _requestAuthentications.ToArray(),
+            MeshConfigMaps = _meshConfigMaps.ToArray(),
         };
     }
 }

@@ -60,6 +60,7 @@ public static partial class KubernetesObjectLoader
         [$"{V1RequestAuthentication.KubeGroup}/v1beta1/{V1RequestAuthentication.KubeKind}"] = (typeof(V1RequestAuthentication), true),
         ["v1/Service"] = (typeof(V1Service), true),
         ["v1/Namespace"] = (typeof(V1Namespace), false),
+        ["v1/ConfigMap"] = (typeof(V1ConfigMap), true), // only the mesh config (named istio) is kept
         ["v1/Pod"] = (typeof(V1Pod), true),
         ["discovery.k8s.io/v1/EndpointSlice"] = (typeof(V1EndpointSlice), true),
     };
@@ -192,6 +193,12 @@ public static partial class KubernetesObjectLoader
             return;
         }
 
+        if (obj is V1ConfigMap && obj.Metadata.Name != MeshConfig.ConfigMapName)
+        {
+            ignored.Add(new LoadError(source, index, $"ConfigMap '{obj.Metadata.Name}' is not the mesh config ('{MeshConfig.ConfigMapName}') and is not read by the translator."));
+            return;
+        }
+
         if (entry.Namespaced && string.IsNullOrEmpty(obj.Metadata.NamespaceProperty))
         {
             obj.Metadata.NamespaceProperty = defaultNamespace;
@@ -227,7 +234,7 @@ public static partial class KubernetesObjectLoader
     }
 
     /// <summary>Converts YAML to JSON with YAML 1.2 core-schema typing of plain scalars.</summary>
-    private static JsonNode? ToJson(YamlNode node)
+    internal static JsonNode? ToJson(YamlNode node)
     {
         switch (node)
         {

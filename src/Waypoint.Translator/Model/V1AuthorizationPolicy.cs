@@ -73,8 +73,12 @@ public sealed record IstioPolicyTargetReference
 
 public sealed record AuthorizationProvider
 {
+    /// <summary>An <c>extensionProviders</c> entry of the mesh config (ConfigMap <c>istio</c> in the root namespace).</summary>
     [JsonPropertyName("name")]
     public string? Name { get; set; }
+
+    [JsonExtensionData]
+    public IDictionary<string, JsonElement>? Unsupported { get; set; }
 }
 
 public sealed record AuthorizationRule

@@ -83,6 +83,38 @@ public sealed class AuthorizationPolicyControllerTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task A_Custom_Policy_Denies_Until_The_Mesh_Config_Names_Its_Provider_Then_Asks_It()
+    {
+        _h.Create(FakeResourceType.Gateways, Objects.Gateway("waypoint"));
+        _h.Create(FakeResourceType.Services, Objects.Service("reviews"));
+        _h.Create(FakeResourceType.AuthorizationPolicies, """
+            {"apiVersion":"security.istio.io/v1","kind":"AuthorizationPolicy","metadata":{"name":"ext","namespace":"apps","generation":1},
+             "spec":{"targetRefs":[{"kind":"Service","group":"","name":"reviews"}],"action":"CUSTOM","provider":{"name":"authz-http"},
+                     "rules":[{"to":[{"operation":{"paths":["/admin*"]}}]}]}}
+            """);
+        var replica = await _h.StartReplicaAsync();
+
+        await Eventually.TrueAsync(() => Condition()?["status"]?.GetValue<string>() == "False", "denied for want of a provider");
+        Assert.Contains("provider 'authz-http' is unknown", Condition()!["message"]!.GetValue<string>(), StringComparison.Ordinal);
+        Assert.Contains("istio-system/istio", Condition()!["message"]!.GetValue<string>(), StringComparison.Ordinal);
+        Assert.Contains("deny-all", replica.Publisher.Latest!.Translation.Waypoints[Waypoint].Routes.Single(r => r.Name.Contains("reviews", StringComparison.Ordinal)).VirtualHosts.Single().TypedPerFilterConfig["waypoint.authz.deny"].Value.ToStringUtf8(), StringComparison.Ordinal);
+
+        _h.Create(FakeResourceType.ConfigMaps, """
+            {"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"istio","namespace":"istio-system"},
+             "data":{"mesh":"extensionProviders:\n- name: authz-http\n  envoyExtAuthzHttp:\n    service: authz.example.com\n    port: 8000\n"}}
+            """);
+
+        await Eventually.TrueAsync(() => Condition()?["status"]?.GetValue<string>() == "True", "accepted once the provider is known");
+        var published = replica.Publisher.Latest!.Translation.Waypoints[Waypoint];
+        Assert.Contains(published.Clusters, c => c.Name == "ext-authz|authz.example.com|8000");
+        var vhost = published.Routes.Single(r => r.Name.Contains("reviews", StringComparison.Ordinal)).VirtualHosts.Single();
+        Assert.DoesNotContain("waypoint.authz.deny", vhost.TypedPerFilterConfig.Keys);
+        Assert.Contains(vhost.TypedPerFilterConfig.Keys, k => k.StartsWith("waypoint.authz.custom.authz_http_", StringComparison.Ordinal));
+
+        JsonNode? Condition() => _h.Get(FakeResourceType.AuthorizationPolicies, "apps", "ext")?["status"]?["ancestors"]?[0]?["conditions"]?[0];
+    }
+
+    [Fact]
     public async Task Without_The_Crd_The_Waypoint_Is_Still_Published()
     {
         await using var h = await ControllerHarness.StartAsync(output);
