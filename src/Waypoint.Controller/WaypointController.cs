@@ -81,6 +81,7 @@ internal sealed class WaypointController : BackgroundService
             TrustDomain = _options.TrustDomain,
             ClusterDomain = _options.ClusterDomain,
             ControllerName = _options.ControllerName,
+            Telemetry = _options.Telemetry.ToTranslatorOptions(),
         };
         _translator = new WaypointTranslator(configureTranslator?.Invoke(translatorOptions) ?? translatorOptions);
         _rejections = new EnvoyRejectionTracker(_logger, SignalChange);
