@@ -98,7 +98,7 @@ public sealed class TelemetryEnvoyTests
             TimeSpan.FromSeconds(10), "the request to be counted");
         Assert.DoesNotContain(harness.Waypoint.ConsoleLines(), l => l.Contains("/api/unlogged", StringComparison.Ordinal));
         var json = Translator.EnvoyJson.ToNode(translation.Waypoints[new WaypointKey("app", "waypoint")]).ToJsonString();
-        Assert.DoesNotContain("access_log", json, StringComparison.Ordinal);
+        Assert.DoesNotContain("accessLog", json, StringComparison.Ordinal);
         Assert.DoesNotContain("opentelemetry", json, StringComparison.Ordinal);
     }
 
