@@ -1,7 +1,6 @@
 using System.Runtime.Versioning;
 using Microsoft.Extensions.Configuration;
-using Microsoft.Extensions.Options;
-using Waypoint.Controller.Hosting;
+using Microsoft.Extensions.DependencyInjection;
 using Waypoint.TestKit.Box;
 using Waypoint.TestKit.Envoy;
 using YamlDotNet.RepresentationModel;

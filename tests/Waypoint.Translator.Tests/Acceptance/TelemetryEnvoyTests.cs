@@ -66,7 +66,7 @@ public sealed class TelemetryEnvoyTests
         Assert.Equal("-", line["response_flags"]!.ToString());
         Assert.Equal("via_upstream", line["response_code_details"]!.ToString());
         Assert.Equal(RouteName, line["route_name"]!.ToString());
-        Assert.Equal(WaypointEnvoyHarness.EchoAuthority, line["authority"]!.ToString());
+        Assert.Equal(WaypointEnvoyHarness.EchoVip, line["authority"]!.ToString()); // the client omits the default port from Host
         Assert.Equal("telemetry-test/1.0", line["user_agent"]!.ToString());
         Assert.Equal(seen.Headers["x-request-id"], line["request_id"]!.ToString());
         Assert.Equal("inbound-vip|80|http|echo.app.svc.cluster.local", line["upstream_cluster"]!.ToString());
