@@ -51,7 +51,7 @@ public sealed class TelemetryChartTests
     {
         var (environment, _) = await RenderControllerAsync(
             "--set", "accessLogs.enabled=true", "--set", "tracing.enabled=true",
-            "--set", "tracing.collector=jaeger-collector.observability.svc:4317", "--set", "tracing.samplingPercent=12.5");
+            "--set", "tracing.collector=jaeger-collector.observability.svc:4317", "--set-json", "tracing.samplingPercent=12.5");
         var options = Bind(environment);
 
         Assert.True(new WaypointControllerOptionsValidator().Validate(null, options).Succeeded);
@@ -73,9 +73,9 @@ public sealed class TelemetryChartTests
     }
 
     [Theory]
-    [InlineData("tracing.collector is required", "--set", "tracing.enabled=true")]
+    [InlineData("is required when tracing.enabled is true", "--set", "tracing.enabled=true")]
     [InlineData("/tracing/collector", "--set", "tracing.enabled=true", "--set", "tracing.collector=http://jaeger:4317")]
-    [InlineData("/tracing/samplingPercent", "--set", "tracing.enabled=true", "--set", "tracing.collector=jaeger:4317", "--set", "tracing.samplingPercent=101")]
+    [InlineData("/tracing/samplingPercent", "--set", "tracing.enabled=true", "--set", "tracing.collector=jaeger:4317", "--set-json", "tracing.samplingPercent=101")]
     [InlineData("/accessLogs/enabled", "--set-string", "accessLogs.enabled=yes")]
     public async Task Bad_Telemetry_Values_Fail_The_Render_Naming_The_Value(string expected, params string[] arguments)
     {
