@@ -71,6 +71,22 @@ public sealed class TelemetryTranslationTests
         Assert.True(Hcm(sampling).ContainsKey("accessLog"));
     }
 
+    [Fact]
+    public void Sampling_Outside_0_To_100_Rejects_The_Gateway_Naming_The_Setting()
+    {
+        var translator = new WaypointTranslator(new TranslatorOptions
+        {
+            Telemetry = new TelemetryOptions { Tracing = new TracingOptions { Collector = "jaeger:4317", SamplingPercent = 150 } },
+        });
+
+        var result = translator.Translate(TranslatorTestData.Load(TranslatorTestData.Base + TranslatorTestData.Service("echo", "10.96.0.10")));
+
+        Assert.Empty(result.Waypoints);
+        var accepted = Assert.Single(Assert.Single(result.Gateways).Conditions, c => c.Type == "Accepted");
+        Assert.Equal(("False", "InvalidParameters"), (accepted.Status, accepted.Reason));
+        Assert.Equal("Tracing samplingPercent 150 (the controller's tracing settings) is not between 0 and 100.", accepted.Message);
+    }
+
     /// <summary>A settings change rebuilds the chains (the chain cache is keyed by the settings too), and back again.</summary>
     [Fact]
     public void Changing_Telemetry_Rebuilds_The_Chains_The_Cache_Had()
