@@ -82,6 +82,7 @@ internal sealed class WaypointController : BackgroundService
             ClusterDomain = _options.ClusterDomain,
             ControllerName = _options.ControllerName,
             IstioRootNamespace = _options.IstioRootNamespace,
+            Telemetry = _options.Telemetry.ToTranslatorOptions(),
         };
         _translator = new WaypointTranslator(configureTranslator?.Invoke(translatorOptions) ?? translatorOptions);
         _rejections = new EnvoyRejectionTracker(_logger, SignalChange);

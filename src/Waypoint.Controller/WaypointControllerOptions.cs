@@ -86,6 +86,9 @@ public sealed class WaypointControllerOptions
 
     public LeaderElectionOptions LeaderElection { get; set; } = new();
 
+    /// <summary>Access logs and tracing of every waypoint (WaypointParameters override them per class or Gateway).</summary>
+    public WaypointTelemetrySettings Telemetry { get; set; } = new();
+
     internal string EffectiveXdsHost => XdsHost is { Length: > 0 } host ? host : $"waypoint-xds.{Namespace}.svc";
 
     /// <summary>The SPIFFE ID waypoint Envoys require of the xDS server; null over plaintext.</summary>

@@ -70,6 +70,12 @@ public sealed record TranslatorOptions
     public int MaxRegexProgramSize { get; init; } = 4096;
 
     /// <summary>
+    /// Access logs and tracing of every waypoint, unless its WaypointParameters (<c>spec.telemetry</c>) override them
+    /// (Helm values <c>accessLogs.*</c> and <c>tracing.*</c>). Off by default.
+    /// </summary>
+    public Telemetry.TelemetryOptions Telemetry { get; init; } = new();
+
+    /// <summary>
     /// How many threads may build changed chains, clusters and load assignments at once (default: one per
     /// processor). Translation output does not depend on it.
     /// </summary>

@@ -36,6 +36,7 @@ public sealed class WaypointTranslator
     private Dictionary<WaypointKey, MainListener> _mainListeners = [];
     private readonly Dictionary<string, EncodedResource> _connectOriginate = new(StringComparer.Ordinal);
     private readonly Dictionary<string, EncodedResource> _connectTerminate = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, EncodedResource> _collectors = new(StringComparer.Ordinal);
     private readonly EncodedResource _connectOriginateListener;
     private readonly EncodedResource _mainInternalCluster;
     private readonly EncodedResource _encapCluster;
@@ -152,7 +153,7 @@ public sealed class WaypointTranslator
             var serviceSources = new HashSet<SourceObject>();
             AddSources(serviceSources, attachments, gatewayRoutes, gatewayPolicies, policies);
             routeSources.UnionWith(serviceSources);
-            var inputs = new List<object?>(8 + vips.Count + (2 * attachments.Count) + gatewayRoutes.Count) { service.Source, service.Host };
+            var inputs = new List<object?>(9 + vips.Count + (2 * attachments.Count) + gatewayRoutes.Count) { service.Source, service.Host, waypoint.Telemetry };
             foreach (var vip in vips)
             {
                 inputs.Add(vip);
@@ -266,7 +267,7 @@ public sealed class WaypointTranslator
         ForEach(pending.Count, i =>
         {
             var p = pending[i];
-            built[i] = BuildChains(p.Service, p.Vips, p.Attachments, gatewayRoutes, resolver, p.Inputs, new RouteBuilder.RoutePolicies(policies, gatewayPolicies, []), p.Authorization, p.Previous);
+            built[i] = BuildChains(waypoint, p.Service, p.Vips, p.Attachments, gatewayRoutes, resolver, p.Inputs, new RouteBuilder.RoutePolicies(policies, gatewayPolicies, []), p.Authorization, p.Previous);
         });
         for (var i = 0; i < pending.Count; i++)
         {
@@ -314,6 +315,11 @@ public sealed class WaypointTranslator
         foreach (var extAuthzCluster in extAuthzClusters.Values)
         {
             clusters.Add(EncodedResource.Of(extAuthzCluster));
+        }
+
+        if (waypoint.Telemetry.Tracing && chains.Count > 0)
+        {
+            clusters.Add(CollectorCluster(waypoint.Telemetry));
         }
 
         var endpoints = new List<EncodedResource>(resolver.Requests.Count);
@@ -561,6 +567,7 @@ public sealed class WaypointTranslator
     }
 
     private static ChainEntry BuildChains(
+        WaypointGateway waypoint,
         ServiceModel service,
         List<string> vips,
         IReadOnlyList<ServiceAttachment> attachments,
@@ -598,16 +605,22 @@ public sealed class WaypointTranslator
                     AuthorizationFilters.Apply(routeConfig, authorization);
                 }
 
+                if (waypoint.Telemetry.Tracing)
+                {
+                    TelemetryBuilder.Decorate(routeConfig, service, port);
+                }
+
                 var transformation = RouteBuilder.UsesTransformationService(routeConfig);
                 usesTransformation |= transformation;
-                chains.Add(ListenerBuilder.HttpChain(httpChain, port, routeConfig.Name, transformation, authorization.IsEmpty ? null : AuthorizationFilters.HttpFilters(authorization)));
+                chains.Add(ListenerBuilder.HttpChain(
+                    httpChain, port, routeConfig.Name, transformation, authorization.IsEmpty ? null : AuthorizationFilters.HttpFilters(authorization), waypoint.Telemetry, waypoint.Key.ToString()));
                 routeConfigs.Add(ReuseIfEqual(EncodedResource.Of(routeConfig), previous));
             }
 
             if (port.IsTcp)
             {
                 tcpChain = BackendResolver.InboundName(port.Port, http: false, service.Host);
-                chains.Add(ListenerBuilder.TcpChain(tcpChain, tcpChain, authorization.Service));
+                chains.Add(ListenerBuilder.TcpChain(tcpChain, tcpChain, authorization.Service, waypoint.Telemetry.AccessLogs));
             }
 
             portChains.Add((port, httpChain, tcpChain));
@@ -685,6 +698,18 @@ public sealed class WaypointTranslator
         }
 
         return listener;
+    }
+
+    /// <summary>The tracing collector's cluster, encoded once per collector and reused by every waypoint that exports to it.</summary>
+    private EncodedResource CollectorCluster(WaypointTelemetry telemetry)
+    {
+        var key = Internal.Envoy.HostPort(telemetry.CollectorHost!, telemetry.CollectorPort);
+        if (!_collectors.TryGetValue(key, out var cluster))
+        {
+            _collectors[key] = cluster = EncodedResource.Of(TelemetryBuilder.CollectorCluster(telemetry, Options));
+        }
+
+        return cluster;
     }
 
     private EncodedResource ConnectOriginateCluster(string waypointNamespace)

@@ -66,6 +66,17 @@ internal sealed class WaypointControllerOptionsValidator : IValidateOptions<Wayp
             errors.Add("ResyncPeriod must be positive.");
         }
 
+        var tracing = options.Telemetry.Tracing;
+        if (tracing.Enabled && !Waypoint.Translator.Telemetry.TracingOptions.IsValidCollector(tracing.Collector))
+        {
+            errors.Add($"Telemetry:Tracing:Collector must be the OTLP/gRPC collector's host:port when tracing is enabled (got '{tracing.Collector}').");
+        }
+
+        if (tracing.SamplingPercent is < 0 or > 100 || double.IsNaN(tracing.SamplingPercent))
+        {
+            errors.Add($"Telemetry:Tracing:SamplingPercent must be between 0 and 100 (got {tracing.SamplingPercent.ToString(System.Globalization.CultureInfo.InvariantCulture)}).");
+        }
+
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }
 }

@@ -235,6 +235,18 @@ public sealed class EnvoyInstance : IAsyncDisposable
     public Task<JsonNode> GetConfigDumpAsync(bool includeEds = true, CancellationToken cancellationToken = default) =>
         GetAdminJsonAsync(includeEds ? "config_dump?include_eds" : "config_dump", cancellationToken);
 
+    /// <summary>
+    /// The last lines Envoy wrote to its console (stdout and stderr, not its log file): what <c>kubectl logs</c> shows,
+    /// access logs on <c>/dev/stdout</c> included.
+    /// </summary>
+    public IReadOnlyList<string> ConsoleLines()
+    {
+        lock (_output)
+        {
+            return _output.ToArray();
+        }
+    }
+
     /// <summary>The last lines Envoy wrote to its console and log file.</summary>
     public string OutputTail(int lines = 40)
     {

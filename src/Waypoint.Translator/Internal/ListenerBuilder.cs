@@ -192,7 +192,9 @@ internal static class ListenerBuilder
     /// would drain the chain and reset the HBONE tunnels on it).
     /// </summary>
     /// <param name="authorization">The authentication and authorization filters, to go first (RBAC policies come with the routes).</param>
-    public static FilterChain HttpChain(string chainName, ServicePortModel port, string routeConfigName, bool transformation = false, IReadOnlyList<HttpFilter>? authorization = null)
+    /// <param name="telemetry">The waypoint's access log and tracing settings (both off by default).</param>
+    /// <param name="waypointName">The waypoint (<c>&lt;name&gt;.&lt;namespace&gt;</c>): the tracer's service name.</param>
+    public static FilterChain HttpChain(string chainName, ServicePortModel port, string routeConfigName, bool transformation = false, IReadOnlyList<HttpFilter>? authorization = null, WaypointTelemetry telemetry = default, string? waypointName = null)
     {
         var hcm = new HttpConnectionManager
         {
@@ -204,6 +206,16 @@ internal static class ListenerBuilder
             UpgradeConfigs = { new HttpConnectionManager.Types.UpgradeConfig { UpgradeType = "websocket" } },
             HttpFilters = { Router() },
         };
+        if (telemetry.AccessLogs)
+        {
+            hcm.AccessLog.Add(TelemetryBuilder.StdoutJson());
+        }
+
+        if (telemetry.Tracing)
+        {
+            hcm.Tracing = TelemetryBuilder.Tracing(telemetry, waypointName ?? chainName);
+        }
+
         if (transformation)
         {
             // Disabled by default; only routes whose TrafficPolicy needs the transformation service enable it.
@@ -227,7 +239,8 @@ internal static class ListenerBuilder
     }
 
     /// <summary>A TCP chain: the service's network RBAC filters if any AuthorizationPolicy applies, then tcp_proxy to its TCP cluster.</summary>
-    public static FilterChain TcpChain(string chainName, string cluster, IReadOnlyList<Authorization.CompiledAuthorizationPolicy>? authorization = null)
+    /// <param name="accessLogs">Istio's JSON access log, one line per connection (HTTP fields are empty).</param>
+    public static FilterChain TcpChain(string chainName, string cluster, IReadOnlyList<Authorization.CompiledAuthorizationPolicy>? authorization = null, bool accessLogs = false)
     {
         var chain = new FilterChain { Name = chainName };
         if (authorization is { Count: > 0 })
@@ -235,10 +248,16 @@ internal static class ListenerBuilder
             chain.Filters.AddRange(Authorization.AuthorizationFilters.NetworkFilters(authorization));
         }
 
+        var tcpProxy = new TcpProxy { StatPrefix = cluster, Cluster = cluster };
+        if (accessLogs)
+        {
+            tcpProxy.AccessLog.Add(TelemetryBuilder.StdoutJson());
+        }
+
         chain.Filters.Add(new Filter
         {
             Name = "envoy.filters.network.tcp_proxy",
-            TypedConfig = Envoy.Pack(new TcpProxy { StatPrefix = cluster, Cluster = cluster }),
+            TypedConfig = Envoy.Pack(tcpProxy),
         });
         return chain;
     }

@@ -14,7 +14,7 @@ internal sealed class SnapshotIndex
     private readonly Dictionary<string, List<V1Pod>> _podsByNamespace = new(StringComparer.Ordinal);
     private readonly Dictionary<string, List<V1beta1ReferenceGrant>> _grants = new(StringComparer.Ordinal);
     private readonly Dictionary<string, V1GatewayClass> _classes = new(StringComparer.Ordinal);
-    private readonly HashSet<(string Ns, string Name)> _parameters = [];
+    private readonly Dictionary<(string Ns, string Name), V1alpha1WaypointParameters> _parameters = [];
 
     public SnapshotIndex(ClusterSnapshot snapshot, TranslatorOptions options)
     {
@@ -35,7 +35,7 @@ internal sealed class SnapshotIndex
 
         foreach (var parameters in snapshot.WaypointParameters)
         {
-            _parameters.Add((parameters.Metadata.NamespaceProperty ?? "default", parameters.Metadata.Name));
+            _parameters[(parameters.Metadata.NamespaceProperty ?? "default", parameters.Metadata.Name)] = parameters;
         }
 
         foreach (var svc in snapshot.Services)
@@ -106,7 +106,9 @@ internal sealed class SnapshotIndex
 
     public V1GatewayClass? GatewayClass(string name) => _classes.GetValueOrDefault(name);
 
-    public bool HasWaypointParameters(string ns, string name) => _parameters.Contains((ns, name));
+    public bool HasWaypointParameters(string ns, string name) => _parameters.ContainsKey((ns, name));
+
+    public V1alpha1WaypointParameters? WaypointParameters(string ns, string name) => _parameters.GetValueOrDefault((ns, name));
 
     public ServiceModel? Service(string ns, string name) => _services.GetValueOrDefault((ns, name));
 

@@ -4,7 +4,8 @@ using Waypoint.Translator.Model;
 namespace Waypoint.Translator.Internal;
 
 /// <summary>A Gateway of our class that is a usable waypoint.</summary>
-internal sealed record WaypointGateway(WaypointKey Key, V1Gateway Gateway, GatewayListener Mesh, bool ServesServices);
+/// <param name="Telemetry">Its access log and tracing settings (install defaults, then class and Gateway WaypointParameters).</param>
+internal sealed record WaypointGateway(WaypointKey Key, V1Gateway Gateway, GatewayListener Mesh, bool ServesServices, WaypointTelemetry Telemetry);
 
 /// <summary>Which Gateways are waypoints, their status, and which services each serves.</summary>
 internal sealed class WaypointCatalog
@@ -26,7 +27,7 @@ internal sealed class WaypointCatalog
             }
 
             var key = new WaypointKey(gateway.Metadata.NamespaceProperty ?? "default", gateway.Metadata.Name);
-            EvaluateGateway(key, gateway, index);
+            EvaluateGateway(key, gateway, index, options);
         }
 
         foreach (var service in index.Services.Concat(index.ServiceEntryHosts))
@@ -155,7 +156,7 @@ internal sealed class WaypointCatalog
         return results;
     }
 
-    private void EvaluateGateway(WaypointKey key, V1Gateway gateway, SnapshotIndex index)
+    private void EvaluateGateway(WaypointKey key, V1Gateway gateway, SnapshotIndex index, TranslatorOptions options)
     {
         var generation = gateway.Metadata.Generation;
         var listeners = new List<ListenerStatus>();
@@ -221,6 +222,20 @@ internal sealed class WaypointCatalog
         var classProblem = ParametersProblem(index.GatewayClass(gateway.Spec.GatewayClassName)?.Spec?.ParametersRef, null, index);
         var parametersProblem = ParametersProblem(gateway.Spec.Infrastructure?.ParametersRef, key.Namespace, index)
             ?? (classProblem is null ? null : "GatewayClass " + classProblem);
+        var telemetry = WaypointTelemetry.Off;
+        if (parametersProblem is null)
+        {
+            var classReference = index.GatewayClass(gateway.Spec.GatewayClassName)?.Spec?.ParametersRef;
+            var gatewayReference = gateway.Spec.Infrastructure?.ParametersRef;
+            telemetry = WaypointTelemetry.Resolve(
+                options.Telemetry,
+                [
+                    classReference is null ? null : index.WaypointParameters(classReference.Namespace!, classReference.Name),
+                    gatewayReference is null ? null : index.WaypointParameters(key.Namespace, gatewayReference.Name),
+                ],
+                out parametersProblem);
+        }
+
         var rejected = false;
         if (gateway.Spec.Addresses is { Count: > 0 })
         {
@@ -254,7 +269,7 @@ internal sealed class WaypointCatalog
             var waypointFor = LabelSelectors.Get(gateway.Metadata.Labels, WellKnown.WaypointForLabel)
                 ?? LabelSelectors.Get(index.GatewayClass(gateway.Spec.GatewayClassName)?.Metadata.Labels, WellKnown.WaypointForLabel)
                 ?? "service";
-            _waypoints[key] = new WaypointGateway(key, gateway, mesh, waypointFor is "service" or "all");
+            _waypoints[key] = new WaypointGateway(key, gateway, mesh, waypointFor is "service" or "all", telemetry);
         }
     }
 

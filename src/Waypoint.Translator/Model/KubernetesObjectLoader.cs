@@ -54,6 +54,7 @@ public static partial class KubernetesObjectLoader
         [$"{V1ServiceEntry.KubeGroup}/v1beta1/{V1ServiceEntry.KubeKind}"] = (typeof(V1ServiceEntry), true),
         [$"{V1ServiceEntry.KubeGroup}/v1alpha3/{V1ServiceEntry.KubeKind}"] = (typeof(V1ServiceEntry), true),
         [$"{V1alpha1TrafficPolicy.KubeGroup}/{V1alpha1TrafficPolicy.KubeApiVersion}/{V1alpha1TrafficPolicy.KubeKind}"] = (typeof(V1alpha1TrafficPolicy), true),
+        [$"{V1alpha1WaypointParameters.KubeGroup}/{V1alpha1WaypointParameters.KubeApiVersion}/{V1alpha1WaypointParameters.KubeKind}"] = (typeof(V1alpha1WaypointParameters), true),
         [$"{V1AuthorizationPolicy.KubeGroup}/v1/{V1AuthorizationPolicy.KubeKind}"] = (typeof(V1AuthorizationPolicy), true),
         [$"{V1AuthorizationPolicy.KubeGroup}/v1beta1/{V1AuthorizationPolicy.KubeKind}"] = (typeof(V1AuthorizationPolicy), true),
         [$"{V1RequestAuthentication.KubeGroup}/v1/{V1RequestAuthentication.KubeKind}"] = (typeof(V1RequestAuthentication), true),

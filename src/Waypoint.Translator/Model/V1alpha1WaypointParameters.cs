@@ -45,6 +45,40 @@ public sealed record WaypointParametersSpec
 
     [JsonPropertyName("agent")]
     public WaypointContainerParameters? Agent { get; set; }
+
+    /// <summary>Access logs and tracing of the waypoint Envoy; unset fields keep the class's, then the install's.</summary>
+    [JsonPropertyName("telemetry")]
+    public WaypointTelemetryParameters? Telemetry { get; set; }
+}
+
+public sealed record WaypointTelemetryParameters
+{
+    [JsonPropertyName("accessLogs")]
+    public WaypointAccessLogParameters? AccessLogs { get; set; }
+
+    [JsonPropertyName("tracing")]
+    public WaypointTracingParameters? Tracing { get; set; }
+}
+
+public sealed record WaypointAccessLogParameters
+{
+    /// <summary>Istio's default JSON access log on Envoy's stdout.</summary>
+    [JsonPropertyName("enabled")]
+    public bool? Enabled { get; set; }
+}
+
+public sealed record WaypointTracingParameters
+{
+    [JsonPropertyName("enabled")]
+    public bool? Enabled { get; set; }
+
+    /// <summary>OTLP/gRPC collector, <c>host:port</c>.</summary>
+    [JsonPropertyName("collector")]
+    public string? Collector { get; set; }
+
+    /// <summary>Share of requests that start a trace, 0–100.</summary>
+    [JsonPropertyName("samplingPercent")]
+    public double? SamplingPercent { get; set; }
 }
 
 public sealed record WaypointContainerParameters

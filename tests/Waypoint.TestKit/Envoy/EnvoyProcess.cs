@@ -137,6 +137,9 @@ public sealed class EnvoyProcess : IAsyncDisposable
         }
     }
 
+    /// <summary>The last lines (up to 200) Envoy wrote to stdout and stderr: its access logs on <c>/dev/stdout</c>.</summary>
+    public IReadOnlyList<string> ConsoleLines() => _envoy.ConsoleLines();
+
     /// <summary>The end of Envoy's console output and log file, for failure messages.</summary>
     public string LogTail(int lines = 60) => "--- envoy output (tail) ---\n" + _envoy.OutputTail(lines);
 

@@ -155,7 +155,8 @@ internal sealed class WaypointEnvoyHarness : IAsyncDisposable
     /// <see cref="EchoVip"/>, port 80) whose one endpoint is <paramref name="backend"/> (a plain, non-ambient endpoint),
     /// and the given HTTPRoute documents.
     /// </summary>
-    public static ClusterSnapshot Mesh(IPEndPoint backend, string routes) =>
+    /// <param name="parameters">The WaypointParameters (in <c>app</c>, among <paramref name="routes"/>' documents) the Gateway references, if any.</param>
+    public static ClusterSnapshot Mesh(IPEndPoint backend, string routes, string? parameters = null) =>
         KubernetesObjectLoader.Load($$$"""
             apiVersion: v1
             kind: Namespace
@@ -172,6 +173,7 @@ internal sealed class WaypointEnvoyHarness : IAsyncDisposable
             spec:
               gatewayClassName: kgateway-waypoint
               listeners: [{name: mesh, port: 15008, protocol: HBONE}]
+              {{{(parameters is null ? "" : $"infrastructure: {{parametersRef: {{group: gateway.kgateway.dev, kind: WaypointParameters, name: {parameters}}}}}")}}}
             ---
             apiVersion: v1
             kind: Service
