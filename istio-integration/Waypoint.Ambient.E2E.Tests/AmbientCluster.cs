@@ -10,7 +10,7 @@ namespace Waypoint.Ambient.E2E.Tests;
 /// for the run (<see cref="AmbientBox"/>) — with kubectl-like helpers and curl from the captured client pod. The
 /// tests make the same Kubernetes API calls on both.
 /// </summary>
-public sealed class AmbientCluster : IAsyncLifetime
+public sealed class AmbientCluster : IAsyncLifetime, IDisposable
 {
     public const string Namespace = "ambient-e2e";
     public const string OtherNamespace = "ambient-e2e-other";
@@ -28,7 +28,7 @@ public sealed class AmbientCluster : IAsyncLifetime
             case AmbientTargetKind.Kubeconfig:
                 _client = new Kubernetes(KubernetesClientConfiguration.BuildConfigFromConfigFile(AmbientTarget.Detail));
                 break;
-            case AmbientTargetKind.Box when OperatingSystem.IsLinux():
+            case AmbientTargetKind.Box:
                 _box = new AmbientBox();
                 await _box.InitializeAsync();
                 _client = _box.Connection.CreateKubernetesClient();
@@ -43,12 +43,14 @@ public sealed class AmbientCluster : IAsyncLifetime
 
     public async Task DisposeAsync()
     {
-        _client?.Dispose();
+        Dispose();
         if (_box is not null)
         {
             await _box.DisposeAsync();
         }
     }
+
+    public void Dispose() => _client?.Dispose();
 
     /// <summary>Runs curl in the client pod; returns the HTTP status code and the body.</summary>
     public async Task<(int Status, string Body)> CurlAsync(string url, params string[] extra)
