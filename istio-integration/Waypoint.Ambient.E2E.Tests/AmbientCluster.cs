@@ -87,6 +87,22 @@ public sealed class AmbientCluster : IAsyncLifetime, IDisposable
         await Client.CustomObjects.CreateNamespacedCustomObjectAsync(body, RouteGroup, "v1", ns, plural);
     }
 
+    /// <summary>
+    /// Deletes a route a test made. Every test cleans up its routes: by Gateway API precedence an older route's
+    /// catch-all rule wins over a newer one's, so a leftover route would decide what the next test's route may do.
+    /// </summary>
+    public async Task DeleteAsync(string ns, string plural, string name)
+    {
+        try
+        {
+            await Client.CustomObjects.DeleteNamespacedCustomObjectAsync(RouteGroup, "v1", ns, plural, name);
+        }
+        catch (HttpOperationException ex) when (ex.Response.StatusCode == System.Net.HttpStatusCode.NotFound)
+        {
+            // Already gone.
+        }
+    }
+
     public async Task<JsonNode> GetAsync(string ns, string plural, string name) =>
         JsonNode.Parse(KubernetesJson.Serialize(await Client.CustomObjects.GetNamespacedCustomObjectAsync(RouteGroup, "v1", ns, plural, name)))!;
 
