@@ -5,35 +5,52 @@ using k8s.Autorest;
 
 namespace Waypoint.Ambient.E2E.Tests;
 
-/// <summary>A test that needs the kind cluster of istio-integration/e2e-kind.sh; skipped without WAYPOINT_E2E_KUBECONFIG.</summary>
-public sealed class AmbientFactAttribute : FactAttribute
-{
-    public AmbientFactAttribute()
-    {
-        if (string.IsNullOrEmpty(AmbientCluster.Kubeconfig))
-        {
-            Skip = "Needs a kind cluster with Istio ambient and Waypoint: run `make e2e-kind` (sets WAYPOINT_E2E_KUBECONFIG).";
-        }
-    }
-}
-
-/// <summary>The cluster under test: kubectl-like helpers and curl from the captured client pod.</summary>
-public sealed class AmbientCluster : IDisposable
+/// <summary>
+/// The cluster under test — the kind cluster of <c>make e2e-kind</c> (WAYPOINT_E2E_KUBECONFIG) or else a box started
+/// for the run (<see cref="AmbientBox"/>) — with kubectl-like helpers and curl from the captured client pod. The
+/// tests make the same Kubernetes API calls on both.
+/// </summary>
+public sealed class AmbientCluster : IAsyncLifetime, IDisposable
 {
     public const string Namespace = "ambient-e2e";
     public const string OtherNamespace = "ambient-e2e-other";
     public const string RouteGroup = "gateway.networking.k8s.io";
 
-    public AmbientCluster()
+    private AmbientBox? _box;
+    private Kubernetes? _client;
+
+    public Kubernetes Client => _client ?? throw new InvalidOperationException("The cluster is not connected.");
+
+    public async Task InitializeAsync()
     {
-        Client = new Kubernetes(KubernetesClientConfiguration.BuildConfigFromConfigFile(Kubeconfig));
+        switch (AmbientTarget.Kind)
+        {
+            case AmbientTargetKind.Kubeconfig:
+                _client = new Kubernetes(KubernetesClientConfiguration.BuildConfigFromConfigFile(AmbientTarget.Detail));
+                break;
+            case AmbientTargetKind.Box:
+                _box = new AmbientBox();
+                await _box.InitializeAsync();
+                _client = _box.Connection.CreateKubernetesClient();
+                break;
+            case AmbientTargetKind.None when !AmbientTarget.InCi:
+                return; // Every test is skipped (AmbientFact says why); xunit still builds the fixture.
+            default:
+                // CI=true without a cluster: fail, saying what is missing.
+                throw new InvalidOperationException(AmbientTarget.NoClusterMessage);
+        }
     }
 
-    public static string? Kubeconfig => Environment.GetEnvironmentVariable("WAYPOINT_E2E_KUBECONFIG");
+    public async Task DisposeAsync()
+    {
+        Dispose();
+        if (_box is not null)
+        {
+            await _box.DisposeAsync();
+        }
+    }
 
-    public Kubernetes Client { get; }
-
-    public void Dispose() => Client.Dispose();
+    public void Dispose() => _client?.Dispose();
 
     /// <summary>Runs curl in the client pod; returns the HTTP status code and the body.</summary>
     public async Task<(int Status, string Body)> CurlAsync(string url, params string[] extra)
@@ -68,6 +85,22 @@ public sealed class AmbientCluster : IDisposable
         }
 
         await Client.CustomObjects.CreateNamespacedCustomObjectAsync(body, RouteGroup, "v1", ns, plural);
+    }
+
+    /// <summary>
+    /// Deletes a route a test made. Every test cleans up its routes: by Gateway API precedence an older route's
+    /// catch-all rule wins over a newer one's, so a leftover route would decide what the next test's route may do.
+    /// </summary>
+    public async Task DeleteAsync(string ns, string plural, string name)
+    {
+        try
+        {
+            await Client.CustomObjects.DeleteNamespacedCustomObjectAsync(RouteGroup, "v1", ns, plural, name);
+        }
+        catch (HttpOperationException ex) when (ex.Response.StatusCode == System.Net.HttpStatusCode.NotFound)
+        {
+            // Already gone.
+        }
     }
 
     public async Task<JsonNode> GetAsync(string ns, string plural, string name) =>

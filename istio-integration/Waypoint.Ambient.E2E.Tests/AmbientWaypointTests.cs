@@ -44,16 +44,23 @@ public sealed class AmbientWaypointTests : IClassFixture<AmbientCluster>
               "backendRefs":[{"name":"svc-b","port":8080}]},
              {"backendRefs":[{"name":"svc-a","port":8080}]}]
             """));
-        await AmbientCluster.EventuallyAsync(async () =>
+        try
         {
-            var (status, body) = await _cluster.CurlAsync($"{SvcA}/status/200", "-H", "x-backend: b", "-D", "-");
-            return status == 200 && body.Contains("x-served-by: b", StringComparison.OrdinalIgnoreCase);
-        }, "header match routed to svc-b");
+            await AmbientCluster.EventuallyAsync(async () =>
+            {
+                var (status, body) = await _cluster.CurlAsync($"{SvcA}/status/200", "-H", "x-backend: b", "-D", "-");
+                return status == 200 && body.Contains("x-served-by: b", StringComparison.OrdinalIgnoreCase);
+            }, "header match routed to svc-b");
 
-        var route = await _cluster.GetAsync(AmbientCluster.Namespace, "httproutes", "svc-a-split");
-        var ours = route["status"]!["parents"]!.AsArray().Single(p => p!["controllerName"]!.GetValue<string>() == "waypoint.dev/controller");
-        Assert.Equal("True", Condition(ours, "Accepted"));
-        Assert.Equal("True", Condition(ours, "ResolvedRefs"));
+            var route = await _cluster.GetAsync(AmbientCluster.Namespace, "httproutes", "svc-a-split");
+            var ours = route["status"]!["parents"]!.AsArray().Single(p => p!["controllerName"]!.GetValue<string>() == "waypoint.dev/controller");
+            Assert.Equal("True", Condition(ours, "Accepted"));
+            Assert.Equal("True", Condition(ours, "ResolvedRefs"));
+        }
+        finally
+        {
+            await _cluster.DeleteAsync(AmbientCluster.Namespace, "httproutes", "svc-a-split");
+        }
     }
 
     [AmbientFact]
@@ -63,8 +70,15 @@ public sealed class AmbientWaypointTests : IClassFixture<AmbientCluster>
             [{"matches":[{"path":{"type":"PathPrefix","value":"/delay"}}],"timeouts":{"request":"1s"},"backendRefs":[{"name":"svc-a","port":8080}]},
              {"backendRefs":[{"name":"svc-a","port":8080}]}]
             """));
-        await AmbientCluster.EventuallyAsync(async () => (await _cluster.CurlAsync($"{SvcA}/delay/3")).Status == 504, "request timeout enforced");
-        Assert.Equal(200, (await _cluster.CurlAsync($"{SvcA}/status/200")).Status);
+        try
+        {
+            await AmbientCluster.EventuallyAsync(async () => (await _cluster.CurlAsync($"{SvcA}/delay/3")).Status == 504, "request timeout enforced");
+            Assert.Equal(200, (await _cluster.CurlAsync($"{SvcA}/status/200")).Status);
+        }
+        finally
+        {
+            await _cluster.DeleteAsync(AmbientCluster.Namespace, "httproutes", "svc-a-timeout");
+        }
     }
 
     [AmbientFact]
@@ -73,20 +87,27 @@ public sealed class AmbientWaypointTests : IClassFixture<AmbientCluster>
         await _cluster.ApplyAsync(AmbientCluster.Namespace, "httproutes", AmbientCluster.Route("svc-a-retry", "svc-a", """
             [{"retry":{"codes":[500],"attempts":5},"backendRefs":[{"name":"svc-a","port":8080}]}]
             """));
-        await AmbientCluster.EventuallyAsync(async () =>
+        try
         {
-            // /unstable fails half the time: 20 successes in a row happen with p = 2^-20 without retries, but with
-            // 5 attempts each request fails only with p = 1/32, so a streak shows the waypoint retried.
-            for (var i = 0; i < 20; i++)
+            await AmbientCluster.EventuallyAsync(async () =>
             {
-                if ((await _cluster.CurlAsync($"{SvcA}/unstable?failure_rate=0.5")).Status != 200)
+                // /unstable fails half the time: 20 successes in a row happen with p = 2^-20 without retries, but with
+                // 5 attempts each request fails only with p = 1/32, so a streak shows the waypoint retried.
+                for (var i = 0; i < 20; i++)
                 {
-                    return false;
+                    if ((await _cluster.CurlAsync($"{SvcA}/unstable?failure_rate=0.5")).Status != 200)
+                    {
+                        return false;
+                    }
                 }
-            }
 
-            return true;
-        }, "retries applied");
+                return true;
+            }, "retries applied");
+        }
+        finally
+        {
+            await _cluster.DeleteAsync(AmbientCluster.Namespace, "httproutes", "svc-a-retry");
+        }
     }
 
     [AmbientFact]

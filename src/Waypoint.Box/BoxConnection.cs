@@ -28,8 +28,9 @@ public sealed class BoxConnection : IDisposable
     public KubernetesClientConfiguration CreateKubernetesConfiguration(string? kubeconfigPath = null) =>
         Network.CreateKubernetesConfiguration(kubeconfigPath ?? State.AdminKubeconfigPath);
 
-    /// <summary>A KubernetesClient (default: as the admin, <c>system:masters</c>).</summary>
-    public Kubernetes CreateKubernetesClient(string? kubeconfigPath = null) => new(CreateKubernetesConfiguration(kubeconfigPath));
+    /// <summary>A KubernetesClient (default: as the admin, <c>system:masters</c>); its WebSockets (exec) also connect inside the box.</summary>
+    public Kubernetes CreateKubernetesClient(string? kubeconfigPath = null) =>
+        new(CreateKubernetesConfiguration(kubeconfigPath)) { CreateWebSocketBuilder = () => new BoxWebSocketBuilder(Network) };
 
     /// <summary>A raw HTTP client of the API server as the admin (<see cref="HttpClient.BaseAddress"/> set), e.g. for <see cref="BoxApplier"/>.</summary>
     public HttpClient CreateAdminHttpClient() =>

@@ -6,6 +6,7 @@ using Microsoft.Extensions.Logging;
 using Waypoint.Node.Cri;
 using Waypoint.Node.Networking;
 using Waypoint.Node.Runtime;
+using Waypoint.Node.Streaming;
 
 namespace Waypoint.Node;
 
@@ -19,11 +20,13 @@ public sealed class CriServer : IAsyncDisposable
 {
     private readonly WebApplication _app;
     private readonly ProcessRuntime _runtime;
+    private readonly ExecStreamServer _streams;
 
-    private CriServer(WebApplication app, ProcessRuntime runtime, CriServerOptions options)
+    private CriServer(WebApplication app, ProcessRuntime runtime, ExecStreamServer streams, CriServerOptions options)
     {
         _app = app;
         _runtime = runtime;
+        _streams = streams;
         Options = options;
     }
 
@@ -52,10 +55,22 @@ public sealed class CriServer : IAsyncDisposable
 
         PodNetwork.EnableForwarding();
         var runtime = new ProcessRuntime(options, time, loggerFactory.CreateLogger<ProcessRuntime>());
+        ExecStreamServer streams;
+        try
+        {
+            streams = await ExecStreamServer.StartAsync(runtime, time, loggerFactory, cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            await runtime.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
         builder.Services.AddSingleton(loggerFactory);
         builder.Services.AddSingleton(runtime);
+        builder.Services.AddSingleton(streams);
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton(time);
         builder.Services.AddGrpc(o => o.MaxReceiveMessageSize = 16 * 1024 * 1024);
@@ -74,11 +89,12 @@ public sealed class CriServer : IAsyncDisposable
         catch
         {
             await app.DisposeAsync().ConfigureAwait(false);
+            await streams.DisposeAsync().ConfigureAwait(false);
             await runtime.DisposeAsync().ConfigureAwait(false);
             throw;
         }
 
-        return new CriServer(app, runtime, options);
+        return new CriServer(app, runtime, streams, options);
     }
 
     /// <summary>
@@ -91,6 +107,7 @@ public sealed class CriServer : IAsyncDisposable
     {
         await _app.StopAsync(CancellationToken.None).ConfigureAwait(false);
         await _app.DisposeAsync().ConfigureAwait(false);
+        await _streams.DisposeAsync().ConfigureAwait(false);
         await _runtime.DisposeAsync().ConfigureAwait(false);
         if (File.Exists(Options.SocketPath))
         {

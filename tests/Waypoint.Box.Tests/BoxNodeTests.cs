@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Net;
+using System.Text;
 using k8s;
 using k8s.Models;
 using Waypoint.Box.Assets;
@@ -104,6 +105,48 @@ public sealed class BoxNodeTests(NodeBoxFixture box) : IClassFixture<NodeBoxFixt
         Assert.True(pod.Status.Phase == "Succeeded", logs);
         Assert.Contains("namespace=default", logs, StringComparison.Ordinal);
         Assert.Contains("token-present", logs, StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// Issue #16: <c>pods/exec</c> through the real API server and kubelet (KubernetesClient's WebSocket,
+    /// <c>v4.channel.k8s.io</c>) reaches the runtime's streaming server: the command runs in the pod's network and
+    /// mount namespaces, stdin, stdout and stderr stream, and a non-zero exit comes back as the exit code.
+    /// </summary>
+    [Fact]
+    public async Task A_command_execs_in_the_pod_through_the_API_server_with_its_streams_and_exit_code()
+    {
+        using var client = box.Connection.CreateKubernetesClient();
+        const string name = "echo-exec";
+        await BoxPods.CreateAsync(client, BoxPods.Echo(name));
+        var pod = await BoxPods.WaitForReadyAsync(client, name);
+
+        var stdout = new StringBuilder();
+        var stderr = new StringBuilder();
+        var exitCode = await client.NamespacedPodExecAsync(name, "default", "echo",
+            ["sh", "-c", $"ip -o -4 addr show dev eth0; cat {ServiceAccountDirectory}/namespace; echo; read line; echo got:$line; echo to-stderr >&2; exit 3"],
+            tty: false,
+            async (stdin, output, error) =>
+            {
+                await stdin.WriteAsync("hello\n"u8.ToArray());
+                await stdin.FlushAsync();
+                var reading = new StreamReader(error).ReadToEndAsync();
+                stdout.Append(await new StreamReader(output).ReadToEndAsync());
+                stderr.Append(await reading);
+            },
+            CancellationToken.None);
+
+        Assert.Equal(3, exitCode);
+        var text = stdout.ToString();
+        Assert.Contains($"inet {pod.Status.PodIP}/32", text, StringComparison.Ordinal);  // the pod's network namespace
+        Assert.Contains("default\n", text, StringComparison.Ordinal);                     // the kubelet's mounts: the container's view
+        Assert.Contains("got:hello", text, StringComparison.Ordinal);                      // stdin reached the command
+        Assert.Equal("to-stderr", stderr.ToString().Trim());
+
+        // Success reads as exit code 0; the same pod answers again (every URL is single-use, a new one each time).
+        var again = new StringBuilder();
+        Assert.Equal(0, await client.NamespacedPodExecAsync(name, "default", "echo", ["sh", "-c", "echo fine"], tty: false,
+            async (_, output, _) => again.Append(await new StreamReader(output).ReadToEndAsync()), CancellationToken.None));
+        Assert.Equal("fine", again.ToString().Trim());
     }
 
     [Fact]

@@ -6,7 +6,7 @@ namespace Waypoint.Node.Tests;
 
 public sealed class ImageMapTests
 {
-    private static readonly ImageMap Map = ImageMap.Default(["/usr/bin/dotnet", "/opt/waypoint/waypoint.dll"], "/opt/envoy/envoy");
+    private static readonly ImageMap Map = ImageMap.Default(["/usr/bin/dotnet", "/opt/waypoint/waypoint.dll"], "/opt/envoy/envoy", "/opt/tools/curl");
 
     [Theory]
     [InlineData("ghcr.io/waypoint-mesh/waypoint:0.1.0", "/opt/waypoint/waypoint.dll")]
@@ -15,6 +15,10 @@ public sealed class ImageMapTests
     [InlineData("docker.io/envoyproxy/envoy:v1.36.2", "/opt/envoy/envoy")]
     [InlineData("waypoint/echo", "echo")]
     [InlineData("waypoint/echo:latest", "echo")]
+    [InlineData("ghcr.io/mccutchen/go-httpbin:v2.15.0", "--httpbin")]
+    [InlineData("mccutchen/go-httpbin", "--httpbin")]
+    [InlineData("curlimages/curl:8.11.1", "/opt/tools/curl")]
+    [InlineData("docker.io/curlimages/curl:8.11.1", "/opt/tools/curl")]
     public void Known_Images_Map_To_Host_Executables(string image, string lastEntrypointWord)
     {
         Assert.Equal(lastEntrypointWord, Map.Resolve(image)?.Entrypoint[^1]);
@@ -37,6 +41,26 @@ public sealed class ImageMapTests
 
         Assert.Null(map.Resolve("envoyproxy/envoy:v1.36.2"));
         Assert.NotNull(map.Resolve("waypoint/echo"));
+    }
+
+    [Fact]
+    public void Without_A_Host_Curl_The_Tools_Image_Is_Unknown()
+    {
+        var map = ImageMap.Default(["/opt/waypoint/waypoint"], null, curlExecutable: null);
+
+        Assert.Null(map.Resolve("curlimages/curl:8.11.1"));
+        Assert.Equal(["/opt/waypoint/waypoint", "echo", "--httpbin"], map.Resolve("ghcr.io/mccutchen/go-httpbin:v2.15.0")!.Entrypoint);
+    }
+
+    [Fact]
+    public void The_Tools_Image_Runs_Host_Binaries_For_The_Commands_It_Names()
+    {
+        var curl = Map.Resolve("curlimages/curl:8.11.1")!;
+
+        // The suite's client: `command: [sleep, infinity]` runs the host's sleep; `curl ...` (exec) the mapped curl.
+        Assert.Equal(["sleep", "infinity"], ProcessRuntime.CommandLine(curl, new ContainerConfig { Command = { "sleep", "infinity" } }));
+        Assert.Equal(["/opt/tools/curl", "-s", "http://x"], ProcessRuntime.CommandLine(curl, new ContainerConfig { Command = { "curl" }, Args = { "-s", "http://x" } }));
+        Assert.Equal(["/opt/tools/curl"], ProcessRuntime.CommandLine(curl, new ContainerConfig()));
     }
 
     [Fact]

@@ -18,7 +18,8 @@ internal sealed class EchoCommand : IWaypointCommand
         var address = new Option<string>("--address") { Description = "The address to listen on.", DefaultValueFactory = _ => "0.0.0.0" };
         var pod = new Option<string?>("--pod") { Description = "The pod name in replies (default POD_NAME, else the host name)." };
         var ns = new Option<string?>("--namespace") { Description = "The namespace in replies (default POD_NAMESPACE, else default)." };
-        var command = new Command("echo", "Run the echo app (HTTP and TCP echo) until SIGTERM.") { httpPorts, tcpPorts, address, pod, ns };
+        var httpbin = new Option<bool>("--httpbin") { Description = "Also answer go-httpbin's /headers, /status/<code>, /delay/<s> and /unstable (the go-httpbin image of the box's node); the HTTP port defaults to PORT." };
+        var command = new Command("echo", "Run the echo app (HTTP and TCP echo) until SIGTERM.") { httpPorts, tcpPorts, address, pod, ns, httpbin };
         command.SetAction(async (parseResult, invocationToken) =>
         {
             var output = parseResult.InvocationConfiguration.Output;
@@ -29,7 +30,10 @@ internal sealed class EchoCommand : IWaypointCommand
                 return 2;
             }
 
-            if (!TryPorts(parseResult.GetValue(httpPorts), "ECHO_HTTP_PORTS", [8080], out var http) || !TryPorts(parseResult.GetValue(tcpPorts), "ECHO_TCP_PORTS", [], out var tcp))
+            // go-httpbin listens on PORT (default 8080); the echo's own variable still wins when set.
+            var httpbinMode = parseResult.GetValue(httpbin);
+            var portVariable = httpbinMode && Environment.GetEnvironmentVariable("ECHO_HTTP_PORTS") is null ? "PORT" : "ECHO_HTTP_PORTS";
+            if (!TryPorts(parseResult.GetValue(httpPorts), portVariable, [8080], out var http) || !TryPorts(parseResult.GetValue(tcpPorts), "ECHO_TCP_PORTS", [], out var tcp))
             {
                 await error.WriteLineAsync("waypoint echo: ports must be numbers 1..65535.").ConfigureAwait(false);
                 return 2;
@@ -42,6 +46,7 @@ internal sealed class EchoCommand : IWaypointCommand
                 Address = listen,
                 HttpPorts = http,
                 TcpPorts = tcp,
+                Httpbin = httpbinMode,
             };
 
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(invocationToken);

@@ -26,6 +26,9 @@ public sealed record EchoAppOptions
 
     /// <summary>Ports answered with the line-oriented TCP echo.</summary>
     public IReadOnlyList<int> TcpPorts { get; init; } = [];
+
+    /// <summary>Also answer go-httpbin's endpoints (<see cref="HttpbinEndpoints"/>); other paths keep the echo.</summary>
+    public bool Httpbin { get; init; }
 }
 
 /// <summary>
@@ -50,12 +53,14 @@ public sealed class EchoApp : IAsyncDisposable
     private readonly EchoRecorder _recorder;
     private readonly List<Socket> _tcpListeners = [];
     private readonly CancellationTokenSource _stopping = new();
+    private readonly HttpbinEndpoints? _httpbin;
     private WebApplication? _http;
 
     private EchoApp(EchoAppOptions options, EchoRecorder recorder)
     {
         _options = options;
         _recorder = recorder;
+        _httpbin = options.Httpbin ? new HttpbinEndpoints(Random.Shared) : null;
     }
 
     public EchoAppOptions Options => _options;
@@ -130,6 +135,11 @@ public sealed class EchoApp : IAsyncDisposable
 
     private async Task HandleAsync(HttpContext context)
     {
+        if (_httpbin is not null && await _httpbin.TryHandleAsync(context).ConfigureAwait(false))
+        {
+            return;
+        }
+
         var request = context.Request;
         var response = context.Response;
         var headers = request.Headers.ToDictionary(h => h.Key.ToLowerInvariant(), h => h.Value.ToString(), StringComparer.Ordinal);

@@ -2,11 +2,12 @@ using System.Reflection;
 using Grpc.Core;
 using Waypoint.Node.Cri.V1;
 using Waypoint.Node.Runtime;
+using Waypoint.Node.Streaming;
 
 namespace Waypoint.Node.Cri;
 
 /// <summary><c>runtime.v1.RuntimeService</c> over <see cref="ProcessRuntime"/>: translation only, no state.</summary>
-internal sealed class CriRuntimeService(ProcessRuntime runtime) : RuntimeService.RuntimeServiceBase
+internal sealed class CriRuntimeService(ProcessRuntime runtime, ExecStreamServer streams) : RuntimeService.RuntimeServiceBase
 {
     public const string RuntimeName = "waypoint-node";
 
@@ -111,6 +112,28 @@ internal sealed class CriRuntimeService(ProcessRuntime runtime) : RuntimeService
 
     public override Task<ExecSyncResponse> ExecSync(ExecSyncRequest request, ServerCallContext context) =>
         runtime.ExecSyncAsync(request.ContainerId, request.Cmd, request.Timeout, context.CancellationToken);
+
+    /// <summary>
+    /// Streaming exec: checks the container and command now (so the kubelet reports a bad request as such), then
+    /// answers with a single-use URL of the runtime's streaming server, where the kubelet proxies the client.
+    /// </summary>
+    public override Task<ExecResponse> Exec(ExecRequest request, ServerCallContext context)
+    {
+        if (request.Tty)
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument,
+                "waypoint-node runs exec commands without a terminal: a TTY (kubectl exec -t) is not supported; exec without -t."));
+        }
+
+        if (!request.Stdin && !request.Stdout && !request.Stderr)
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, "Exec needs at least one of stdin, stdout and stderr."));
+        }
+
+        _ = runtime.ExecStartInfo(request.ContainerId, request.Cmd);
+        var url = streams.Register(new ExecSessionRequest(request.ContainerId, [.. request.Cmd], request.Stdin, request.Stdout, request.Stderr));
+        return Task.FromResult(new ExecResponse { Url = url.ToString() });
+    }
 
     // No cgroups, so no usage to report: valid, empty answers.
     public override Task<ContainerStatsResponse> ContainerStats(ContainerStatsRequest request, ServerCallContext context) =>

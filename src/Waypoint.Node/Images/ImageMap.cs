@@ -18,6 +18,15 @@ public sealed class ImageMap
     /// <summary>The echo app image: <c>waypoint echo</c>.</summary>
     public const string EchoImage = "waypoint/echo";
 
+    /// <summary>go-httpbin (the ambient e2e suite's backends): <c>waypoint echo --httpbin</c>, which answers the httpbin endpoints the suite uses.</summary>
+    public static readonly IReadOnlyList<string> HttpbinPatterns = ["ghcr.io/mccutchen/go-httpbin", "mccutchen/go-httpbin"];
+
+    /// <summary>
+    /// The curl image, a "tools" image: its entrypoint is the host's own <c>curl</c>, and like every image here a pod
+    /// command it does not name (<c>sleep infinity</c>, <c>sh -c ...</c>) runs the host's binary of that name.
+    /// </summary>
+    public static readonly IReadOnlyList<string> ToolsPatterns = ["curlimages/curl"];
+
     private readonly IReadOnlyList<ImageMapping> _mappings;
 
     public ImageMap(IEnumerable<ImageMapping> mappings)
@@ -38,7 +47,14 @@ public sealed class ImageMap
     /// <c>waypoint</c> executable: its apphost, or <c>[dotnet, waypoint.dll]</c>; echo adds <c>echo</c>), Envoy's image
     /// runs <paramref name="envoyExecutable"/> (when null, Envoy's image cannot be pulled).
     /// </summary>
-    public static ImageMap Default(IReadOnlyList<string> waypointCommand, string? envoyExecutable)
+    public static ImageMap Default(IReadOnlyList<string> waypointCommand, string? envoyExecutable) =>
+        Default(waypointCommand, envoyExecutable, HostExecutable("curl"));
+
+    /// <summary>
+    /// <see cref="Default(IReadOnlyList{string}, string?)"/> with the tools image's <c>curl</c> given (when null, the
+    /// curl image cannot be pulled).
+    /// </summary>
+    public static ImageMap Default(IReadOnlyList<string> waypointCommand, string? envoyExecutable, string? curlExecutable)
     {
         ArgumentNullException.ThrowIfNull(waypointCommand);
         var mappings = new List<ImageMapping>();
@@ -49,7 +65,22 @@ public sealed class ImageMap
         }
 
         mappings.Add(new ImageMapping { Pattern = EchoImage, Entrypoint = [.. waypointCommand, "echo"] });
+        mappings.AddRange(HttpbinPatterns.Select(p => new ImageMapping { Pattern = p, Entrypoint = [.. waypointCommand, "echo", "--httpbin"], CommandNames = ["go-httpbin", "/bin/go-httpbin"] }));
+        if (curlExecutable is not null)
+        {
+            mappings.AddRange(ToolsPatterns.Select(p => new ImageMapping { Pattern = p, Entrypoint = [curlExecutable], CommandNames = ["curl", "/usr/bin/curl"] }));
+        }
+
         return new ImageMap(mappings);
+    }
+
+    /// <summary>A host executable by name, from PATH or the usual bin folders; null when absent.</summary>
+    public static string? HostExecutable(string name)
+    {
+        var path = Environment.GetEnvironmentVariable("PATH") ?? string.Empty;
+        return path.Split(':', StringSplitOptions.RemoveEmptyEntries).Concat(["/usr/local/bin", "/usr/bin", "/bin"])
+            .Select(directory => Path.Combine(directory, name))
+            .FirstOrDefault(candidate => Path.IsPathFullyQualified(candidate) && File.Exists(candidate));
     }
 
     /// <summary>

@@ -452,40 +452,11 @@ internal sealed partial class ProcessRuntime : IAsyncDisposable
     /// <summary>Runs a command in a running container's network and mount namespaces (exec probes, <c>kubectl exec</c> without a TTY).</summary>
     public async Task<ExecSyncResponse> ExecSyncAsync(string containerId, IReadOnlyList<string> command, long timeoutSeconds, CancellationToken cancellationToken)
     {
-        var container = FindContainer(containerId) ?? throw NotFound("container", containerId);
-        if (container.Process is not { Exit: null } process)
-        {
-            throw new RpcException(new Status(StatusCode.FailedPrecondition, $"Container {containerId} is not running."));
-        }
-
-        if (command.Count == 0)
-        {
-            throw new RpcException(new Status(StatusCode.InvalidArgument, "ExecSync needs a command."));
-        }
-
+        var start = ExecStartInfo(containerId, command);
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         if (timeoutSeconds > 0)
         {
             timeout.CancelAfter(TimeSpan.FromSeconds(timeoutSeconds));
-        }
-
-        var start = new System.Diagnostics.ProcessStartInfo(_tools.Nsenter)
-        {
-            UseShellExecute = false,
-            RedirectStandardInput = true,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
-        foreach (var argument in new[] { $"--target={process.ProcessId.ToString(CultureInfo.InvariantCulture)}", "--net", "--mount", "--" }.Concat(command))
-        {
-            start.ArgumentList.Add(argument);
-        }
-
-        start.Environment.Clear();
-        start.Environment["PATH"] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-        foreach (var variable in container.Config.Envs)
-        {
-            start.Environment[variable.Key] = variable.Value.ToStringUtf8();
         }
 
         using var exec = System.Diagnostics.Process.Start(start) ?? throw new RpcException(new Status(StatusCode.Internal, "nsenter did not start."));
@@ -508,6 +479,47 @@ internal sealed partial class ProcessRuntime : IAsyncDisposable
             Stderr = Google.Protobuf.ByteString.CopyFrom(await stderr.ConfigureAwait(false), Encoding.UTF8),
             ExitCode = exec.ExitCode,
         };
+    }
+
+    /// <summary>
+    /// How to start <paramref name="command"/> inside a running container, for <c>ExecSync</c> and the streaming exec:
+    /// <c>nsenter</c> into the network and mount namespaces of the container's process, with the container's
+    /// environment (and a PATH), every stream redirected. Throws NotFound / FailedPrecondition / InvalidArgument.
+    /// </summary>
+    public System.Diagnostics.ProcessStartInfo ExecStartInfo(string containerId, IReadOnlyList<string> command)
+    {
+        ArgumentNullException.ThrowIfNull(command);
+        var container = FindContainer(containerId) ?? throw NotFound("container", containerId);
+        if (container.Process is not { Exit: null } process)
+        {
+            throw new RpcException(new Status(StatusCode.FailedPrecondition, $"Container {containerId} is not running."));
+        }
+
+        if (command.Count == 0 || string.IsNullOrEmpty(command[0]))
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, "Exec needs a command."));
+        }
+
+        var start = new System.Diagnostics.ProcessStartInfo(_tools.Nsenter)
+        {
+            UseShellExecute = false,
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        foreach (var argument in new[] { $"--target={process.ProcessId.ToString(CultureInfo.InvariantCulture)}", "--net", "--mount", "--" }.Concat(command))
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        start.Environment.Clear();
+        start.Environment["PATH"] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+        foreach (var variable in container.Config.Envs)
+        {
+            start.Environment[variable.Key] = variable.Value.ToStringUtf8();
+        }
+
+        return start;
     }
 
     public async ValueTask DisposeAsync()

@@ -1,0 +1,21 @@
+using Microsoft.Extensions.Logging;
+
+namespace Waypoint.Node.Streaming;
+
+internal static partial class StreamingLog
+{
+    [LoggerMessage(EventId = 1, EventName = "ExecStarted", Level = LogLevel.Information, Message = "Exec in container {ContainerId} started over {Protocol}: {Command}")]
+    public static partial void ExecStarted(ILogger logger, string containerId, IReadOnlyList<string> command, string protocol);
+
+    [LoggerMessage(EventId = 2, EventName = "ExecFinished", Level = LogLevel.Information, Message = "Exec in container {ContainerId} exited with code {ExitCode} ({Protocol}).")]
+    public static partial void ExecFinished(ILogger logger, string containerId, int exitCode, string protocol);
+
+    [LoggerMessage(EventId = 3, EventName = "ExecAbandoned", Level = LogLevel.Information, Message = "Exec in container {ContainerId}: the client went away; the command was killed.")]
+    public static partial void ExecAbandoned(ILogger logger, string containerId);
+
+    [LoggerMessage(EventId = 4, EventName = "ExecFailedToStart", Level = LogLevel.Warning, Message = "Exec in container {ContainerId} could not start: {Problem}")]
+    public static partial void ExecFailedToStart(ILogger logger, string containerId, string problem);
+
+    [LoggerMessage(EventId = 5, EventName = "ExecProtocolRefused", Level = LogLevel.Warning, Message = "Exec in container {ContainerId} refused: the client asked for {Protocol}, not a WebSocket channel protocol this runtime speaks.")]
+    public static partial void ExecProtocolRefused(ILogger logger, string containerId, string protocol);
+}
