@@ -14,7 +14,7 @@ using Google.Protobuf.WellKnownTypes;
 using Waypoint.Agent.Tls;
 using UpstreamHttpProtocolOptions = Envoy.Extensions.Upstreams.Http.V3.HttpProtocolOptions;
 
-namespace Waypoint.Agent.Tests.EndToEnd;
+namespace Waypoint.TestKit.Envoy;
 
 // Waypoint.Node (a namespace, referenced through the TestKit) would otherwise hide Envoy's Node message here.
 using Node = global::Envoy.Config.Core.V3.Node;
@@ -25,7 +25,7 @@ using Node = global::Envoy.Config.Core.V3.Node;
 /// backend, and optionally a plain listener <c>outbound</c> whose cluster originates TLS with
 /// <see cref="HboneTlsContexts.Upstream"/>.
 /// </summary>
-internal static class AgentEnvoyBootstrap
+public static class AgentEnvoyBootstrap
 {
     private static readonly JsonFormatter s_json = new(JsonFormatter.Settings.Default.WithTypeRegistry(TypeRegistry.FromMessages(
         DownstreamTlsContext.Descriptor, UpstreamTlsContext.Descriptor, HttpConnectionManager.Descriptor, Router.Descriptor, UpstreamHttpProtocolOptions.Descriptor)));
