@@ -18,7 +18,7 @@ namespace Waypoint.Agent.Tests.Istiod;
 /// backoff, rotates when istiod answers again, and no request fails. Seconds-scale with a 30 s certificate; the
 /// 10-minute outage is <c>bench istiod-outage</c>.
 /// </summary>
-[Collection(RealIstiodCollection.Name)]
+[Collection(RealIstiodTests.Name)]
 [SupportedOSPlatform("linux")]
 public sealed class IstiodOutageTests(SharedBoxFixture box, ITestOutputHelper output)
 {

@@ -53,7 +53,7 @@ public sealed class WaypointBindingComparisonTests(SharedBoxFixture box, ITestOu
         foreach (var (waypoint, address) in s_addresses)
         {
             var (ns, name) = Split(waypoint);
-            var status = new V1Patch($$"""{"status":{"addresses":[{"type":"IPAddress","value":"{{address}}"}]}}""", V1Patch.PatchType.MergePatch);
+            var status = new V1Patch($$$"""{"status":{"addresses":[{"type":"IPAddress","value":"{{{address}}}"}]}}""", V1Patch.PatchType.MergePatch);
             await admin.CustomObjects.PatchNamespacedCustomObjectStatusAsync(status, "gateway.networking.k8s.io", "v1", ns, "gateways", name, cancellationToken: cancel.Token);
         }
 

@@ -7,6 +7,7 @@ using k8s.Autorest;
 using k8s.Models;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
+using Waypoint.Agent;
 using Waypoint.Agent.Ca;
 using Waypoint.Box;
 
@@ -49,7 +50,7 @@ public static class RealIstiod
         ThroughBox(box));
 
     /// <summary>Creates the namespace and ServiceAccount if missing, writes a token and the root istiod publishes into <paramref name="directory"/>.</summary>
-    public static async Task<RealIstiodWorkload> PrepareWorkloadAsync(Kubernetes admin, string ns, string serviceAccount, string directory, CancellationToken cancellationToken)
+    public static async Task<RealIstiodWorkload> PrepareWorkloadAsync(k8s.Kubernetes admin, string ns, string serviceAccount, string directory, CancellationToken cancellationToken)
     {
         await IgnoreConflictAsync(() => admin.CoreV1.CreateNamespaceAsync(new V1Namespace { Metadata = new V1ObjectMeta { Name = ns } }, cancellationToken: cancellationToken));
         await IgnoreConflictAsync(() => admin.CoreV1.CreateNamespacedServiceAccountAsync(new V1ServiceAccount { Metadata = new V1ObjectMeta { Name = serviceAccount } }, ns, cancellationToken: cancellationToken));

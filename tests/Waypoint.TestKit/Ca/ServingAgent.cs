@@ -103,7 +103,7 @@ public sealed class ServingAgent : IAsyncDisposable
         {
             await host.StartAsync(cancellationToken).ConfigureAwait(false);
             await agent.Manager.WaitForCertificateAsync(cancellationToken).ConfigureAwait(false);
-            agent.Envoy = await EnvoyProcess.StartAsync(AgentEnvoyBootstrap.Build(options.SocketPath, options.TrustDomain, backend.EndPoint)).ConfigureAwait(false);
+            agent.Envoy = await EnvoyProcess.StartAsync(AgentEnvoyBootstrap.Build(options.SocketPath, options.TrustDomain, backend.EndPoint), cancellationToken: cancellationToken).ConfigureAwait(false);
             agent.MeshEndPoint = new IPEndPoint(IPAddress.Loopback, await agent.Envoy.GetListenerPortAsync("mesh", cancellationToken).ConfigureAwait(false));
             return agent;
         }

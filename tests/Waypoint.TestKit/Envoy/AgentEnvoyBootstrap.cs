@@ -92,7 +92,7 @@ public static class AgentEnvoyBootstrap
         };
         var chain = new FilterChain
         {
-            Filters = { new Envoy.Config.Listener.V3.Filter { Name = "envoy.filters.network.http_connection_manager", TypedConfig = Any.Pack(hcm) } },
+            Filters = { new global::Envoy.Config.Listener.V3.Filter { Name = "envoy.filters.network.http_connection_manager", TypedConfig = Any.Pack(hcm) } },
         };
         if (transportSocket is not null)
         {
@@ -103,5 +103,5 @@ public static class AgentEnvoyBootstrap
     }
 
     private static Address Socket(IPEndPoint endPoint) =>
-        new() { SocketAddress = new Envoy.Config.Core.V3.SocketAddress { Address = endPoint.Address.ToString(), PortValue = (uint)endPoint.Port } };
+        new() { SocketAddress = new global::Envoy.Config.Core.V3.SocketAddress { Address = endPoint.Address.ToString(), PortValue = (uint)endPoint.Port } };
 }

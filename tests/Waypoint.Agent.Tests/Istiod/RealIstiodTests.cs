@@ -7,7 +7,7 @@ namespace Waypoint.Agent.Tests.Istiod;
 /// its istiod, which the other classes must not see mid-call.
 /// </summary>
 [CollectionDefinition(Name, DisableParallelization = true)]
-public sealed class RealIstiodCollection : ICollectionFixture<SharedBoxFixture>
+public sealed class RealIstiodTests : ICollectionFixture<SharedBoxFixture>
 {
     public const string Name = "Real istiod";
 }
