@@ -116,7 +116,11 @@ public sealed class RealIstiodCaTests(SharedBoxFixture box, ITestOutputHelper ou
         output.WriteLine($"real: {realError.Message}\ndouble: {doubleError.Message}");
         Assert.Equal((StatusCode?)StatusCode.InvalidArgument, realError.StatusCode);
         Assert.Equal(realError.StatusCode, doubleError.StatusCode);
+        Assert.Equal(Detail(realError), Detail(doubleError));
     }
+
+    /// <summary>istiod's own words, without the client's prefix (which names the address).</summary>
+    private static string Detail(WorkloadCertificateException error) => ((RpcException)error.InnerException!).Status.Detail;
 
     private static async Task<IssuedShape> IssueAsync(IstioCaClient client, string identity, WorkloadKeyType keyType, TimeSpan ttl, CancellationToken cancellationToken)
     {
