@@ -36,6 +36,21 @@ internal static class Program
             return AuthorizationDataPlane.RunAsync(authorizationArgs).GetAwaiter().GetResult();
         }
 
+        if (args is ["istiod-ca", .. var caArgs] && OperatingSystem.IsLinux())
+        {
+            return IstiodCertificates.RunLatencyAsync(caArgs).GetAwaiter().GetResult();
+        }
+
+        if (args is ["istiod-outage", .. var outageArgs] && OperatingSystem.IsLinux())
+        {
+            return IstiodCertificates.RunOutageAsync(outageArgs).GetAwaiter().GetResult();
+        }
+
+        if (args is ["box-memory", .. var memoryArgs] && OperatingSystem.IsLinux())
+        {
+            return BoxMemory.RunAsync(memoryArgs).GetAwaiter().GetResult();
+        }
+
         if (args is ["controller-sync", ..])
         {
             Console.WriteLine(ControllerSyncMeasurement.RunAsync().GetAwaiter().GetResult());

@@ -10,6 +10,12 @@ internal static partial class BoxLog
     [LoggerMessage(Level = LogLevel.Information, Message = "{Component} ready (pid {ProcessId}, log {LogPath})")]
     public static partial void ComponentReady(ILogger logger, string component, int? processId, string logPath);
 
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Component} exited and was started again (pid {ProcessId}, restart {Restarts})")]
+    public static partial void ComponentRestarted(ILogger logger, string component, int? processId, int restarts);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "The state file could not be rewritten")]
+    public static partial void StateWriteFailed(ILogger logger, Exception exception);
+
     [LoggerMessage(Level = LogLevel.Information, Message = "Service VIPs proxied and cluster DNS serving on {DnsAddress}:53")]
     public static partial void ServicesReady(ILogger logger, System.Net.IPAddress dnsAddress);
 

@@ -435,6 +435,9 @@ public sealed class KubernetesBox : IAsyncDisposable
                 $"--monitoringAddr={node}:{BoxPorts.IstiodMonitoring}", "--ctrlz_address=127.0.0.1",
             ],
             IsReadyAsync = ct => IsOkAsync(new Uri($"http://127.0.0.1:{BoxPorts.IstiodHttp}/ready"), ct),
+            // Like its Deployment's pod, istiod comes back when it exits (its CA keeps its root in istio-ca-secret):
+            // the agent's and the ztunnel's outage handling is tested against that.
+            RestartOnExit = true,
         }, cancellationToken).ConfigureAwait(false);
 
         // Pods reach istiod as istiod.istio-system.svc through its Service; the box's own clients keep 127.0.0.1.
@@ -485,11 +488,31 @@ public sealed class KubernetesBox : IAsyncDisposable
 
         spec = spec with { ReadyTimeout = _options.ReadyTimeout };
         var component = new BoxComponent(spec, LogDirectory);
+        component.Restarted += (_, _) => _ = OnRestartedAsync(component);
         _components.Add(component);
         await component.StartAsync(cancellationToken).ConfigureAwait(false);
         BoxLog.ComponentReady(_logger, component.Name, component.ProcessId, component.LogPath);
         await WriteStateAsync(ready: State?.Ready ?? false, cancellationToken).ConfigureAwait(false);
         return component;
+    }
+
+    /// <summary>A supervised component came back: log it and put its new pid in the state file (tests signal it by pid).</summary>
+    private async Task OnRestartedAsync(BoxComponent component)
+    {
+        BoxLog.ComponentRestarted(_logger, component.Name, component.ProcessId, component.Restarts);
+        if (Volatile.Read(ref _stopped) != 0)
+        {
+            return;
+        }
+
+        try
+        {
+            await WriteStateAsync(ready: State?.Ready ?? false, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (IOException ex)
+        {
+            BoxLog.StateWriteFailed(_logger, ex);
+        }
     }
 
     private async Task ApplyCrdsAsync(CancellationToken cancellationToken)

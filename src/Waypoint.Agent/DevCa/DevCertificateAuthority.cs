@@ -198,9 +198,14 @@ public sealed class DevCertificateAuthority : IDisposable
         }
 
         return validitySeconds > (long)MaxWorkloadTtl.TotalSeconds
-            ? throw new RpcException(new Status(StatusCode.InvalidArgument, $"requested TTL {validitySeconds}s is greater than the max allowed TTL {(long)MaxWorkloadTtl.TotalSeconds}s"))
+            ? throw new RpcException(new Status(StatusCode.InvalidArgument,
+                $"CSR signing error (requested TTL {GoDuration(TimeSpan.FromSeconds(validitySeconds))} is greater than the max allowed TTL {GoDuration(MaxWorkloadTtl)})"))
             : TimeSpan.FromSeconds(validitySeconds);
     }
+
+    /// <summary>A whole-second duration as Go prints it (<c>2184h0m0s</c>), istiod's wording (checked against the real one).</summary>
+    private static string GoDuration(TimeSpan duration) =>
+        string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{(long)duration.TotalHours}h{duration.Minutes}m{duration.Seconds}s");
 
     public void Dispose()
     {

@@ -22,18 +22,32 @@ public sealed record BoxComponentSpec
     public required Func<CancellationToken, Task<bool>> IsReadyAsync { get; init; }
 
     public TimeSpan ReadyTimeout { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>
+    /// Start the process again when it exits after it was ready, as a Deployment's pod would be (istiod); without it an
+    /// exit is a crash of the box.
+    /// </summary>
+    public bool RestartOnExit { get; init; }
+
+    /// <summary>How long a restart waits after the exit.</summary>
+    public TimeSpan RestartDelay { get; init; } = TimeSpan.FromSeconds(1);
 }
 
 /// <summary>
 /// One process of the box: started with its output in its own log file, waited for until ready, stopped with
-/// SIGTERM (then SIGKILL after a timeout). A start failure is a <see cref="BoxComponentException"/> naming it.
+/// SIGTERM (then SIGKILL after a timeout). A start failure is a <see cref="BoxComponentException"/> naming it. With
+/// <see cref="BoxComponentSpec.RestartOnExit"/> an exit after it was ready starts it again (same log, new pid).
 /// </summary>
 public sealed class BoxComponent : IDisposable
 {
     private static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(100);
     private readonly BoxComponentSpec _spec;
     private readonly TaskCompletionSource _exited = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly Lock _lock = new();
     private Process? _process;
+    private bool _ready;
+    private int _restarts;
 
     public BoxComponent(BoxComponentSpec spec, string logDirectory)
     {
@@ -46,7 +60,16 @@ public sealed class BoxComponent : IDisposable
 
     public string LogPath { get; }
 
-    /// <summary>Completes when the process exits (after <see cref="StartAsync"/>; never before it is started).</summary>
+    /// <summary>Raised (on a pool thread) after a restart started a new process; <see cref="ProcessId"/> is the new one.</summary>
+    public event EventHandler? Restarted;
+
+    /// <summary>How many times the process was started again after an exit.</summary>
+    public int Restarts => Volatile.Read(ref _restarts);
+
+    /// <summary>
+    /// Completes when the process exits for good (after <see cref="StartAsync"/>; never before it is started): not on an
+    /// exit followed by a restart.
+    /// </summary>
     public Task Exited => _exited.Task;
 
     /// <summary>The exit code once exited.</summary>
@@ -63,27 +86,7 @@ public sealed class BoxComponent : IDisposable
             throw new InvalidOperationException($"{Name} was already started.");
         }
 
-        // sh only redirects and execs: the pid is the component's own, so signals reach it directly.
-        var startInfo = new ProcessStartInfo("/bin/sh") { UseShellExecute = false, WorkingDirectory = _spec.WorkingDirectory ?? string.Empty };
-        foreach (var argument in (string[])["-c", "log=$1; shift; exec \"$@\" >>\"$log\" 2>&1 </dev/null", "sh", LogPath, _spec.Executable, .. _spec.Arguments])
-        {
-            startInfo.ArgumentList.Add(argument);
-        }
-
-        foreach (var (name, value) in _spec.Environment)
-        {
-            if (value is null)
-            {
-                startInfo.Environment.Remove(name);
-            }
-            else
-            {
-                startInfo.Environment[name] = value;
-            }
-        }
-
-        _process = Process.Start(startInfo) ?? throw new BoxComponentException(Name, null, LogPath, $"{Name} could not be started.");
-        _ = _process.WaitForExitAsync(CancellationToken.None).ContinueWith(_ => _exited.TrySetResult(), TaskScheduler.Default);
+        _process = Launch();
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(_spec.ReadyTimeout);
         while (true)
@@ -97,6 +100,11 @@ public sealed class BoxComponent : IDisposable
             {
                 if (await _spec.IsReadyAsync(timeout.Token).ConfigureAwait(false))
                 {
+                    lock (_lock)
+                    {
+                        _ready = true;
+                    }
+
                     return;
                 }
             }
@@ -127,9 +135,14 @@ public sealed class BoxComponent : IDisposable
         }
     }
 
-    /// <summary>SIGTERM, wait up to <paramref name="timeout"/>, then SIGKILL; returns when the process is gone.</summary>
+    /// <summary>SIGTERM, wait up to <paramref name="timeout"/>, then SIGKILL; returns when the process is gone (never restarted).</summary>
     public async Task StopAsync(TimeSpan timeout)
     {
+        lock (_lock)
+        {
+            _stopping.Cancel();
+        }
+
         if (_process is null || _process.HasExited)
         {
             return;
@@ -148,5 +161,69 @@ public sealed class BoxComponent : IDisposable
         }
     }
 
-    public void Dispose() => _process?.Dispose();
+    public void Dispose()
+    {
+        _process?.Dispose();
+        _stopping.Dispose();
+    }
+
+    private Process Launch()
+    {
+        // sh only redirects and execs: the pid is the component's own, so signals reach it directly.
+        var startInfo = new ProcessStartInfo("/bin/sh") { UseShellExecute = false, WorkingDirectory = _spec.WorkingDirectory ?? string.Empty };
+        foreach (var argument in (string[])["-c", "log=$1; shift; exec \"$@\" >>\"$log\" 2>&1 </dev/null", "sh", LogPath, _spec.Executable, .. _spec.Arguments])
+        {
+            startInfo.ArgumentList.Add(argument);
+        }
+
+        foreach (var (name, value) in _spec.Environment)
+        {
+            if (value is null)
+            {
+                startInfo.Environment.Remove(name);
+            }
+            else
+            {
+                startInfo.Environment[name] = value;
+            }
+        }
+
+        var process = Process.Start(startInfo) ?? throw new BoxComponentException(Name, null, LogPath, $"{Name} could not be started.");
+        _ = WatchAsync(process);
+        return process;
+    }
+
+    /// <summary>On the process's exit: start it again (a supervised component that was ready, not being stopped), or report the exit.</summary>
+    private async Task WatchAsync(Process process)
+    {
+        await process.WaitForExitAsync(CancellationToken.None).ConfigureAwait(false);
+        if (_spec.RestartOnExit && _ready && !_stopping.IsCancellationRequested)
+        {
+            try
+            {
+                await Task.Delay(_spec.RestartDelay, _stopping.Token).ConfigureAwait(false);
+                lock (_lock)
+                {
+                    _stopping.Token.ThrowIfCancellationRequested();
+                    _process = Launch();
+                    Interlocked.Increment(ref _restarts);
+                }
+
+                process.Dispose();
+                Restarted?.Invoke(this, EventArgs.Empty);
+                return;
+            }
+            catch (OperationCanceledException)
+            {
+                // Stopped while waiting to restart: this exit is final.
+            }
+#pragma warning disable CA1031 // a failed restart is this component's final exit, reported like any other
+            catch (Exception)
+#pragma warning restore CA1031
+            {
+            }
+        }
+
+        _exited.TrySetResult();
+    }
 }

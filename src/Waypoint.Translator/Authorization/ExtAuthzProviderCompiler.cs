@@ -12,6 +12,7 @@ using Envoy.Type.Matcher.V3;
 using Envoy.Type.V3;
 using Waypoint.Translator.Model;
 using HttpRbac = Envoy.Extensions.Filters.Http.Rbac.V3.RBAC;
+using HttpService = Envoy.Extensions.Filters.Http.ExtAuthz.V3.HttpService;
 
 namespace Waypoint.Translator.Authorization;
 

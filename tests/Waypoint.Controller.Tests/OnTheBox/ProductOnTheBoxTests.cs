@@ -23,7 +23,7 @@ namespace Waypoint.Controller.Tests.OnTheBox;
 /// </summary>
 [Collection(OnTheBoxTests.Name)]
 [SupportedOSPlatform("linux")]
-public sealed class ProductOnTheBoxTests(ProductBoxFixture box, ITestOutputHelper output) : IClassFixture<ProductBoxFixture>
+public sealed partial class ProductOnTheBoxTests(ProductBoxFixture box, ITestOutputHelper output) : IClassFixture<ProductBoxFixture>
 {
     private const string ControllerNs = ProductBoxFixture.ControllerNamespace;
     private const string ControllerUser = "system:serviceaccount:" + ControllerNs + ":" + ProductBoxFixture.ControllerServiceAccount;

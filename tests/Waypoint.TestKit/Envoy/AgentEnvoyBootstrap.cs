@@ -14,7 +14,7 @@ using Google.Protobuf.WellKnownTypes;
 using Waypoint.Agent.Tls;
 using UpstreamHttpProtocolOptions = Envoy.Extensions.Upstreams.Http.V3.HttpProtocolOptions;
 
-namespace Waypoint.Agent.Tests.EndToEnd;
+namespace Waypoint.TestKit.Envoy;
 
 // Waypoint.Node (a namespace, referenced through the TestKit) would otherwise hide Envoy's Node message here.
 using Node = global::Envoy.Config.Core.V3.Node;
@@ -25,7 +25,7 @@ using Node = global::Envoy.Config.Core.V3.Node;
 /// backend, and optionally a plain listener <c>outbound</c> whose cluster originates TLS with
 /// <see cref="HboneTlsContexts.Upstream"/>.
 /// </summary>
-internal static class AgentEnvoyBootstrap
+public static class AgentEnvoyBootstrap
 {
     private static readonly JsonFormatter s_json = new(JsonFormatter.Settings.Default.WithTypeRegistry(TypeRegistry.FromMessages(
         DownstreamTlsContext.Descriptor, UpstreamTlsContext.Descriptor, HttpConnectionManager.Descriptor, Router.Descriptor, UpstreamHttpProtocolOptions.Descriptor)));
@@ -92,7 +92,7 @@ internal static class AgentEnvoyBootstrap
         };
         var chain = new FilterChain
         {
-            Filters = { new Envoy.Config.Listener.V3.Filter { Name = "envoy.filters.network.http_connection_manager", TypedConfig = Any.Pack(hcm) } },
+            Filters = { new global::Envoy.Config.Listener.V3.Filter { Name = "envoy.filters.network.http_connection_manager", TypedConfig = Any.Pack(hcm) } },
         };
         if (transportSocket is not null)
         {
@@ -103,5 +103,5 @@ internal static class AgentEnvoyBootstrap
     }
 
     private static Address Socket(IPEndPoint endPoint) =>
-        new() { SocketAddress = new Envoy.Config.Core.V3.SocketAddress { Address = endPoint.Address.ToString(), PortValue = (uint)endPoint.Port } };
+        new() { SocketAddress = new global::Envoy.Config.Core.V3.SocketAddress { Address = endPoint.Address.ToString(), PortValue = (uint)endPoint.Port } };
 }
