@@ -11,11 +11,6 @@ internal static class Program
             return LocalBoxStartup.RunAsync(boxArgs).GetAwaiter().GetResult();
         }
 
-        if (args is ["local", .. var localArgs])
-        {
-            return LocalBench.Run(localArgs);
-        }
-
         if (args is ["translation-memory", .. var rest])
         {
             return TranslationMemory.Run(rest);
