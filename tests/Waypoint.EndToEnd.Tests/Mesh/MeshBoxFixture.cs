@@ -82,7 +82,7 @@ public sealed class MeshBoxFixture : IAsyncLifetime
         _process.BeginErrorReadLine();
 
         await WaitForLineAsync(0, l => l.StartsWith("The local mesh is up (", StringComparison.Ordinal), "the mesh to come up", s_startLimit);
-        Assert.DoesNotContain(Lines(), l => l.Contains("rejected", StringComparison.Ordinal));
+        Assert.DoesNotContain(Lines(), l => l.StartsWith("rejected", StringComparison.Ordinal));
         State = LocalBoxState.TryRead(StateFile) ?? throw new InvalidOperationException($"{StateFile} is not readable:\n{Output}");
         Connection = await KubernetesBox.AttachAsync(State.BoxStateFile, CancellationToken.None);
         Admin = Connection.CreateAdminHttpClient();
