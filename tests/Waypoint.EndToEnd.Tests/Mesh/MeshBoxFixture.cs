@@ -91,16 +91,18 @@ public sealed class MeshBoxFixture : IAsyncLifetime
         await EventuallyAsync(() => Task.FromResult(ReadState().Pods.Count >= MeshFiles.PodCount + 1), () => Task.FromResult("the state file never listed every pod"), s_limit);
         var client = ReadState().FindPod(LocalClientPod.Key)!;
         _clientNetwork = new BoxNetworkNamespace($"/proc/{Connection.State.BoxProcessId}/root{client.NetworkNamespacePath}");
-        Client = CreateClientPodHttpClient(TimeSpan.FromSeconds(20));
 
-        // Each namespace's waypoint serves its routes and policies (the last file's effect is visible) before any test runs.
+        // Each namespace's waypoint serves its routes and policies (the last file's effect is visible) before any test
+        // runs. Every probe on a new connection: ztunnel picks the path (waypoint or not) when a connection opens, so a
+        // connection opened before the Service's waypoint was known would go around it for as long as it lives.
         foreach (var (url, header, value) in MeshFiles.Canaries)
         {
             await EventuallyAsync(async () =>
             {
+                using var probe = CreateClientPodHttpClient(TimeSpan.FromSeconds(20));
                 try
                 {
-                    using var response = await Client.GetAsync(new Uri(url));
+                    using var response = await probe.GetAsync(new Uri(url));
                     return response.StatusCode == HttpStatusCode.OK && (header is null || (response.Headers.TryGetValues(header, out var values) && values.Contains(value)));
                 }
                 catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException)
@@ -110,6 +112,7 @@ public sealed class MeshBoxFixture : IAsyncLifetime
             }, () => Task.FromResult($"{url} never answered 200{(header is null ? "" : $" with {header}: {value}")}"), s_startLimit);
         }
 
+        Client = CreateClientPodHttpClient(TimeSpan.FromSeconds(20));
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"mesh box: start → every namespace served through its waypoint in {started.Elapsed.TotalSeconds:0.0} s"));
     }
 
