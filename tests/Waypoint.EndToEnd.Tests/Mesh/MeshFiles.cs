@@ -11,15 +11,18 @@ internal static class MeshFiles
     /// <summary>The echo pods the files make (the waypoints' pods come on top).</summary>
     public static int PodCount => All.Values.Sum(yaml => yaml.Split("\nkind: Pod\n").Length - 1);
 
-    /// <summary>Per namespace, a request whose answer shows its waypoint serves the last of its files (route filters, policies).</summary>
+    /// <summary>
+    /// Per namespace, a request whose answer shows its waypoint serves the last of its files (route filters, policies);
+    /// <c>server: envoy</c> shows an answer came through a waypoint (the echo's own is Kestrel's).
+    /// </summary>
     public static IReadOnlyList<(string Url, string? Header, string? Value)> Canaries { get; } =
     [
-        ($"http://bound.{BasicsMesh.Ns}.svc.cluster.local/ready", null, null),
+        ($"http://bound.{BasicsMesh.Ns}.svc.cluster.local/ready", "server", "envoy"),
         ($"http://unbound.{BasicsMesh.Ns}.svc.cluster.local/ready", null, null),
         ($"http://mods.{FeaturesMesh.Ns}.svc.cluster.local/ready", "x-resp", "yes"),
-        ($"http://retry.{FeaturesMesh.Ns}.svc.cluster.local/ready", null, null),
+        ($"http://retry.{FeaturesMesh.Ns}.svc.cluster.local/ready", "server", "envoy"),
         ($"http://gw-b.{TrafficPolicyMesh.Ns}.svc.cluster.local/ready", "x-mesh-default", "route"),
         ($"http://gw-a.{TrafficPolicyMesh.Ns}.svc.cluster.local/ready", "x-mesh-default", "gateway"),
-        ($"http://app.{LiveMesh.Ns}.svc.cluster.local/ready", null, null),
+        ($"http://app.{LiveMesh.Ns}.svc.cluster.local/ready", "server", "envoy"),
     ];
 }
