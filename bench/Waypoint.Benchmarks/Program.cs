@@ -16,11 +16,6 @@ internal static class Program
             return ControllerSyncOnTheBox.RunAsync(syncArgs).GetAwaiter().GetResult();
         }
 
-        if (args is ["local", .. var localArgs])
-        {
-            return LocalBench.Run(localArgs);
-        }
-
         if (args is ["translation-memory", .. var rest])
         {
             return TranslationMemory.Run(rest);

@@ -6,7 +6,6 @@ using Waypoint.Box;
 using Waypoint.Box.Assets;
 using Waypoint.Box.Network;
 using Waypoint.Box.Product;
-using Waypoint.Local;
 using Waypoint.Local.Box;
 using Waypoint.Local.Envoy;
 using Waypoint.Node.Images;
@@ -99,7 +98,7 @@ internal sealed class LocalCommand : IWaypointCommand
     private static Option<string> StateFileOption() => new("--state-file")
     {
         Description = "Where the running mesh describes the box, its pods and Services (read by `waypoint local curl` and `exec`).",
-        DefaultValueFactory = _ => LocalRigOptions.DefaultStateFile,
+        DefaultValueFactory = _ => LocalMeshOptions.DefaultStateFile,
     };
 
     private static async Task<int> RunInsideAsync(BoxOptions boxOptions, LocalMeshOptions meshOptions, ILoggerFactory loggerFactory, TextWriter output, TextWriter error, CancellationTokenSource stop)

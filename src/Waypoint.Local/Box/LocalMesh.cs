@@ -20,6 +20,17 @@ public sealed record LocalMeshOptions
 
     public required string StateFile { get; init; }
 
+    /// <summary>The default state file: <c>$XDG_RUNTIME_DIR/waypoint-local/state.json</c>, else under the temp dir.</summary>
+    public static string DefaultStateFile
+    {
+        get
+        {
+            var runtime = Environment.GetEnvironmentVariable("XDG_RUNTIME_DIR");
+            var root = string.IsNullOrEmpty(runtime) ? Path.GetTempPath() : runtime;
+            return Path.Combine(root, "waypoint-local", "state.json");
+        }
+    }
+
     public required string BoxStateFile { get; init; }
 
     /// <summary>The field manager of the directory's apply (and its <c>waypoint.dev/applied-by</c> label).</summary>

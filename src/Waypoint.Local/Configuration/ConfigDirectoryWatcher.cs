@@ -74,7 +74,7 @@ internal sealed class ConfigDirectoryWatcher : IDisposable
                 }
                 catch (Exception ex) when (ex is not OperationCanceledException)
                 {
-                    LocalRigLog.ReloadFailed(logger, ex);
+                    ConfigDirectoryWatcherLog.ReloadFailed(logger, ex);
                 }
             }
         }
@@ -83,4 +83,10 @@ internal sealed class ConfigDirectoryWatcher : IDisposable
             // Stopping.
         }
     }
+}
+
+internal static partial class ConfigDirectoryWatcherLog
+{
+    [LoggerMessage(Level = LogLevel.Error, EventId = 1, EventName = "ReloadFailed", Message = "Reloading the configuration failed; the previous configuration keeps serving.")]
+    public static partial void ReloadFailed(ILogger logger, Exception exception);
 }

@@ -136,7 +136,7 @@ public sealed class EnvoyInstance : IAsyncDisposable
 
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
-        LocalRigLog.EnvoyStarting(logger, options.Role, process.Id, workDirectory);
+        EnvoyInstanceLog.EnvoyStarting(logger, options.Role, process.Id, workDirectory);
 
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(options.StartTimeout);
@@ -154,7 +154,7 @@ public sealed class EnvoyInstance : IAsyncDisposable
                     timeout.Token).ConfigureAwait(false);
             }
 
-            LocalRigLog.EnvoyReady(logger, options.Role, instance.AdminUri);
+            EnvoyInstanceLog.EnvoyReady(logger, options.Role, instance.AdminUri);
             return instance;
         }
         catch (Exception ex) when (ex is OperationCanceledException or EnvoyStartException)
@@ -307,7 +307,7 @@ public sealed class EnvoyInstance : IAsyncDisposable
             await WaitForExitQuietlyAsync().ConfigureAwait(false);
         }
 
-        LocalRigLog.EnvoyStopped(_logger, Role, _process.ExitCode);
+        EnvoyInstanceLog.EnvoyStopped(_logger, Role, _process.ExitCode);
     }
 
     /// <summary>Kills Envoy at once, without draining.</summary>

@@ -179,6 +179,7 @@ public static class ZtunnelEnvoyConfig
                         "log_format": { "text_format_source": { "inline_string": {{Quote("inbound pod=" + pod.Key + " method=%REQ(:METHOD)% authority=%REQ(:AUTHORITY)% peer=%DOWNSTREAM_PEER_URI_SAN% upstream=%UPSTREAM_HOST% code=%RESPONSE_CODE% flags=%RESPONSE_FLAGS%\n")}} } }
                       }
                     }],
+                    "access_log_options": { "flush_access_log_on_new_request": true },
                     "route_config": {
                       "name": {{Quote("inbound|" + pod.Key)}},
                       "virtual_hosts": [{

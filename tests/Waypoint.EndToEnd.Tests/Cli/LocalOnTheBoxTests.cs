@@ -12,6 +12,7 @@ namespace Waypoint.EndToEnd.Tests.Cli;
 /// a file prunes its objects; the controller pod's Gateway/HTTPRoute status is visible through the kubeconfig; SIGTERM
 /// stops everything and removes the state file. No sleeps: observable state is polled under generous safety limits.
 /// </summary>
+[Collection(LocalOnTheBoxGroup.Name)]
 public sealed class LocalOnTheBoxTests : IAsyncLifetime
 {
     private static readonly TimeSpan s_startLimit = TimeSpan.FromMinutes(5);
@@ -273,4 +274,11 @@ public sealed class LocalOnTheBoxTests : IAsyncLifetime
         metadata: {name: extra, namespace: clitest}
         data: {greeting: hello}
         """;
+}
+
+/// <summary>Runs alone (a box of its own), not beside the mesh box's collection.</summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class LocalOnTheBoxGroup
+{
+    public const string Name = "waypoint local on the box";
 }

@@ -3,21 +3,22 @@ using System.Net.Sockets;
 using System.Text;
 using Waypoint.Local.Echo;
 
-namespace Waypoint.EndToEnd.Tests.Local;
+namespace Waypoint.EndToEnd.Tests.Mesh;
 
-public sealed class FeaturesFixture : RigFixture
+/// <summary>Namespace <c>feat</c> (its waypoint for every Service): one Service per HTTPRoute feature.</summary>
+internal static class FeaturesMesh
 {
     public const string Ns = "feat";
 
-    protected override IReadOnlyDictionary<string, string> Files => new Dictionary<string, string>
+    public static IReadOnlyDictionary<string, string> Files => new Dictionary<string, string>
     {
-        ["00-mesh.yaml"] = RigYaml.Namespace(Ns, waypoint: "waypoint") + RigYaml.Waypoint("waypoint", Ns),
-        ["10-services.yaml"] = string.Concat(
+        ["feat-00-mesh.yaml"] = MeshYaml.Namespace(Ns, waypoint: "waypoint") + MeshYaml.Waypoint("waypoint", Ns),
+        ["feat-10-services.yaml"] = string.Concat(
             new[] { "web", "web-v2", "other", "mods", "redir", "rewrite", "split", "split-a", "split-b", "mirror", "mirror-shadow", "timeouts", "retry" }
-                .Select(s => RigYaml.EchoService(s, Ns)))
-            + RigYaml.EchoService("tcp", Ns, port: 9000, portName: "tcp-echo").Replace("targetPort: 8080", "targetPort: 9000").Replace("containerPort: 8080", "containerPort: 9000"),
-        ["20-routes.yaml"] = string.Concat(
-            RouteYaml.ForService("web", Ns, """
+                .Select(s => MeshYaml.EchoService(s, Ns)))
+            + MeshYaml.EchoService("tcp", Ns, port: 9000, portName: "tcp-echo", tcp: true),
+        ["feat-20-routes.yaml"] = string.Concat(
+            MeshYaml.Route("web", Ns, """
               - matches:
                 - headers: [{ name: x-version, value: v2 }]
                 - queryParams: [{ name: variant, value: v2 }]
@@ -26,7 +27,7 @@ public sealed class FeaturesFixture : RigFixture
                 backendRefs: [{ name: web-v2, port: 80 }]
               - backendRefs: [{ name: web, port: 80 }]
             """),
-            RouteYaml.ForService("mods", Ns, """
+            MeshYaml.Route("mods", Ns, """
               - filters:
                 - type: RequestHeaderModifier
                   requestHeaderModifier:
@@ -38,7 +39,7 @@ public sealed class FeaturesFixture : RigFixture
                     add: [{ name: x-resp, value: "yes" }]
                 backendRefs: [{ name: mods, port: 80 }]
             """),
-            RouteYaml.ForService("redir", Ns, """
+            MeshYaml.Route("redir", Ns, """
               - matches: [{ path: { type: PathPrefix, value: /old } }]
                 filters:
                 - type: RequestRedirect
@@ -49,7 +50,7 @@ public sealed class FeaturesFixture : RigFixture
                     path: { type: ReplaceFullPath, replaceFullPath: /new }
               - backendRefs: [{ name: redir, port: 80 }]
             """),
-            RouteYaml.ForService("rewrite", Ns, """
+            MeshYaml.Route("rewrite", Ns, """
               - matches: [{ path: { type: PathPrefix, value: /api } }]
                 filters:
                 - type: URLRewrite
@@ -58,38 +59,39 @@ public sealed class FeaturesFixture : RigFixture
                     path: { type: ReplacePrefixMatch, replacePrefixMatch: /v2 }
                 backendRefs: [{ name: rewrite, port: 80 }]
             """),
-            RouteYaml.ForService("split", Ns, """
+            MeshYaml.Route("split", Ns, """
               - backendRefs:
                 - { name: split-a, port: 80, weight: 80 }
                 - { name: split-b, port: 80, weight: 20 }
             """),
-            RouteYaml.ForService("mirror", Ns, """
+            MeshYaml.Route("mirror", Ns, """
               - filters:
                 - type: RequestMirror
                   requestMirror:
                     backendRef: { name: mirror-shadow, port: 80 }
                 backendRefs: [{ name: mirror, port: 80 }]
             """),
-            RouteYaml.ForService("timeouts", Ns, """
+            MeshYaml.Route("timeouts", Ns, """
               - matches: [{ path: { type: PathPrefix, value: /backend } }]
                 timeouts: { backendRequest: 300ms }
                 backendRefs: [{ name: timeouts, port: 80 }]
               - timeouts: { request: 500ms }
                 backendRefs: [{ name: timeouts, port: 80 }]
             """),
-            RouteYaml.ForService("retry", Ns, """
+            MeshYaml.Route("retry", Ns, """
               - retry: { attempts: 2, codes: [503], backoff: 10ms }
                 backendRefs: [{ name: retry, port: 80 }]
             """)),
     };
 
-    public Uri Url(string service, string pathAndQuery) => new($"http://{service}.{Ns}.svc.cluster.local{pathAndQuery}");
+    public static Uri Url(string service, string pathAndQuery) => new($"http://{service}.{Ns}.svc.cluster.local{pathAndQuery}");
 }
 
 /// <summary>HTTPRoute features on a waypoint, end to end through real Envoys (client originator → waypoint → terminator → app).</summary>
-public sealed class RouteFeaturesTests(FeaturesFixture fixture) : IClassFixture<FeaturesFixture>
+[Collection(MeshBoxGroup.Name)]
+public sealed class RouteFeaturesTests(MeshBoxFixture mesh)
 {
-    private HttpClient Client => fixture.Client;
+    private HttpClient Client => mesh.Client;
 
     [Theory]
     [InlineData("GET", "/page", null, "web-0")]
@@ -100,7 +102,7 @@ public sealed class RouteFeaturesTests(FeaturesFixture fixture) : IClassFixture<
     [InlineData("GET", "/submit/form", null, "web-0")]
     public async Task HeaderQueryAndMethodMatches_PickTheBackend(string method, string pathAndQuery, string? header, string expectedPod)
     {
-        using var request = new HttpRequestMessage(new HttpMethod(method), fixture.Url("web", pathAndQuery));
+        using var request = new HttpRequestMessage(new HttpMethod(method), FeaturesMesh.Url("web", pathAndQuery));
         if (header is not null)
         {
             var parts = header.Split(':', 2);
@@ -114,7 +116,7 @@ public sealed class RouteFeaturesTests(FeaturesFixture fixture) : IClassFixture<
     [Fact]
     public async Task RouteOnOneService_NeverAffectsAnother()
     {
-        using var request = new HttpRequestMessage(HttpMethod.Get, fixture.Url("other", "/page?variant=v2"));
+        using var request = new HttpRequestMessage(HttpMethod.Get, FeaturesMesh.Url("other", "/page?variant=v2"));
         request.Headers.Add("x-version", "v2");
         var echo = await SendOkAsync(request);
         Assert.Equal("other-0", echo.Pod);
@@ -123,7 +125,7 @@ public sealed class RouteFeaturesTests(FeaturesFixture fixture) : IClassFixture<
     [Fact]
     public async Task HeaderModifiers_ChangeRequestAndResponseHeaders()
     {
-        using var request = new HttpRequestMessage(HttpMethod.Get, fixture.Url("mods", "/"));
+        using var request = new HttpRequestMessage(HttpMethod.Get, FeaturesMesh.Url("mods", "/"));
         request.Headers.Add("x-set", "zero");
         request.Headers.Add("x-added", "first");
         request.Headers.Add("x-remove-me", "gone");
@@ -139,17 +141,17 @@ public sealed class RouteFeaturesTests(FeaturesFixture fixture) : IClassFixture<
     [Fact]
     public async Task Redirect_AnswersWithExactLocation_WithoutReachingTheBackend()
     {
-        var before = fixture.Rig.Recorder.Snapshot().Count(r => r.Pod == "redir-0");
-        using var response = await Client.GetAsync(fixture.Url("redir", "/old/page?q=1"));
+        var key = Guid.NewGuid().ToString("N");
+        using var response = await Client.GetAsync(FeaturesMesh.Url("redir", $"/old/{key}?q=1"));
         Assert.Equal(HttpStatusCode.MovedPermanently, response.StatusCode);
         Assert.Equal("https://example.com/new?q=1", response.Headers.Location?.OriginalString);
-        Assert.Equal(before, fixture.Rig.Recorder.Snapshot().Count(r => r.Pod == "redir-0"));
+        Assert.Equal(0, await mesh.CountLoggedAsync(FeaturesMesh.Ns, "redir-0", "redir", $"/old/{key}"));
     }
 
     [Fact]
     public async Task Rewrite_ChangesPathAndHostSeenByBackend()
     {
-        var echo = await SendOkAsync(new HttpRequestMessage(HttpMethod.Get, fixture.Url("rewrite", "/api/items?id=7")));
+        var echo = await SendOkAsync(new HttpRequestMessage(HttpMethod.Get, FeaturesMesh.Url("rewrite", "/api/items?id=7")));
         Assert.Equal("/v2/items", echo.Path);
         Assert.Equal("?id=7", echo.Query);
         Assert.Equal("rewritten.example", echo.Host);
@@ -164,7 +166,7 @@ public sealed class RouteFeaturesTests(FeaturesFixture fixture) : IClassFixture<
         var toB = 0;
         await Parallel.ForEachAsync(Enumerable.Range(0, total), new ParallelOptions { MaxDegreeOfParallelism = 8 }, async (_, ct) =>
         {
-            var echo = await SendOkAsync(new HttpRequestMessage(HttpMethod.Get, fixture.Url("split", "/")), ct);
+            var echo = await SendOkAsync(new HttpRequestMessage(HttpMethod.Get, FeaturesMesh.Url("split", "/")), ct);
             if (echo.Pod == "split-a-0")
             {
                 Interlocked.Increment(ref toA);
@@ -183,34 +185,27 @@ public sealed class RouteFeaturesTests(FeaturesFixture fixture) : IClassFixture<
     [Fact]
     public async Task Mirror_ShadowBackendSeesExactlyOneCopy()
     {
-        var key = Guid.NewGuid().ToString("N");
-        using var request = new HttpRequestMessage(HttpMethod.Get, fixture.Url("mirror", "/m"));
-        request.Headers.Add("x-test-key", key);
-        var echo = await SendOkAsync(request);
+        var path = $"/m/{Guid.NewGuid():N}";
+        var echo = await SendOkAsync(new HttpRequestMessage(HttpMethod.Get, FeaturesMesh.Url("mirror", path)));
         Assert.Equal("mirror-0", echo.Pod);
 
-        var shadow = await fixture.Rig.Recorder.WaitForAsync(r => r.Pod == "mirror-shadow-0" && r.Header("x-test-key") == key, TimeSpan.FromSeconds(10));
-        Assert.Equal("/m", shadow.Path);
-
-        // A second, later request is the barrier: once the shadow has seen it, any duplicate of the first would have arrived.
-        using var barrier = new HttpRequestMessage(HttpMethod.Get, fixture.Url("mirror", "/barrier"));
-        var barrierKey = Guid.NewGuid().ToString("N");
-        barrier.Headers.Add("x-test-key", barrierKey);
-        await SendOkAsync(barrier);
-        await fixture.Rig.Recorder.WaitForAsync(r => r.Pod == "mirror-shadow-0" && r.Header("x-test-key") == barrierKey, TimeSpan.FromSeconds(10));
-        Assert.Single(fixture.Rig.Recorder.WithHeader("x-test-key", key), r => r.Pod == "mirror-shadow-0");
-        Assert.Single(fixture.Rig.Recorder.WithHeader("x-test-key", key), r => r.Pod == "mirror-0");
+        // The copy is sent on the side: wait for it, then a barrier (a later request) makes sure no second copy follows.
+        var shadowLog = "";
+        await MeshBoxFixture.EventuallyAsync(async () => (shadowLog = await mesh.PodLogAsync(FeaturesMesh.Ns, "mirror-shadow-0")).Contains($" {path} from ", StringComparison.Ordinal),
+            () => Task.FromResult($"the shadow never saw {path}:\n{shadowLog}"));
+        Assert.Equal(1, await mesh.CountLoggedAsync(FeaturesMesh.Ns, "mirror-shadow-0", "mirror-shadow", path));
+        Assert.Equal(1, await mesh.CountLoggedAsync(FeaturesMesh.Ns, "mirror-0", "mirror", path));
     }
 
     [Fact]
     public async Task RequestTimeout_Gives504()
     {
-        using var slow = new HttpRequestMessage(HttpMethod.Get, fixture.Url("timeouts", "/slow"));
+        using var slow = new HttpRequestMessage(HttpMethod.Get, FeaturesMesh.Url("timeouts", "/slow"));
         slow.Headers.Add("x-echo-delay-ms", "3000");
         using var response = await Client.SendAsync(slow);
         Assert.Equal(HttpStatusCode.GatewayTimeout, response.StatusCode);
 
-        using var fast = new HttpRequestMessage(HttpMethod.Get, fixture.Url("timeouts", "/fast"));
+        using var fast = new HttpRequestMessage(HttpMethod.Get, FeaturesMesh.Url("timeouts", "/fast"));
         fast.Headers.Add("x-echo-delay-ms", "50");
         Assert.Equal("/fast", (await SendOkAsync(fast)).Path);
     }
@@ -218,12 +213,12 @@ public sealed class RouteFeaturesTests(FeaturesFixture fixture) : IClassFixture<
     [Fact]
     public async Task BackendRequestTimeout_Gives504()
     {
-        using var slow = new HttpRequestMessage(HttpMethod.Get, fixture.Url("timeouts", "/backend/slow"));
+        using var slow = new HttpRequestMessage(HttpMethod.Get, FeaturesMesh.Url("timeouts", "/backend/slow"));
         slow.Headers.Add("x-echo-delay-ms", "2000");
         using var response = await Client.SendAsync(slow);
         Assert.Equal(HttpStatusCode.GatewayTimeout, response.StatusCode);
 
-        using var fast = new HttpRequestMessage(HttpMethod.Get, fixture.Url("timeouts", "/backend/fast"));
+        using var fast = new HttpRequestMessage(HttpMethod.Get, FeaturesMesh.Url("timeouts", "/backend/fast"));
         Assert.Equal("/backend/fast", (await SendOkAsync(fast)).Path);
     }
 
@@ -231,40 +226,45 @@ public sealed class RouteFeaturesTests(FeaturesFixture fixture) : IClassFixture<
     public async Task Retry_FailTwiceThenSucceed_Gives200AfterThreeAttempts()
     {
         var key = Guid.NewGuid().ToString("N");
-        using var request = new HttpRequestMessage(HttpMethod.Get, fixture.Url("retry", "/flaky"));
+        using var request = new HttpRequestMessage(HttpMethod.Get, FeaturesMesh.Url("retry", $"/flaky/{key}"));
         request.Headers.Add("x-echo-fail-times", "2");
         request.Headers.Add("x-echo-fail-key", key);
         var echo = await SendOkAsync(request);
         Assert.Equal(3, echo.Attempt);
-        Assert.Equal(3, fixture.Rig.Recorder.WithHeader("x-echo-fail-key", key).Count);
+        Assert.Equal(3, await mesh.CountLoggedAsync(FeaturesMesh.Ns, "retry-0", "retry", $"/flaky/{key}"));
     }
 
     [Fact]
     public async Task Retry_Exhausted_GivesTheBackendError()
     {
         var key = Guid.NewGuid().ToString("N");
-        using var request = new HttpRequestMessage(HttpMethod.Get, fixture.Url("retry", "/broken"));
+        using var request = new HttpRequestMessage(HttpMethod.Get, FeaturesMesh.Url("retry", $"/broken/{key}"));
         request.Headers.Add("x-echo-fail-times", "10");
         request.Headers.Add("x-echo-fail-key", key);
         using var response = await Client.SendAsync(request);
         Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
-        Assert.Equal(3, fixture.Rig.Recorder.WithHeader("x-echo-fail-key", key).Count);
+        Assert.Equal(3, await mesh.CountLoggedAsync(FeaturesMesh.Ns, "retry-0", "retry", $"/broken/{key}"));
     }
 
     [Fact]
     public async Task TcpService_PassesThroughTheWaypoint()
     {
-        var service = fixture.Rig.Topology.FindService("tcp", FeaturesFixture.Ns)!;
-        Assert.NotNull(service.Waypoint);
-        using var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
+        Assert.Equal("feat/waypoint", mesh.Service(FeaturesMesh.Ns, "tcp").Waypoint);
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(15));
-        await socket.ConnectAsync(new IPEndPoint(service.Address, 9000), cts.Token);
-        await using var stream = new NetworkStream(socket);
-        using var reader = new StreamReader(stream, Encoding.UTF8);
-        await stream.WriteAsync(Encoding.UTF8.GetBytes("hello tcp\n"), cts.Token);
-        Assert.Equal("tcp-0.feat hello tcp", await reader.ReadLineAsync(cts.Token));
-        await stream.WriteAsync(Encoding.UTF8.GetBytes("again\n"), cts.Token);
-        Assert.Equal("tcp-0.feat again", await reader.ReadLineAsync(cts.Token));
+        using (var socket = await mesh.ConnectFromClientAsync("tcp.feat.svc.cluster.local", 9000, cts.Token))
+        {
+            await using var stream = new NetworkStream(socket);
+            using var reader = new StreamReader(stream, Encoding.UTF8);
+            await stream.WriteAsync(Encoding.UTF8.GetBytes("hello tcp\n"), cts.Token);
+            Assert.Equal("tcp-0.feat hello tcp", await reader.ReadLineAsync(cts.Token));
+            await stream.WriteAsync(Encoding.UTF8.GetBytes("again\n"), cts.Token);
+            Assert.Equal("tcp-0.feat again", await reader.ReadLineAsync(cts.Token));
+        }
+
+        // Closed: the waypoint's tunnel into the pod ends too, and ztunnel's inbound logs who opened it.
+        await MeshBoxFixture.EventuallyAsync(
+            () => Task.FromResult(mesh.ZtunnelAccessLog().Any(l => l.Contains("inbound pod=feat/tcp-0 ", StringComparison.Ordinal) && l.Contains("peer=spiffe://cluster.local/ns/feat/sa/waypoint ", StringComparison.Ordinal))),
+            () => Task.FromResult($"no tunnel into feat/tcp-0 from the waypoint:\n{string.Join('\n', mesh.ZtunnelAccessLog().TakeLast(30))}"));
     }
 
     private async Task<EchoReply> SendOkAsync(HttpRequestMessage request, CancellationToken cancellationToken = default)
