@@ -10,6 +10,7 @@ using Envoy.Extensions.Filters.Network.TcpProxy.V3;
 using Envoy.Extensions.Matching.CommonInputs.Network.V3;
 using Envoy.Extensions.TransportSockets.Tls.V3;
 using Google.Protobuf.WellKnownTypes;
+using Waypoint.Telemetry.RequestMetrics;
 using Xds.Type.Matcher.V3;
 using HttpSetFilterState = Envoy.Extensions.Filters.Http.SetFilterState.V3.Config;
 using XdsExtension = Xds.Core.V3.TypedExtensionConfig;
@@ -192,7 +193,8 @@ internal static class ListenerBuilder
     /// would drain the chain and reset the HBONE tunnels on it).
     /// </summary>
     /// <param name="authorization">The authentication and authorization filters, to go first (RBAC policies come with the routes).</param>
-    public static FilterChain HttpChain(string chainName, ServicePortModel port, string routeConfigName, bool transformation = false, IReadOnlyList<HttpFilter>? authorization = null)
+    /// <param name="requestMetrics">The chain's service, when its requests are reported to the agent as Istio request metrics.</param>
+    public static FilterChain HttpChain(string chainName, ServicePortModel port, string routeConfigName, bool transformation = false, IReadOnlyList<HttpFilter>? authorization = null, RequestMetricsEnvoyConfig.DestinationService? requestMetrics = null)
     {
         var hcm = new HttpConnectionManager
         {
@@ -219,6 +221,11 @@ internal static class ListenerBuilder
             }
         }
 
+        if (requestMetrics is not null)
+        {
+            RequestMetricsEnvoyConfig.ApplyTo(hcm, requestMetrics);
+        }
+
         return new FilterChain
         {
             Name = chainName,
@@ -227,7 +234,8 @@ internal static class ListenerBuilder
     }
 
     /// <summary>A TCP chain: the service's network RBAC filters if any AuthorizationPolicy applies, then tcp_proxy to its TCP cluster.</summary>
-    public static FilterChain TcpChain(string chainName, string cluster, IReadOnlyList<Authorization.CompiledAuthorizationPolicy>? authorization = null)
+    /// <param name="requestMetrics">The chain's service, when its connections are reported to the agent as Istio TCP metrics.</param>
+    public static FilterChain TcpChain(string chainName, string cluster, IReadOnlyList<Authorization.CompiledAuthorizationPolicy>? authorization = null, RequestMetricsEnvoyConfig.DestinationService? requestMetrics = null)
     {
         var chain = new FilterChain { Name = chainName };
         if (authorization is { Count: > 0 })
@@ -235,11 +243,13 @@ internal static class ListenerBuilder
             chain.Filters.AddRange(Authorization.AuthorizationFilters.NetworkFilters(authorization));
         }
 
-        chain.Filters.Add(new Filter
+        var tcpProxy = new TcpProxy { StatPrefix = cluster, Cluster = cluster };
+        if (requestMetrics is not null)
         {
-            Name = "envoy.filters.network.tcp_proxy",
-            TypedConfig = Envoy.Pack(new TcpProxy { StatPrefix = cluster, Cluster = cluster }),
-        });
+            RequestMetricsEnvoyConfig.ApplyTo(tcpProxy, requestMetrics);
+        }
+
+        chain.Filters.Add(new Filter { Name = "envoy.filters.network.tcp_proxy", TypedConfig = Envoy.Pack(tcpProxy) });
         return chain;
     }
 
