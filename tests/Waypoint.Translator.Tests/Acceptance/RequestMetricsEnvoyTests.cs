@@ -60,9 +60,9 @@ public sealed class RequestMetricsEnvoyTests
             }
         }
 
-        using (var tcp = harness.CreateHttpClient(targets[1]))
+        using (var overTcp = harness.CreateHttpClient(targets[1]))
         {
-            using var response = await tcp.GetAsync(new Uri("/over-tcp", UriKind.Relative)); // HTTP bytes on the TCP chain
+            using var response = await overTcp.GetAsync(new Uri("/over-tcp", UriKind.Relative)); // HTTP bytes on the TCP chain
             Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         }
 
