@@ -103,6 +103,12 @@ public sealed class RequestMetricsEnvoyTests
         Assert.True(PrometheusText.Value(scrape, "istio_tcp_sent_bytes_total", tcp) > 0, "TCP bytes sent to the client");
         // The scrape is istio-agent's merge: Envoy's own stats come first.
         Assert.NotNull(PrometheusText.Value(scrape, "envoy_server_live", []));
+
+        // Every request series the shipped Grafana dashboard queries is one this scrape renders.
+        var dashboard = File.ReadAllText(Path.Combine(Waypoint.TestKit.Envoy.EnvoyBinary.FindRepositoryRoot()!, "manifests", "dashboards", "waypoint-dashboard.json"));
+        var queried = System.Text.RegularExpressions.Regex.Matches(dashboard, @"\b(istio_[a-z_]+)").Select(m => m.Groups[1].Value).Distinct().ToList();
+        Assert.NotEmpty(queried);
+        Assert.All(queried, name => Assert.Contains("\n" + name + "{", scrape, StringComparison.Ordinal));
     }
 
     /// <summary>The agent's request-metrics hosting: the access log service on a Unix socket and the merged Prometheus endpoint on loopback.</summary>
