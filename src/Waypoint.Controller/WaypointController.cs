@@ -55,6 +55,7 @@ internal sealed class WaypointController : BackgroundService
     // cache has moved past them (see PruneStatusWrites), so the memo stays as small as the writes in flight.
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, StatusWrite> _statusWrites = new(StringComparer.Ordinal);
     private readonly TaskCompletionSource _firstPublish = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly ControllerMetrics? _metrics;
     private long _version;
     private long _lastChangeTicks;
 
@@ -67,9 +68,11 @@ internal sealed class WaypointController : BackgroundService
         InformerOptions? informerOptions = null,
         XdsServerStatus? xdsStatus = null,
         Func<TranslatorOptions, TranslatorOptions>? configureTranslator = null,
-        IHostApplicationLifetime? lifetime = null)
+        IHostApplicationLifetime? lifetime = null,
+        ControllerMetrics? metrics = null)
     {
         _lifetime = lifetime;
+        _metrics = metrics;
         _client = client;
         _options = options.Value;
         _publisher = publisher;
@@ -83,17 +86,25 @@ internal sealed class WaypointController : BackgroundService
             ControllerName = _options.ControllerName,
             IstioRootNamespace = _options.IstioRootNamespace,
             Telemetry = _options.Telemetry.ToTranslatorOptions(),
+            RequestMetricsSocketPath = _options.RequestMetrics ? Waypoint.Telemetry.RequestMetrics.RequestMetricsEnvoyConfig.DefaultSocketPath : null,
         };
         _translator = new WaypointTranslator(configureTranslator?.Invoke(translatorOptions) ?? translatorOptions);
         _rejections = new EnvoyRejectionTracker(_logger, SignalChange);
         _xdsStatus = xdsStatus;
-        State = new ClusterState(client, _options, informerOptions ?? new InformerOptions(), loggerFactory, timeProvider);
+        informerOptions ??= new InformerOptions();
+        if (metrics is not null)
+        {
+            informerOptions = informerOptions with { Listed = metrics.Listed };
+        }
+
+        State = new ClusterState(client, _options, informerOptions, loggerFactory, timeProvider);
         if (_options.LeaderElection.Enabled)
         {
             _campaign = new LeaderCampaign(client, _options.LeaderElection, _options.Namespace, loggerFactory.CreateLogger<LeaderCampaign>());
         }
 
         RegisterHandlers();
+        metrics?.Observe(() => _queue.Count, () => IsLeader);
     }
 
     public ClusterState State { get; }
@@ -344,7 +355,9 @@ internal sealed class WaypointController : BackgroundService
         {
             // A waypoint whose translation throws keeps its last good resources (the translator isolates it) and
             // is retried with backoff; the others are published as usual.
+            var started = _timeProvider.GetTimestamp();
             var translation = _translator.Translate(snapshot);
+            _metrics?.Translated(_timeProvider.GetElapsedTime(started), translation.Errors.Count);
             var update = new WaypointConfigUpdate(version, snapshot, translation, _timeProvider.GetUtcNow());
             await _publisher.PublishAsync(update, cancellationToken).ConfigureAwait(false);
             var previous = _latest;
@@ -443,11 +456,13 @@ internal sealed class WaypointController : BackgroundService
                 return;
             }
 
+            var started = _timeProvider.GetTimestamp();
             try
             {
                 await ReconcileAsync(item, cancellationToken).ConfigureAwait(false);
                 _queue.Forget(item);
                 ControllerLog.Reconciled(_logger, item.ToString());
+                _metrics?.Reconciled(item.Kind.ToString(), success: true, _timeProvider.GetElapsedTime(started));
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
             {
@@ -459,6 +474,7 @@ internal sealed class WaypointController : BackgroundService
             catch (Exception ex)
             {
                 ControllerLog.ReconcileFailed(_logger, item.ToString(), _queue.Failures(item) + 1, ex);
+                _metrics?.Reconciled(item.Kind.ToString(), success: false, _timeProvider.GetElapsedTime(started));
                 _queue.AddRateLimited(item);
             }
 

@@ -84,6 +84,12 @@ public sealed class WaypointControllerOptions
     /// <summary>Restricts the Pod informer (e.g. <c>gateway.networking.k8s.io/gateway-name</c> to watch only waypoint pods); all pods by default.</summary>
     public string? PodLabelSelector { get; set; }
 
+    /// <summary>
+    /// Istio's request metrics (<c>istio_requests_total</c>, ...) from every waypoint: Envoy streams its access log
+    /// entries to the agent, which serves the series on the pod's 15020 <c>/stats/prometheus</c> (docs/observability.md).
+    /// </summary>
+    public bool RequestMetrics { get; set; } = true;
+
     public LeaderElectionOptions LeaderElection { get; set; } = new();
 
     /// <summary>Access logs and tracing of every waypoint (WaypointParameters override them per class or Gateway).</summary>

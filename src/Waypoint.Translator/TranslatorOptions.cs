@@ -63,6 +63,13 @@ public sealed record TranslatorOptions
     public string TransformationSocketPath { get; init; } = Waypoint.Transformation.Compilation.TransformationExtProc.DefaultSocketPath;
 
     /// <summary>
+    /// The agent's request-metrics socket (<c>Waypoint.Telemetry.RequestMetrics.RequestMetricsEnvoyConfig.DefaultSocketPath</c>
+    /// in a pod). Set: every HTTP and TCP chain streams its access log entries there (Envoy's gRPC access log service) and
+    /// the agent turns them into Istio's request metrics; null: no request metrics (docs/observability.md).
+    /// </summary>
+    public string? RequestMetricsSocketPath { get; init; }
+
+    /// <summary>
     /// The largest RE2 program a route regex may compile to: the waypoint bootstrap's
     /// <c>re2.max_program_size.error_level</c> (<c>EnvoyBootstrapBuilder.MaxRegexProgramSize</c>, 4096). A route with a
     /// regex that may exceed it (by a conservative estimate) is not Accepted, so Envoy never rejects it.

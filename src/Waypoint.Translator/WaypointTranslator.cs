@@ -8,6 +8,7 @@ using Envoy.Config.Endpoint.V3;
 using Envoy.Config.Listener.V3;
 using Envoy.Config.Route.V3;
 using Google.Protobuf;
+using Waypoint.Telemetry.RequestMetrics;
 using Waypoint.Transformation.Compilation;
 using Waypoint.Translator.Authorization;
 using Waypoint.Translator.Internal;
@@ -41,6 +42,7 @@ public sealed class WaypointTranslator
     private readonly EncodedResource _mainInternalCluster;
     private readonly EncodedResource _encapCluster;
     private readonly EncodedResource _transformationCluster;
+    private readonly EncodedResource? _requestMetricsCluster;
     private Dictionary<string, TrafficPolicyCompileResult> _policies = new(StringComparer.Ordinal);
     private Dictionary<string, CompiledAuthorizationPolicy> _authorization = new(StringComparer.Ordinal);
     private Dictionary<string, CompiledRequestAuthentication> _authentication = new(StringComparer.Ordinal);
@@ -53,6 +55,7 @@ public sealed class WaypointTranslator
         _mainInternalCluster = EncodedResource.Of(ClusterBuilder.Internal(WellKnown.MainInternal, WellKnown.MainInternal));
         _encapCluster = EncodedResource.Of(ClusterBuilder.Internal(WellKnown.Encap, WellKnown.ConnectOriginate));
         _transformationCluster = EncodedResource.Of(TransformationEnvoyConfig.CreateCluster(Options.TransformationSocketPath));
+        _requestMetricsCluster = Options.RequestMetricsSocketPath is { } metricsSocket ? EncodedResource.Of(RequestMetricsEnvoyConfig.CreateCluster(metricsSocket)) : null;
     }
 
     public TranslatorOptions Options { get; }
@@ -267,7 +270,7 @@ public sealed class WaypointTranslator
         ForEach(pending.Count, i =>
         {
             var p = pending[i];
-            built[i] = BuildChains(waypoint, p.Service, p.Vips, p.Attachments, gatewayRoutes, resolver, p.Inputs, new RouteBuilder.RoutePolicies(policies, gatewayPolicies, []), p.Authorization, p.Previous);
+            built[i] = BuildChains(waypoint, p.Service, p.Vips, p.Attachments, gatewayRoutes, resolver, p.Inputs, new RouteBuilder.RoutePolicies(policies, gatewayPolicies, []), p.Authorization, p.Previous, Options.RequestMetricsSocketPath is not null);
         });
         for (var i = 0; i < pending.Count; i++)
         {
@@ -305,6 +308,11 @@ public sealed class WaypointTranslator
         if (chains.Any(c => c.Listener.UsesTransformation))
         {
             clusters.Add(_transformationCluster);
+        }
+
+        if (_requestMetricsCluster is not null && chains.Count > 0)
+        {
+            clusters.Add(_requestMetricsCluster);
         }
 
         foreach (var jwksCluster in jwksClusters.Values)
@@ -576,8 +584,10 @@ public sealed class WaypointTranslator
         RefKey inputs,
         RouteBuilder.RoutePolicies policies,
         ServiceAuthorization authorization,
-        ChainEntry? previous)
+        ChainEntry? previous,
+        bool requestMetrics)
     {
+        var destination = requestMetrics ? new RequestMetricsEnvoyConfig.DestinationService(service.Host, service.Name, service.Namespace) : null;
         var chains = new List<FilterChain>();
         var routeConfigs = new List<EncodedResource>(service.Ports.Count);
         var usesTransformation = false;
@@ -613,14 +623,14 @@ public sealed class WaypointTranslator
                 var transformation = RouteBuilder.UsesTransformationService(routeConfig);
                 usesTransformation |= transformation;
                 chains.Add(ListenerBuilder.HttpChain(
-                    httpChain, port, routeConfig.Name, transformation, authorization.IsEmpty ? null : AuthorizationFilters.HttpFilters(authorization), waypoint.Telemetry, waypoint.Key.ToString()));
+                    httpChain, port, routeConfig.Name, transformation, authorization.IsEmpty ? null : AuthorizationFilters.HttpFilters(authorization), waypoint.Telemetry, waypoint.Key.ToString(), destination));
                 routeConfigs.Add(ReuseIfEqual(EncodedResource.Of(routeConfig), previous));
             }
 
             if (port.IsTcp)
             {
                 tcpChain = BackendResolver.InboundName(port.Port, http: false, service.Host);
-                chains.Add(ListenerBuilder.TcpChain(tcpChain, tcpChain, authorization.Service, waypoint.Telemetry.AccessLogs));
+                chains.Add(ListenerBuilder.TcpChain(tcpChain, tcpChain, authorization.Service, waypoint.Telemetry.AccessLogs, destination));
             }
 
             portChains.Add((port, httpChain, tcpChain));

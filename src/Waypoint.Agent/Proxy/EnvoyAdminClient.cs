@@ -78,5 +78,13 @@ public sealed class EnvoyAdminClient : IDisposable
         response.EnsureSuccessStatusCode();
     }
 
+    /// <summary>Envoy's own stats in Prometheus' text format (<c>/stats/prometheus</c>), as the agent merges them into its scrape.</summary>
+    public async Task<string> GetPrometheusStatsAsync(CancellationToken cancellationToken)
+    {
+        using var response = await _http.GetAsync(new Uri("stats/prometheus", UriKind.Relative), cancellationToken).ConfigureAwait(false);
+        response.EnsureSuccessStatusCode();
+        return await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
+    }
+
     public void Dispose() => _http.Dispose();
 }

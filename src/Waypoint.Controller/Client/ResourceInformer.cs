@@ -35,6 +35,9 @@ internal sealed record InformerOptions
     /// <summary>A field selector, e.g. <c>metadata.name=istio</c> to watch one object.</summary>
     public string? FieldSelector { get; init; }
 
+    /// <summary>Called after every full LIST (the first, then each relist), for the controller's metrics.</summary>
+    public Action<ResourceKind>? Listed { get; init; }
+
     /// <summary>Server-side watch timeout; a random value in [Min, 2×Min) spreads reconnects, as client-go does.</summary>
     public TimeSpan MinWatchTimeout { get; init; } = TimeSpan.FromMinutes(5);
 
@@ -184,6 +187,7 @@ internal sealed class ResourceInformer<T> : IResourceInformer
         using var response = await _client.SendAsync(HttpMethod.Get, path, null, null, cancellationToken).ConfigureAwait(false);
         await using var stream = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
         using var document = await JsonDocument.ParseAsync(stream, cancellationToken: cancellationToken).ConfigureAwait(false);
+        _options.Listed?.Invoke(Kind);
         var root = document.RootElement;
         var items = new List<T>();
         if (root.TryGetProperty("items", out var array) && array.ValueKind == JsonValueKind.Array)

@@ -26,6 +26,8 @@ public static class WaypointControllerServiceCollectionExtensions
 
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<WaypointControllerOptions>, WaypointControllerOptionsValidator>());
         services.TryAddSingleton(TimeProvider.System);
+        services.AddMetrics();
+        services.TryAddSingleton<ControllerMetrics>();
         services.TryAddSingleton(_ => KubernetesClientConfiguration.IsInCluster()
             ? KubernetesClientConfiguration.InClusterConfig()
             : KubernetesClientConfiguration.BuildConfigFromConfigFile());
@@ -38,7 +40,8 @@ public static class WaypointControllerServiceCollectionExtensions
             sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<ILoggerFactory>(),
             xdsStatus: sp.GetService<Waypoint.Xds.Diagnostics.XdsServerStatus>(),
-            lifetime: sp.GetService<IHostApplicationLifetime>()));
+            lifetime: sp.GetService<IHostApplicationLifetime>(),
+            metrics: sp.GetRequiredService<ControllerMetrics>()));
         services.TryAddSingleton(sp => new WaypointControllerReadiness(sp.GetRequiredService<WaypointController>()));
         services.AddHostedService(sp => sp.GetRequiredService<WaypointController>());
         return services;

@@ -53,7 +53,7 @@ internal static class WaypointWorkload
     public const string RootCertDirectory = "/var/run/secrets/istio";
     public const string BootstrapDirectory = "/etc/waypoint/bootstrap";
 
-    /// <summary>Shared by Envoy and the agent: the TrafficPolicy transformation service's Unix socket (ext_proc).</summary>
+    /// <summary>Shared by Envoy and the agent: the TrafficPolicy transformation service's Unix socket (ext_proc) and the request-metrics socket (access log service).</summary>
     public static readonly string TransformationSocketDirectory = Path.GetDirectoryName(Waypoint.Transformation.Compilation.TransformationExtProc.DefaultSocketPath)!;
 
     public static string BootstrapConfigMapName(string gateway) => $"{gateway}-bootstrap";
@@ -144,7 +144,8 @@ internal static class WaypointWorkload
         var podAnnotations = new Dictionary<string, string>(settings.Annotations, StringComparer.Ordinal)
         {
             ["prometheus.io/scrape"] = "true",
-            ["prometheus.io/port"] = StatsPort.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            // As Istio's proxies: the agent's port serves Envoy's stats merged with its own (certificates, request metrics).
+            ["prometheus.io/port"] = AgentHealthPort.ToString(System.Globalization.CultureInfo.InvariantCulture),
             ["prometheus.io/path"] = Waypoint.Xds.Bootstrap.EnvoyBootstrapBuilder.PrometheusPath,
             // Pods roll when the bootstrap changes; Envoy reads it only at start.
             ["gateway.kgateway.dev/bootstrap-hash"] = Hash(bootstrapJson),

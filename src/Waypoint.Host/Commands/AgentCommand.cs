@@ -7,6 +7,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Waypoint.Agent;
 using Waypoint.Agent.Sds;
@@ -44,8 +45,14 @@ internal sealed class AgentCommand : IWaypointCommand
             "Unix socket of the TrafficPolicy transformation service (Envoy ext_proc), shared with Envoy; empty disables.",
             Waypoint.Transformation.Compilation.TransformationExtProc.DefaultSocketPath);
 
+        var requestMetricsSocket = Opt(
+            "--request-metrics-socket",
+            "REQUEST_METRICS_SOCKET_PATH",
+            "Unix socket of the request-metrics access log service (Envoy's gRPC ALS), shared with Envoy; its istio_* series are served on the health port's /stats/prometheus. Empty disables.",
+            Waypoint.Telemetry.RequestMetrics.RequestMetricsEnvoyConfig.DefaultSocketPath);
+
         var command = new Command("agent", "Run the workload identity agent beside Envoy: istiod certificate, rotation, SDS.");
-        foreach (var option in new[] { trustDomain, ns, serviceAccount, caAddress, caConnect, clusterId, rootCert, token, keyType, ttl, socket, healthPort, envoyAdmin, drainDuration, transformationSocket })
+        foreach (var option in new[] { trustDomain, ns, serviceAccount, caAddress, caConnect, clusterId, rootCert, token, keyType, ttl, socket, healthPort, envoyAdmin, drainDuration, transformationSocket, requestMetricsSocket })
         {
             command.Options.Add(option);
         }
@@ -123,13 +130,13 @@ internal sealed class AgentCommand : IWaypointCommand
                 return 2;
             }
 
-            await RunAsync(options, port, parseResult.GetValue(transformationSocket), admin, drain, cancellationToken).ConfigureAwait(false);
+            await RunAsync(options, port, parseResult.GetValue(transformationSocket), admin, drain, cancellationToken, parseResult.GetValue(requestMetricsSocket)).ConfigureAwait(false);
             return 0;
         });
         return command;
     }
 
-    internal static async Task RunAsync(AgentOptions options, int healthPort, string? transformationSocket, Uri? envoyAdmin, TimeSpan drainDuration, CancellationToken cancellationToken)
+    internal static async Task RunAsync(AgentOptions options, int healthPort, string? transformationSocket, Uri? envoyAdmin, TimeSpan drainDuration, CancellationToken cancellationToken, string? requestMetricsSocket = null)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Services.AddWaypointAgent(o => Copy(options, o));
@@ -138,6 +145,14 @@ internal sealed class AgentCommand : IWaypointCommand
         {
             builder.Services.AddWaypointTransformation();
         }
+
+        var requestMetrics = !string.IsNullOrEmpty(requestMetricsSocket);
+        if (requestMetrics)
+        {
+            builder.Services.AddWaypointRequestMetrics();
+        }
+
+        builder.Services.AddWaypointPrometheus(AgentMetrics.MeterName, Waypoint.Transformation.Processing.TransformationMetrics.MeterName, Waypoint.Telemetry.RequestMetrics.IstioRequestMetrics.MeterName);
 
         builder.WebHost.ConfigureKestrel(k =>
         {
@@ -151,6 +166,11 @@ internal sealed class AgentCommand : IWaypointCommand
             {
                 k.ListenWaypointTransformation(transformationSocket);
             }
+
+            if (requestMetrics)
+            {
+                k.ListenWaypointRequestMetrics(requestMetricsSocket);
+            }
         });
         var app = builder.Build();
         if (transformation)
@@ -158,11 +178,34 @@ internal sealed class AgentCommand : IWaypointCommand
             app.MapWaypointTransformation(); // answers only on the Unix socket
         }
 
+        if (requestMetrics)
+        {
+            app.MapWaypointRequestMetrics(); // answers only on the Unix socket
+        }
+
         var manager = app.Services.GetRequiredService<WorkloadCertificateManager>();
         var sds = app.Services.GetRequiredService<SdsServer>();
         using var envoy = envoyAdmin is null ? null : new Waypoint.Agent.Proxy.EnvoyAdminClient(envoyAdmin);
         var drain = envoy is null ? null : new Waypoint.Agent.Proxy.EnvoyDrain(envoy, drainDuration, TimeProvider.System);
         string[] requiredListeners = [Waypoint.Agent.Proxy.EnvoyAdminClient.ConnectTerminateListener];
+        if (healthPort > 0)
+        {
+            // istio-agent's merged scrape: Envoy's stats (from its admin API), then the agent's own and the request metrics.
+            var scrapeLogger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Waypoint.Agent.Prometheus");
+            app.UseMergedPrometheus(healthPort, Waypoint.Xds.Bootstrap.EnvoyBootstrapBuilder.PrometheusPath, envoy is null ? null : async ct =>
+            {
+                try
+                {
+                    return await envoy.GetPrometheusStatsAsync(ct).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException && !ct.IsCancellationRequested)
+                {
+                    AgentCommandLog.EnvoyStatsUnavailable(scrapeLogger, ex.Message);
+                    return null;
+                }
+            });
+        }
+
         app.MapGet("/healthz/live", () => Results.Ok("live"));
         app.MapGet("/healthz/ready", async (CancellationToken ct) =>
         {
@@ -248,4 +291,10 @@ internal sealed class AgentCommand : IWaypointCommand
         Description = $"{description} Env: {environmentVariable}.",
         DefaultValueFactory = _ => Environment.GetEnvironmentVariable(environmentVariable) is { Length: > 0 } fromEnv ? fromEnv : fallback,
     };
+}
+
+internal static partial class AgentCommandLog
+{
+    [LoggerMessage(Level = LogLevel.Warning, EventId = 1, EventName = "EnvoyStatsUnavailable", Message = "Envoy's stats could not be read from its admin API; the scrape has the agent's own metrics only: {Reason}")]
+    public static partial void EnvoyStatsUnavailable(ILogger logger, string reason);
 }

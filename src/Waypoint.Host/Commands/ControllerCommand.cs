@@ -45,7 +45,13 @@ internal sealed class ControllerCommand : IWaypointCommand
             Description = "ip:port of /healthz/live and /healthz/ready (HTTP/1.1, for the kubelet); empty disables. /debug/xds answers here only on a loopback address (kubectl port-forward).",
             DefaultValueFactory = _ => "0.0.0.0:15021",
         };
+        var metricsAddress = new Option<string>("--metrics-address")
+        {
+            Description = "ip:port of the Prometheus endpoint /metrics (istiod's 15014: pushes, NACKs, connected Envoys, reconciles, translation); empty disables.",
+            DefaultValueFactory = _ => "0.0.0.0:15014",
+        };
         var command = new Command("controller", "Run the Kubernetes controller and the xDS server for waypoint Envoys.");
+        command.Options.Add(metricsAddress);
         command.Options.Add(xdsAddress);
         command.Options.Add(xdsInsecure);
         command.Options.Add(healthAddress);
@@ -54,8 +60,14 @@ internal sealed class ControllerCommand : IWaypointCommand
             var insecure = parseResult.GetValue(xdsInsecure);
             IPEndPoint xds;
             IPEndPoint? health = null;
+            IPEndPoint? metrics = null;
             try
             {
+                if (parseResult.GetValue(metricsAddress) is { Length: > 0 } metricsText)
+                {
+                    metrics = XdsServerOptions.ParseEndPoint(metricsText);
+                }
+
                 xds = XdsServerOptions.ParseEndPoint(parseResult.GetValue(xdsAddress) is { Length: > 0 } xdsText
                     ? xdsText
                     : $"0.0.0.0:{(insecure ? XdsServerOptions.DefaultPort : XdsServerOptions.DefaultSecurePort)}");
@@ -70,13 +82,13 @@ internal sealed class ControllerCommand : IWaypointCommand
                 return 2;
             }
 
-            await RunAsync(xds, insecure, health, cancellationToken).ConfigureAwait(false);
+            await RunAsync(xds, insecure, health, metrics, cancellationToken).ConfigureAwait(false);
             return 0;
         });
         return command;
     }
 
-    private static async Task RunAsync(IPEndPoint xds, bool insecure, IPEndPoint? health, CancellationToken cancellationToken)
+    private static async Task RunAsync(IPEndPoint xds, bool insecure, IPEndPoint? health, IPEndPoint? metrics, CancellationToken cancellationToken)
     {
         var builder = WebApplication.CreateSlimBuilder();
 
@@ -107,6 +119,11 @@ internal sealed class ControllerCommand : IWaypointCommand
             builder.Services.AddSingleton<IXdsIdentityGroups, WaypointIdentityGroups>();
         }
 
+        if (metrics is not null)
+        {
+            builder.Services.AddWaypointPrometheus(Waypoint.Xds.Diagnostics.XdsMetrics.MeterName, ControllerMetrics.MeterName, AgentMetrics.MeterName);
+        }
+
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;
@@ -115,9 +132,19 @@ internal sealed class ControllerCommand : IWaypointCommand
             {
                 kestrel.Listen(health, o => o.Protocols = HttpProtocols.Http1);
             }
+
+            if (metrics is not null)
+            {
+                kestrel.Listen(metrics, o => o.Protocols = HttpProtocols.Http1);
+            }
         });
 
         var app = builder.Build();
+        if (metrics is not null)
+        {
+            app.UseWaypointPrometheus(metrics.Port, "/metrics");
+        }
+
         app.MapWaypointXds();
         app.MapGet("/healthz/live", () => Results.Text("live"));
         // Ready = the informers synced and the first snapshot is published (an Envoy connecting now gets its

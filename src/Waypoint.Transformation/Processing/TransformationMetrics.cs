@@ -3,7 +3,7 @@ using System.Diagnostics.Metrics;
 namespace Waypoint.Transformation.Processing;
 
 /// <summary>Instruments of the transformation service (meter <c>Waypoint.Transformation</c>).</summary>
-internal sealed class TransformationMetrics
+public sealed class TransformationMetrics
 {
     public const string MeterName = "Waypoint.Transformation";
 
@@ -20,9 +20,9 @@ internal sealed class TransformationMetrics
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.00001, 0.00005, 0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05] });
     }
 
-    public void StreamStarted() => _streams.Add(1);
+    internal void StreamStarted() => _streams.Add(1);
 
-    public void Failed(string direction, string errorType)
+    internal void Failed(string direction, string errorType)
     {
         if (_failures.Enabled)
         {
@@ -30,7 +30,7 @@ internal sealed class TransformationMetrics
         }
     }
 
-    public void Rendered(string direction, TimeSpan elapsed)
+    internal void Rendered(string direction, TimeSpan elapsed)
     {
         if (_duration.Enabled)
         {

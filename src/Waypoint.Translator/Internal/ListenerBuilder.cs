@@ -10,6 +10,7 @@ using Envoy.Extensions.Filters.Network.TcpProxy.V3;
 using Envoy.Extensions.Matching.CommonInputs.Network.V3;
 using Envoy.Extensions.TransportSockets.Tls.V3;
 using Google.Protobuf.WellKnownTypes;
+using Waypoint.Telemetry.RequestMetrics;
 using Xds.Type.Matcher.V3;
 using HttpSetFilterState = Envoy.Extensions.Filters.Http.SetFilterState.V3.Config;
 using XdsExtension = Xds.Core.V3.TypedExtensionConfig;
@@ -194,7 +195,8 @@ internal static class ListenerBuilder
     /// <param name="authorization">The authentication and authorization filters, to go first (RBAC policies come with the routes).</param>
     /// <param name="telemetry">The waypoint's access log and tracing settings (both off by default).</param>
     /// <param name="waypointName">The waypoint (<c>&lt;name&gt;.&lt;namespace&gt;</c>): the tracer's service name.</param>
-    public static FilterChain HttpChain(string chainName, ServicePortModel port, string routeConfigName, bool transformation = false, IReadOnlyList<HttpFilter>? authorization = null, WaypointTelemetry telemetry = default, string? waypointName = null)
+    /// <param name="requestMetrics">The chain's service, when its requests are reported to the agent as Istio request metrics.</param>
+    public static FilterChain HttpChain(string chainName, ServicePortModel port, string routeConfigName, bool transformation = false, IReadOnlyList<HttpFilter>? authorization = null, WaypointTelemetry telemetry = default, string? waypointName = null, RequestMetricsEnvoyConfig.DestinationService? requestMetrics = null)
     {
         var hcm = new HttpConnectionManager
         {
@@ -231,6 +233,11 @@ internal static class ListenerBuilder
             }
         }
 
+        if (requestMetrics is not null)
+        {
+            RequestMetricsEnvoyConfig.ApplyTo(hcm, requestMetrics);
+        }
+
         return new FilterChain
         {
             Name = chainName,
@@ -240,7 +247,8 @@ internal static class ListenerBuilder
 
     /// <summary>A TCP chain: the service's network RBAC filters if any AuthorizationPolicy applies, then tcp_proxy to its TCP cluster.</summary>
     /// <param name="accessLogs">Istio's JSON access log, one line per connection (HTTP fields are empty).</param>
-    public static FilterChain TcpChain(string chainName, string cluster, IReadOnlyList<Authorization.CompiledAuthorizationPolicy>? authorization = null, bool accessLogs = false)
+    /// <param name="requestMetrics">The chain's service, when its connections are reported to the agent as Istio TCP metrics.</param>
+    public static FilterChain TcpChain(string chainName, string cluster, IReadOnlyList<Authorization.CompiledAuthorizationPolicy>? authorization = null, bool accessLogs = false, RequestMetricsEnvoyConfig.DestinationService? requestMetrics = null)
     {
         var chain = new FilterChain { Name = chainName };
         if (authorization is { Count: > 0 })
@@ -254,11 +262,12 @@ internal static class ListenerBuilder
             tcpProxy.AccessLog.Add(TelemetryBuilder.StdoutJson());
         }
 
-        chain.Filters.Add(new Filter
+        if (requestMetrics is not null)
         {
-            Name = "envoy.filters.network.tcp_proxy",
-            TypedConfig = Envoy.Pack(tcpProxy),
-        });
+            RequestMetricsEnvoyConfig.ApplyTo(tcpProxy, requestMetrics);
+        }
+
+        chain.Filters.Add(new Filter { Name = "envoy.filters.network.tcp_proxy", TypedConfig = Envoy.Pack(tcpProxy) });
         return chain;
     }
 

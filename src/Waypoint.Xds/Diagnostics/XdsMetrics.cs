@@ -3,8 +3,12 @@ using System.Diagnostics.Metrics;
 
 namespace Waypoint.Xds.Diagnostics;
 
-/// <summary>The xDS server's instruments (meter <c>Waypoint.Xds</c>). Tags are bounded: type = lds/rds/cds/eds/sds.</summary>
-internal sealed class XdsMetrics
+/// <summary>
+/// The xDS server's instruments (meter <c>Waypoint.Xds</c>), named as istiod's where istiod has one (<c>pilot_xds</c>,
+/// <c>pilot_xds_pushes</c>, <c>pilot_total_xds_rejects</c>), so dashboards and alerts written for istiod apply. Tags are
+/// bounded: type = lds/rds/cds/eds/sds, waypoint = the node group (<c>name.namespace</c>) of each connected Envoy.
+/// </summary>
+public sealed class XdsMetrics
 {
     public const string MeterName = "Waypoint.Xds";
 
@@ -14,15 +18,20 @@ internal sealed class XdsMetrics
     private readonly Counter<long> _rejectedRequests;
     private readonly Histogram<double> _ackLatency;
 
-    public XdsMetrics(IMeterFactory meterFactory)
+    public XdsMetrics(IMeterFactory meterFactory, XdsServerStatus? status = null)
     {
         ArgumentNullException.ThrowIfNull(meterFactory);
         var meter = meterFactory.Create(MeterName);
         _streams = meter.CreateUpDownCounter<long>("waypoint.xds.streams", "{stream}", "Connected ADS streams.");
-        _pushes = meter.CreateCounter<long>("waypoint.xds.pushes", "{response}", "Discovery responses sent.");
-        _nacks = meter.CreateCounter<long>("waypoint.xds.nacks", "{nack}", "Discovery responses Envoy rejected.");
+        if (status is not null)
+        {
+            meter.CreateObservableGauge("pilot_xds", () => ConnectedPerWaypoint(status), description: "Envoys connected over ADS, per waypoint (node group).");
+        }
+
+        _pushes = meter.CreateCounter<long>("pilot_xds_pushes", description: "Discovery responses sent, by type (lds, rds, cds, eds, sds).");
+        _nacks = meter.CreateCounter<long>("pilot_total_xds_rejects", description: "Discovery responses Envoy rejected (NACK), by type.");
         _rejectedRequests = meter.CreateCounter<long>("waypoint.xds.invalid_requests", "{request}", "Malformed requests that ended their stream.");
-        _ackLatency = meter.CreateHistogram<double>("waypoint.xds.push.duration", "s", "Time from sending a response to its ACK or NACK.",
+        _ackLatency = meter.CreateHistogram<double>("waypoint_xds_push_ack_duration", "s", "Time from sending a response to its ACK or NACK, by type and outcome.",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10] });
     }
 
@@ -46,13 +55,18 @@ internal sealed class XdsMetrics
     {
         if (_ackLatency.Enabled)
         {
-            var tags = new TagList { { "xds.type", XdsTypeUrls.ShortName(typeUrl) }, { "xds.outcome", accepted ? "ack" : "nack" } };
+            var tags = new TagList { { "type", XdsTypeUrls.ShortName(typeUrl) }, { "outcome", accepted ? "ack" : "nack" } };
             _ackLatency.Record(elapsed.TotalSeconds, tags);
         }
     }
 
+    private static IEnumerable<Measurement<int>> ConnectedPerWaypoint(XdsServerStatus status) =>
+        status.GetStreams()
+            .GroupBy(s => s.NodeGroup, StringComparer.Ordinal)
+            .Select(g => new Measurement<int>(g.Count(), new KeyValuePair<string, object?>("waypoint", g.Key)));
+
     private static KeyValuePair<string, object?> ProtocolTag(XdsProtocol protocol) =>
         new("xds.protocol", protocol == XdsProtocol.Delta ? "delta" : "sotw");
 
-    private static KeyValuePair<string, object?> TypeTag(string typeUrl) => new("xds.type", XdsTypeUrls.ShortName(typeUrl));
+    private static KeyValuePair<string, object?> TypeTag(string typeUrl) => new("type", XdsTypeUrls.ShortName(typeUrl));
 }

@@ -37,8 +37,8 @@ public sealed class TelemetryChartTests
         Assert.False(options.Telemetry.AccessLogs);
         Assert.False(options.Telemetry.Tracing.Enabled);
         Assert.Null(options.Telemetry.ToTranslatorOptions().Tracing);
-        Assert.Equal("true", environment["Waypoint__Controller__Metrics__Enabled"]);
-        Assert.Equal(("15014", "15020", "15090"), (environment["Waypoint__Controller__Metrics__Port"], environment["Waypoint__Controller__Metrics__AgentPort"], environment["Waypoint__Controller__Metrics__EnvoyPort"]));
+        Assert.True(options.RequestMetrics);
+        Assert.Contains("--metrics-address=0.0.0.0:15014", Arguments(pod));
         var annotations = (YamlMappingNode)pod["metadata"]["annotations"];
         Assert.Equal("true", ((YamlScalarNode)annotations["prometheus.io/scrape"]).Value);
         Assert.Equal("15014", ((YamlScalarNode)annotations["prometheus.io/port"]).Value);
@@ -66,7 +66,7 @@ public sealed class TelemetryChartTests
     {
         var (environment, pod) = await RenderControllerAsync("--set", "metrics.enabled=false");
 
-        Assert.Equal("false", environment["Waypoint__Controller__Metrics__Enabled"]);
+        Assert.Contains("--metrics-address=", Arguments(pod));
         Assert.False(((YamlMappingNode)pod["metadata"]).Children.ContainsKey(new YamlScalarNode("annotations")));
         var ports = ((YamlSequenceNode)((YamlSequenceNode)pod["spec"]["containers"])[0]["ports"]).Cast<YamlMappingNode>();
         Assert.DoesNotContain(ports, p => ((YamlScalarNode)p["name"]).Value == "http-monitoring");
@@ -123,6 +123,10 @@ public sealed class TelemetryChartTests
 
         return (environment, pod);
     }
+
+    /// <summary>The controller container's arguments.</summary>
+    private static List<string> Arguments(YamlMappingNode pod) =>
+        [.. ((YamlSequenceNode)((YamlMappingNode)((YamlSequenceNode)pod["spec"]["containers"])[0])["args"]).Cast<YamlScalarNode>().Select(a => a.Value!)];
 
     /// <summary>Binds the environment as the host does (<c>__</c> is the section separator) to the controller's settings.</summary>
     private static WaypointControllerOptions Bind(Dictionary<string, string> environment)

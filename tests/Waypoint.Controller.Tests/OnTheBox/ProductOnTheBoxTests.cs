@@ -77,6 +77,13 @@ public sealed partial class ProductOnTheBoxTests(ProductBoxFixture box, ITestOut
         {
             using var served = await ServerCertificateAsync(IPAddress.Parse(pod.Status.PodIP), 15012, "waypoint-xds.waypoint-system.svc", root);
             AssertIssuedByIstiod(served, root, $"spiffe://cluster.local/ns/{ControllerNs}/sa/{ProductBoxFixture.ControllerServiceAccount}");
+
+            // istiod's monitoring port, as a Prometheus following the pod's annotations scrapes it.
+            Assert.Equal("15014", pod.Metadata.Annotations["prometheus.io/port"]);
+            using var http = box.Connection.Network.CreateHttpClient();
+            var metrics = await http.GetStringAsync(new Uri($"http://{pod.Status.PodIP}:15014/metrics"));
+            Assert.Contains("# TYPE waypoint_controller_queue_depth gauge", metrics, StringComparison.Ordinal);
+            Assert.Contains("# TYPE waypoint_controller_leader gauge", metrics, StringComparison.Ordinal);
         }
     }
 
@@ -117,6 +124,12 @@ public sealed partial class ProductOnTheBoxTests(ProductBoxFixture box, ITestOut
 
         var stats = await http.GetStringAsync(new Uri($"http://{podIp}:15090/stats/prometheus"));
         Assert.Contains("envoy_control_plane_connected_state{} 1", stats, StringComparison.Ordinal);
+
+        // The pod's annotated scrape (istio-agent's 15020): Envoy's stats merged with the agent's certificate metrics.
+        Assert.Equal("15020", pod.Metadata.Annotations["prometheus.io/port"]);
+        var merged = await http.GetStringAsync(new Uri($"http://{podIp}:15020/stats/prometheus"));
+        Assert.Contains("envoy_control_plane_connected_state{} 1", merged, StringComparison.Ordinal);
+        Assert.Contains("\nwaypoint_agent_certificate_expiry_seconds{", merged, StringComparison.Ordinal);
 
         // The HBONE listener came over xDS from the controller, and its certificate over SDS from the agent, which got it
         // from istiod with the token the kubelet projected: the waypoint's SPIFFE identity, signed by istiod's root.

@@ -69,7 +69,14 @@ internal sealed class WaypointEnvoyHarness : IAsyncDisposable
     /// The VIP:port authorities the client ztunnel tunnels to, each for one client identity (its own SPIFFE certificate
     /// on the HBONE connection, as ztunnel presents the source workload's): one local listener each.
     /// </param>
-    public static async Task<(WaypointEnvoyHarness Harness, TranslationResult Translation)> StartAsync(ClusterSnapshot snapshot, XdsProtocol protocol, params HboneTarget[] targets)
+    public static Task<(WaypointEnvoyHarness Harness, TranslationResult Translation)> StartAsync(ClusterSnapshot snapshot, XdsProtocol protocol, params HboneTarget[] targets) =>
+        StartAsync(snapshot, new TranslatorOptions { HboneBindAddress = "127.0.0.1", HboneBindPort = 0 }, protocol, targets);
+
+    /// <param name="snapshot">Must bind the waypoint <c>app/waypoint</c>.</param>
+    /// <param name="translatorOptions">The translator's settings (HBONE must bind 127.0.0.1, port 0).</param>
+    /// <param name="protocol">The waypoint Envoy's ADS flavour.</param>
+    /// <param name="targets">The VIP:port authorities the client ztunnel tunnels to, each with its client identity.</param>
+    public static async Task<(WaypointEnvoyHarness Harness, TranslationResult Translation)> StartAsync(ClusterSnapshot snapshot, TranslatorOptions translatorOptions, XdsProtocol protocol, params HboneTarget[] targets)
     {
         ArgumentNullException.ThrowIfNull(targets);
         var sds = await TestSdsServer.StartAsync("spiffe://cluster.local/ns/app/sa/waypoint");
@@ -80,7 +87,7 @@ internal sealed class WaypointEnvoyHarness : IAsyncDisposable
             var nodeId = $"{Group}~{Guid.NewGuid():N}";
             var bootstrap = xds.CreateBootstrapOptions(Group, nodeId, protocol) with { IncludeSdsCluster = true, SdsSocketPath = sds.SocketPath };
             waypoint = await EnvoyProcess.StartAsync(EnvoyBootstrapBuilder.RenderJson(EnvoyBootstrapBuilder.Build(bootstrap)), new EnvoyStartOptions { WaitForReady = false });
-            var translator = new WaypointTranslator(new TranslatorOptions { HboneBindAddress = "127.0.0.1", HboneBindPort = 0 });
+            var translator = new WaypointTranslator(translatorOptions);
             var translation = translator.Translate(snapshot);
             Publish(xds, translation);
             await WaitUntilAckedAsync(xds, waypoint, nodeId);

@@ -70,7 +70,7 @@ public sealed class SotwProtocolTests : ProtocolTestBase
     [Fact]
     public async Task Nack_IsRecordedLoggedCounted_AndTheRejectedVersionIsNotRepushed()
     {
-        using var nacks = new MetricCollector<long>(Xds.Services.GetRequiredService<IMeterFactory>(), "Waypoint.Xds", "waypoint.xds.nacks");
+        using var nacks = new MetricCollector<long>(Xds.Services.GetRequiredService<IMeterFactory>(), "Waypoint.Xds", "pilot_total_xds_rejects");
         await using var client = Sotw();
         var good = Snapshot("a");
         Xds.Cache.SetSnapshot(Group, good);

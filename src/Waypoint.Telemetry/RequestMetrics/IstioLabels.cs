@@ -1,0 +1,143 @@
+using System.Diagnostics;
+using System.Text;
+using Envoy.Data.Accesslog.V3;
+using Google.Protobuf.WellKnownTypes;
+
+namespace Waypoint.Telemetry.RequestMetrics;
+
+/// <summary>
+/// Istio's standard labels from one access log entry. What a waypoint on upstream Envoy can know without Istio's
+/// peer-metadata exchange or WDS: the client's SPIFFE ID (the HBONE peer's certificate) and so its namespace, the
+/// chain's service, the response and Envoy's response flags. The workload names are <c>unknown</c>, as Istio reports
+/// them when it has no peer metadata; the destination workload's namespace is the service's.
+/// </summary>
+internal static class IstioLabels
+{
+    public const string Reporter = "waypoint";
+    public const string Unknown = "unknown";
+    public const string MutualTls = "mutual_tls";
+
+    public static TagList Http(HTTPAccessLogEntry entry)
+    {
+        var labels = Common(entry.CommonProperties);
+        var code = entry.Response?.ResponseCode ?? 0u;
+        labels.Add("request_protocol", IsGrpc(entry.Request) ? "grpc" : "http");
+        labels.Add("response_code", code == 0 ? "0" : code.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        return labels;
+    }
+
+    public static TagList Tcp(TCPAccessLogEntry entry)
+    {
+        var labels = Common(entry.CommonProperties);
+        labels.Add("request_protocol", "tcp");
+        return labels;
+    }
+
+    private static TagList Common(AccessLogCommon? common)
+    {
+        var principal = Principal(common);
+        var tags = common?.CustomTags;
+        var serviceNamespace = Tag(tags, RequestMetricsEnvoyConfig.DestinationServiceNamespaceTag);
+        return new TagList
+        {
+            { "reporter", Reporter },
+            { "source_principal", principal ?? Unknown },
+            { "source_workload", Unknown },
+            { "source_workload_namespace", NamespaceOf(principal) ?? Unknown },
+            { "destination_service", Tag(tags, RequestMetricsEnvoyConfig.DestinationServiceTag) },
+            { "destination_service_name", Tag(tags, RequestMetricsEnvoyConfig.DestinationServiceNameTag) },
+            { "destination_service_namespace", serviceNamespace },
+            { "destination_workload", Unknown },
+            { "destination_workload_namespace", serviceNamespace },
+            { "connection_security_policy", MutualTls },
+            { "response_flags", Flags(common?.ResponseFlags) },
+        };
+    }
+
+    private static string Tag(Google.Protobuf.Collections.MapField<string, string>? tags, string name) =>
+        tags is not null && tags.TryGetValue(name, out var value) && value.Length > 0 ? value : Unknown;
+
+    /// <summary>The filter state <c>io.istio.peer_principal</c> (a string object, logged as a StringValue).</summary>
+    private static string? Principal(AccessLogCommon? common)
+    {
+        if (common?.FilterStateObjects is { } objects
+            && objects.TryGetValue(RequestMetricsEnvoyConfig.PeerPrincipalFilterState, out var packed)
+            && packed.TryUnpack<StringValue>(out var value)
+            && value.Value.Length > 0)
+        {
+            return value.Value;
+        }
+
+        return null;
+    }
+
+    /// <summary><c>spiffe://td/ns/&lt;namespace&gt;/sa/&lt;account&gt;</c> → the namespace; anything else → null.</summary>
+    internal static string? NamespaceOf(string? principal)
+    {
+        if (principal is null || !principal.StartsWith("spiffe://", StringComparison.Ordinal))
+        {
+            return null;
+        }
+
+        var segments = principal["spiffe://".Length..].Split('/');
+        return segments.Length == 5 && segments[1] == "ns" && segments[3] == "sa" && segments[2].Length > 0 ? segments[2] : null;
+    }
+
+    private static bool IsGrpc(HTTPRequestProperties? request) =>
+        request?.RequestHeaders is { } headers
+        && headers.TryGetValue("content-type", out var type)
+        && type.StartsWith("application/grpc", StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>Envoy's short response flags (<c>%RESPONSE_FLAGS%</c>), comma-separated; <c>-</c> for none, as Istio reports.</summary>
+    internal static string Flags(ResponseFlags? flags)
+    {
+        if (flags is null)
+        {
+            return "-";
+        }
+
+        var text = new StringBuilder();
+        Add(flags.FailedLocalHealthcheck, "LH");
+        Add(flags.NoHealthyUpstream, "UH");
+        Add(flags.UpstreamRequestTimeout, "UT");
+        Add(flags.LocalReset, "LR");
+        Add(flags.UpstreamRemoteReset, "UR");
+        Add(flags.UpstreamConnectionFailure, "UF");
+        Add(flags.UpstreamConnectionTermination, "UC");
+        Add(flags.UpstreamOverflow, "UO");
+        Add(flags.NoRouteFound, "NR");
+        Add(flags.DelayInjected, "DI");
+        Add(flags.FaultInjected, "FI");
+        Add(flags.RateLimited, "RL");
+        Add(flags.UnauthorizedDetails is not null, "UAEX");
+        Add(flags.RateLimitServiceError, "RLSE");
+        Add(flags.DownstreamConnectionTermination, "DC");
+        Add(flags.UpstreamRetryLimitExceeded, "URX");
+        Add(flags.StreamIdleTimeout, "SI");
+        Add(flags.InvalidEnvoyRequestHeaders, "IH");
+        Add(flags.DownstreamProtocolError, "DPE");
+        Add(flags.UpstreamMaxStreamDurationReached, "UMSDR");
+        Add(flags.ResponseFromCacheFilter, "RFCF");
+        Add(flags.NoFilterConfigFound, "NFCF");
+        Add(flags.DurationTimeout, "DT");
+        Add(flags.UpstreamProtocolError, "UPE");
+        Add(flags.NoClusterFound, "NC");
+        Add(flags.OverloadManager, "OM");
+        Add(flags.DnsResolutionFailure, "DF");
+        Add(flags.DownstreamRemoteReset, "DR");
+        return text.Length == 0 ? "-" : text.ToString();
+
+        void Add(bool set, string code)
+        {
+            if (set)
+            {
+                if (text.Length > 0)
+                {
+                    text.Append(',');
+                }
+
+                text.Append(code);
+            }
+        }
+    }
+}
