@@ -8,7 +8,8 @@ namespace Waypoint.Xds.Tests.Protocol;
 public abstract class ProtocolTestBase : IAsyncLifetime
 {
     protected const string Group = "gw.ns";
-    protected static readonly TimeSpan Timeout = TimeSpan.FromSeconds(10);
+    // Generous: the whole suite runs in parallel on two cores, and a missing response still fails the test.
+    protected static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
 
     private readonly List<GrpcChannel> _channels = [];
 
