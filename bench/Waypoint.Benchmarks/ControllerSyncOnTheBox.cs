@@ -110,7 +110,10 @@ internal static class ControllerSyncOnTheBox
         var istiodIdle = BenchProcess.RssMegabytes(istiod);
 
         var load = Stopwatch.StartNew();
-        await new BoxClusterLoader(client, services, Namespaces, Writers).LoadAsync();
+        var loader = new BoxClusterLoader(client, services, Namespaces, Writers);
+        using var stopHeartbeat = new CancellationTokenSource();
+        var heartbeat = await loader.StartNodeAsync(stopHeartbeat.Token);
+        await loader.LoadAsync();
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"load through the API server ({Writers} writers, EndpointSlices by kube-controller-manager): {load.Elapsed.TotalSeconds:0.0} s"));
 
         var (cds, lds, clusters, listeners) = await IstiodWaypointAsync(services);
@@ -120,6 +123,8 @@ internal static class ControllerSyncOnTheBox
         var (ready, waypoints, rss) = await OurControllerAsync(state.AdminKubeconfigPath);
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"waypoint controller: start → ready (synced, first push) {ready.TotalSeconds:0.00} s, {waypoints} waypoints served; RSS {rss:0} MB"));
+        await stopHeartbeat.CancelAsync();
+        await heartbeat;
         return 0;
     }
 
@@ -188,8 +193,26 @@ internal static class ControllerSyncOnTheBox
         start.Environment["Logging__LogLevel__Default"] = "Warning";
         var clock = Stopwatch.StartNew();
         using var controller = Process.Start(start)!;
-        controller.OutputDataReceived += (_, _) => { };
-        controller.ErrorDataReceived += (_, _) => { };
+        var output = new Queue<string>();
+        void Keep(string? line)
+        {
+            if (line is null)
+            {
+                return;
+            }
+
+            lock (output)
+            {
+                output.Enqueue(line);
+                if (output.Count > 40)
+                {
+                    output.Dequeue();
+                }
+            }
+        }
+
+        controller.OutputDataReceived += (_, e) => Keep(e.Data);
+        controller.ErrorDataReceived += (_, e) => Keep(e.Data);
         controller.BeginOutputReadLine();
         controller.BeginErrorReadLine();
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
@@ -217,7 +240,10 @@ internal static class ControllerSyncOnTheBox
 
             if (ready is null)
             {
-                throw new InvalidOperationException($"The controller was not ready (exited: {controller.HasExited}).");
+                lock (output)
+                {
+                    throw new InvalidOperationException($"The controller was not ready (exited: {controller.HasExited}); its last output:\n{string.Join('\n', output)}");
+                }
             }
 
             using var debug = JsonDocument.Parse(await http.GetStringAsync(new Uri("http://127.0.0.1:25021/debug/xds")));
@@ -243,9 +269,10 @@ internal static class ControllerSyncOnTheBox
 internal sealed class BoxClusterLoader(Kubernetes client, int services, int namespaces, int writers)
 {
     private const string GatewayGroup = "gateway.networking.k8s.io";
+    private const string NodeName = "bench-node";
 
-    /// <summary>The address our Gateway's status names for waypoint <paramref name="n"/> (outside the pod and Service ranges).</summary>
-    public static string WaypointAddress(int n) => $"10.245.{n}.1";
+    /// <summary>The pod IP of the proxy istiod takes for waypoint <paramref name="n"/> (beyond the app pods' addresses).</summary>
+    public static string WaypointAddress(int n) => $"10.244.250.{n + 1}";
 
     public async Task LoadAsync()
     {
@@ -262,14 +289,81 @@ internal sealed class BoxClusterLoader(Kubernetes client, int services, int name
                 {"apiVersion":"gateway.networking.k8s.io/v1","kind":"Gateway","metadata":{"name":"waypoint","labels":{"istio.io/waypoint-for":"service"}},
                  "spec":{"gatewayClassName":"kgateway-waypoint","listeners":[{"name":"mesh","port":15008,"protocol":"HBONE"}]}}
                 """), GatewayGroup, "v1", ns, "gateways");
-            await client.CustomObjects.PatchNamespacedCustomObjectStatusAsync(new V1Patch($$$"""{"status":{"addresses":[{"type":"IPAddress","value":"{{{WaypointAddress(n)}}}"}]}}""", V1Patch.PatchType.MergePatch), GatewayGroup, "v1", ns, "gateways", "waypoint");
             await WaitForDefaultServiceAccountAsync(ns);
+            var vip = await CreateIstioWaypointAsync(n);
+            await client.CustomObjects.PatchNamespacedCustomObjectStatusAsync(new V1Patch($$$"""{"status":{"addresses":[{"type":"IPAddress","value":"{{{vip}}}"}]}}""", V1Patch.PatchType.MergePatch), GatewayGroup, "v1", ns, "gateways", "waypoint");
         }
 
         await ParallelAsync(services, CreateServiceAsync);
         await ParallelAsync(services * 2, CreatePodAsync);
         await ParallelAsync(services / 5, CreateRouteAsync);
         await WaitForEndpointSlicesAsync();
+    }
+
+    /// <summary>
+    /// What istiod needs to know a proxy as this Gateway's waypoint: it keys a waypoint by the Services selecting the
+    /// proxy's pod (found by the node's IP), matched against the Gateway's addresses. A pod at
+    /// <see cref="WaypointAddress"/> with the Gateway's label, and a Service <c>waypoint-istio</c> selecting it (our
+    /// controller owns the name <c>waypoint</c>); returns the Service's ClusterIP.
+    /// </summary>
+    private async Task<string> CreateIstioWaypointAsync(int n)
+    {
+        var ns = Ns(n);
+        var labels = new Dictionary<string, string> { ["gateway.networking.k8s.io/gateway-name"] = "waypoint", ["bench.waypoint.dev/istio-waypoint"] = "true" };
+        var service = await client.CoreV1.CreateNamespacedServiceAsync(new V1Service
+        {
+            Metadata = new V1ObjectMeta { Name = "waypoint-istio" },
+            Spec = new V1ServiceSpec { Selector = labels, Ports = [new V1ServicePort { Name = "mesh", Port = 15008, TargetPort = 15008, Protocol = "TCP" }] },
+        }, ns);
+        await CreateReadyPodAsync(ns, "waypoint-bench", labels, WaypointAddress(n), 15008);
+        return service.Spec.ClusterIP;
+    }
+
+    /// <summary>
+    /// kube-controller-manager's EndpointSlice controller leaves out a pod whose node it does not know, and its node
+    /// lifecycle controller marks every pod of a node without heartbeats not Ready. So the pods are bound to a Node
+    /// object whose heartbeats (Ready condition and node Lease, as a kubelet renews them) the bench sends until
+    /// <paramref name="stop"/>; the returned task ends then.
+    /// </summary>
+    public async Task<Task> StartNodeAsync(CancellationToken stop)
+    {
+        await client.CoreV1.CreateNodeAsync(new V1Node { Metadata = new V1ObjectMeta { Name = NodeName } }, cancellationToken: CancellationToken.None);
+        await client.CoordinationV1.CreateNamespacedLeaseAsync(new V1Lease
+        {
+            Metadata = new V1ObjectMeta { Name = NodeName },
+            Spec = new V1LeaseSpec { HolderIdentity = NodeName, LeaseDurationSeconds = 40, RenewTime = DateTime.UtcNow },
+        }, "kube-node-lease", cancellationToken: CancellationToken.None);
+        await HeartbeatAsync();
+        return Task.Run(async () =>
+        {
+            using var timer = new PeriodicTimer(TimeSpan.FromSeconds(5));
+            try
+            {
+                while (await timer.WaitForNextTickAsync(stop))
+                {
+                    try
+                    {
+                        await HeartbeatAsync();
+                    }
+                    catch (Exception ex) when (ex is k8s.Autorest.HttpOperationException or HttpRequestException or TaskCanceledException)
+                    {
+                        // A slow API server under the load: the next beat, 5 s on, is well within the 40 s grace.
+                    }
+                }
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        }, CancellationToken.None);
+    }
+
+    private async Task HeartbeatAsync()
+    {
+        var now = DateTime.UtcNow.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture);
+        await client.CoreV1.PatchNodeStatusAsync(new V1Patch($$$"""
+            {"status":{"conditions":[{"type":"Ready","status":"True","reason":"KubeletReady","message":"bench heartbeat","lastHeartbeatTime":"{{{now}}}","lastTransitionTime":"{{{now}}}"}]}}
+            """, V1Patch.PatchType.StrategicMergePatch), NodeName);
+        await client.CoordinationV1.PatchNamespacedLeaseAsync(new V1Patch($$$"""{"spec":{"renewTime":"{{{DateTime.UtcNow:yyyy-MM-ddTHH:mm:ss.ffffffZ}}}"}}""", V1Patch.PatchType.MergePatch), NodeName, "kube-node-lease");
     }
 
     private async Task CreateServiceAsync(int i) =>
@@ -286,16 +380,23 @@ internal sealed class BoxClusterLoader(Kubernetes client, int services, int name
     private async Task CreatePodAsync(int p)
     {
         var service = p / 2;
-        var ns = Ns(service % namespaces);
-        var name = $"svc-{service}-{p % 2}";
+        await CreateReadyPodAsync(Ns(service % namespaces), $"svc-{service}-{p % 2}", new Dictionary<string, string> { ["app"] = $"svc-{service}" }, $"10.244.{1 + (p >> 8)}.{p & 255}", 8080);
+    }
+
+    private async Task CreateReadyPodAsync(string ns, string name, Dictionary<string, string> labels, string ip, int port)
+    {
         await client.CoreV1.CreateNamespacedPodAsync(new V1Pod
         {
-            Metadata = new V1ObjectMeta { Name = name, Labels = new Dictionary<string, string> { ["app"] = $"svc-{service}" } },
-            Spec = new V1PodSpec { Containers = [new V1Container { Name = "app", Image = "waypoint/echo", Ports = [new V1ContainerPort { ContainerPort = 8080 }] }] },
+            Metadata = new V1ObjectMeta { Name = name, Labels = labels },
+            Spec = new V1PodSpec
+            {
+                NodeName = NodeName,
+                Tolerations = [new V1Toleration { OperatorProperty = "Exists", Effect = "NoExecute" }, new V1Toleration { OperatorProperty = "Exists", Effect = "NoSchedule" }],
+                Containers = [new V1Container { Name = "app", Image = "waypoint/echo", Ports = [new V1ContainerPort { ContainerPort = port }] }],
+            },
         }, ns);
 
         // No node runs these pods: report them Running and Ready with an IP, as a kubelet would.
-        var ip = $"10.244.{1 + (p >> 8)}.{p & 255}";
         var now = DateTime.UtcNow.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture);
         var status = $$$"""
             {"status":{"phase":"Running","podIP":"{{{ip}}}","podIPs":[{"ip":"{{{ip}}}"}],"hostIP":"10.244.0.2","hostIPs":[{"ip":"10.244.0.2"}],

@@ -11,6 +11,11 @@ internal static class Program
             return LocalBoxStartup.RunAsync(boxArgs).GetAwaiter().GetResult();
         }
 
+        if (args is ["route-edit-load", .. var editArgs] && OperatingSystem.IsLinux())
+        {
+            return RouteEditUnderLoad.RunAsync(editArgs).GetAwaiter().GetResult();
+        }
+
         if (args is ["controller-sync-box", .. var syncArgs] && OperatingSystem.IsLinux())
         {
             return ControllerSyncOnTheBox.RunAsync(syncArgs).GetAwaiter().GetResult();

@@ -28,9 +28,7 @@ public static class WaypointControllerServiceCollectionExtensions
         services.TryAddSingleton(TimeProvider.System);
         services.AddMetrics();
         services.TryAddSingleton<ControllerMetrics>();
-        services.TryAddSingleton(_ => KubernetesClientConfiguration.IsInCluster()
-            ? KubernetesClientConfiguration.InClusterConfig()
-            : KubernetesClientConfiguration.BuildConfigFromConfigFile());
+        services.TryAddSingleton(_ => DefaultKubernetesConfiguration());
         services.TryAddSingleton(sp => new KubernetesApiClient(sp.GetRequiredService<KubernetesClientConfiguration>()));
         services.TryAddSingleton<IWaypointConfigPublisher, InMemoryWaypointConfigPublisher>();
         services.TryAddSingleton(sp => new WaypointController(
@@ -46,6 +44,17 @@ public static class WaypointControllerServiceCollectionExtensions
         services.AddHostedService(sp => sp.GetRequiredService<WaypointController>());
         return services;
     }
+
+    /// <summary>
+    /// Where the controller finds its cluster, in controller-runtime's order: <c>KUBECONFIG</c> (a list of files, as
+    /// kubectl reads it) when set, else the pod's ServiceAccount in a cluster, else <c>~/.kube/config</c>.
+    /// </summary>
+    internal static KubernetesClientConfiguration DefaultKubernetesConfiguration() =>
+        !string.IsNullOrEmpty(Environment.GetEnvironmentVariable("KUBECONFIG"))
+            ? KubernetesClientConfiguration.BuildDefaultConfig()
+            : KubernetesClientConfiguration.IsInCluster()
+                ? KubernetesClientConfiguration.InClusterConfig()
+                : KubernetesClientConfiguration.BuildConfigFromConfigFile();
 }
 
 internal sealed class WaypointControllerOptionsValidator : IValidateOptions<WaypointControllerOptions>
