@@ -183,7 +183,7 @@ internal static class ControllerSyncOnTheBox
     {
         var host = Path.Combine(BenchPaths.Root(), "src", "Waypoint.Host", "bin", "Release", "net10.0", "waypoint.dll");
         var start = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var argument in new[] { host, "controller", "--xds-insecure", "--xds-address", "127.0.0.1:25010", "--health-address", "127.0.0.1:25021" })
+        foreach (var argument in new[] { host, "controller", "--xds-insecure", "--xds-address", "127.0.0.1:25010", "--health-address", "127.0.0.1:25021", "--metrics-address", "127.0.0.1:25014" })
         {
             start.ArgumentList.Add(argument);
         }
