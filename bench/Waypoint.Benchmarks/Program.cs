@@ -31,6 +31,16 @@ internal static class Program
             return AuthorizationDataPlane.RunAsync(authorizationArgs).GetAwaiter().GetResult();
         }
 
+        if (args is ["request-metrics-cost", .. var requestMetricsArgs])
+        {
+            return RequestMetricsCost.RunAsync(requestMetricsArgs).GetAwaiter().GetResult();
+        }
+
+        if (args is [RequestMetricsCost.AgentCommand])
+        {
+            return RequestMetricsCost.ServeAgentAsync().GetAwaiter().GetResult();
+        }
+
         if (args is ["istiod-ca", .. var caArgs] && OperatingSystem.IsLinux())
         {
             return IstiodCertificates.RunLatencyAsync(caArgs).GetAwaiter().GetResult();

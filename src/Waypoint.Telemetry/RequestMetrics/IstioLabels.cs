@@ -8,8 +8,10 @@ namespace Waypoint.Telemetry.RequestMetrics;
 /// <summary>
 /// Istio's standard labels from one access log entry. What a waypoint on upstream Envoy can know without Istio's
 /// peer-metadata exchange or WDS: the client's SPIFFE ID (the HBONE peer's certificate) and so its namespace, the
-/// chain's service, the response and Envoy's response flags. The workload names are <c>unknown</c>, as Istio reports
-/// them when it has no peer metadata; the destination workload's namespace is the service's.
+/// chain's service, the upstream pod's workload (its endpoint's <c>istio.workload</c> metadata), the response and Envoy's
+/// response flags. The source workload is <c>unknown</c>, as Istio reports it when it has no peer metadata; without an
+/// upstream pod (no route, no healthy host, a ServiceEntry address) the destination workload is <c>unknown</c> too and its
+/// namespace the service's.
 /// </summary>
 internal static class IstioLabels
 {
@@ -38,6 +40,7 @@ internal static class IstioLabels
         var principal = Principal(common);
         var tags = common?.CustomTags;
         var serviceNamespace = Tag(tags, RequestMetricsEnvoyConfig.DestinationServiceNamespaceTag);
+        var (workload, workloadNamespace) = Workload(tags);
         return new TagList
         {
             { "reporter", Reporter },
@@ -47,8 +50,8 @@ internal static class IstioLabels
             { "destination_service", Tag(tags, RequestMetricsEnvoyConfig.DestinationServiceTag) },
             { "destination_service_name", Tag(tags, RequestMetricsEnvoyConfig.DestinationServiceNameTag) },
             { "destination_service_namespace", serviceNamespace },
-            { "destination_workload", Unknown },
-            { "destination_workload_namespace", serviceNamespace },
+            { "destination_workload", workload ?? Unknown },
+            { "destination_workload_namespace", workloadNamespace ?? serviceNamespace },
             { "connection_security_policy", MutualTls },
             { "response_flags", Flags(common?.ResponseFlags) },
         };
@@ -56,6 +59,18 @@ internal static class IstioLabels
 
     private static string Tag(Google.Protobuf.Collections.MapField<string, string>? tags, string name) =>
         tags is not null && tags.TryGetValue(name, out var value) && value.Length > 0 ? value : Unknown;
+
+    /// <summary>Name and namespace from <c>workload;namespace;canonical name;canonical revision;cluster</c>; nulls when absent or malformed.</summary>
+    internal static (string? Name, string? Namespace) Workload(Google.Protobuf.Collections.MapField<string, string>? tags)
+    {
+        if (tags is null || !tags.TryGetValue(RequestMetricsEnvoyConfig.DestinationWorkloadTag, out var value))
+        {
+            return (null, null);
+        }
+
+        var fields = value.Split(';');
+        return fields.Length >= 2 && fields[0].Length > 0 && fields[1].Length > 0 ? (fields[0], fields[1]) : (null, null);
+    }
 
     /// <summary>The filter state <c>io.istio.peer_principal</c> (a string object, logged as a StringValue).</summary>
     private static string? Principal(AccessLogCommon? common)

@@ -4,6 +4,7 @@ using Envoy.Config.Endpoint.V3;
 using Envoy.Extensions.AccessLoggers.Grpc.V3;
 using Envoy.Extensions.Filters.Network.HttpConnectionManager.V3;
 using Envoy.Extensions.Filters.Network.TcpProxy.V3;
+using Envoy.Type.Metadata.V3;
 using Google.Protobuf.WellKnownTypes;
 using Cluster = Envoy.Config.Cluster.V3.Cluster;
 using CustomTag = Envoy.Type.Tracing.V3.CustomTag;
@@ -34,6 +35,13 @@ public static class RequestMetricsEnvoyConfig
     public const string DestinationServiceTag = "destination_service";
     public const string DestinationServiceNameTag = "destination_service_name";
     public const string DestinationServiceNamespaceTag = "destination_service_namespace";
+
+    /// <summary>
+    /// A custom tag read from the upstream host's <c>istio.workload</c> endpoint metadata (Istio's
+    /// <c>workload;namespace;canonical name;canonical revision;cluster</c>, set by the translator on each pod's endpoint):
+    /// the destination workload. Absent when the request reached no host or the host is no pod.
+    /// </summary>
+    public const string DestinationWorkloadTag = "destination_workload_metadata";
 
     /// <summary>How often Envoy flushes its buffered entries (Envoy's default is 1 s; Prometheus scrapes every 15 s or more).</summary>
     public static readonly TimeSpan FlushInterval = TimeSpan.FromSeconds(1);
@@ -124,6 +132,15 @@ public static class RequestMetricsEnvoyConfig
         common.CustomTags.Add(Literal(DestinationServiceTag, service.Host));
         common.CustomTags.Add(Literal(DestinationServiceNameTag, service.Name));
         common.CustomTags.Add(Literal(DestinationServiceNamespaceTag, service.Namespace));
+        common.CustomTags.Add(new CustomTag
+        {
+            Tag = DestinationWorkloadTag,
+            Metadata = new CustomTag.Types.Metadata
+            {
+                Kind = new MetadataKind { Host = new MetadataKind.Types.Host() },
+                MetadataKey = new MetadataKey { Key = "istio", Path = { new MetadataKey.Types.PathSegment { Key = "workload" } } },
+            },
+        });
         return common;
     }
 
