@@ -36,6 +36,11 @@ internal static class Program
             return RequestMetricsCost.RunAsync(requestMetricsArgs).GetAwaiter().GetResult();
         }
 
+        if (args is ["request-metrics-aggregation", .. var aggregationArgs])
+        {
+            return RequestMetricsAggregation.Run(aggregationArgs);
+        }
+
         if (args is [RequestMetricsCost.AgentCommand])
         {
             return RequestMetricsCost.ServeAgentAsync().GetAwaiter().GetResult();

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text;
 using Envoy.Data.Accesslog.V3;
 using Google.Protobuf.WellKnownTypes;
@@ -19,42 +18,22 @@ internal static class IstioLabels
     public const string Unknown = "unknown";
     public const string MutualTls = "mutual_tls";
 
-    public static TagList Http(HTTPAccessLogEntry entry)
-    {
-        var labels = Common(entry.CommonProperties);
-        var code = entry.Response?.ResponseCode ?? 0u;
-        labels.Add("request_protocol", IsGrpc(entry.Request) ? "grpc" : "http");
-        labels.Add("response_code", code == 0 ? "0" : code.ToString(System.Globalization.CultureInfo.InvariantCulture));
-        return labels;
-    }
-
-    public static TagList Tcp(TCPAccessLogEntry entry)
-    {
-        var labels = Common(entry.CommonProperties);
-        labels.Add("request_protocol", "tcp");
-        return labels;
-    }
-
-    private static TagList Common(AccessLogCommon? common)
+    /// <summary>The labels of an entry's series, but for its protocol and response code.</summary>
+    public static RequestLabels Of(AccessLogCommon? common)
     {
         var principal = Principal(common);
         var tags = common?.CustomTags;
         var serviceNamespace = Tag(tags, RequestMetricsEnvoyConfig.DestinationServiceNamespaceTag);
         var (workload, workloadNamespace) = Workload(tags);
-        return new TagList
-        {
-            { "reporter", Reporter },
-            { "source_principal", principal ?? Unknown },
-            { "source_workload", Unknown },
-            { "source_workload_namespace", NamespaceOf(principal) ?? Unknown },
-            { "destination_service", Tag(tags, RequestMetricsEnvoyConfig.DestinationServiceTag) },
-            { "destination_service_name", Tag(tags, RequestMetricsEnvoyConfig.DestinationServiceNameTag) },
-            { "destination_service_namespace", serviceNamespace },
-            { "destination_workload", workload ?? Unknown },
-            { "destination_workload_namespace", workloadNamespace ?? serviceNamespace },
-            { "connection_security_policy", MutualTls },
-            { "response_flags", Flags(common?.ResponseFlags) },
-        };
+        return new RequestLabels(
+            principal ?? Unknown,
+            NamespaceOf(principal) ?? Unknown,
+            Tag(tags, RequestMetricsEnvoyConfig.DestinationServiceTag),
+            Tag(tags, RequestMetricsEnvoyConfig.DestinationServiceNameTag),
+            serviceNamespace,
+            workload ?? Unknown,
+            workloadNamespace ?? serviceNamespace,
+            Flags(common?.ResponseFlags));
     }
 
     private static string Tag(Google.Protobuf.Collections.MapField<string, string>? tags, string name) =>
@@ -98,7 +77,7 @@ internal static class IstioLabels
         return segments.Length == 5 && segments[1] == "ns" && segments[3] == "sa" && segments[2].Length > 0 ? segments[2] : null;
     }
 
-    private static bool IsGrpc(HTTPRequestProperties? request) =>
+    public static bool IsGrpc(HTTPRequestProperties? request) =>
         request?.RequestHeaders is { } headers
         && headers.TryGetValue("content-type", out var type)
         && type.StartsWith("application/grpc", StringComparison.OrdinalIgnoreCase);

@@ -26,7 +26,8 @@ internal sealed class RequestMetricsAgent : IAsyncDisposable
         _directory = directory;
         SocketPath = socketPath;
         Port = port;
-        _scraper = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}/") };
+        // As Prometheus scrapes: it asks for gzip (the merged answer must still be one valid text document).
+        _scraper = new HttpClient(new SocketsHttpHandler { AutomaticDecompression = DecompressionMethods.All }) { BaseAddress = new Uri($"http://127.0.0.1:{port}/") };
     }
 
     public string SocketPath { get; }
