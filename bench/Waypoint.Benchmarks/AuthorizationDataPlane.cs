@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Text;
@@ -47,27 +46,23 @@ internal static class AuthorizationDataPlane
             throw new InvalidOperationException("a benchmark policy was not accepted");
         }
 
-        var envoyPid = FindPid(harness.Waypoint.WorkDirectory);
+        var envoyPid = DataPlaneLoad.FindEnvoyPid(harness.Waypoint.WorkDirectory);
         Console.WriteLine($"Envoy {EnvoyBinary.Locate()} (waypoint pid {envoyPid}, 1 worker); {Environment.ProcessorCount} cores; {concurrency} concurrent HTTP/1.1 clients, each on its own HBONE-tunnelled connection; {rounds} interleaved rounds of {seconds}s per scenario (+1s warm-up each); medians over rounds.");
         var clients = targets.Select(t => Enumerable.Range(0, concurrency).Select(_ => harness.CreateHttpClient(t)).ToArray()).ToArray();
-        var results = s_scenarios.Select(_ => new List<Round>()).ToArray();
+        var results = s_scenarios.Select(_ => new List<LoadRound>()).ToArray();
         for (var round = 0; round < rounds; round++)
         {
             for (var i = 0; i < s_scenarios.Length; i++)
             {
                 var s = (i + round) % s_scenarios.Length;
-                await LoadAsync(clients[s], envoyPid, TimeSpan.FromSeconds(1));
-                results[s].Add(await LoadAsync(clients[s], envoyPid, TimeSpan.FromSeconds(seconds)));
+                await DataPlaneLoad.RunAsync(clients[s], [envoyPid], TimeSpan.FromSeconds(1));
+                results[s].Add(await DataPlaneLoad.RunAsync(clients[s], [envoyPid], TimeSpan.FromSeconds(seconds)));
             }
         }
 
         // Ratios are taken within each round (its four scenarios ran back to back, so they share the machine's load at the
         // time), then the median over rounds: other work on a shared machine shifts whole rounds, not one scenario.
-        static double MedianOf(IEnumerable<double> values)
-        {
-            var sorted = values.Order().ToArray();
-            return sorted[sorted.Length / 2];
-        }
+        static double MedianOf(IEnumerable<double> values) => DataPlaneLoad.Median(values);
 
         Console.WriteLine("| scenario | req/s | waypoint CPU µs/request | CPU × none | CPU × 0 policies | p50 ms | p50 × none | p99 ms | errors |");
         Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
@@ -75,7 +70,7 @@ internal static class AuthorizationDataPlane
         {
             var r = results[i];
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"| {s_scenarios[i].Name} | {MedianOf(r.Select(x => x.Count / x.Elapsed.TotalSeconds)):F0} | {MedianOf(r.Select(x => x.CpuPerRequestUs)):F1} | {MedianOf(r.Select((x, k) => x.CpuPerRequestUs / results[0][k].CpuPerRequestUs)):F3} | {MedianOf(r.Select((x, k) => x.CpuPerRequestUs / results[1][k].CpuPerRequestUs)):F3} | {MedianOf(r.Select(x => x.Percentile(0.50))):F3} | {MedianOf(r.Select((x, k) => x.Percentile(0.50) / results[0][k].Percentile(0.50))):F3} | {MedianOf(r.Select(x => x.Percentile(0.99))):F3} | {r.Sum(x => x.Errors)} |"));
+                $"| {s_scenarios[i].Name} | {MedianOf(r.Select(x => x.Count / x.Elapsed.TotalSeconds)):F0} | {MedianOf(r.Select(x => x.CpuPerRequestUs(0))):F1} | {MedianOf(r.Select((x, k) => x.CpuPerRequestUs(0) / results[0][k].CpuPerRequestUs(0))):F3} | {MedianOf(r.Select((x, k) => x.CpuPerRequestUs(0) / results[1][k].CpuPerRequestUs(0))):F3} | {MedianOf(r.Select(x => x.Percentile(0.50))):F3} | {MedianOf(r.Select((x, k) => x.Percentile(0.50) / results[0][k].Percentile(0.50))):F3} | {MedianOf(r.Select(x => x.Percentile(0.99))):F3} | {r.Sum(x => x.Errors)} |"));
         }
 
         foreach (var client in clients.SelectMany(c => c))
@@ -184,86 +179,5 @@ internal static class AuthorizationDataPlane
             ---
 
             """;
-    }
-
-    private static async Task<Round> LoadAsync(HttpClient[] clients, int pid, TimeSpan duration)
-    {
-        var latencies = new List<double>[clients.Length];
-        var errors = 0;
-        var cpuBefore = CpuTime(pid);
-        var stopwatch = Stopwatch.StartNew();
-        var workers = clients.Select(async (client, worker) =>
-        {
-            var mine = latencies[worker] = new List<double>(100_000);
-            while (stopwatch.Elapsed < duration)
-            {
-                var started = Stopwatch.GetTimestamp();
-                try
-                {
-                    using var response = await client.GetAsync("/items/42").ConfigureAwait(false);
-                    await response.Content.ReadAsByteArrayAsync().ConfigureAwait(false);
-                    if (response.StatusCode != HttpStatusCode.OK)
-                    {
-                        Interlocked.Increment(ref errors);
-                        continue;
-                    }
-                }
-                catch (HttpRequestException)
-                {
-                    Interlocked.Increment(ref errors);
-                    continue;
-                }
-
-                mine.Add(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
-            }
-        }).ToArray();
-        await Task.WhenAll(workers).ConfigureAwait(false);
-        var elapsed = stopwatch.Elapsed;
-        var cpu = CpuTime(pid) - cpuBefore;
-        var all = latencies.SelectMany(l => l).Order().ToArray();
-        return new Round(all, elapsed, errors, all.Length == 0 ? double.NaN : cpu.TotalMicroseconds / all.Length);
-    }
-
-    /// <summary>The waypoint Envoy's pid: the process whose command line names its work directory (the TestKit keeps the pid private).</summary>
-    private static int FindPid(string workDirectory)
-    {
-        foreach (var dir in Directory.EnumerateDirectories("/proc"))
-        {
-            if (int.TryParse(Path.GetFileName(dir), NumberStyles.None, CultureInfo.InvariantCulture, out var pid))
-            {
-                try
-                {
-                    var cmdline = File.ReadAllText(Path.Combine(dir, "cmdline")).Replace('\0', ' ');
-                    if (cmdline.Contains(workDirectory, StringComparison.Ordinal) && cmdline.Contains("envoy", StringComparison.OrdinalIgnoreCase))
-                    {
-                        return pid;
-                    }
-                }
-                catch (IOException)
-                {
-                }
-                catch (UnauthorizedAccessException)
-                {
-                }
-            }
-        }
-
-        throw new InvalidOperationException($"no Envoy process runs from {workDirectory}");
-    }
-
-    /// <summary>utime + stime of a process (all its threads), from /proc/&lt;pid&gt;/stat.</summary>
-    private static TimeSpan CpuTime(int pid)
-    {
-        var stat = File.ReadAllText($"/proc/{pid.ToString(CultureInfo.InvariantCulture)}/stat");
-        var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-        var ticks = long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture);
-        return TimeSpan.FromSeconds(ticks / 100.0); // USER_HZ is 100 on Linux
-    }
-
-    private sealed record Round(double[] Sorted, TimeSpan Elapsed, int Errors, double CpuPerRequestUs)
-    {
-        public int Count => Sorted.Length;
-
-        public double Percentile(double p) => Sorted.Length == 0 ? double.NaN : Sorted[Math.Min(Sorted.Length - 1, (int)Math.Ceiling(p * Sorted.Length) - 1)];
     }
 }

@@ -36,6 +36,21 @@ internal static class Program
             return AuthorizationDataPlane.RunAsync(authorizationArgs).GetAwaiter().GetResult();
         }
 
+        if (args is ["request-metrics-cost", .. var requestMetricsArgs])
+        {
+            return RequestMetricsCost.RunAsync(requestMetricsArgs).GetAwaiter().GetResult();
+        }
+
+        if (args is ["request-metrics-aggregation", .. var aggregationArgs])
+        {
+            return RequestMetricsAggregation.Run(aggregationArgs);
+        }
+
+        if (args is [RequestMetricsCost.AgentCommand])
+        {
+            return RequestMetricsCost.ServeAgentAsync().GetAwaiter().GetResult();
+        }
+
         if (args is ["istiod-ca", .. var caArgs] && OperatingSystem.IsLinux())
         {
             return IstiodCertificates.RunLatencyAsync(caArgs).GetAwaiter().GetResult();

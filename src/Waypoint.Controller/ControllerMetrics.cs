@@ -19,6 +19,7 @@ public sealed class ControllerMetrics
     private readonly Histogram<double> _translationDuration;
     private readonly Counter<long> _translationErrors;
     private readonly Counter<long> _relists;
+    private readonly Histogram<double> _queueDuration;
     private Func<int>? _queueDepth;
     private Func<bool>? _leader;
 
@@ -33,6 +34,8 @@ public sealed class ControllerMetrics
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = s_secondsBuckets });
         _translationErrors = meter.CreateCounter<long>("waypoint_controller_translation_errors", description: "Waypoints whose translation threw (they keep their last good configuration).");
         _relists = meter.CreateCounter<long>("waypoint_controller_informer_lists", description: "Full LISTs by the informers, by resource kind: the first one, then every relist (410 Gone, failed watch).");
+        _queueDuration = meter.CreateHistogram<double>("waypoint_controller_queue_duration", "s", "Time a work item waited in the queue before a worker took it.",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = s_secondsBuckets });
         meter.CreateObservableGauge("waypoint_controller_queue_depth", () => Volatile.Read(ref _queueDepth)?.Invoke() ?? 0, description: "Work items waiting in the queue.");
         meter.CreateObservableGauge("waypoint_controller_leader", () => Volatile.Read(ref _leader) is { } leader ? (leader() ? 1 : 0) : 0, description: "1 while this replica holds the Lease (writes status and owned objects).");
     }
@@ -60,4 +63,7 @@ public sealed class ControllerMetrics
     }
 
     internal void Listed(ResourceKind kind) => _relists.Add(1, new KeyValuePair<string, object?>("kind", kind.Kind));
+
+    /// <summary>A work item waited <paramref name="elapsed"/> in the queue before a worker took it.</summary>
+    internal void Waited(TimeSpan elapsed) => _queueDuration.Record(elapsed.TotalSeconds);
 }

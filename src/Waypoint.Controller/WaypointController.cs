@@ -78,7 +78,7 @@ internal sealed class WaypointController : BackgroundService
         _publisher = publisher;
         _timeProvider = timeProvider;
         _logger = loggerFactory.CreateLogger<WaypointController>();
-        _queue = new WorkQueue<WorkItem>(timeProvider);
+        _queue = new WorkQueue<WorkItem>(timeProvider, waited: metrics is null ? null : metrics.Waited);
         var translatorOptions = new TranslatorOptions
         {
             TrustDomain = _options.TrustDomain,

@@ -3,7 +3,8 @@ namespace Waypoint.Controller.Queues;
 /// <summary>
 /// A de-duplicating work queue with per-item exponential backoff, after client-go's workqueue: an item added while
 /// queued is queued once; an item added while being processed is queued again only after <see cref="Done"/>,
-/// so no two workers ever reconcile the same key at once.
+/// so no two workers ever reconcile the same key at once. Reports how long each item waited, from being queued to
+/// being taken, as client-go's <c>workqueue_queue_duration_seconds</c>.
 /// </summary>
 internal sealed class WorkQueue<T> : IDisposable
     where T : notnull
@@ -13,15 +14,18 @@ internal sealed class WorkQueue<T> : IDisposable
     private readonly HashSet<T> _dirty = new();
     private readonly HashSet<T> _processing = new();
     private readonly Dictionary<T, int> _failures = new();
+    private readonly Dictionary<T, long> _queuedAt = new();
+    private readonly Action<TimeSpan>? _waited;
     private readonly SemaphoreSlim _available = new(0);
     private readonly TimeProvider _timeProvider;
     private readonly TimeSpan _baseDelay;
     private readonly TimeSpan _maxDelay;
     private bool _shutDown;
 
-    public WorkQueue(TimeProvider timeProvider, TimeSpan? baseDelay = null, TimeSpan? maxDelay = null)
+    public WorkQueue(TimeProvider timeProvider, TimeSpan? baseDelay = null, TimeSpan? maxDelay = null, Action<TimeSpan>? waited = null)
     {
         _timeProvider = timeProvider;
+        _waited = waited;
         _baseDelay = baseDelay ?? TimeSpan.FromMilliseconds(50);
         _maxDelay = maxDelay ?? TimeSpan.FromMinutes(2);
     }
@@ -46,7 +50,7 @@ internal sealed class WorkQueue<T> : IDisposable
                 return;
             }
 
-            _queue.Enqueue(item);
+            Enqueue(item);
         }
 
         _available.Release();
@@ -121,6 +125,11 @@ internal sealed class WorkQueue<T> : IDisposable
                 {
                     _processing.Add(item);
                     _dirty.Remove(item);
+                    if (_queuedAt.Remove(item, out var queuedAt))
+                    {
+                        _waited?.Invoke(_timeProvider.GetElapsedTime(queuedAt));
+                    }
+
                     return (true, item);
                 }
             }
@@ -135,7 +144,7 @@ internal sealed class WorkQueue<T> : IDisposable
             _processing.Remove(item);
             if (_dirty.Contains(item) && !_shutDown)
             {
-                _queue.Enqueue(item);
+                Enqueue(item);
                 requeue = true;
             }
         }
@@ -157,4 +166,11 @@ internal sealed class WorkQueue<T> : IDisposable
     }
 
     public void Dispose() => _available.Dispose();
+
+    /// <summary>Queues <paramref name="item"/> and notes when; under the lock.</summary>
+    private void Enqueue(T item)
+    {
+        _queue.Enqueue(item);
+        _queuedAt[item] = _timeProvider.GetTimestamp();
+    }
 }

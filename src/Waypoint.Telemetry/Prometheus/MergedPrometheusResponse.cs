@@ -1,11 +1,15 @@
+using System.Text;
 using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Net.Http.Headers;
+using Waypoint.Telemetry.RequestMetrics;
 
 namespace Waypoint.Telemetry.Prometheus;
 
 /// <summary>
-/// One scrape, two sources: Envoy's text first, then what the exporter writes. The exporter's output is buffered
-/// (it sets its headers and length itself) and appended after Envoy's.
+/// One scrape, three sources: Envoy's text first, then the Istio request series (<see cref="IstioRequestMetrics"/>, when
+/// the agent hosts them), then what the exporter writes. The exporter's output is buffered (it sets its headers and
+/// length itself) and appended last.
 /// </summary>
 internal static class MergedPrometheusResponse
 {
@@ -13,6 +17,9 @@ internal static class MergedPrometheusResponse
     {
         // Envoy speaks the classic text format (0.0.4); an OpenMetrics answer from the exporter would not mix with it.
         context.Request.Headers[HeaderNames.Accept] = "text/plain";
+        // Nor would a compressed one: Prometheus asks for gzip, and the exporter's gzipped bytes after Envoy's plain
+        // text (under the exporter's Content-Encoding: gzip) are what Prometheus failed on ("gzip: invalid header").
+        context.Request.Headers.Remove(HeaderNames.AcceptEncoding);
         var envoy = envoyStats is null ? null : await envoyStats(context.RequestAborted).ConfigureAwait(false);
 
         var body = context.Response.Body;
@@ -42,6 +49,13 @@ internal static class MergedPrometheusResponse
             {
                 await context.Response.WriteAsync("\n", context.RequestAborted).ConfigureAwait(false);
             }
+        }
+
+        if (context.RequestServices.GetService<IstioRequestMetrics>() is { } requestMetrics)
+        {
+            var series = new StringBuilder();
+            requestMetrics.WriteTo(series);
+            await context.Response.WriteAsync(series.ToString(), context.RequestAborted).ConfigureAwait(false);
         }
 
         exported.Position = 0;

@@ -44,15 +44,17 @@ internal sealed class AccessLogReceiver(IstioRequestMetrics metrics, ILogger<Acc
         switch (message.LogEntriesCase)
         {
             case StreamAccessLogsMessage.LogEntriesOneofCase.HttpLogs:
+                metrics.Received("http", message.HttpLogs.LogEntry.Count);
                 foreach (var entry in message.HttpLogs.LogEntry)
                 {
-                    var labels = IstioLabels.Http(entry);
                     var common = entry.CommonProperties;
                     var duration = common?.Duration ?? common?.TimeToLastDownstreamTxByte;
                     var request = entry.Request;
                     var response = entry.Response;
                     metrics.Request(
-                        labels,
+                        IstioLabels.Of(common),
+                        IstioLabels.IsGrpc(request),
+                        response?.ResponseCode ?? 0u,
                         duration is null ? 0 : duration.ToTimeSpan().TotalMilliseconds,
                         (long)((request?.RequestHeadersBytes ?? 0) + (request?.RequestBodyBytes ?? 0)),
                         (long)((response?.ResponseHeadersBytes ?? 0) + (response?.ResponseBodyBytes ?? 0)));
@@ -60,9 +62,10 @@ internal sealed class AccessLogReceiver(IstioRequestMetrics metrics, ILogger<Acc
 
                 break;
             case StreamAccessLogsMessage.LogEntriesOneofCase.TcpLogs:
+                metrics.Received("tcp", message.TcpLogs.LogEntry.Count);
                 foreach (var entry in message.TcpLogs.LogEntry)
                 {
-                    var labels = IstioLabels.Tcp(entry);
+                    var labels = IstioLabels.Of(entry.CommonProperties);
                     var type = entry.CommonProperties?.AccessLogType ?? AccessLogType.NotSet;
                     if (type == AccessLogType.TcpUpstreamConnected)
                     {

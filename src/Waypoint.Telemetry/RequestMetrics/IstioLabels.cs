@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text;
 using Envoy.Data.Accesslog.V3;
 using Google.Protobuf.WellKnownTypes;
@@ -8,8 +7,10 @@ namespace Waypoint.Telemetry.RequestMetrics;
 /// <summary>
 /// Istio's standard labels from one access log entry. What a waypoint on upstream Envoy can know without Istio's
 /// peer-metadata exchange or WDS: the client's SPIFFE ID (the HBONE peer's certificate) and so its namespace, the
-/// chain's service, the response and Envoy's response flags. The workload names are <c>unknown</c>, as Istio reports
-/// them when it has no peer metadata; the destination workload's namespace is the service's.
+/// chain's service, the upstream pod's workload (its endpoint's <c>istio.workload</c> metadata), the response and Envoy's
+/// response flags. The source workload is <c>unknown</c>, as Istio reports it when it has no peer metadata; without an
+/// upstream pod (no route, no healthy host, a ServiceEntry address) the destination workload is <c>unknown</c> too and its
+/// namespace the service's.
 /// </summary>
 internal static class IstioLabels
 {
@@ -17,45 +18,38 @@ internal static class IstioLabels
     public const string Unknown = "unknown";
     public const string MutualTls = "mutual_tls";
 
-    public static TagList Http(HTTPAccessLogEntry entry)
-    {
-        var labels = Common(entry.CommonProperties);
-        var code = entry.Response?.ResponseCode ?? 0u;
-        labels.Add("request_protocol", IsGrpc(entry.Request) ? "grpc" : "http");
-        labels.Add("response_code", code == 0 ? "0" : code.ToString(System.Globalization.CultureInfo.InvariantCulture));
-        return labels;
-    }
-
-    public static TagList Tcp(TCPAccessLogEntry entry)
-    {
-        var labels = Common(entry.CommonProperties);
-        labels.Add("request_protocol", "tcp");
-        return labels;
-    }
-
-    private static TagList Common(AccessLogCommon? common)
+    /// <summary>The labels of an entry's series, but for its protocol and response code.</summary>
+    public static RequestLabels Of(AccessLogCommon? common)
     {
         var principal = Principal(common);
         var tags = common?.CustomTags;
         var serviceNamespace = Tag(tags, RequestMetricsEnvoyConfig.DestinationServiceNamespaceTag);
-        return new TagList
-        {
-            { "reporter", Reporter },
-            { "source_principal", principal ?? Unknown },
-            { "source_workload", Unknown },
-            { "source_workload_namespace", NamespaceOf(principal) ?? Unknown },
-            { "destination_service", Tag(tags, RequestMetricsEnvoyConfig.DestinationServiceTag) },
-            { "destination_service_name", Tag(tags, RequestMetricsEnvoyConfig.DestinationServiceNameTag) },
-            { "destination_service_namespace", serviceNamespace },
-            { "destination_workload", Unknown },
-            { "destination_workload_namespace", serviceNamespace },
-            { "connection_security_policy", MutualTls },
-            { "response_flags", Flags(common?.ResponseFlags) },
-        };
+        var (workload, workloadNamespace) = Workload(tags);
+        return new RequestLabels(
+            principal ?? Unknown,
+            NamespaceOf(principal) ?? Unknown,
+            Tag(tags, RequestMetricsEnvoyConfig.DestinationServiceTag),
+            Tag(tags, RequestMetricsEnvoyConfig.DestinationServiceNameTag),
+            serviceNamespace,
+            workload ?? Unknown,
+            workloadNamespace ?? serviceNamespace,
+            Flags(common?.ResponseFlags));
     }
 
     private static string Tag(Google.Protobuf.Collections.MapField<string, string>? tags, string name) =>
         tags is not null && tags.TryGetValue(name, out var value) && value.Length > 0 ? value : Unknown;
+
+    /// <summary>Name and namespace from <c>workload;namespace;canonical name;canonical revision;cluster</c>; nulls when absent or malformed.</summary>
+    internal static (string? Name, string? Namespace) Workload(Google.Protobuf.Collections.MapField<string, string>? tags)
+    {
+        if (tags is null || !tags.TryGetValue(RequestMetricsEnvoyConfig.DestinationWorkloadTag, out var value))
+        {
+            return (null, null);
+        }
+
+        var fields = value.Split(';');
+        return fields.Length >= 2 && fields[0].Length > 0 && fields[1].Length > 0 ? (fields[0], fields[1]) : (null, null);
+    }
 
     /// <summary>The filter state <c>io.istio.peer_principal</c> (a string object, logged as a StringValue).</summary>
     private static string? Principal(AccessLogCommon? common)
@@ -83,7 +77,7 @@ internal static class IstioLabels
         return segments.Length == 5 && segments[1] == "ns" && segments[3] == "sa" && segments[2].Length > 0 ? segments[2] : null;
     }
 
-    private static bool IsGrpc(HTTPRequestProperties? request) =>
+    public static bool IsGrpc(HTTPRequestProperties? request) =>
         request?.RequestHeaders is { } headers
         && headers.TryGetValue("content-type", out var type)
         && type.StartsWith("application/grpc", StringComparison.OrdinalIgnoreCase);

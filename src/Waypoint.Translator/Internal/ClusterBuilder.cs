@@ -140,7 +140,8 @@ internal static class ClusterBuilder
 
     /// <summary>
     /// A service port's endpoints: HBONE-capable pods become internal addresses on <c>connect_originate</c>
-    /// (endpoint id and original_dst metadata = <c>podIP:targetPort</c>); others plain socket addresses.
+    /// (endpoint id and original_dst metadata = <c>podIP:targetPort</c>); others plain socket addresses. A pod's endpoint
+    /// carries Istio's <c>istio.workload</c> metadata either way.
     /// </summary>
     public static ClusterLoadAssignment LoadAssignment(string clusterName, IReadOnlyList<EndpointModel> endpoints)
     {
@@ -154,14 +155,17 @@ internal static class ClusterBuilder
                 lb.Endpoint = new Endpoint { Address = Envoy.InternalAddress(WellKnown.ConnectOriginate, hostPort) };
                 lb.Metadata = new Metadata();
                 lb.Metadata.FilterMetadata.Add(WellKnown.OriginalDstMetadataKey, new Struct { Fields = { ["local"] = Value.ForString(hostPort) } });
-                if (endpoint.Workload is not null)
-                {
-                    lb.Metadata.FilterMetadata.Add(WellKnown.IstioMetadataKey, new Struct { Fields = { ["workload"] = Value.ForString(endpoint.Workload) } });
-                }
             }
             else
             {
                 lb.Endpoint = new Endpoint { Address = Envoy.SocketAddress(endpoint.Ip, endpoint.Port) };
+            }
+
+            // Every pod's endpoint, HBONE or not: the request metrics read the destination workload from it.
+            if (endpoint.Workload is not null)
+            {
+                lb.Metadata ??= new Metadata();
+                lb.Metadata.FilterMetadata.Add(WellKnown.IstioMetadataKey, new Struct { Fields = { ["workload"] = Value.ForString(endpoint.Workload) } });
             }
 
             locality.LbEndpoints.Add(lb);

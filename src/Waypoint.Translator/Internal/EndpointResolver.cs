@@ -133,7 +133,10 @@ internal static class EndpointResolver
         return LabelSelectors.Get(ns?.Metadata.Labels, WellKnown.DataplaneModeLabel) == "ambient";
     }
 
-    /// <summary>Istio's <c>istio.workload</c> endpoint metadata: name;namespace;canonical name;canonical revision;cluster.</summary>
+    /// <summary>
+    /// Istio's <c>istio.workload</c> endpoint metadata: workload name;namespace;canonical name;canonical revision;cluster.
+    /// The request metrics report the first two as <c>destination_workload</c> and <c>destination_workload_namespace</c>.
+    /// </summary>
     private static string? Workload(V1Pod? pod, TranslatorOptions options)
     {
         if (pod is null)
@@ -142,14 +145,52 @@ internal static class EndpointResolver
         }
 
         var labels = pod.Metadata.Labels;
+        var workload = WorkloadName(pod);
         var name = LabelSelectors.Get(labels, "service.istio.io/canonical-name")
             ?? LabelSelectors.Get(labels, "app.kubernetes.io/name")
             ?? LabelSelectors.Get(labels, "app")
-            ?? pod.Metadata.Name;
+            ?? workload;
         var revision = LabelSelectors.Get(labels, "service.istio.io/canonical-revision")
             ?? LabelSelectors.Get(labels, "app.kubernetes.io/version")
             ?? LabelSelectors.Get(labels, "version")
             ?? "latest";
-        return string.Create(CultureInfo.InvariantCulture, $"{pod.Metadata.Name};{pod.Metadata.NamespaceProperty};{name};{revision};{options.ClusterId}");
+        return string.Create(CultureInfo.InvariantCulture, $"{workload};{pod.Metadata.NamespaceProperty};{name};{revision};{options.ClusterId}");
+    }
+
+    /// <summary>
+    /// The pod's workload as Istio names it (its <c>GetDeployMetaFromPod</c>): a ReplicaSet's pod belongs to the Deployment
+    /// (the ReplicaSet's name without the <c>pod-template-hash</c>), a Job's scheduled by a CronJob to the CronJob
+    /// (the Job's name without its <c>-&lt;timestamp&gt;</c>), any other controller's pod to that controller; a bare pod
+    /// is its own workload.
+    /// </summary>
+    internal static string WorkloadName(V1Pod pod)
+    {
+        var owner = pod.Metadata.OwnerReferences?.FirstOrDefault(o => o.Controller == true);
+        if (owner is null || string.IsNullOrEmpty(owner.Name))
+        {
+            return pod.Metadata.Name;
+        }
+
+        if (owner.Kind == "ReplicaSet"
+            && LabelSelectors.Get(pod.Metadata.Labels, "pod-template-hash") is { Length: > 0 } hash
+            && owner.Name.EndsWith("-" + hash, StringComparison.Ordinal))
+        {
+            return owner.Name[..^(hash.Length + 1)];
+        }
+
+        if (owner.Kind == "Job" && CronJobSuffix(owner.Name) is { } cut)
+        {
+            return owner.Name[..cut];
+        }
+
+        return owner.Name;
+    }
+
+    /// <summary>Where a CronJob's Job name loses its scheduled-time suffix (<c>-</c> and 8 to 10 digits), or null.</summary>
+    private static int? CronJobSuffix(string job)
+    {
+        var dash = job.LastIndexOf('-');
+        var digits = job.Length - dash - 1;
+        return dash > 0 && digits is >= 8 and <= 10 && !job.AsSpan(dash + 1).ContainsAnyExceptInRange('0', '9') ? dash : null;
     }
 }

@@ -46,6 +46,7 @@ public sealed partial class ControllerMetricsEndpointTests
         controller.Reconciled("Gateway", success: true, TimeSpan.FromMilliseconds(5));
         controller.Reconciled("Gateway", success: false, TimeSpan.FromMilliseconds(5));
         controller.Translated(TimeSpan.FromMilliseconds(40), errors: 0);
+        controller.Waited(TimeSpan.FromMilliseconds(3));
 
         using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}/") };
         var text = await http.GetStringAsync(new Uri("metrics", UriKind.Relative));
@@ -55,6 +56,8 @@ public sealed partial class ControllerMetricsEndpointTests
         Assert.Matches(@"(?m)^waypoint_controller_queue_depth(\{[^}]*\})? 3", text);
         Assert.Matches(@"(?m)^waypoint_controller_leader(\{[^}]*\})? 1", text);
         Assert.Matches(@"(?m)^waypoint_controller_reconciles_total\{[^}]*result=""error""[^}]*\} 1", text);
+        Assert.Matches(@"(?m)^waypoint_controller_queue_duration_seconds_count(\{[^}]*\})? 1", text);
+        Assert.Matches(@"(?m)^waypoint_controller_queue_duration_seconds_bucket\{[^}]*le=""0.005""[^}]*\} 1", text);
 
         var dashboard = JsonNode.Parse(File.ReadAllText(Path.Combine(EnvoyBinary.FindRepositoryRoot()!, "manifests", "dashboards", "waypoint-dashboard.json")))!;
         var queried = dashboard["panels"]!.AsArray()

@@ -20,6 +20,27 @@ public sealed class WorkQueueTests
     }
 
     [Fact]
+    public async Task Each_Take_Reports_How_Long_The_Item_Waited_Since_It_Was_Queued()
+    {
+        var time = new FakeTimeProvider();
+        var waits = new List<TimeSpan>();
+        using var queue = new WorkQueue<string>(time, waited: waits.Add);
+        queue.Add("a");
+        time.Advance(TimeSpan.FromSeconds(2));
+        queue.Add("a"); // already queued: its wait still counts from the first add
+        time.Advance(TimeSpan.FromSeconds(1));
+        var (_, item) = await queue.TryGetAsync(CancellationToken.None).WaitAsync(Timeout);
+        Assert.Equal([TimeSpan.FromSeconds(3)], waits);
+
+        queue.Add("a"); // while processing: queued again only at Done, and waits from then
+        time.Advance(TimeSpan.FromSeconds(5));
+        queue.Done(item);
+        time.Advance(TimeSpan.FromMilliseconds(250));
+        await queue.TryGetAsync(CancellationToken.None).WaitAsync(Timeout);
+        Assert.Equal([TimeSpan.FromSeconds(3), TimeSpan.FromMilliseconds(250)], waits);
+    }
+
+    [Fact]
     public async Task Item_Added_While_Processing_Is_Requeued_Only_After_Done()
     {
         using var queue = new WorkQueue<string>(TimeProvider.System);

@@ -2,8 +2,6 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using System.Text.Json.Nodes;
-using Waypoint.TestKit.Envoy;
-using Xunit;
 
 namespace Waypoint.TestKit.Observability;
 
@@ -15,7 +13,7 @@ namespace Waypoint.TestKit.Observability;
 public sealed class JaegerProcess : IAsyncDisposable
 {
     /// <summary>Folder of the observability assets (its <c>unpack</c> script), when not <c>../shared/observability</c>.</summary>
-    public const string AssetsVariable = "WAYPOINT_OBSERVABILITY_ASSETS";
+    public const string AssetsVariable = ObservabilityAssets.AssetsVariable;
 
     private const int OutputLimit = 200;
     private readonly Process _process;
@@ -38,35 +36,8 @@ public sealed class JaegerProcess : IAsyncDisposable
     /// <summary>The query API (<c>/api/traces</c>, <c>/api/services</c>).</summary>
     public HttpClient Query { get; }
 
-    /// <summary>
-    /// The jaeger binary, unpacked by the assets' <c>unpack</c> script. Absent, the test fails saying how to get it:
-    /// tests of a real component never skip.
-    /// </summary>
-    public static async Task<string> LocateAsync(CancellationToken cancellationToken = default)
-    {
-        var assets = Environment.GetEnvironmentVariable(AssetsVariable) is { Length: > 0 } configured
-            ? configured
-            : EnvoyBinary.FindRepositoryRoot() is { } root ? Path.GetFullPath(Path.Combine(root, "..", "shared", "observability")) : null;
-        var unpack = assets is null ? null : Path.Combine(assets, "unpack");
-        if (unpack is null || !File.Exists(unpack))
-        {
-            Assert.Fail($"Jaeger was not found: no {unpack ?? "../shared/observability/unpack"}. Check the repository out beside ../shared, or set {AssetsVariable} to a folder with the observability assets (unpack, bin/jaeger.xz).");
-        }
-
-        var start = new ProcessStartInfo(unpack) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        using var process = Process.Start(start) ?? throw new InvalidOperationException($"{unpack} did not start.");
-        var stdout = process.StandardOutput.ReadToEndAsync(cancellationToken);
-        var stderr = process.StandardError.ReadToEndAsync(cancellationToken);
-        await process.WaitForExitAsync(cancellationToken).ConfigureAwait(false);
-        var folder = (await stdout.ConfigureAwait(false)).Trim();
-        var binary = Path.Combine(folder, "jaeger");
-        if (process.ExitCode != 0 || !File.Exists(binary))
-        {
-            Assert.Fail($"{unpack} failed (exit {process.ExitCode}): {await stderr.ConfigureAwait(false)}");
-        }
-
-        return binary;
-    }
+    /// <summary>The jaeger binary (<see cref="ObservabilityAssets.LocateAsync"/>).</summary>
+    public static Task<string> LocateAsync(CancellationToken cancellationToken = default) => ObservabilityAssets.LocateAsync("jaeger", cancellationToken);
 
     /// <summary>Starts Jaeger and waits until its query API answers and its OTLP/gRPC port accepts connections.</summary>
     public static async Task<JaegerProcess> StartAsync(CancellationToken cancellationToken = default)

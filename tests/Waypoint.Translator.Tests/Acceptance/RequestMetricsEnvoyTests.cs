@@ -1,12 +1,4 @@
-using System.Globalization;
 using System.Net;
-using System.Net.Sockets;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Server.Kestrel.Core;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging;
-using Waypoint.Telemetry.RequestMetrics;
 using Waypoint.TestKit.Http;
 using Waypoint.Xds;
 
@@ -22,7 +14,14 @@ public sealed class RequestMetricsEnvoyTests
     private const string Client = "spiffe://cluster.local/ns/app/sa/client";
     private const string DbAuthority = "10.96.0.12:5432";
 
-    private static string DbService(IPEndPoint backend) => $$$"""
+    private const string ApiAuthority = "10.96.0.13:80";
+
+    /// <summary>
+    /// Two Services whose endpoints are pods, as the API server's EndpointSlice controller writes them (a
+    /// <c>targetRef</c> to the pod): <c>db</c> (TCP) served by StatefulSet <c>db</c>'s pod, <c>api</c> (HTTP) by Deployment
+    /// <c>api</c>'s (through its ReplicaSet). The pods are not ambient, so the waypoint reaches them in plain text.
+    /// </summary>
+    private static string PodBackedServices(IPEndPoint backend) => $$$"""
         apiVersion: v1
         kind: Service
         metadata: {name: db, namespace: app}
@@ -35,7 +34,39 @@ public sealed class RequestMetricsEnvoyTests
         metadata: {name: db-1, namespace: app, labels: {kubernetes.io/service-name: db}}
         addressType: IPv4
         ports: [{name: tcp-db, port: {{{backend.Port}}}}]
-        endpoints: [{addresses: ["{{{backend.Address}}}"], conditions: {ready: true}}]
+        endpoints: [{addresses: ["{{{backend.Address}}}"], conditions: {ready: true}, targetRef: {kind: Pod, name: db-0, namespace: app}}]
+        ---
+        apiVersion: v1
+        kind: Pod
+        metadata:
+          name: db-0
+          namespace: app
+          labels: {app: database}
+          ownerReferences: [{apiVersion: apps/v1, kind: StatefulSet, name: db, uid: 00000000-0000-0000-0000-000000000001, controller: true}]
+        spec: {containers: [{name: db, image: db}]}
+        ---
+        apiVersion: v1
+        kind: Service
+        metadata: {name: api, namespace: app}
+        spec:
+          clusterIP: 10.96.0.13
+          ports: [{name: http, port: 80, targetPort: {{{backend.Port}}}}]
+        ---
+        apiVersion: discovery.k8s.io/v1
+        kind: EndpointSlice
+        metadata: {name: api-1, namespace: app, labels: {kubernetes.io/service-name: api}}
+        addressType: IPv4
+        ports: [{name: http, port: {{{backend.Port}}}}]
+        endpoints: [{addresses: ["{{{backend.Address}}}"], conditions: {ready: true}, targetRef: {kind: Pod, name: api-5d8f7c9b4-x7k2p, namespace: app}}]
+        ---
+        apiVersion: v1
+        kind: Pod
+        metadata:
+          name: api-5d8f7c9b4-x7k2p
+          namespace: app
+          labels: {app: api, pod-template-hash: 5d8f7c9b4}
+          ownerReferences: [{apiVersion: apps/v1, kind: ReplicaSet, name: api-5d8f7c9b4, uid: 00000000-0000-0000-0000-000000000002, controller: true}]
+        spec: {containers: [{name: api, image: api}]}
         ---
 
         """;
@@ -44,10 +75,10 @@ public sealed class RequestMetricsEnvoyTests
     public async Task Requests_And_Tcp_Connections_Become_Istio_Series_With_The_Waypoint_Reporter_And_The_Client_Principal()
     {
         await using var echo = await EchoBackend.StartAsync("echo");
-        await using var agent = await MetricsAgent.StartAsync();
-        HboneTarget[] targets = [new(WaypointEnvoyHarness.EchoAuthority, Client), new(DbAuthority, Client)];
+        await using var agent = await RequestMetricsAgent.StartAsync();
+        HboneTarget[] targets = [new(WaypointEnvoyHarness.EchoAuthority, Client), new(DbAuthority, Client), new(ApiAuthority, Client)];
         var options = new TranslatorOptions { HboneBindAddress = "127.0.0.1", HboneBindPort = 0, RequestMetricsSocketPath = agent.SocketPath };
-        var (harness, _) = await WaypointEnvoyHarness.StartAsync(WaypointEnvoyHarness.Mesh(echo.EndPoint, DbService(echo.EndPoint)), options, XdsProtocol.StateOfTheWorld, targets);
+        var (harness, _) = await WaypointEnvoyHarness.StartAsync(WaypointEnvoyHarness.Mesh(echo.EndPoint, PodBackedServices(echo.EndPoint)), options, XdsProtocol.StateOfTheWorld, targets);
         await using var _ = harness;
         agent.EnvoyAdmin = harness.Waypoint.Admin;
 
@@ -66,6 +97,12 @@ public sealed class RequestMetricsEnvoyTests
             Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         }
 
+        using (var api = harness.CreateHttpClient(targets[2]))
+        {
+            using var response = await api.GetAsync(new Uri("/api", UriKind.Relative));
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        }
+
         (string, string)[] http200 =
         [
             ("reporter", "waypoint"),
@@ -74,6 +111,8 @@ public sealed class RequestMetricsEnvoyTests
             ("destination_service", "echo.app.svc.cluster.local"),
             ("destination_service_name", "echo"),
             ("destination_service_namespace", "app"),
+            // echo's endpoint names no pod: no workload to report, as Istio reports it without metadata.
+            ("destination_workload", "unknown"),
             ("destination_workload_namespace", "app"),
             ("request_protocol", "http"),
             ("response_code", "200"),
@@ -85,14 +124,28 @@ public sealed class RequestMetricsEnvoyTests
             ("reporter", "waypoint"),
             ("source_principal", Client),
             ("destination_service", "db.app.svc.cluster.local"),
+            ("destination_workload", "db"),
+            ("destination_workload_namespace", "app"),
             ("request_protocol", "tcp"),
             ("connection_security_policy", "mutual_tls"),
+        ];
+
+        // The pod's workload as Istio names it: the Deployment, not the pod or its ReplicaSet.
+        (string, string)[] api200 =
+        [
+            ("reporter", "waypoint"),
+            ("source_principal", Client),
+            ("destination_service", "api.app.svc.cluster.local"),
+            ("destination_workload", "api"),
+            ("destination_workload_namespace", "app"),
+            ("response_code", "200"),
         ];
 
         // Envoy flushes its access log buffer every second: poll the scrape until the entries have arrived.
         var scrape = await agent.ScrapeUntilAsync(
             text => PrometheusText.Value(text, "istio_requests_total", http200) == 3
-                && PrometheusText.Value(text, "istio_tcp_connections_closed_total", tcp) == 1,
+                && PrometheusText.Value(text, "istio_tcp_connections_closed_total", tcp) == 1
+                && PrometheusText.Value(text, "istio_requests_total", api200) == 1,
             TimeSpan.FromSeconds(30));
 
         Assert.Equal(3, PrometheusText.Value(scrape, "istio_request_duration_milliseconds_count", http200));
@@ -109,120 +162,5 @@ public sealed class RequestMetricsEnvoyTests
         var queried = System.Text.RegularExpressions.Regex.Matches(dashboard, @"\b(istio_[a-z_]+)").Select(m => m.Groups[1].Value).Distinct().ToList();
         Assert.NotEmpty(queried);
         Assert.All(queried, name => Assert.Contains("\n" + name + "{", scrape, StringComparison.Ordinal));
-    }
-
-    /// <summary>The agent's request-metrics hosting: the access log service on a Unix socket and the merged Prometheus endpoint on loopback.</summary>
-    private sealed class MetricsAgent : IAsyncDisposable
-    {
-        private readonly WebApplication _app;
-        private readonly string _directory;
-        private readonly HttpClient _scraper;
-
-        private MetricsAgent(WebApplication app, string directory, string socketPath, int port)
-        {
-            _app = app;
-            _directory = directory;
-            SocketPath = socketPath;
-            _scraper = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}/") };
-        }
-
-        public string SocketPath { get; }
-
-        public HttpClient? EnvoyAdmin { get; set; }
-
-        public static async Task<MetricsAgent> StartAsync()
-        {
-            var directory = Path.Combine(Path.GetTempPath(), "wp-als-" + Guid.NewGuid().ToString("N")[..8]);
-            Directory.CreateDirectory(directory);
-            var socketPath = Path.Combine(directory, "als.sock");
-            var port = FreePort();
-            var builder = WebApplication.CreateSlimBuilder();
-            builder.Logging.ClearProviders();
-            builder.Services.AddWaypointRequestMetrics();
-            builder.Services.AddWaypointPrometheus(IstioRequestMetrics.MeterName);
-            builder.WebHost.ConfigureKestrel(k =>
-            {
-                k.ListenWaypointRequestMetrics(socketPath);
-                k.Listen(IPAddress.Loopback, port, l => l.Protocols = HttpProtocols.Http1);
-            });
-            var app = builder.Build();
-            MetricsAgent? agent = null;
-            app.UseMergedPrometheus(port, "/stats/prometheus", async ct => agent?.EnvoyAdmin is { } admin ? await admin.GetStringAsync(new Uri("stats/prometheus", UriKind.Relative), ct) : null);
-            app.MapWaypointRequestMetrics();
-            await app.StartAsync();
-            agent = new MetricsAgent(app, directory, socketPath, port);
-            return agent;
-        }
-
-        public async Task<string> ScrapeUntilAsync(Func<string, bool> condition, TimeSpan timeout)
-        {
-            var deadline = DateTime.UtcNow + timeout;
-            var text = string.Empty;
-            while (DateTime.UtcNow < deadline)
-            {
-                text = await _scraper.GetStringAsync(new Uri("stats/prometheus", UriKind.Relative));
-                if (condition(text))
-                {
-                    return text;
-                }
-
-                await Task.Delay(200);
-            }
-
-            var istio = string.Join('\n', text.Split('\n').Where(l => l.StartsWith("istio_", StringComparison.Ordinal)));
-            throw new TimeoutException($"The scrape did not show the expected series within {timeout}. istio_* lines:\n{istio}");
-        }
-
-        public async ValueTask DisposeAsync()
-        {
-            _scraper.Dispose();
-            await _app.DisposeAsync();
-            Directory.Delete(_directory, recursive: true);
-        }
-
-        private static int FreePort()
-        {
-            using var listener = new TcpListener(IPAddress.Loopback, 0);
-            listener.Start();
-            return ((IPEndPoint)listener.LocalEndpoint).Port;
-        }
-    }
-}
-
-/// <summary>Reads samples from Prometheus' text format.</summary>
-internal static class PrometheusText
-{
-    /// <summary>The sum of the samples of <paramref name="name"/> whose labels include all of <paramref name="labels"/>; null if there are none.</summary>
-    public static double? Value(string text, string name, IReadOnlyList<(string Name, string Value)> labels)
-    {
-        double? total = null;
-        foreach (var line in text.Split('\n'))
-        {
-            if (line.Length == 0 || line[0] == '#' || !line.StartsWith(name, StringComparison.Ordinal))
-            {
-                continue;
-            }
-
-            var rest = line[name.Length..];
-            if (rest.Length == 0 || (rest[0] != '{' && rest[0] != ' '))
-            {
-                continue; // a longer name with this prefix
-            }
-
-            var labelText = rest[0] == '{' ? rest[1..rest.LastIndexOf('}')] : string.Empty;
-            if (labels.All(l => labelText.Contains($"{l.Name}=\"{l.Value}\"", StringComparison.Ordinal)))
-            {
-                var value = rest[(rest.LastIndexOf(' ') + 1)..];
-                if (rest[0] == '{')
-                {
-                    var afterLabels = rest[(rest.LastIndexOf('}') + 1)..].Trim().Split(' ');
-                    value = afterLabels[0];
-                }
-
-                total = (total ?? 0) + double.Parse(value, CultureInfo.InvariantCulture);
-            }
-        }
-
-        return total;
     }
 }

@@ -1,0 +1,107 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+
+namespace Waypoint.Benchmarks;
+
+/// <summary>
+/// Closed-loop HTTP load through a data plane, with the CPU the measured processes spent meanwhile (utime + stime from
+/// <c>/proc/&lt;pid&gt;/stat</c>, all threads): every worker sends its next request when the previous one answered.
+/// </summary>
+internal static class DataPlaneLoad
+{
+    /// <summary>Runs <paramref name="clients"/> (one worker each) for <paramref name="duration"/> against <paramref name="path"/>.</summary>
+    public static async Task<LoadRound> RunAsync(HttpClient[] clients, IReadOnlyList<int> pids, TimeSpan duration, string path = "/items/42")
+    {
+        var latencies = new List<double>[clients.Length];
+        var errors = 0;
+        var cpuBefore = pids.Select(CpuTime).ToArray();
+        var stopwatch = Stopwatch.StartNew();
+        var workers = clients.Select(async (client, worker) =>
+        {
+            var mine = latencies[worker] = new List<double>(100_000);
+            while (stopwatch.Elapsed < duration)
+            {
+                var started = Stopwatch.GetTimestamp();
+                try
+                {
+                    using var response = await client.GetAsync(new Uri(path, UriKind.Relative)).ConfigureAwait(false);
+                    await response.Content.ReadAsByteArrayAsync().ConfigureAwait(false);
+                    if (response.StatusCode != HttpStatusCode.OK)
+                    {
+                        Interlocked.Increment(ref errors);
+                        continue;
+                    }
+                }
+                catch (HttpRequestException)
+                {
+                    Interlocked.Increment(ref errors);
+                    continue;
+                }
+
+                mine.Add(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+            }
+        }).ToArray();
+        await Task.WhenAll(workers).ConfigureAwait(false);
+        var elapsed = stopwatch.Elapsed;
+        var cpu = pids.Select((pid, i) => CpuTime(pid) - cpuBefore[i]).ToArray();
+        var all = latencies.SelectMany(l => l).Order().ToArray();
+        return new LoadRound(all, elapsed, errors, cpu);
+    }
+
+    /// <summary>The median (the upper one of an even count): other work on a shared machine shifts whole rounds.</summary>
+    public static double Median(IEnumerable<double> values)
+    {
+        var sorted = values.Order().ToArray();
+        return sorted[sorted.Length / 2];
+    }
+
+    /// <summary>The Envoy whose command line names <paramref name="workDirectory"/> (the TestKit keeps the pid private).</summary>
+    public static int FindEnvoyPid(string workDirectory)
+    {
+        foreach (var dir in Directory.EnumerateDirectories("/proc"))
+        {
+            if (int.TryParse(Path.GetFileName(dir), NumberStyles.None, CultureInfo.InvariantCulture, out var pid))
+            {
+                try
+                {
+                    var cmdline = File.ReadAllText(Path.Combine(dir, "cmdline")).Replace('\0', ' ');
+                    if (cmdline.Contains(workDirectory, StringComparison.Ordinal) && cmdline.Contains("envoy", StringComparison.OrdinalIgnoreCase))
+                    {
+                        return pid;
+                    }
+                }
+                catch (IOException)
+                {
+                }
+                catch (UnauthorizedAccessException)
+                {
+                }
+            }
+        }
+
+        throw new InvalidOperationException($"no Envoy process runs from {workDirectory}");
+    }
+
+    /// <summary>utime + stime of a process (all its threads), from /proc/&lt;pid&gt;/stat.</summary>
+    public static TimeSpan CpuTime(int pid)
+    {
+        var stat = File.ReadAllText($"/proc/{pid.ToString(CultureInfo.InvariantCulture)}/stat");
+        var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+        var ticks = long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture);
+        return TimeSpan.FromSeconds(ticks / 100.0); // USER_HZ is 100 on Linux
+    }
+}
+
+/// <summary>One load round: the sorted latencies (ms) of the successful requests, and the CPU of each measured process.</summary>
+internal sealed record LoadRound(double[] Sorted, TimeSpan Elapsed, int Errors, TimeSpan[] Cpu)
+{
+    public int Count => Sorted.Length;
+
+    public double RequestsPerSecond => Count / Elapsed.TotalSeconds;
+
+    /// <summary>CPU µs per successful request of the <paramref name="process"/>-th measured process.</summary>
+    public double CpuPerRequestUs(int process) => Count == 0 ? double.NaN : Cpu[process].TotalMicroseconds / Count;
+
+    public double Percentile(double p) => Sorted.Length == 0 ? double.NaN : Sorted[Math.Min(Sorted.Length - 1, (int)Math.Ceiling(p * Sorted.Length) - 1)];
+}
