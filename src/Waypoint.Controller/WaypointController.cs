@@ -525,7 +525,7 @@ internal sealed class WaypointController : BackgroundService
     {
         static IEnumerable<string> Invalid(IEnumerable<PolicyAncestorStatus> ancestors) => ancestors
             .SelectMany(a => a.Conditions)
-            .Where(c => c is { Type: "Accepted", Status: "False", Reason: "Invalid" } && c.Message?.StartsWith("Envoy rejected", StringComparison.Ordinal) != true)
+            .Where(c => c is { Type: "Accepted" or "WaypointAccepted", Status: "False", Reason: "Invalid" } && c.Message?.StartsWith("Envoy rejected", StringComparison.Ordinal) != true)
             .Select(c => c.Message ?? "");
 
         foreach (var message in Invalid(after).Except(Invalid(before)).Distinct())

@@ -24,7 +24,8 @@ public sealed record DebugAccess(string Verb, string Group, string Resource, str
 /// (SubjectAccessReview). No token or an unknown one: 401; a known user without the permission: 403.
 /// </summary>
 /// <remarks>Decisions are kept for 10 s per (token, access), so a CLI's burst of requests costs one review.</remarks>
-internal sealed class DebugAccessReviewer(KubernetesApiClient client, TimeProvider timeProvider, ILogger logger)
+/// <param name="trustLoopback">False: loopback callers need a token too (tests exercise the token path over loopback).</param>
+internal sealed class DebugAccessReviewer(KubernetesApiClient client, TimeProvider timeProvider, ILogger logger, bool trustLoopback = true)
 {
     private static readonly TimeSpan DecisionLifetime = TimeSpan.FromSeconds(10);
     private readonly ConcurrentDictionary<(string TokenHash, DebugAccess Access), (int Status, DateTimeOffset Expires)> _decisions = new();
@@ -32,7 +33,7 @@ internal sealed class DebugAccessReviewer(KubernetesApiClient client, TimeProvid
     /// <returns>Null when allowed, else the 401/403 result to answer with.</returns>
     public async Task<IResult?> CheckAsync(HttpContext context, DebugAccess access)
     {
-        if (IsLoopback(context.Connection))
+        if (trustLoopback && IsLoopback(context.Connection))
         {
             return null;
         }
