@@ -121,7 +121,7 @@ internal sealed class ControllerDebugView(WaypointController controller, XdsServ
         var nodeGroup = key.ToString();
         var envoys = (xdsStatus?.GetStreams() ?? []).Where(s => s.NodeGroup == nodeGroup).Select(s => new ConnectedEnvoyInfo(
             s.NodeId,
-            s.Protocol.ToString(),
+            s.Protocol == XdsProtocol.Delta ? "Delta" : "SotW",
             s.ConnectedAt,
             s.Types.ToDictionary(t => XdsTypeUrls.ShortName(t.TypeUrl), t => t.LastAckedVersion, StringComparer.Ordinal),
             s.ClientCertificate?.Identity,

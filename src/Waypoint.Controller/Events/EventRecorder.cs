@@ -40,6 +40,7 @@ internal sealed class EventRecorder(KubernetesApiClient client, TimeProvider tim
     public long Writes => Interlocked.Read(ref _writes);
 
     private long _writes;
+    private long _sequence;
 
     /// <summary>Queues an Event; returns at once.</summary>
     public void Record(EventSubject subject, string type, string reason, string message)
@@ -96,8 +97,9 @@ internal sealed class EventRecorder(KubernetesApiClient client, TimeProvider tim
             return;
         }
 
-        // client-go names an Event after its object and the time in nanoseconds, hex.
-        var name = $"{subject.Name}.{(now.UtcTicks - DateTimeOffset.UnixEpoch.UtcTicks) * 100:x}";
+        // client-go names an Event after its object and the time in nanoseconds, hex; the sequence keeps two
+        // Events of the same instant (a coarse clock) apart.
+        var name = $"{subject.Name}.{((now.UtcTicks - DateTimeOffset.UnixEpoch.UtcTicks) * 100) + (++_sequence % 100):x}";
         var involved = new JsonObject
         {
             ["apiVersion"] = subject.ApiVersion,
