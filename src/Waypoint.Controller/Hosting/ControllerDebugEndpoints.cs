@@ -15,11 +15,17 @@ public static class ControllerDebugEndpoints
     /// <c>/debug/services/{ns}/{service}</c>. Loopback connections are trusted; others need a bearer token whose user
     /// may list/get Gateways (Services for <c>/debug/services</c>) in that namespace (<see cref="DebugAccessReviewer"/>).
     /// </summary>
-    /// <returns>The group, to restrict it (e.g. <c>RequireHost("*:15021")</c>, the health listener only).</returns>
-    public static RouteGroupBuilder MapWaypointControllerDebug(this IEndpointRouteBuilder builder)
+    /// <param name="builder">The application.</param>
+    /// <param name="localPort">Answer only connections to this local port (the health listener; not xDS or metrics); null: any.</param>
+    public static RouteGroupBuilder MapWaypointControllerDebug(this IEndpointRouteBuilder builder, int? localPort = null)
     {
         ArgumentNullException.ThrowIfNull(builder);
         var endpoints = builder.MapGroup("/debug");
+
+        // By the connection's local port, not the Host header (which the client chooses and a proxy rewrites).
+        endpoints.AddEndpointFilter((context, next) => localPort is null || context.HttpContext.Connection.LocalPort == localPort
+            ? next(context)
+            : ValueTask.FromResult<object?>(Results.NotFound()));
         endpoints.MapGet("/waypoints", async (HttpContext context, string? @namespace, ControllerDebugView view, DebugAccessReviewer reviewer) =>
             await reviewer.CheckAsync(context, Gateways("list", @namespace)).ConfigureAwait(false)
             ?? Results.Json(view.Waypoints(@namespace), ControllerDebugJson.Options));

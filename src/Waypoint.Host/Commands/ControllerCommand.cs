@@ -149,7 +149,7 @@ internal sealed class ControllerCommand : IWaypointCommand
         if (health is not null)
         {
             // waypoint status / config / describe read these; loopback, or a bearer token RBAC allows (DebugAccessReviewer).
-            app.MapWaypointControllerDebug().RequireHost($"*:{health.Port}");
+            app.MapWaypointControllerDebug(health.Port);
         }
 
         app.MapGet("/healthz/live", () => Results.Text("live"));

@@ -88,7 +88,7 @@ public sealed partial class CliOnTheBoxTests(MeshBoxFixture mesh)
         return (process.ExitCode, await stdout, await stderr);
     }
 
-    /// <summary>Addresses, times, durations, content versions and pod hashes vary by run; column widths follow them.</summary>
+    /// <summary>Addresses, times, durations, content versions and pod hashes vary by run; column widths follow them (indentation stays).</summary>
     internal static string Normalize(string text)
     {
         text = Ipv4().Replace(text, "<ip>");
@@ -129,6 +129,6 @@ public sealed partial class CliOnTheBoxTests(MeshBoxFixture mesh)
     [GeneratedRegex(@"\b(waypoint|bound|unbound|client)-[a-z0-9]{6,10}-[a-z0-9]{5}\b")]
     private static partial Regex PodHash();
 
-    [GeneratedRegex(@" {2,}")]
+    [GeneratedRegex(@"(?<=\S) {2,}")]
     private static partial Regex Spaces();
 }
