@@ -84,4 +84,16 @@ internal static partial class ControllerLog
 
     [LoggerMessage(45, LogLevel.Warning, "{Resource} {Namespace}/{Name} exists and is not owned by Gateway {Gateway}; leaving it alone.", EventName = "ObjectNotOwned")]
     public static partial void ObjectNotOwned(ILogger logger, string resource, string? @namespace, string name, string gateway);
+
+    [LoggerMessage(50, LogLevel.Warning, "Debug API request {Path} refused: {Reason}", EventName = "DebugAccessDenied")]
+    public static partial void DebugAccessDenied(ILogger logger, string path, string reason);
+
+    [LoggerMessage(51, LogLevel.Warning, "Could not check a debug API caller with the API server (TokenReview/SubjectAccessReview).", EventName = "DebugAccessReviewFailed")]
+    public static partial void DebugAccessReviewFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(52, LogLevel.Warning, "Could not write Event {Reason} on {Kind} {Namespace}/{Name}; it is dropped.", EventName = "EventWriteFailed")]
+    public static partial void EventWriteFailed(ILogger logger, string reason, string kind, string @namespace, string name, Exception exception);
+
+    [LoggerMessage(53, LogLevel.Debug, "Event {Reason} on {Kind} {Namespace}/{Name} suppressed (spam filter).", EventName = "EventSuppressed")]
+    public static partial void EventSuppressed(ILogger logger, string reason, string kind, string @namespace, string name);
 }

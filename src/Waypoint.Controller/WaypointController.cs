@@ -8,6 +8,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Waypoint.Controller.Client;
+using Waypoint.Controller.Events;
 using Waypoint.Controller.LeaderElection;
 using Waypoint.Controller.Publishing;
 using Waypoint.Controller.Queues;
@@ -47,6 +48,8 @@ internal sealed class WaypointController : BackgroundService
     private readonly SemaphoreSlim _changed = new(0, 1);
     private readonly EnvoyRejectionTracker _rejections;
     private readonly XdsServerStatus? _xdsStatus;
+    private readonly EventRecorder _events;
+    private readonly HashSet<long> _certificateWarnings = [];
     private int _translationFailures;
 
     // Status writes this replica made, by path: the resourceVersion the write was based on and a hash of the object
@@ -89,7 +92,8 @@ internal sealed class WaypointController : BackgroundService
             RequestMetricsSocketPath = _options.RequestMetrics ? Waypoint.Telemetry.RequestMetrics.RequestMetricsEnvoyConfig.DefaultSocketPath : null,
         };
         _translator = new WaypointTranslator(configureTranslator?.Invoke(translatorOptions) ?? translatorOptions);
-        _rejections = new EnvoyRejectionTracker(_logger, SignalChange);
+        _events = new EventRecorder(client, timeProvider, loggerFactory.CreateLogger<EventRecorder>(), Environment.MachineName);
+        _rejections = new EnvoyRejectionTracker(_logger, SignalChange, OnEnvoyRejected);
         _xdsStatus = xdsStatus;
         informerOptions ??= new InformerOptions();
         if (metrics is not null)
@@ -108,6 +112,12 @@ internal sealed class WaypointController : BackgroundService
     }
 
     public ClusterState State { get; }
+
+    /// <summary>Events this replica wrote (tests wait on it).</summary>
+    internal long EventWrites => _events.Writes;
+
+    /// <summary>How often the leader looks at the connected Envoys' client certificates.</summary>
+    internal static TimeSpan CertificateCheckPeriod { get; } = TimeSpan.FromSeconds(30);
 
     public bool IsLeader => _campaign?.IsLeader ?? true;
 
@@ -145,6 +155,7 @@ internal sealed class WaypointController : BackgroundService
         var loops = State.All
             .Select(i => (Name: $"{i.Kind} informer", Task: Task.Run(() => i.RunAsync(stopping.Token), CancellationToken.None)))
             .Append((Name: "controller", Task: Task.Run(() => RunLoopsAsync(stopping.Token), CancellationToken.None)))
+            .Append((Name: "event recorder", Task: Task.Run(() => _events.RunAsync(stopping.Token), CancellationToken.None)))
             .ToList();
         var ended = await Task.WhenAny(loops.Select(l => l.Task)).ConfigureAwait(false);
         if (!stoppingToken.IsCancellationRequested)
@@ -423,6 +434,7 @@ internal sealed class WaypointController : BackgroundService
 
         var workers = Enumerable.Range(0, _options.Workers).Select(_ => Task.Run(() => WorkAsync(cancellationToken), CancellationToken.None)).ToList();
         workers.Add(ResyncAsync(cancellationToken));
+        workers.Add(WatchCertificatesAsync(cancellationToken));
         try
         {
             await Task.WhenAll(workers).ConfigureAwait(false);
@@ -430,6 +442,95 @@ internal sealed class WaypointController : BackgroundService
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
             // Leadership ended or shutting down.
+        }
+    }
+
+    /// <summary>
+    /// Warns (Event <c>CertificateFailed</c> on the Gateway) about an Envoy that opened its xDS stream with a client
+    /// certificate already past 3/4 of its lifetime: the agent rotates at half life, so its rotation is failing. A
+    /// stream keeps the certificate of its TLS handshake, so only the certificate at connect time says anything.
+    /// </summary>
+    private async Task WatchCertificatesAsync(CancellationToken cancellationToken)
+    {
+        if (_xdsStatus is null)
+        {
+            return;
+        }
+
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            CheckCertificates();
+            await Task.Delay(CertificateCheckPeriod, _timeProvider, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    internal void CheckCertificates()
+    {
+        var streams = _xdsStatus?.GetStreams() ?? [];
+        _certificateWarnings.IntersectWith(streams.Select(s => s.StreamId));
+        var waypoints = _latest?.Translation.Waypoints.Keys.ToDictionary(k => k.ToString(), StringComparer.Ordinal) ?? [];
+        foreach (var stream in streams)
+        {
+            if (stream.ClientCertificate is not { } certificate || !waypoints.TryGetValue(stream.NodeGroup, out var key))
+            {
+                continue;
+            }
+
+            var lifetime = certificate.NotAfter - certificate.NotBefore;
+            if (stream.ConnectedAt >= certificate.NotBefore + (lifetime * 0.75) && _certificateWarnings.Add(stream.StreamId))
+            {
+                var expired = stream.ConnectedAt >= certificate.NotAfter ? "expired" : "expires";
+                RecordEvent(WellKnownSubject("Gateway", key.Namespace, key.Name), EventRecorder.Warning, "CertificateFailed",
+                    $"Envoy {stream.NodeId} connected to xDS with a workload certificate issued {certificate.NotBefore:u} that {expired} {certificate.NotAfter:u}, past 3/4 of its lifetime: the agent's certificate rotation (at half life) is failing.");
+            }
+        }
+    }
+
+    private void OnEnvoyRejected(SourceObject blamed, string message) =>
+        RecordEvent(WellKnownSubject(blamed.Kind, blamed.Namespace, blamed.Name), EventRecorder.Warning, "Rejected",
+            $"Envoy rejected the configuration made from this {blamed.Kind}: {message}");
+
+    /// <summary>Only the Lease holder writes Events, as it alone writes status.</summary>
+    private void RecordEvent(EventSubject subject, string type, string reason, string message)
+    {
+        if (IsLeader)
+        {
+            _events.Record(subject, type, reason, message);
+        }
+    }
+
+    /// <summary>The Event subject of an object we cache (with its uid, which <c>kubectl describe</c> matches on).</summary>
+    private EventSubject WellKnownSubject(string kind, string ns, string name)
+    {
+        var key = new NamespacedName(ns, name);
+        IKubernetesObject<V1ObjectMeta>? cached = kind switch
+        {
+            "Gateway" => State.Gateways.TryGet(key, out var gateway) ? gateway : null,
+            "HTTPRoute" => State.HttpRoutes.TryGet(key, out var route) ? route : null,
+            "TrafficPolicy" => State.TrafficPolicies.TryGet(key, out var policy) ? policy : null,
+            "AuthorizationPolicy" => State.AuthorizationPolicies.TryGet(key, out var authorization) ? authorization : null,
+            _ => null,
+        };
+        var apiVersion = cached?.ApiVersion ?? kind switch
+        {
+            "TrafficPolicy" => "gateway.kgateway.dev/v1alpha1",
+            "AuthorizationPolicy" => "security.istio.io/v1",
+            _ => "gateway.networking.k8s.io/v1",
+        };
+        return new EventSubject(apiVersion, kind, ns, name, cached?.Metadata.Uid);
+    }
+
+    /// <summary>Warning <c>PolicyInvalid</c> for each ancestor condition that newly says the policy is invalid (Envoy's rejections have their own Event).</summary>
+    private void RecordInvalidPolicy(string kind, string ns, string name, IEnumerable<PolicyAncestorStatus> before, IEnumerable<PolicyAncestorStatus> after)
+    {
+        static IEnumerable<string> Invalid(IEnumerable<PolicyAncestorStatus> ancestors) => ancestors
+            .SelectMany(a => a.Conditions)
+            .Where(c => c is { Type: "Accepted" or "WaypointAccepted", Status: "False", Reason: "Invalid" } && c.Message?.StartsWith("Envoy rejected", StringComparison.Ordinal) != true)
+            .Select(c => c.Message ?? "");
+
+        foreach (var message in Invalid(after).Except(Invalid(before)).Distinct())
+        {
+            RecordEvent(WellKnownSubject(kind, ns, name), EventRecorder.Warning, "PolicyInvalid", message);
         }
     }
 
@@ -548,7 +649,14 @@ internal sealed class WaypointController : BackgroundService
         if (!Conditions.SameJson(status, gateway.Status))
         {
             await WriteStatusAsync(ResourceKind.Gateways, gateway with { Status = status }, cancellationToken).ConfigureAwait(false);
+            if (IsProgrammed(status.Conditions) && !IsProgrammed(gateway.Status?.Conditions))
+            {
+                RecordEvent(WellKnownSubject("Gateway", name.Namespace, name.Name), EventRecorder.Normal, "Programmed",
+                    $"Waypoint {name.Namespace}/{name.Name} is programmed: a pod is ready, addresses {string.Join(", ", status.Addresses?.Select(a => a.Value) ?? [])}.");
+            }
         }
+
+        static bool IsProgrammed(IEnumerable<V1Condition>? conditions) => conditions?.Any(c => c is { Type: "Programmed", Status: "True" }) == true;
     }
 
     private async Task ReconcileRouteStatusesAsync(CancellationToken cancellationToken)
@@ -622,6 +730,7 @@ internal sealed class WaypointController : BackgroundService
             try
             {
                 await WriteStatusAsync(ResourceKind.TrafficPolicies, policy with { Status = status }, cancellationToken).ConfigureAwait(false);
+                RecordInvalidPolicy("TrafficPolicy", key.Namespace, key.Name, policy.Status?.Ancestors ?? [], status.Ancestors);
             }
             catch (KubernetesApiException ex)
             {
@@ -656,6 +765,10 @@ internal sealed class WaypointController : BackgroundService
                 try
                 {
                     await WriteStatusAsync(kind, withStatus(item, status), cancellationToken).ConfigureAwait(false);
+                    if (kind == ResourceKind.AuthorizationPolicies)
+                    {
+                        RecordInvalidPolicy(V1AuthorizationPolicy.KubeKind, item.Metadata.NamespaceProperty ?? "", item.Metadata.Name, current, merged.Ancestors);
+                    }
                 }
                 catch (KubernetesApiException ex)
                 {

@@ -41,6 +41,14 @@ public static class WaypointControllerServiceCollectionExtensions
             lifetime: sp.GetService<IHostApplicationLifetime>(),
             metrics: sp.GetRequiredService<ControllerMetrics>()));
         services.TryAddSingleton(sp => new WaypointControllerReadiness(sp.GetRequiredService<WaypointController>()));
+        services.TryAddSingleton(sp => new Waypoint.Controller.Diagnostics.ControllerDebugView(
+            sp.GetRequiredService<WaypointController>(),
+            sp.GetService<Waypoint.Xds.Diagnostics.XdsServerStatus>(),
+            sp.GetRequiredService<IOptions<WaypointControllerOptions>>().Value));
+        services.TryAddSingleton(sp => new Waypoint.Controller.Diagnostics.DebugAccessReviewer(
+            sp.GetRequiredService<KubernetesApiClient>(),
+            sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<ILoggerFactory>().CreateLogger("Waypoint.Controller.Debug")));
         services.AddHostedService(sp => sp.GetRequiredService<WaypointController>());
         return services;
     }

@@ -41,10 +41,14 @@ internal sealed class EnvoyRejectionTracker
     private readonly ConcurrentDictionary<WaypointKey, string> _gatewayRejections = new();
     private readonly Lock _gate = new();
 
-    public EnvoyRejectionTracker(ILogger logger, Action changed)
+    private readonly Action<SourceObject, string>? _blamed;
+
+    /// <param name="blamed">Told each object newly blamed for a NACK (a Gateway when no route or policy is), with Envoy's message.</param>
+    public EnvoyRejectionTracker(ILogger logger, Action changed, Action<SourceObject, string>? blamed = null)
     {
         _logger = logger;
         _changed = changed;
+        _blamed = blamed;
     }
 
     /// <summary>Called by the xDS server on its stream loop: queue and wake the publisher.</summary>
@@ -198,6 +202,11 @@ internal sealed class EnvoyRejectionTracker
             // Only what the newest configuration still carries is worth reporting.
             if (index == history.Count - 1)
             {
+                if (_gatewayRejections.GetValueOrDefault(key) != record.ErrorMessage)
+                {
+                    _blamed?.Invoke(published.Resources.Gateway ?? new SourceObject("Gateway", key.Namespace, key.Name), record.ErrorMessage);
+                }
+
                 _gatewayRejections[key] = record.ErrorMessage;
                 return key;
             }
@@ -208,7 +217,10 @@ internal sealed class EnvoyRejectionTracker
         foreach (var suspect in suspects)
         {
             var sourceKey = SourceKey.Of(suspect);
-            _rejections.TryAdd(sourceKey, new EnvoyRejection(suspect.Kind, suspect.Namespace, suspect.Name, published.Sources.GetValueOrDefault(sourceKey), record.ErrorMessage));
+            if (_rejections.TryAdd(sourceKey, new EnvoyRejection(suspect.Kind, suspect.Namespace, suspect.Name, published.Sources.GetValueOrDefault(sourceKey), record.ErrorMessage)))
+            {
+                _blamed?.Invoke(suspect, record.ErrorMessage);
+            }
         }
 
         return null;

@@ -42,7 +42,7 @@ internal sealed class ControllerCommand : IWaypointCommand
         };
         var healthAddress = new Option<string>("--health-address")
         {
-            Description = "ip:port of /healthz/live and /healthz/ready (HTTP/1.1, for the kubelet); empty disables. /debug/xds answers here only on a loopback address (kubectl port-forward).",
+            Description = "ip:port of /healthz/live and /healthz/ready (HTTP/1.1, for the kubelet) and the debug API that waypoint status/config/describe read (loopback, or a bearer token RBAC allows); empty disables. /debug/xds answers here only on a loopback address (kubectl port-forward).",
             DefaultValueFactory = _ => "0.0.0.0:15021",
         };
         var metricsAddress = new Option<string>("--metrics-address")
@@ -146,6 +146,12 @@ internal sealed class ControllerCommand : IWaypointCommand
         }
 
         app.MapWaypointXds();
+        if (health is not null)
+        {
+            // waypoint status / config / describe read these; loopback, or a bearer token RBAC allows (DebugAccessReviewer).
+            app.MapWaypointControllerDebug(health.Port);
+        }
+
         app.MapGet("/healthz/live", () => Results.Text("live"));
         // Ready = the informers synced and the first snapshot is published (an Envoy connecting now gets its
         // configuration, not an empty one) and, over mutual TLS, istiod's certificate is served.

@@ -27,14 +27,22 @@ public sealed record XdsTypeStatus(
     XdsNackRecord? LastNack,
     long Pushes);
 
+/// <summary>
+/// The verified client certificate a stream was opened with (mutual TLS): the agent's workload certificate, so its
+/// validity shows whether the waypoint's certificate rotation works.
+/// </summary>
+public sealed record XdsClientCertificate(string Identity, DateTimeOffset NotBefore, DateTimeOffset NotAfter);
+
 /// <summary>One connected ADS stream.</summary>
+/// <param name="ClientCertificate">Null over plaintext.</param>
 public sealed record XdsStreamInfo(
     long StreamId,
     string NodeId,
     string NodeGroup,
     XdsProtocol Protocol,
     DateTimeOffset ConnectedAt,
-    IReadOnlyList<XdsTypeStatus> Types);
+    IReadOnlyList<XdsTypeStatus> Types,
+    XdsClientCertificate? ClientCertificate = null);
 
 /// <summary>
 /// What the xDS server knows about its clients: connected streams with per-type sent/ACKed versions, and the NACKs
@@ -103,9 +111,9 @@ public sealed class XdsServerStatus
         }
     }
 
-    internal StreamStatus Register(string nodeId, string nodeGroup, XdsProtocol protocol, DateTimeOffset now)
+    internal StreamStatus Register(string nodeId, string nodeGroup, XdsProtocol protocol, DateTimeOffset now, XdsClientCertificate? certificate = null)
     {
-        var status = new StreamStatus(this, Interlocked.Increment(ref _nextStreamId), nodeId, nodeGroup, protocol, now);
+        var status = new StreamStatus(this, Interlocked.Increment(ref _nextStreamId), nodeId, nodeGroup, protocol, now, certificate);
         _streams[status.StreamId] = status;
         NotifyChanged();
         return status;
@@ -146,7 +154,7 @@ public sealed class XdsServerStatus
     }
 
     /// <summary>Mutable per-stream status, written only by its stream's loop.</summary>
-    internal sealed class StreamStatus(XdsServerStatus owner, long streamId, string nodeId, string nodeGroup, XdsProtocol protocol, DateTimeOffset connectedAt)
+    internal sealed class StreamStatus(XdsServerStatus owner, long streamId, string nodeId, string nodeGroup, XdsProtocol protocol, DateTimeOffset connectedAt, XdsClientCertificate? certificate)
     {
         private readonly Dictionary<string, XdsTypeStatus> _types = new(StringComparer.Ordinal);
         private readonly Lock _lock = new();
@@ -175,7 +183,7 @@ public sealed class XdsServerStatus
             lock (_lock)
             {
                 return new XdsStreamInfo(StreamId, NodeId, NodeGroup, protocol, connectedAt,
-                    _types.Values.OrderBy(t => XdsTypeUrls.IndexOf(t.TypeUrl)).ToArray());
+                    _types.Values.OrderBy(t => XdsTypeUrls.IndexOf(t.TypeUrl)).ToArray(), certificate);
             }
         }
     }

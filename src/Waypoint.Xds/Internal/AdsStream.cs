@@ -85,7 +85,7 @@ internal abstract class AdsStream<TRequest, TResponse>
 
         NodeGroup = resolution.NodeGroup;
 
-        _status = Services.Status.Register(NodeId, NodeGroup, Protocol, Services.Time.GetUtcNow());
+        _status = Services.Status.Register(NodeId, NodeGroup, Protocol, Services.Time.GetUtcNow(), peer.Certificate);
         Services.Metrics.StreamOpened(Protocol);
         XdsServerLog.StreamOpened(Services.Logger, Protocol, _status.StreamId, NodeId, NodeGroup);
         try

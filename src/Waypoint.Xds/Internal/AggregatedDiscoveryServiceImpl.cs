@@ -44,6 +44,9 @@ internal sealed class AggregatedDiscoveryServiceImpl(AdsServices services, IHost
         var tls = serviceProvider.GetRequiredService<XdsServerTls>();
         return tls.Authenticate(certificate, [], out var reason) is { } identity
             ? new XdsPeer(context.Peer, identity, null)
+            {
+                Certificate = new XdsClientCertificate(identity.SpiffeId, certificate.NotBefore.ToUniversalTime(), certificate.NotAfter.ToUniversalTime()),
+            }
             : new XdsPeer(context.Peer, null, reason);
     }
 
@@ -77,4 +80,8 @@ internal sealed class AggregatedDiscoveryServiceImpl(AdsServices services, IHost
 }
 
 /// <summary>The transport peer of a stream and, over mutual TLS, its verified identity (or why it has none).</summary>
-internal sealed record XdsPeer(string Address, XdsPeerIdentity? Identity, string? UnauthenticatedReason);
+internal sealed record XdsPeer(string Address, XdsPeerIdentity? Identity, string? UnauthenticatedReason)
+{
+    /// <summary>The verified client certificate's identity and validity (mutual TLS only).</summary>
+    public XdsClientCertificate? Certificate { get; init; }
+}

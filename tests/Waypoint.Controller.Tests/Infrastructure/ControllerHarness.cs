@@ -133,6 +133,8 @@ internal sealed class ControllerHarness : IAsyncDisposable
 
         public XunitLoggerProvider Logs { get; } = logs;
 
+        public ILoggerFactory LoggerFactory { get; } = loggerFactory;
+
         public async Task StopAsync()
         {
             if (_stopped)
@@ -150,7 +152,7 @@ internal sealed class ControllerHarness : IAsyncDisposable
             await StopAsync();
             Controller.Dispose();
             client.Dispose();
-            loggerFactory.Dispose();
+            LoggerFactory.Dispose();
         }
     }
 }

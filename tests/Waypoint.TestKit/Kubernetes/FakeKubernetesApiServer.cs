@@ -45,6 +45,9 @@ public sealed class FakeKubernetesApiServer : IAsyncDisposable
 
     public FakeResourceStore Store { get; }
 
+    /// <summary>TokenReview and SubjectAccessReview (POST to authentication.k8s.io/v1 and authorization.k8s.io/v1).</summary>
+    public FakeAccessReviews AccessReviews { get; } = new();
+
     public Uri BaseUri => new($"http://127.0.0.1:{_port}");
 
     public IReadOnlyCollection<FakeApiRequest> Requests => _requests.ToArray();
@@ -157,6 +160,16 @@ public sealed class FakeKubernetesApiServer : IAsyncDisposable
             if (Volatile.Read(ref _hang)?.Invoke(request) == true)
             {
                 await HoldAsync(context, sendHeaders: false);
+                return;
+            }
+
+            if (request.Method == "POST" && request.Path.Value is "/apis/authentication.k8s.io/v1/tokenreviews" or "/apis/authorization.k8s.io/v1/subjectaccessreviews")
+            {
+                var review = await ReadObjectAsync(request);
+                var answer = review is null ? BadBody()
+                    : request.Path.Value!.EndsWith("tokenreviews", StringComparison.Ordinal) ? AccessReviews.TokenReview(review) : AccessReviews.SubjectAccessReview(review);
+                status = answer.StatusCode;
+                await WriteAsync(context, answer);
                 return;
             }
 
