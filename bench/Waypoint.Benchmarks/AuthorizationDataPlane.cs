@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Text;
@@ -14,11 +15,18 @@ namespace Waypoint.Benchmarks;
 /// Envoy tunnels HBONE with a client SPIFFE identity to the waypoint Envoy, fed the translator's xDS), in one run and
 /// one Envoy: four Services on the same backend, whose requests cross no authorization (no RBAC filter), the RBAC
 /// filters with 0 policies on the request's route, 1 ALLOW policy, and 50 policies (25 DENY that do not match, 25
-/// ALLOW of which only the last matches). Figures: waypoint Envoy CPU per request (utime+stime from /proc over the
-/// round / requests) and client-side p50, medians over interleaved rounds; ratios to "none" (and to "0 policies", the
-/// filters without policies) are taken within each round, then their median.
-/// Usage: <c>dotnet bench/Waypoint.Benchmarks/bin/Release/net10.0/Waypoint.Benchmarks.dll authorization-dataplane [seconds] [concurrency] [rounds]</c>.
+/// ALLOW of which only the last matches); and a second Service without authorization, whose ratio to the first is the
+/// run's noise floor.
 /// </summary>
+/// <remarks>
+/// Made to hold on a loaded 2-core machine: each sample is a fixed number of requests (not a fixed time), and the
+/// waypoint Envoy's CPU over it is the sum of its threads' on-CPU nanoseconds (<c>/proc/&lt;pid&gt;/task/*/schedstat</c>;
+/// <c>/proc/&lt;pid&gt;/stat</c> counts 10 ms ticks, too coarse for a sample). A round runs the four scenarios back to
+/// back in a rotated order, so they share whatever else the machine does at the time; ratios are taken within each
+/// round and the median and interquartile range over rounds are reported. The waypoint Envoy is pinned to the last
+/// core and the load generator (this process) with the client Envoy to the first, so neither starves the other.
+/// Usage: <c>dotnet bench/Waypoint.Benchmarks/bin/Release/net10.0/Waypoint.Benchmarks.dll authorization-dataplane [requests per sample] [concurrency] [rounds]</c>.
+/// </remarks>
 internal static class AuthorizationDataPlane
 {
     private const string Client = "spiffe://cluster.local/ns/app/sa/client";
@@ -29,13 +37,21 @@ internal static class AuthorizationDataPlane
         ("0 policies on the path", "s-zero", "10.96.1.2"),
         ("1 policy", "s-one", "10.96.1.3"),
         ("50 policies", "s-fifty", "10.96.1.4"),
+
+        // The same as the first: how far apart two identical scenarios come out is the run's noise floor.
+        ("none again (noise floor)", "s-none-again", "10.96.1.5"),
     ];
 
     public static async Task<int> RunAsync(string[] args)
     {
-        var seconds = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 10;
-        var concurrency = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 8;
-        var rounds = args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 3;
+        var requests = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 3000;
+        var concurrency = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 4;
+        var rounds = args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 21;
+        if (requests < concurrency || concurrency < 1 || rounds < 3)
+        {
+            Console.Error.WriteLine("authorization-dataplane [requests per sample >= concurrency] [concurrency >= 1] [rounds >= 3]");
+            return 2;
+        }
 
         await using var echo = await EchoBackend.StartAsync("echo");
         var targets = s_scenarios.Select(s => new HboneTarget($"{s.Vip}:80", Client)).ToArray();
@@ -46,31 +62,33 @@ internal static class AuthorizationDataPlane
             throw new InvalidOperationException("a benchmark policy was not accepted");
         }
 
-        var envoyPid = DataPlaneLoad.FindEnvoyPid(harness.Waypoint.WorkDirectory);
-        Console.WriteLine($"Envoy {EnvoyBinary.Locate()} (waypoint pid {envoyPid}, 1 worker); {Environment.ProcessorCount} cores; {concurrency} concurrent HTTP/1.1 clients, each on its own HBONE-tunnelled connection; {rounds} interleaved rounds of {seconds}s per scenario (+1s warm-up each); medians over rounds.");
+        var envoyPid = FindPid(harness.Waypoint.WorkDirectory);
+        var clientEnvoyPid = FindPid(harness.Client.WorkDirectory);
+        var pinning = Pin(envoyPid, clientEnvoyPid);
+        Console.WriteLine($"Envoy {EnvoyBinary.Locate()} (waypoint pid {envoyPid}, 1 worker); {Environment.ProcessorCount} cores, {pinning}; load average {File.ReadAllText("/proc/loadavg").Trim()}.");
+        Console.WriteLine($"{concurrency} concurrent HTTP/1.1 clients, each on its own HBONE-tunnelled connection; {rounds} rounds, each running the {s_scenarios.Length} scenarios in rotated order, {requests} requests per scenario (+{requests / 4} warm-up).");
         var clients = targets.Select(t => Enumerable.Range(0, concurrency).Select(_ => harness.CreateHttpClient(t)).ToArray()).ToArray();
-        var results = s_scenarios.Select(_ => new List<LoadRound>()).ToArray();
+        var results = s_scenarios.Select(_ => new List<Round>()).ToArray();
         for (var round = 0; round < rounds; round++)
         {
             for (var i = 0; i < s_scenarios.Length; i++)
             {
                 var s = (i + round) % s_scenarios.Length;
-                await DataPlaneLoad.RunAsync(clients[s], [envoyPid], TimeSpan.FromSeconds(1));
-                results[s].Add(await DataPlaneLoad.RunAsync(clients[s], [envoyPid], TimeSpan.FromSeconds(seconds)));
+                await LoadAsync(clients[s], envoyPid, requests / 4);
+                results[s].Add(await LoadAsync(clients[s], envoyPid, requests));
             }
         }
 
-        // Ratios are taken within each round (its four scenarios ran back to back, so they share the machine's load at the
-        // time), then the median over rounds: other work on a shared machine shifts whole rounds, not one scenario.
-        static double MedianOf(IEnumerable<double> values) => DataPlaneLoad.Median(values);
-
-        Console.WriteLine("| scenario | req/s | waypoint CPU µs/request | CPU × none | CPU × 0 policies | p50 ms | p50 × none | p99 ms | errors |");
+        Console.WriteLine("| scenario | req/s | waypoint CPU µs/request | CPU × none (IQR) | CPU × 0 policies (IQR) | p50 ms | p50 × none (IQR) | p99 ms | errors |");
         Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
         for (var i = 0; i < s_scenarios.Length; i++)
         {
             var r = results[i];
+            var cpuNone = Spread(r.Select((x, k) => x.CpuPerRequestUs / results[0][k].CpuPerRequestUs));
+            var cpuZero = Spread(r.Select((x, k) => x.CpuPerRequestUs / results[1][k].CpuPerRequestUs));
+            var p50None = Spread(r.Select((x, k) => x.Percentile(0.50) / results[0][k].Percentile(0.50)));
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"| {s_scenarios[i].Name} | {MedianOf(r.Select(x => x.Count / x.Elapsed.TotalSeconds)):F0} | {MedianOf(r.Select(x => x.CpuPerRequestUs(0))):F1} | {MedianOf(r.Select((x, k) => x.CpuPerRequestUs(0) / results[0][k].CpuPerRequestUs(0))):F3} | {MedianOf(r.Select((x, k) => x.CpuPerRequestUs(0) / results[1][k].CpuPerRequestUs(0))):F3} | {MedianOf(r.Select(x => x.Percentile(0.50))):F3} | {MedianOf(r.Select((x, k) => x.Percentile(0.50) / results[0][k].Percentile(0.50))):F3} | {MedianOf(r.Select(x => x.Percentile(0.99))):F3} | {r.Sum(x => x.Errors)} |"));
+                $"| {s_scenarios[i].Name} | {Spread(r.Select(x => x.Count / x.Elapsed.TotalSeconds)).Median:F0} | {Spread(r.Select(x => x.CpuPerRequestUs)).Median:F1} | {cpuNone} | {cpuZero} | {Spread(r.Select(x => x.Percentile(0.50))).Median:F3} | {p50None} | {Spread(r.Select(x => x.Percentile(0.99))).Median:F3} | {r.Sum(x => x.Errors)} |"));
         }
 
         foreach (var client in clients.SelectMany(c => c))
@@ -79,6 +97,68 @@ internal static class AuthorizationDataPlane
         }
 
         return 0;
+    }
+
+    /// <summary>Median and interquartile range of per-round values.</summary>
+    private readonly record struct Quartiles(double Low, double Median, double High)
+    {
+        public override string ToString() => string.Create(CultureInfo.InvariantCulture, $"{Median:F3} ({Low:F3}–{High:F3})");
+    }
+
+    private static Quartiles Spread(IEnumerable<double> values)
+    {
+        var sorted = values.Order().ToArray();
+        double At(double q)
+        {
+            var position = q * (sorted.Length - 1);
+            var below = (int)Math.Floor(position);
+            var above = Math.Min(sorted.Length - 1, below + 1);
+            return sorted[below] + ((sorted[above] - sorted[below]) * (position - below));
+        }
+
+        return new Quartiles(At(0.25), At(0.5), At(0.75));
+    }
+
+    /// <summary>
+    /// The waypoint Envoy (all threads) on the last core; this process and the client Envoy on the others, so the load
+    /// generator competes with the waypoint for neither core time nor caches. Without taskset, nothing is pinned.
+    /// </summary>
+    private static string Pin(int waypointPid, int clientPid)
+    {
+        var cores = Environment.ProcessorCount;
+        if (cores < 2)
+        {
+            return "not pinned (1 core)";
+        }
+
+        var waypointCore = (cores - 1).ToString(CultureInfo.InvariantCulture);
+        var others = cores == 2 ? "0" : $"0-{(cores - 2).ToString(CultureInfo.InvariantCulture)}";
+        try
+        {
+            TaskSet(waypointPid, waypointCore);
+            TaskSet(clientPid, others);
+            TaskSet(Environment.ProcessId, others);
+        }
+        catch (System.ComponentModel.Win32Exception ex)
+        {
+            return $"not pinned ({ex.Message})";
+        }
+
+        return $"waypoint Envoy pinned to core {waypointCore}, load generator and client Envoy to {others}";
+    }
+
+    private static void TaskSet(int pid, string cores)
+    {
+        using var taskset = Process.Start(new ProcessStartInfo("taskset", ["--all-tasks", "--cpu-list", "--pid", cores, pid.ToString(CultureInfo.InvariantCulture)])
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        })!;
+        taskset.WaitForExit();
+        if (taskset.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"taskset {cores} {pid}: {taskset.StandardError.ReadToEnd()}");
+        }
     }
 
     private static ClusterSnapshot Mesh(IPEndPoint backend)
@@ -179,5 +259,102 @@ internal static class AuthorizationDataPlane
             ---
 
             """;
+    }
+
+    /// <summary>Sends <paramref name="requests"/> requests over <paramref name="clients"/> (each takes the next while any remain).</summary>
+    private static async Task<Round> LoadAsync(HttpClient[] clients, int pid, int requests)
+    {
+        var latencies = new List<double>[clients.Length];
+        var errors = 0;
+        var remaining = requests;
+        var cpuBefore = CpuNanoseconds(pid);
+        var stopwatch = Stopwatch.StartNew();
+        var workers = clients.Select(async (client, worker) =>
+        {
+            var mine = latencies[worker] = new List<double>(requests);
+            while (Interlocked.Decrement(ref remaining) >= 0)
+            {
+                var started = Stopwatch.GetTimestamp();
+                try
+                {
+                    using var response = await client.GetAsync("/items/42").ConfigureAwait(false);
+                    await response.Content.ReadAsByteArrayAsync().ConfigureAwait(false);
+                    if (response.StatusCode != HttpStatusCode.OK)
+                    {
+                        Interlocked.Increment(ref errors);
+                        continue;
+                    }
+                }
+                catch (HttpRequestException)
+                {
+                    Interlocked.Increment(ref errors);
+                    continue;
+                }
+
+                mine.Add(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+            }
+        }).ToArray();
+        await Task.WhenAll(workers).ConfigureAwait(false);
+        var elapsed = stopwatch.Elapsed;
+        var cpu = CpuNanoseconds(pid) - cpuBefore;
+        var all = latencies.SelectMany(l => l).Order().ToArray();
+        return new Round(all, elapsed, errors, all.Length == 0 ? double.NaN : cpu / 1000.0 / all.Length);
+    }
+
+    /// <summary>The waypoint Envoy's pid: the process whose command line names its work directory (the TestKit keeps the pid private).</summary>
+    private static int FindPid(string workDirectory)
+    {
+        foreach (var dir in Directory.EnumerateDirectories("/proc"))
+        {
+            if (int.TryParse(Path.GetFileName(dir), NumberStyles.None, CultureInfo.InvariantCulture, out var pid))
+            {
+                try
+                {
+                    var cmdline = File.ReadAllText(Path.Combine(dir, "cmdline")).Replace('\0', ' ');
+                    if (cmdline.Contains(workDirectory, StringComparison.Ordinal) && cmdline.Contains("envoy", StringComparison.OrdinalIgnoreCase))
+                    {
+                        return pid;
+                    }
+                }
+                catch (IOException)
+                {
+                }
+                catch (UnauthorizedAccessException)
+                {
+                }
+            }
+        }
+
+        throw new InvalidOperationException($"no Envoy process runs from {workDirectory}");
+    }
+
+    /// <summary>
+    /// Time on CPU of all of a process's threads, in nanoseconds: the first field of each <c>/proc/&lt;pid&gt;/task/&lt;tid&gt;/schedstat</c>
+    /// (utime + stime of <c>/proc/&lt;pid&gt;/stat</c> is the same quantity in 10 ms ticks).
+    /// </summary>
+    private static long CpuNanoseconds(int pid)
+    {
+        long total = 0;
+        foreach (var task in Directory.EnumerateDirectories($"/proc/{pid.ToString(CultureInfo.InvariantCulture)}/task"))
+        {
+            try
+            {
+                var schedstat = File.ReadAllText(Path.Combine(task, "schedstat"));
+                total += long.Parse(schedstat.AsSpan(0, schedstat.IndexOf(' ', StringComparison.Ordinal)), CultureInfo.InvariantCulture);
+            }
+            catch (IOException)
+            {
+                // a thread that ended between the listing and the read: its time is no longer counted anywhere, as in stat
+            }
+        }
+
+        return total;
+    }
+
+    private sealed record Round(double[] Sorted, TimeSpan Elapsed, int Errors, double CpuPerRequestUs)
+    {
+        public int Count => Sorted.Length;
+
+        public double Percentile(double p) => Sorted.Length == 0 ? double.NaN : Sorted[Math.Min(Sorted.Length - 1, (int)Math.Ceiling(p * Sorted.Length) - 1)];
     }
 }

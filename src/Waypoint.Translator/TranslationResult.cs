@@ -81,7 +81,7 @@ public sealed record WaypointResources(
 }
 
 /// <summary>A Kubernetes object a resource was translated from.</summary>
-/// <param name="Kind">Gateway, HTTPRoute or TrafficPolicy.</param>
+/// <param name="Kind">Gateway, HTTPRoute, TrafficPolicy, AuthorizationPolicy or RequestAuthentication.</param>
 /// <param name="Namespace">Object namespace.</param>
 /// <param name="Name">Object name.</param>
 public sealed record SourceObject(string Kind, string Namespace, string Name);

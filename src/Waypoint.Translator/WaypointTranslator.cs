@@ -134,6 +134,7 @@ public sealed class WaypointTranslator
         var jwksClusters = new SortedDictionary<string, Cluster>(StringComparer.Ordinal);
         var extAuthzClusters = new SortedDictionary<string, Cluster>(StringComparer.Ordinal);
         var routeConfigSources = new Dictionary<string, HashSet<SourceObject>>(StringComparer.Ordinal);
+        var clusterSources = new Dictionary<string, HashSet<SourceObject>>(StringComparer.Ordinal);
 
         foreach (var service in bound)
         {
@@ -155,7 +156,6 @@ public sealed class WaypointTranslator
             var attachments = routes.RoutesOf(service);
             var serviceSources = new HashSet<SourceObject>();
             AddSources(serviceSources, attachments, gatewayRoutes, gatewayPolicies, policies);
-            routeSources.UnionWith(serviceSources);
             var inputs = new List<object?>(9 + vips.Count + (2 * attachments.Count) + gatewayRoutes.Count) { service.Source, service.Host, waypoint.Telemetry };
             foreach (var vip in vips)
             {
@@ -190,12 +190,29 @@ public sealed class WaypointTranslator
             var authz = authorization.IsEmpty
                 ? ServiceAuthorization.None
                 : authorization.For(waypoint, service, attachments.Select(a => a.Route).Concat(gatewayRoutes));
-            foreach (var jwksCluster in authz.Jwt.SelectMany(j => j.Clusters))
+            foreach (var authentication in authz.Jwt)
             {
-                jwksClusters.TryAdd(jwksCluster.Name, jwksCluster);
+                var source = new SourceObject(WellKnown.RequestAuthenticationKind, authentication.Namespace, authentication.Name);
+                serviceSources.Add(source);
+                foreach (var jwksCluster in authentication.Clusters)
+                {
+                    jwksClusters.TryAdd(jwksCluster.Name, jwksCluster);
+                    AddSource(clusterSources, jwksCluster.Name, source);
+                }
             }
 
             authz = ResolveExtAuthz(authz, index, resolver, extAuthzClusters);
+            foreach (var policy in authz.All())
+            {
+                var source = new SourceObject(WellKnown.AuthorizationPolicyKind, policy.Namespace, policy.Name);
+                serviceSources.Add(source);
+                if (policy.ExtAuthz is { } provider && authz.ExtAuthzClusters.TryGetValue(provider.Name, out var extAuthzCluster) && extAuthzClusters.ContainsKey(extAuthzCluster))
+                {
+                    AddSource(clusterSources, extAuthzCluster, source);
+                }
+            }
+
+            routeSources.UnionWith(serviceSources);
 
             if (!authz.IsEmpty)
             {
@@ -363,6 +380,12 @@ public sealed class WaypointTranslator
             sources[(routeConfig.TypeUrl, routeConfig.Name)] = configSources;
         }
 
+        // A JWKS cluster comes from its RequestAuthentications, an ext_authz cluster from the CUSTOM policies that ask it.
+        foreach (var (clusterName, found) in clusterSources)
+        {
+            sources[(Internal.Envoy.TypeUrl(Cluster.Descriptor), clusterName)] = [gatewaySource, .. SortedSources(found)];
+        }
+
         var encoded = new List<EncodedResource>(listeners.Count + routeConfigs.Count + clusters.Count + endpoints.Count);
         encoded.AddRange(listeners);
         encoded.AddRange(routeConfigs);
@@ -380,6 +403,21 @@ public sealed class WaypointTranslator
             Gateway = gatewaySource,
         };
     }
+
+    private static void AddSource(Dictionary<string, HashSet<SourceObject>> sources, string resource, SourceObject source)
+    {
+        if (!sources.TryGetValue(resource, out var set))
+        {
+            sources[resource] = set = [];
+        }
+
+        set.Add(source);
+    }
+
+    private static IEnumerable<SourceObject> SortedSources(IEnumerable<SourceObject> sources) => sources
+        .OrderBy(o => o.Kind, StringComparer.Ordinal)
+        .ThenBy(o => o.Namespace, StringComparer.Ordinal)
+        .ThenBy(o => o.Name, StringComparer.Ordinal);
 
     private static void AddSources(HashSet<SourceObject> sources, IReadOnlyList<ServiceAttachment> attachments, IReadOnlyList<CompiledRoute> gatewayRoutes, IReadOnlyList<Transformation.Compilation.CompiledTrafficPolicy> gatewayPolicies, TrafficPolicyIndex policies)
     {

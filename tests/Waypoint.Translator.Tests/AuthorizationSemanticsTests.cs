@@ -205,4 +205,95 @@ public sealed class AuthorizationSemanticsTests
         Assert.Empty(result.Waypoints[Key].Routes.Single().VirtualHosts.Single().TypedPerFilterConfig);
         Assert.Empty(result.AuthorizationPolicies); // enforced nowhere by us: no ancestor entry
     }
+
+    [Fact]
+    public void Provenance_Names_The_Policies_And_RequestAuthentications_Behind_Each_Resource()
+    {
+        var yaml = Base + Service("echo", "10.0.0.1") + Service("other", "10.0.0.2") + Policy("echo-deny", """
+              targetRefs: [{kind: Service, name: echo}]
+              action: DENY
+              rules: [{to: [{operation: {methods: [POST]}}]}]
+            """) + Policy("echo-custom", """
+              targetRefs: [{kind: Service, name: echo}]
+              action: CUSTOM
+              provider: {name: checker}
+              rules: [{to: [{operation: {paths: ["/admin*"]}}]}]
+            """) + """
+
+            ---
+            apiVersion: security.istio.io/v1
+            kind: RequestAuthentication
+            metadata: {name: echo-jwt, namespace: app, generation: 1}
+            spec:
+              targetRefs: [{kind: Service, name: echo}]
+              jwtRules: [{issuer: "https://issuer.example.com", jwksUri: "https://issuer.example.com/jwks"}]
+            ---
+            apiVersion: v1
+            kind: ConfigMap
+            metadata: {name: istio, namespace: istio-system}
+            data:
+              mesh: |
+                extensionProviders:
+                - name: checker
+                  envoyExtAuthzGrpc: {service: authz.example.com, port: 9000}
+            """;
+
+        var resources = new WaypointTranslator().Translate(Load(yaml)).Waypoints[Key];
+
+        const string RouteType = "type.googleapis.com/envoy.config.route.v3.RouteConfiguration";
+        const string ClusterType = "type.googleapis.com/envoy.config.cluster.v3.Cluster";
+        SourceObject gateway = new("Gateway", "app", "waypoint"), deny = new("AuthorizationPolicy", "app", "echo-deny"),
+            custom = new("AuthorizationPolicy", "app", "echo-custom"), jwt = new("RequestAuthentication", "app", "echo-jwt");
+        var echoRoutes = resources.Routes.Single(r => r.Name.Contains("echo.", StringComparison.Ordinal)).Name;
+        var otherRoutes = resources.Routes.Single(r => r.Name.Contains("other.", StringComparison.Ordinal)).Name;
+        Assert.Equal([gateway, custom, deny, jwt], resources.SourcesOf(RouteType, echoRoutes));
+        Assert.Equal([gateway], resources.SourcesOf(RouteType, otherRoutes));
+        Assert.Equal([gateway, custom, deny, jwt], resources.SourcesOf("type.googleapis.com/envoy.config.listener.v3.Listener", "main_internal"));
+        Assert.Equal([gateway, jwt], resources.SourcesOf(ClusterType, "jwks|issuer.example.com|443"));
+        Assert.Equal([gateway, custom], resources.SourcesOf(ClusterType, "ext-authz|authz.example.com|9000"));
+    }
+
+    [Fact]
+    public void A_Rejected_Allow_Admits_Nothing_And_A_Rejected_RequestAuthentication_Loses_Its_Providers()
+    {
+        var yaml = Base + Service("echo", "10.0.0.1") + Policy("echo-allow", """
+              targetRefs: [{kind: Service, name: echo}]
+              rules: [{from: [{source: {principals: ["cluster.local/ns/app/sa/client"]}}]}]
+            """) + """
+
+            ---
+            apiVersion: security.istio.io/v1
+            kind: RequestAuthentication
+            metadata: {name: echo-jwt, namespace: app, generation: 3}
+            spec:
+              targetRefs: [{kind: Service, name: echo}]
+              jwtRules: [{issuer: "https://issuer.example.com", jwksUri: "https://issuer.example.com/jwks"}]
+            """;
+        var snapshot = Load(yaml) with
+        {
+            EnvoyRejections =
+            [
+                new EnvoyRejection("AuthorizationPolicy", "app", "echo-allow", 1, "bad allow"),
+                new EnvoyRejection("RequestAuthentication", "app", "echo-jwt", 3, "bad jwks"),
+            ],
+        };
+
+        var result = new WaypointTranslator().Translate(snapshot);
+
+        var allow = result.AuthorizationPolicies.Single().Ancestors.Single().Conditions.Single();
+        Assert.Equal(("False", "Envoy rejected the configuration made from this object: bad allow. Fail-closed: the policy admits no request (its rules are not sent)."), (allow.Status, allow.Message));
+        var authentication = result.RequestAuthentications.Single().Ancestors.Single().Conditions.Single();
+        Assert.Equal("False", authentication.Status);
+        Assert.StartsWith("Envoy rejected the configuration made from this object: bad jwks. All its rules are left out", authentication.Message, StringComparison.Ordinal);
+        var resources = result.Waypoints[Key];
+        var rbac = resources.Routes.Single().VirtualHosts.Single().TypedPerFilterConfig[AuthorizationFilters.AllowFilter].Unpack<RBACPerRoute>();
+        Assert.Equal(Envoy.Config.Rbac.V3.RBAC.Types.Action.Allow, rbac.Rbac.Rules.Action);
+        Assert.Empty(rbac.Rbac.Rules.Policies); // an ALLOW filter with no policies denies every request
+        Assert.DoesNotContain(resources.Clusters, c => c.Name.StartsWith("jwks|", StringComparison.Ordinal));
+
+        // A new generation is translated again.
+        var edited = new WaypointTranslator().Translate(Load(yaml.Replace("generation: 3", "generation: 4", StringComparison.Ordinal)) with { EnvoyRejections = snapshot.EnvoyRejections });
+        Assert.Equal("True", edited.RequestAuthentications.Single().Ancestors.Single().Conditions.Single().Status);
+        Assert.Equal("False", edited.AuthorizationPolicies.Single().Ancestors.Single().Conditions.Single().Status);
+    }
 }

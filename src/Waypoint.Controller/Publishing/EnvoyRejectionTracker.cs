@@ -17,7 +17,8 @@ namespace Waypoint.Controller.Publishing;
 /// to the translation of the waypoint that produced them, among its recent publishes, so a NACK that arrives after
 /// newer publishes is still judged against what Envoy was actually sent. The translator's provenance
 /// (<see cref="WaypointResources.SourcesOf"/>) names the objects each rejected resource was made from (resources
-/// Envoy names in its message first). Of those, the suspects are the HTTPRoutes and TrafficPolicies that are new or
+/// Envoy names in its message first). Of those, the suspects are the HTTPRoutes, TrafficPolicies, AuthorizationPolicies
+/// and RequestAuthentications that are new or
 /// changed (by generation) since the waypoint's last earlier translation that Envoy did not reject; when there is
 /// no such baseline (the first configuration) or nothing changed, every route and policy behind the resource is a
 /// suspect. A rejection naming no route or policy (a cluster, the HBONE listener) is the Gateway's: its Programmed
@@ -228,7 +229,7 @@ internal sealed class EnvoyRejectionTracker
 
     private static Dictionary<SourceKey, long?> Generations(ClusterSnapshot snapshot)
     {
-        var generations = new Dictionary<SourceKey, long?>(snapshot.HttpRoutes.Count + snapshot.TrafficPolicies.Count);
+        var generations = new Dictionary<SourceKey, long?>(snapshot.HttpRoutes.Count + snapshot.TrafficPolicies.Count + snapshot.AuthorizationPolicies.Count + snapshot.RequestAuthentications.Count);
         foreach (var route in snapshot.HttpRoutes)
         {
             generations[new SourceKey("HTTPRoute", route.Metadata.NamespaceProperty ?? "default", route.Metadata.Name)] = route.Metadata.Generation;
@@ -237,6 +238,16 @@ internal sealed class EnvoyRejectionTracker
         foreach (var policy in snapshot.TrafficPolicies)
         {
             generations[new SourceKey("TrafficPolicy", policy.Metadata.NamespaceProperty ?? "default", policy.Metadata.Name)] = policy.Metadata.Generation;
+        }
+
+        foreach (var policy in snapshot.AuthorizationPolicies)
+        {
+            generations[new SourceKey("AuthorizationPolicy", policy.Metadata.NamespaceProperty ?? "default", policy.Metadata.Name)] = policy.Metadata.Generation;
+        }
+
+        foreach (var authentication in snapshot.RequestAuthentications)
+        {
+            generations[new SourceKey("RequestAuthentication", authentication.Metadata.NamespaceProperty ?? "default", authentication.Metadata.Name)] = authentication.Metadata.Generation;
         }
 
         return generations;

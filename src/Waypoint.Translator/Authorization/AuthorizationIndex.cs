@@ -52,10 +52,11 @@ internal sealed class AuthorizationIndex
         var rootNamespace = options.IstioRootNamespace;
         foreach (var authentication in snapshot.RequestAuthentications)
         {
-            var key = KubernetesJson.Serialize(new { ns = authentication.Metadata?.NamespaceProperty, name = authentication.Metadata?.Name, generation = authentication.Metadata?.Generation, spec = authentication.Spec });
+            var jwtRejection = EnvoyRejections.Find(snapshot, WellKnown.RequestAuthenticationKind, authentication) is { } rejected ? EnvoyRejections.Describe(rejected) : null;
+            var key = KubernetesJson.Serialize(new { ns = authentication.Metadata?.NamespaceProperty, name = authentication.Metadata?.Name, generation = authentication.Metadata?.Generation, spec = authentication.Spec, rejection = jwtRejection });
             if (!usedJwt.TryGetValue(key, out var compiled))
             {
-                compiled = previousJwt.TryGetValue(key, out var cached) ? cached : RequestAuthenticationCompiler.Compile(authentication, options);
+                compiled = previousJwt.TryGetValue(key, out var cached) ? cached : RequestAuthenticationCompiler.Compile(authentication, options, jwtRejection);
                 usedJwt[key] = compiled;
             }
 
@@ -98,10 +99,11 @@ internal sealed class AuthorizationIndex
         var providers = new ExtAuthzProviders(ExtAuthzProviders.MeshOf(snapshot, options), options);
         foreach (var policy in snapshot.AuthorizationPolicies)
         {
-            var key = ContentKey(policy, providers);
+            var rejection = EnvoyRejections.Find(snapshot, WellKnown.AuthorizationPolicyKind, policy) is { } rejected ? EnvoyRejections.Describe(rejected) : null;
+            var key = ContentKey(policy, providers, rejection);
             if (!used.TryGetValue(key, out var compiled))
             {
-                compiled = previous.TryGetValue(key, out var cached) ? cached : AuthorizationPolicyCompiler.Compile(policy, providers);
+                compiled = previous.TryGetValue(key, out var cached) ? cached : AuthorizationPolicyCompiler.Compile(policy, providers, rejection);
                 used[key] = compiled;
             }
 
@@ -277,7 +279,9 @@ internal sealed class AuthorizationIndex
             var problems = authentication.Problems.Concat(_jwtTargetProblems.GetValueOrDefault(authentication) ?? []).ToList();
             var condition = problems.Count == 0
                 ? Conditions.True(AuthorizationConditions.WaypointAccepted, PolicyConditions.ReasonAccepted, "JWTs validated by this waypoint.", authentication.Generation)
-                : Conditions.False(AuthorizationConditions.WaypointAccepted, PolicyConditions.ReasonInvalid, $"{string.Join("; ", problems)}. The rules named are left out: tokens of their issuers are rejected.", authentication.Generation);
+                : Conditions.False(AuthorizationConditions.WaypointAccepted, PolicyConditions.ReasonInvalid, authentication.EnvoyRejected
+                    ? $"{string.Join("; ", problems)}. All its rules are left out: no token of their issuers validates on this waypoint."
+                    : $"{string.Join("; ", problems)}. The rules named are left out: tokens of their issuers are rejected.", authentication.Generation);
             condition.LastTransitionTime = DateTime.UnixEpoch;
             var ancestors = waypoints.Where(translated.Contains).Order().Select(w => new PolicyAncestorStatus
             {
@@ -306,7 +310,11 @@ internal sealed class AuthorizationIndex
 
     private static string Describe(CompiledAuthorizationPolicy policy, List<string> problems)
     {
-        var effect = policy.DenyAll
+        var effect = policy.EnvoyRejected
+            ? policy.DenyAll
+                ? "the policy is enforced as deny-all on its targets"
+                : policy.Action == AuthorizationAction.Allow ? "the policy admits no request (its rules are not sent)" : "the policy is not enforced"
+            : policy.DenyAll
             ? "the policy is enforced as deny-all on its targets"
             : policy.Action is AuthorizationAction.Allow or AuthorizationAction.Audit && policy.Problems.Count > 0
                 ? "the rules named match nothing; the others are enforced"
@@ -349,8 +357,9 @@ internal sealed class AuthorizationIndex
     /// What compilation depends on; equal keys compile to equal results, so the cached result is reused. A CUSTOM
     /// policy also depends on its provider's definition in the mesh config.
     /// </summary>
-    private static string ContentKey(V1AuthorizationPolicy policy, ExtAuthzProviders providers) => KubernetesJson.Serialize(new
+    private static string ContentKey(V1AuthorizationPolicy policy, ExtAuthzProviders providers, string? rejection) => KubernetesJson.Serialize(new
     {
+        rejection,
         ns = policy.Metadata?.NamespaceProperty,
         name = policy.Metadata?.Name,
         generation = policy.Metadata?.Generation,

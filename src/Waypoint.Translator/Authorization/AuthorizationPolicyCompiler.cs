@@ -32,7 +32,12 @@ internal static partial class AuthorizationPolicyCompiler
     private static readonly Permission s_anyPermission = new() { Any = true };
 
     /// <param name="providers">The mesh config's ext_authz providers, for CUSTOM; null: none are known.</param>
-    public static CompiledAuthorizationPolicy Compile(V1AuthorizationPolicy policy, ExtAuthzProviders? providers = null)
+    /// <param name="envoyRejection">
+    /// Why Envoy rejected the configuration made from this generation of the policy (a NACK), or null. A rejected
+    /// policy is left out as it was written and fails closed instead: a DENY or CUSTOM denies all its targets' requests,
+    /// an ALLOW admits none, an AUDIT logs nothing.
+    /// </param>
+    public static CompiledAuthorizationPolicy Compile(V1AuthorizationPolicy policy, ExtAuthzProviders? providers = null, string? envoyRejection = null)
     {
         var ns = policy.Metadata?.NamespaceProperty ?? "default";
         var name = policy.Metadata?.Name ?? "";
@@ -40,6 +45,11 @@ internal static partial class AuthorizationPolicyCompiler
         var problems = new List<string>();
         var action = ParseAction(spec.Action, problems);
         var targets = IstioPolicyTargets.Of(spec.TargetRef, spec.TargetRefs);
+        if (envoyRejection is not null)
+        {
+            return Rejected(policy, action, targets, envoyRejection);
+        }
+
         foreach (var field in spec.Unsupported?.Keys ?? [])
         {
             problems.Add($"spec.{field}: not supported");
@@ -122,6 +132,37 @@ internal static partial class AuthorizationPolicyCompiler
             denyAll)
         {
             ExtAuthz = denyAll ? null : extAuthz,
+        };
+    }
+
+    /// <summary>A policy Envoy rejected: nothing of what it says is sent again; its targets fail closed.</summary>
+    private static CompiledAuthorizationPolicy Rejected(V1AuthorizationPolicy policy, AuthorizationAction action, IReadOnlyList<IstioPolicyTargetReference> targets, string rejection)
+    {
+        var ns = policy.Metadata?.NamespaceProperty ?? "default";
+        var name = policy.Metadata?.Name ?? "";
+        var http = new SortedDictionary<string, Policy>(StringComparer.Ordinal);
+        var tcp = new SortedDictionary<string, Policy>(StringComparer.Ordinal);
+        var denyAll = action is AuthorizationAction.Deny or AuthorizationAction.Custom;
+        if (denyAll)
+        {
+            var all = new Policy { Principals = { s_anyPrincipal }, Permissions = { s_anyPermission } };
+            http[$"ns[{ns}]-policy[{name}]-deny-all"] = all;
+            tcp[$"ns[{ns}]-policy[{name}]-deny-all"] = all;
+        }
+
+        return new CompiledAuthorizationPolicy(
+            ns,
+            name,
+            policy.Metadata?.Generation,
+            denyAll ? AuthorizationAction.Deny : action,
+            targets,
+            policy.Spec?.Selector is not null,
+            http,
+            tcp,
+            [rejection],
+            denyAll)
+        {
+            EnvoyRejected = true,
         };
     }
 
@@ -576,4 +617,7 @@ internal sealed record CompiledAuthorizationPolicy(
     /// <see cref="ExtAuthzProviderCompiler.ShadowPolicyPrefix"/>). On TCP chains, which cannot ask it, <see cref="Tcp"/> is enforced as a DENY.
     /// </summary>
     public CompiledExtAuthzProvider? ExtAuthz { get; init; }
+
+    /// <summary>Envoy rejected this generation (<see cref="Problems"/> holds its message); the policy fails closed.</summary>
+    public bool EnvoyRejected { get; init; }
 }

@@ -152,7 +152,13 @@ internal static class ExtAuthzProviderCompiler
         }
         else
         {
-            config.GrpcService = new GrpcService { Timeout = Internal.Envoy.Duration(timeout), EnvoyGrpc = new GrpcService.Types.EnvoyGrpc { ClusterName = "" } };
+            // As Istio does: the :authority is the provider's host. Envoy's default, the cluster name, holds '|', which
+            // servers that validate the authority (ASP.NET Core's Kestrel, for one) refuse.
+            config.GrpcService = new GrpcService
+            {
+                Timeout = Internal.Envoy.Duration(timeout),
+                EnvoyGrpc = new GrpcService.Types.EnvoyGrpc { ClusterName = "", Authority = host ?? "" },
+            };
         }
 
         if (problems.Count > 0)

@@ -18,11 +18,23 @@ internal static class RequestAuthenticationCompiler
 {
     private static readonly TimeSpan s_defaultFetchTimeout = TimeSpan.FromSeconds(5);
 
-    public static CompiledRequestAuthentication Compile(V1RequestAuthentication authentication, TranslatorOptions options)
+    /// <param name="authentication">The object.</param>
+    /// <param name="options">Translator settings.</param>
+    /// <param name="envoyRejection">
+    /// Why Envoy rejected the configuration made from this generation (a NACK), or null. Its providers are then left out
+    /// (none is sent again), as for a rule with an unusable key set.
+    /// </param>
+    public static CompiledRequestAuthentication Compile(V1RequestAuthentication authentication, TranslatorOptions options, string? envoyRejection = null)
     {
         var ns = authentication.Metadata?.NamespaceProperty ?? "default";
         var name = authentication.Metadata?.Name ?? "";
         var spec = authentication.Spec ?? new RequestAuthenticationSpec();
+        if (envoyRejection is not null)
+        {
+            return new CompiledRequestAuthentication(ns, name, authentication.Metadata?.Generation, IstioPolicyTargets.Of(spec.TargetRef, spec.TargetRefs),
+                new SortedDictionary<string, JwtProvider>(StringComparer.Ordinal), [], [envoyRejection]) { EnvoyRejected = true };
+        }
+
         var problems = new List<string>();
         foreach (var field in spec.Unsupported?.Keys ?? [])
         {
@@ -270,4 +282,8 @@ internal sealed record CompiledRequestAuthentication(
     IReadOnlyList<IstioPolicyTargetReference> Targets,
     SortedDictionary<string, JwtProvider> Providers,
     IReadOnlyList<Cluster> Clusters,
-    IReadOnlyList<string> Problems);
+    IReadOnlyList<string> Problems)
+{
+    /// <summary>Envoy rejected this generation (<see cref="Problems"/> holds its message): all its rules are left out.</summary>
+    public bool EnvoyRejected { get; init; }
+}

@@ -28,4 +28,6 @@ internal static class WellKnown
     public const string HttpRouteKind = "HTTPRoute";
     public const string GatewayKind = "Gateway";
     public const string TrafficPolicyKind = "TrafficPolicy";
+    public const string AuthorizationPolicyKind = "AuthorizationPolicy";
+    public const string RequestAuthenticationKind = "RequestAuthentication";
 }

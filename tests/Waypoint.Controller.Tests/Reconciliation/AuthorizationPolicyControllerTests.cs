@@ -1,7 +1,12 @@
 using System.Text.Json.Nodes;
+using Envoy.Service.Discovery.V3;
+using Grpc.Net.Client;
+using Waypoint.Controller.Publishing;
 using Waypoint.Controller.Tests.Infrastructure;
 using Waypoint.TestKit.Kubernetes;
+using Waypoint.TestKit.Xds;
 using Waypoint.Translator;
+using Waypoint.Xds;
 using Xunit.Abstractions;
 
 namespace Waypoint.Controller.Tests.Reconciliation;
@@ -113,6 +118,77 @@ public sealed class AuthorizationPolicyControllerTests(ITestOutputHelper output)
 
         JsonNode? Condition() => _h.Get(FakeResourceType.AuthorizationPolicies, "apps", "ext")?["status"]?["ancestors"]?[0]?["conditions"]?[0];
     }
+
+    [Fact]
+    public async Task A_Nack_Of_A_Policys_Routes_Sets_It_WaypointAccepted_False_It_Fails_Closed_And_The_Waypoint_Keeps_Updating()
+    {
+        // The shape of Envoy 1.40's message for the policy AuthorizationNackEnvoyTests sends it (a when header name with a line break).
+        const string EnvoyError = "Proto constraint validation failed (HeaderMatcherValidationError.Name: value does not match regex pattern \"^[^\\x00\\n\\r]*$\")";
+        await using var xds = await TestXdsServer.StartAsync();
+        _h.Create(FakeResourceType.Gateways, Objects.Gateway("waypoint"));
+        _h.Create(FakeResourceType.Services, Objects.Service("reviews"));
+        _h.Create(FakeResourceType.AuthorizationPolicies, Policy("allow-all", "ALLOW", "[{}]"));
+        var replica = await _h.StartReplicaAsync(publisher: new XdsConfigPublisher(xds.Cache), xdsStatus: xds.Status);
+        await Eventually.TrueAsync(() => replica.Publisher.Latest!.Snapshot.Services.Any(s => s.Metadata.Name == "waypoint"), "waypoint Service seen");
+        await Eventually.TrueAsync(() => Condition("allow-all", "status") == "True", "first policy accepted");
+
+        using var channel = GrpcChannel.ForAddress(xds.Address);
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        await using var envoy = new SotwAdsTestClient(channel, SotwAdsTestClient.Node("waypoint-pod", Waypoint.ToString()), cts.Token);
+        var routeConfigs = replica.Publisher.Latest!.Translation.Waypoints[Waypoint].Routes.Select(r => r.Name).ToList();
+        await envoy.RequestAsync(XdsTypeUrls.RouteConfiguration, routeConfigs);
+        var first = await envoy.ReceiveAsync();
+        await envoy.AckAsync(first, routeConfigs);
+
+        _h.Create(FakeResourceType.AuthorizationPolicies, Policy("block", "DENY", """[{"to":[{"operation":{"methods":["DELETE"]}}]}]"""));
+        var withBlock = await envoy.ReceiveAsync();
+        while (!RoutesText(withBlock).Contains("policy[block]-rule[0]", StringComparison.Ordinal))
+        {
+            await envoy.AckAsync(withBlock, routeConfigs);
+            withBlock = await envoy.ReceiveAsync();
+        }
+
+        await envoy.NackAsync(withBlock, EnvoyError, first.VersionInfo, routeConfigs);
+
+        await Eventually.TrueAsync(() => Condition("block", "status") == "False", "the rejected policy is reported");
+        Assert.Equal("Invalid", Condition("block", "reason"));
+        Assert.Contains("Envoy rejected the configuration made from this object: " + EnvoyError, Condition("block", "message"), StringComparison.Ordinal);
+        Assert.Contains("deny-all", Condition("block", "message"), StringComparison.Ordinal);
+        Assert.Equal("True", Condition("allow-all", "status")); // unchanged since the last configuration Envoy took: not a suspect
+
+        // Fails closed: the DENY is not dropped but turned into a deny-all of its targets.
+        await Eventually.TrueAsync(() => DenyConfig(replica).Contains("policy[block]-deny-all", StringComparison.Ordinal), "translated as deny-all");
+        Assert.DoesNotContain("policy[block]-rule[0]", DenyConfig(replica), StringComparison.Ordinal);
+
+        // The rest of the waypoint keeps updating: a new policy is published next to the rejected one's deny-all.
+        _h.Create(FakeResourceType.AuthorizationPolicies, Policy("later", "DENY", """[{"to":[{"operation":{"methods":["PATCH"]}}]}]"""));
+        await Eventually.TrueAsync(() => DenyConfig(replica).Contains("policy[later]-rule[0]", StringComparison.Ordinal), "later policy published");
+        Assert.Contains("policy[block]-deny-all", DenyConfig(replica), StringComparison.Ordinal);
+        await Eventually.TrueAsync(() => Condition("later", "status") == "True", "later policy accepted");
+
+        // Editing the rejected policy (a new generation) gives it another chance.
+        _h.Patch(FakeResourceType.AuthorizationPolicies, "apps", "block", """{"spec":{"rules":[{"to":[{"operation":{"methods":["PUT"]}}]}]}}""");
+        await Eventually.TrueAsync(() => Condition("block", "status") == "True", "edited policy accepted");
+        Assert.Contains("policy[block]-rule[0]", DenyConfig(replica), StringComparison.Ordinal);
+
+        string? Condition(string name, string field) =>
+            _h.Get(FakeResourceType.AuthorizationPolicies, "apps", name)?["status"]?["ancestors"]?[0]?["conditions"]?[0]?[field]?.GetValue<string>();
+    }
+
+    private static string Policy(string name, string action, string rules) => $$$"""
+        {"apiVersion":"security.istio.io/v1","kind":"AuthorizationPolicy","metadata":{"name":"{{{name}}}","namespace":"apps","generation":1},
+         "spec":{"targetRefs":[{"kind":"Service","group":"","name":"reviews"}],"action":"{{{action}}}","rules":{{{rules}}}}}
+        """;
+
+    /// <summary>The response's RouteConfigurations as raw bytes: policy ids are strings in them, whatever the nesting.</summary>
+    private static string RoutesText(DiscoveryResponse response) =>
+        string.Join("\n", response.Resources.Select(r => r.Value.ToStringUtf8()));
+
+    /// <summary>The DENY filter's per-virtual-host config of the reviews chain, as published.</summary>
+    private static string DenyConfig(ControllerHarness.Replica replica) =>
+        replica.Publisher.Latest!.Translation.Waypoints[Waypoint].Routes
+            .Single(r => r.Name.Contains("reviews", StringComparison.Ordinal))
+            .VirtualHosts.Single().TypedPerFilterConfig.TryGetValue("waypoint.authz.deny", out var deny) ? deny.Value.ToStringUtf8() : "";
 
     [Fact]
     public async Task Without_The_Crd_The_Waypoint_Is_Still_Published()
