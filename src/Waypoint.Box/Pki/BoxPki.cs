@@ -19,6 +19,9 @@ public sealed class BoxPki : IDisposable
     private static readonly TimeSpan Validity = TimeSpan.FromDays(365);
     private readonly X509Certificate2 _ca;
 
+    // Components start side by side and each issues its certificates: one signature with the CA key at a time.
+    private readonly Lock _signing = new();
+
     private BoxPki(string directory, X509Certificate2 ca)
     {
         Directory = directory;
@@ -131,11 +134,19 @@ public sealed class BoxPki : IDisposable
         var now = DateTimeOffset.UtcNow;
         var serial = RandomNumberGenerator.GetBytes(16);
         serial[0] &= 0x7f;
-        using var certificate = request.Create(_ca, now.AddMinutes(-5), now.Add(Validity), serial);
+        using var certificate = Sign(request, now, serial);
         var issued = new IssuedCertificate(name, Path.Combine(Directory, $"{name}.crt"), Path.Combine(Directory, $"{name}.key"));
         WritePublic(issued.CertificatePath, certificate.ExportCertificatePem());
         WritePrivate(issued.KeyPath, key.ExportPkcs8PrivateKeyPem());
         return issued;
+    }
+
+    private X509Certificate2 Sign(CertificateRequest request, DateTimeOffset now, byte[] serial)
+    {
+        lock (_signing)
+        {
+            return request.Create(_ca, now.AddMinutes(-5), now.Add(Validity), serial);
+        }
     }
 
     private static void WritePublic(string path, string pem) => File.WriteAllText(path, pem + "\n");
