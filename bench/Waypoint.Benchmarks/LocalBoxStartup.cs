@@ -32,18 +32,19 @@ internal static class LocalBoxStartup
                 return;
             }
 
-            // The start's timeline, as `waypoint local` prints it once the mesh is up (its zero is this launch).
+            // The start's timeline, as `waypoint local` prints it once the mesh is up (its zero is this launch); its
+            // log lines interleave with it, and a blank line ends it.
             if (line.StartsWith("Start timeline", StringComparison.Ordinal))
             {
                 inTimeline = true;
             }
+            else if (inTimeline && line.Length == 0)
+            {
+                inTimeline = false;
+            }
             else if (inTimeline && line.StartsWith("  ", StringComparison.Ordinal))
             {
                 timeline.Enqueue(line);
-            }
-            else
-            {
-                inTimeline = false;
             }
 
             if (line.StartsWith("The local mesh is up (", StringComparison.Ordinal))

@@ -115,6 +115,7 @@ public sealed class KubernetesBox : IAsyncDisposable
         var started = Stopwatch.StartNew();
         var timeline = options.Timeline ?? BoxStartTimeline.ForThisProcess(loggerFactory, BoxLauncher.LauncherPid);
         var assets = options.Assets ?? KubernetesAssets.Locate();
+        timeline.Mark("binaries located", assets.BinDirectory);
         await BoxNetwork.SetUpAsync(cancellationToken).ConfigureAwait(false);
         timeline.Mark("network namespace set up");
 

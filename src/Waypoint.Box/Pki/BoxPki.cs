@@ -10,7 +10,8 @@ public sealed record IssuedCertificate(string Name, string CertificatePath, stri
 /// <summary>
 /// The box's PKI, made with <see cref="CertificateRequest"/>: one CA (also the client CA and the request-header CA of
 /// the API server, and the signer of kube-controller-manager), leaf certificates issued from it (ECDSA P-256), and
-/// the RSA key pair that signs ServiceAccount tokens. Everything lives in one folder (mode 0700, keys 0600);
+/// the key pair that signs ServiceAccount tokens (ECDSA P-256 too, ES256: the API server and kube-controller-manager
+/// take it, and an RSA-2048 key generation was seconds of a loaded machine's start). Everything lives in one folder (mode 0700, keys 0600);
 /// private keys are never logged.
 /// </summary>
 public sealed class BoxPki : IDisposable
@@ -37,7 +38,7 @@ public sealed class BoxPki : IDisposable
 
     public string CaKeyPath => Path.Combine(Directory, "ca.key");
 
-    /// <summary>RSA private key signing ServiceAccount tokens (<c>--service-account-signing-key-file</c>).</summary>
+    /// <summary>ECDSA P-256 private key signing ServiceAccount tokens (<c>--service-account-signing-key-file</c>).</summary>
     public string ServiceAccountKeyPath => Path.Combine(Directory, "sa.key");
 
     /// <summary>Its public key (<c>--service-account-key-file</c>).</summary>
@@ -57,7 +58,7 @@ public sealed class BoxPki : IDisposable
         var pki = new BoxPki(directory, ca);
         WritePublic(pki.CaCertificatePath, ca.ExportCertificatePem());
         WritePrivate(pki.CaKeyPath, key.ExportPkcs8PrivateKeyPem());
-        using var serviceAccount = RSA.Create(2048);
+        using var serviceAccount = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         WritePrivate(pki.ServiceAccountKeyPath, serviceAccount.ExportPkcs8PrivateKeyPem());
         WritePublic(pki.ServiceAccountPublicKeyPath, serviceAccount.ExportSubjectPublicKeyInfoPem());
         return pki;

@@ -31,7 +31,7 @@ internal static class BoxRun
 
         output.WriteLine(mode == BoxNamespaceMode.Root
             ? "Starting the box in new network and mount namespaces (as root) ..."
-            : "Starting the box in a new user namespace (unprivileged: root only inside it), with new network and mount namespaces ...");
+            : $"Starting the box in a new user namespace (unprivileged: root only inside it), with new network and mount namespaces ({UnprivilegedSupport.Check().Describe()}) ...");
         output.Flush();
         return await BoxLauncher.RunCurrentProcessAsync(mode, Environment.GetCommandLineArgs().Skip(1), stop).ConfigureAwait(false);
     }
