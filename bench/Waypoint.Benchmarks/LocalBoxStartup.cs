@@ -23,9 +23,31 @@ internal static class LocalBoxStartup
         var clock = Stopwatch.StartNew();
         using var local = BenchProcess.Start("dotnet", [host, "local", config, "--state-file", state], redirect: true);
         var up = new TaskCompletionSource<TimeSpan>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var timeline = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        var inTimeline = false;
         local.OutputDataReceived += (_, e) =>
         {
-            if (e.Data is { } line && line.StartsWith("The local mesh is up (", StringComparison.Ordinal))
+            if (e.Data is not { } line)
+            {
+                return;
+            }
+
+            // The start's timeline, as `waypoint local` prints it once the mesh is up (its zero is this launch); its
+            // log lines interleave with it, and a blank line ends it.
+            if (line.StartsWith("Start timeline", StringComparison.Ordinal))
+            {
+                inTimeline = true;
+            }
+            else if (inTimeline && line.Length == 0)
+            {
+                inTimeline = false;
+            }
+            else if (inTimeline && line.StartsWith("  ", StringComparison.Ordinal))
+            {
+                timeline.Enqueue(line);
+            }
+
+            if (line.StartsWith("The local mesh is up (", StringComparison.Ordinal))
             {
                 up.TrySetResult(clock.Elapsed);
             }
@@ -50,7 +72,14 @@ internal static class LocalBoxStartup
                 await Task.Delay(250);
             }
 
+            var load = File.ReadAllText("/proc/loadavg").Split(' ')[0];
             var processes = Tree(local.Id).Select(p => (Pid: p, Rss: BenchProcess.RssMegabytes(p), Name: Name(p))).Where(p => p.Rss > 0).OrderByDescending(p => p.Rss).ToList();
+            Console.WriteLine($"start timeline (from `waypoint local`; load average {load} at the end):");
+            foreach (var line in timeline)
+            {
+                Console.WriteLine(line);
+            }
+
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"start → mesh up: {meshUp.TotalSeconds:0.0} s"));
             Console.WriteLine(firstOk is { } ok
                 ? string.Create(CultureInfo.InvariantCulture, $"start → first 200 through the waypoint: {ok.TotalSeconds:0.0} s")

@@ -42,6 +42,9 @@ public sealed record BoxOptions
     /// <summary>Where the box's own instruments (the kube-proxy role's) are created; default a private factory.</summary>
     public System.Diagnostics.Metrics.IMeterFactory? MeterFactory { get; init; }
 
+    /// <summary>Where the start's milestones go; default one starting when this process (or its launcher) started.</summary>
+    public BoxStartTimeline? Timeline { get; init; }
+
     /// <summary>How long each component may take to become ready.</summary>
     public TimeSpan ReadyTimeout { get; init; } = TimeSpan.FromSeconds(90);
 

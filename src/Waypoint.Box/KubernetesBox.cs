@@ -46,11 +46,14 @@ public sealed class KubernetesBox : IAsyncDisposable
     private Kubernetes? _servicesClient;
     private ServiceProvider? _ownMetrics;
     private readonly List<IAsyncDisposable> _extensions = [];
+    private readonly Lock _componentsLock = new();
+    private readonly SemaphoreSlim _stateWrite = new(1, 1);
     private int _stopped;
 
-    private KubernetesBox(BoxOptions options, ILoggerFactory loggerFactory, KubernetesAssets assets, string workDirectory, BoxPki pki, string networkNamespacePath, HttpClient admin)
+    private KubernetesBox(BoxOptions options, ILoggerFactory loggerFactory, KubernetesAssets assets, string workDirectory, BoxPki pki, string networkNamespacePath, HttpClient admin, BoxStartTimeline timeline)
     {
         _options = options;
+        Timeline = timeline;
         _loggerFactory = loggerFactory;
         _logger = loggerFactory.CreateLogger<KubernetesBox>();
         Assets = assets;
@@ -79,7 +82,19 @@ public sealed class KubernetesBox : IAsyncDisposable
     public BoxServices? Services => _services;
 
     /// <summary>The running components, in start order.</summary>
-    public IReadOnlyList<BoxComponent> Components => _components;
+    public IReadOnlyList<BoxComponent> Components
+    {
+        get
+        {
+            lock (_componentsLock)
+            {
+                return [.. _components];
+            }
+        }
+    }
+
+    /// <summary>Where the start spent its time (what runs on the box, e.g. <c>waypoint local</c>, adds its own milestones).</summary>
+    public BoxStartTimeline Timeline { get; }
 
     /// <summary>What the state file holds.</summary>
     public BoxState State { get; private set; } = null!;
@@ -98,21 +113,26 @@ public sealed class KubernetesBox : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(loggerFactory);
         var logger = loggerFactory.CreateLogger<KubernetesBox>();
         var started = Stopwatch.StartNew();
+        var timeline = options.Timeline ?? BoxStartTimeline.ForThisProcess(loggerFactory, BoxLauncher.LauncherPid);
         var assets = options.Assets ?? KubernetesAssets.Locate();
+        timeline.Mark("binaries located", assets.BinDirectory);
         await BoxNetwork.SetUpAsync(cancellationToken).ConfigureAwait(false);
+        timeline.Mark("network namespace set up");
 
         var workDirectory = PrepareWorkDirectory(options.WorkDirectory);
         Directory.CreateDirectory(Path.Combine(workDirectory, "log"));
         var pki = BoxPki.Create(Path.Combine(workDirectory, "pki"));
         var admin = pki.IssueClientCertificate("admin", "admin", "system:masters");
+        timeline.Mark("CA and ServiceAccount keys made");
         var adminClient = BoxHttp.CreateApiClient(ApiServerUrl, pki.CaCertificatePath, admin.CertificatePath, admin.KeyPath);
-        var box = new KubernetesBox(options, loggerFactory, assets, workDirectory, pki, NetworkNamespacePath(), adminClient);
+        var box = new KubernetesBox(options, loggerFactory, assets, workDirectory, pki, NetworkNamespacePath(), adminClient, timeline);
         BoxLog.Starting(logger, workDirectory, box._networkNamespacePath);
         try
         {
             Kubeconfig.WriteClientCertificate(box.AdminKubeconfigPath, ApiServerUrl, pki.CaCertificatePath, admin);
             await box.StartComponentsAsync(cancellationToken).ConfigureAwait(false);
             await box.WriteStateAsync(ready: true, cancellationToken).ConfigureAwait(false);
+            timeline.Mark("box ready");
             BoxLog.Ready(logger, started.ElapsedMilliseconds);
             return box;
         }
@@ -155,7 +175,6 @@ public sealed class KubernetesBox : IAsyncDisposable
     {
         var pki = Pki;
         var work = WorkDirectory;
-        var loopback = new[] { IPAddress.Loopback };
         var apiServing = pki.IssueServingCertificate("kube-apiserver", "kube-apiserver",
             ["localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"],
             [IPAddress.Loopback, BoxNetwork.KubernetesServiceIp, BoxNetwork.NodeIp]);
@@ -205,9 +224,75 @@ public sealed class KubernetesBox : IAsyncDisposable
             IsReadyAsync = ct => IsOkAsync(new Uri(ApiServerUrl, "/readyz"), ct),
         }, cancellationToken).ConfigureAwait(false);
 
-        await StartServicesAsync(cancellationToken).ConfigureAwait(false);
-        await ApplyCrdsAsync(cancellationToken).ConfigureAwait(false);
+        // Everything below needs only the API server; what needs more waits for just that (istiod for the CRDs, the
+        // node for the Service VIPs and cluster DNS its pods use), so the independent starts overlap. The first failure
+        // cancels the others, and every one has ended before it is thrown (the stop then sees all components).
+        using (var together = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
+        {
+            var token = together.Token;
+            var services = StartServicesAsync(token);
+            var crds = ApplyCrdsAsync(token);
+            await WhenAllOrFirstFailureAsync(together,
+            [
+                services,
+                crds,
+                StartControllerManagerAsync(token),
+                StartSchedulerAsync(token),
+                _options.Istiod ? StartIstiodAfterAsync(crds, services, token) : Task.CompletedTask,
+                _options.Node ? StartNodeAfterAsync(services, token) : Task.CompletedTask,
+            ]).ConfigureAwait(false);
+        }
 
+        foreach (var extension in _options.Extensions)
+        {
+            Timeline.Mark($"{extension.Name} starting");
+            try
+            {
+                _extensions.Add(await extension.StartAsync(this, cancellationToken).ConfigureAwait(false));
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+            {
+                throw new BoxComponentException(extension.Name, null, null, $"{extension.Name} failed to start: {ex.Message}", ex);
+            }
+
+            Timeline.Mark($"{extension.Name} ready");
+            BoxLog.ComponentReady(_logger, extension.Name, Environment.ProcessId, LogDirectory);
+        }
+    }
+
+    /// <summary>Waits for every task; on the first that fails, cancels the rest, waits for them too, then throws its exception.</summary>
+    private static async Task WhenAllOrFirstFailureAsync(CancellationTokenSource together, List<Task> tasks)
+    {
+        var pending = new List<Task>(tasks);
+        while (pending.Count > 0)
+        {
+            var done = await Task.WhenAny(pending).ConfigureAwait(false);
+            pending.Remove(done);
+            if (done.IsCompletedSuccessfully)
+            {
+                continue;
+            }
+
+            await together.CancelAsync().ConfigureAwait(false);
+            try
+            {
+                await Task.WhenAll(pending).ConfigureAwait(false);
+            }
+#pragma warning disable CA1031 // the first failure is the one reported; the others were cancelled because of it
+            catch (Exception)
+#pragma warning restore CA1031
+            {
+            }
+
+            await done.ConfigureAwait(false);
+        }
+    }
+
+    private async Task StartControllerManagerAsync(CancellationToken cancellationToken)
+    {
+        var pki = Pki;
+        var work = WorkDirectory;
+        var loopback = new[] { IPAddress.Loopback };
         var controllerManager = pki.IssueClientCertificate("kube-controller-manager", "system:kube-controller-manager");
         var controllerManagerServing = pki.IssueServingCertificate("kube-controller-manager-serving", "kube-controller-manager", ["localhost"], loopback);
         var controllerManagerKubeconfig = Kubeconfig.WriteClientCertificate(Path.Combine(work, "kube-controller-manager.kubeconfig"), ApiServerUrl, pki.CaCertificatePath, controllerManager);
@@ -231,7 +316,13 @@ public sealed class KubernetesBox : IAsyncDisposable
             ],
             IsReadyAsync = ct => IsOkAsync(new Uri($"https://127.0.0.1:{BoxPorts.ControllerManager}/healthz"), ct),
         }, cancellationToken).ConfigureAwait(false);
+    }
 
+    private async Task StartSchedulerAsync(CancellationToken cancellationToken)
+    {
+        var pki = Pki;
+        var work = WorkDirectory;
+        var loopback = new[] { IPAddress.Loopback };
         var scheduler = pki.IssueClientCertificate("kube-scheduler", "system:kube-scheduler");
         var schedulerServing = pki.IssueServingCertificate("kube-scheduler-serving", "kube-scheduler", ["localhost"], loopback);
         var schedulerKubeconfig = Kubeconfig.WriteClientCertificate(Path.Combine(work, "kube-scheduler.kubeconfig"), ApiServerUrl, pki.CaCertificatePath, scheduler);
@@ -247,30 +338,18 @@ public sealed class KubernetesBox : IAsyncDisposable
             ],
             IsReadyAsync = ct => IsOkAsync(new Uri($"https://127.0.0.1:{BoxPorts.Scheduler}/healthz"), ct),
         }, cancellationToken).ConfigureAwait(false);
+    }
 
-        if (_options.Istiod)
-        {
-            await StartIstiodAsync(cancellationToken).ConfigureAwait(false);
-        }
+    private async Task StartIstiodAfterAsync(Task crds, Task services, CancellationToken cancellationToken)
+    {
+        await crds.WaitAsync(cancellationToken).ConfigureAwait(false);
+        await StartIstiodAsync(services, cancellationToken).ConfigureAwait(false);
+    }
 
-        if (_options.Node)
-        {
-            await StartNodeAsync(cancellationToken).ConfigureAwait(false);
-        }
-
-        foreach (var extension in _options.Extensions)
-        {
-            try
-            {
-                _extensions.Add(await extension.StartAsync(this, cancellationToken).ConfigureAwait(false));
-            }
-            catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
-            {
-                throw new BoxComponentException(extension.Name, null, null, $"{extension.Name} failed to start: {ex.Message}", ex);
-            }
-
-            BoxLog.ComponentReady(_logger, extension.Name, Environment.ProcessId, LogDirectory);
-        }
+    private async Task StartNodeAfterAsync(Task services, CancellationToken cancellationToken)
+    {
+        await services.WaitAsync(cancellationToken).ConfigureAwait(false);
+        await StartNodeAsync(cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -308,6 +387,7 @@ public sealed class KubernetesBox : IAsyncDisposable
             throw new BoxComponentException("services", null, null, $"services: the kube-proxy role and cluster DNS did not start ({ex.Message})", ex);
         }
 
+        Timeline.Mark("services ready", "Service VIPs and cluster DNS");
         BoxLog.ServicesReady(_logger, BoxNetwork.ClusterDnsIp);
     }
 
@@ -356,6 +436,7 @@ public sealed class KubernetesBox : IAsyncDisposable
                 KubeletPath = Assets.Kubelet,
                 Images = _options.NodeImages ?? ImageMap.Default(ImageMap.CurrentWaypointCommand(), envoyExecutable: null),
             }, _loggerFactory, time: null, cancellationToken).ConfigureAwait(false);
+            Timeline.Mark("kubelet started", $"pid {_node.Kubelet.ProcessId}");
             using var limit = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             limit.CancelAfter(_options.ReadyTimeout);
             await _node.WaitForReadyAsync(limit.Token).ConfigureAwait(false);
@@ -366,11 +447,12 @@ public sealed class KubernetesBox : IAsyncDisposable
             throw BoxComponentException.Create("node", _node?.Kubelet.ExitCode, log, $"node: {name} did not become Ready ({ex.Message})", ex);
         }
 
+        Timeline.Mark("node Ready", _options.NodeName);
         BoxLog.ComponentReady(_logger, "kubelet", _node.Kubelet.ProcessId, _node.Kubelet.LogPath);
         await WriteStateAsync(ready: false, cancellationToken).ConfigureAwait(false);
     }
 
-    private async Task StartIstiodAsync(CancellationToken cancellationToken)
+    private async Task StartIstiodAsync(Task services, CancellationToken cancellationToken)
     {
         // istiod gets cluster-admin for now (its client certificate names its ServiceAccount); Istio's chart gives it a
         // narrower ClusterRole, which the box may adopt later.
@@ -442,11 +524,12 @@ public sealed class KubernetesBox : IAsyncDisposable
 
         // Pods reach istiod as istiod.istio-system.svc through its Service; the box's own clients keep 127.0.0.1.
         await ApplyOrFailAsync("istiod", BoxServiceManifests.Istiod, cancellationToken).ConfigureAwait(false);
-        if (_services is { } services)
+        await services.WaitAsync(cancellationToken).ConfigureAwait(false);
+        if (_services is { } started)
         {
             foreach (var port in (int[])[BoxPorts.IstiodGrpc, BoxPorts.IstiodSecureGrpc, BoxPorts.IstiodWebhook, BoxPorts.IstiodMonitoring])
             {
-                await services.Proxy.AddFixedForwardAsync(new IPEndPoint(IPAddress.Loopback, port), new IPEndPoint(BoxNetwork.NodeIp, port), cancellationToken).ConfigureAwait(false);
+                await started.Proxy.AddFixedForwardAsync(new IPEndPoint(IPAddress.Loopback, port), new IPEndPoint(BoxNetwork.NodeIp, port), cancellationToken).ConfigureAwait(false);
             }
         }
     }
@@ -457,7 +540,7 @@ public sealed class KubernetesBox : IAsyncDisposable
     /// </summary>
     public async Task<BoxComponentExit> WaitForComponentExitAsync(CancellationToken cancellationToken)
     {
-        var watched = _components.Select(c => (Exited: c.Exited, Exit: (Func<BoxComponentExit>)(() => new BoxComponentExit(c.Name, c.ExitCode, c.LogPath)))).ToList();
+        var watched = Components.Select(c => (Exited: c.Exited, Exit: (Func<BoxComponentExit>)(() => new BoxComponentExit(c.Name, c.ExitCode, c.LogPath)))).ToList();
         if (_node is { } node)
         {
             watched.Add((node.Kubelet.WaitForExitAsync(CancellationToken.None), () => new BoxComponentExit("kubelet", node.Kubelet.ExitCode, node.Kubelet.LogPath)));
@@ -489,8 +572,14 @@ public sealed class KubernetesBox : IAsyncDisposable
         spec = spec with { ReadyTimeout = _options.ReadyTimeout };
         var component = new BoxComponent(spec, LogDirectory);
         component.Restarted += (_, _) => _ = OnRestartedAsync(component);
-        _components.Add(component);
+        lock (_componentsLock)
+        {
+            _components.Add(component);
+        }
+
+        Timeline.Mark($"{component.Name} started");
         await component.StartAsync(cancellationToken).ConfigureAwait(false);
+        Timeline.Mark($"{component.Name} ready", $"pid {component.ProcessId}");
         BoxLog.ComponentReady(_logger, component.Name, component.ProcessId, component.LogPath);
         await WriteStateAsync(ready: State?.Ready ?? false, cancellationToken).ConfigureAwait(false);
         return component;
@@ -527,7 +616,9 @@ public sealed class KubernetesBox : IAsyncDisposable
         }
 
         await RunKubectlAsync("crds", apply, log, cancellationToken).ConfigureAwait(false);
+        Timeline.Mark("CRDs applied");
         await RunKubectlAsync("crds", ["wait", "--for=condition=Established", "crd", "--all", $"--timeout={(int)_options.ReadyTimeout.TotalSeconds}s"], log, cancellationToken).ConfigureAwait(false);
+        Timeline.Mark("CRDs established");
         BoxLog.CrdsApplied(_logger, Assets.CrdPaths);
     }
 
@@ -555,6 +646,20 @@ public sealed class KubernetesBox : IAsyncDisposable
 
     private async Task WriteStateAsync(bool ready, CancellationToken cancellationToken)
     {
+        // Components start side by side: one writer at a time, each writing everything known by then.
+        await _stateWrite.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await WriteStateCoreAsync(ready, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            _stateWrite.Release();
+        }
+    }
+
+    private async Task WriteStateCoreAsync(bool ready, CancellationToken cancellationToken)
+    {
         State = new BoxState
         {
             WorkDirectory = WorkDirectory,
@@ -567,7 +672,7 @@ public sealed class KubernetesBox : IAsyncDisposable
             AdminKubeconfigPath = AdminKubeconfigPath,
             PkiDirectory = Pki.Directory,
             CaCertificatePath = Pki.CaCertificatePath,
-            Components = [.. _components.Where(c => c.ProcessId is not null).Select(c => new BoxComponentState(c.Name, c.ProcessId!.Value, c.LogPath))],
+            Components = [.. Components.Where(c => c.ProcessId is not null).Select(c => new BoxComponentState(c.Name, c.ProcessId!.Value, c.LogPath))],
             Node = _node is { } node ? new BoxNodeState(_options.NodeName, node.Kubelet.ProcessId, node.Kubelet.LogPath, Path.Combine(WorkDirectory, "node")) : null,
             Ready = ready,
         };
@@ -603,11 +708,12 @@ public sealed class KubernetesBox : IAsyncDisposable
         _servicesClient?.Dispose();
         _ownMetrics?.Dispose();
 
-        for (var i = _components.Count - 1; i >= 0; i--)
+        var components = Components;
+        for (var i = components.Count - 1; i >= 0; i--)
         {
-            BoxLog.Stopping(_logger, _components[i].Name);
-            await _components[i].StopAsync(_options.StopTimeout).ConfigureAwait(false);
-            _components[i].Dispose();
+            BoxLog.Stopping(_logger, components[i].Name);
+            await components[i].StopAsync(_options.StopTimeout).ConfigureAwait(false);
+            components[i].Dispose();
         }
 
         _admin.Dispose();

@@ -46,7 +46,7 @@ public static class BoxLauncher
         var problems = new List<string>();
         if (Libc.GetEffectiveUserId() == 0)
         {
-            var rootProblem = TryUnshare(BoxNamespaceMode.Root);
+            var rootProblem = TryUnshare(BoxNamespaceMode.Root, "true");
             if (rootProblem is null)
             {
                 return BoxNamespaceMode.Root;
@@ -55,16 +55,21 @@ public static class BoxLauncher
             problems.Add($"as root, `unshare --net --mount` failed: {rootProblem}");
         }
 
-        var userProblem = TryUnshare(BoxNamespaceMode.UserNamespace);
-        if (userProblem is null)
+        var unprivileged = UnprivilegedSupport.Check();
+        if (unprivileged.CanMakeNamespaces)
         {
             return BoxNamespaceMode.UserNamespace;
         }
 
-        problems.Add($"`unshare --user --map-root-user --net --mount` failed: {userProblem}{UserNamespaceHint()}");
+        if (unprivileged.UserNamespaces is not null)
+        {
+            problems.Add($"`unshare --user --map-root-user --net --mount` failed: {unprivileged.UserNamespaces}");
+        }
+
         throw new BoxNamespaceUnavailableException(
             "Cannot create the box's network namespace: " + string.Join("; ", problems) +
-            ". Run as root, or enable unprivileged user namespaces.");
+            $". Unprivileged, this machine gives {unprivileged.Describe()}. Run as root, or enable unprivileged user namespaces" +
+            (unprivileged.UserNamespaces is null ? " that allow mounts." : "."));
     }
 
     /// <summary>The <c>unshare</c> command line (before the command itself) for a mode.</summary>
@@ -160,7 +165,8 @@ public static class BoxLauncher
         }
     }
 
-    private static string? TryUnshare(BoxNamespaceMode mode)
+    /// <summary>Runs <c>unshare</c> for a mode with a command; null when it succeeded, else its exit code and error output.</summary>
+    internal static string? TryUnshare(BoxNamespaceMode mode, params string[] command)
     {
         var startInfo = new ProcessStartInfo("unshare") { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
         foreach (var argument in UnshareArguments(mode))
@@ -168,7 +174,11 @@ public static class BoxLauncher
             startInfo.ArgumentList.Add(argument);
         }
 
-        startInfo.ArgumentList.Add("true");
+        foreach (var argument in command)
+        {
+            startInfo.ArgumentList.Add(argument);
+        }
+
         try
         {
             using var process = Process.Start(startInfo);
@@ -187,7 +197,8 @@ public static class BoxLauncher
         }
     }
 
-    private static string UserNamespaceHint()
+    /// <summary>Why user namespaces are off, when a sysctl says so (else empty).</summary>
+    internal static string UserNamespaceHint()
     {
         var hints = new List<string>();
         if (ReadSysctl("/proc/sys/kernel/unprivileged_userns_clone") == "0")

@@ -22,6 +22,11 @@ internal static partial class Libc
     [LibraryImport("libc", EntryPoint = "getppid")]
     public static partial int GetParentProcessId();
 
+    public const int WriteOk = 2;
+
+    [LibraryImport("libc", EntryPoint = "access", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int Access(string path, int mode);
+
     [LibraryImport("libc", EntryPoint = "setsid", SetLastError = true)]
     public static partial int SetSid();
 

@@ -10,7 +10,8 @@ public sealed record IssuedCertificate(string Name, string CertificatePath, stri
 /// <summary>
 /// The box's PKI, made with <see cref="CertificateRequest"/>: one CA (also the client CA and the request-header CA of
 /// the API server, and the signer of kube-controller-manager), leaf certificates issued from it (ECDSA P-256), and
-/// the RSA key pair that signs ServiceAccount tokens. Everything lives in one folder (mode 0700, keys 0600);
+/// the key pair that signs ServiceAccount tokens (ECDSA P-256 too, ES256: the API server and kube-controller-manager
+/// take it, and an RSA-2048 key generation was seconds of a loaded machine's start). Everything lives in one folder (mode 0700, keys 0600);
 /// private keys are never logged.
 /// </summary>
 public sealed class BoxPki : IDisposable
@@ -18,6 +19,9 @@ public sealed class BoxPki : IDisposable
     private const string CaName = "ca";
     private static readonly TimeSpan Validity = TimeSpan.FromDays(365);
     private readonly X509Certificate2 _ca;
+
+    // Components start side by side and each issues its certificates: one signature with the CA key at a time.
+    private readonly Lock _signing = new();
 
     private BoxPki(string directory, X509Certificate2 ca)
     {
@@ -34,7 +38,7 @@ public sealed class BoxPki : IDisposable
 
     public string CaKeyPath => Path.Combine(Directory, "ca.key");
 
-    /// <summary>RSA private key signing ServiceAccount tokens (<c>--service-account-signing-key-file</c>).</summary>
+    /// <summary>ECDSA P-256 private key signing ServiceAccount tokens (<c>--service-account-signing-key-file</c>).</summary>
     public string ServiceAccountKeyPath => Path.Combine(Directory, "sa.key");
 
     /// <summary>Its public key (<c>--service-account-key-file</c>).</summary>
@@ -54,7 +58,7 @@ public sealed class BoxPki : IDisposable
         var pki = new BoxPki(directory, ca);
         WritePublic(pki.CaCertificatePath, ca.ExportCertificatePem());
         WritePrivate(pki.CaKeyPath, key.ExportPkcs8PrivateKeyPem());
-        using var serviceAccount = RSA.Create(2048);
+        using var serviceAccount = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         WritePrivate(pki.ServiceAccountKeyPath, serviceAccount.ExportPkcs8PrivateKeyPem());
         WritePublic(pki.ServiceAccountPublicKeyPath, serviceAccount.ExportSubjectPublicKeyInfoPem());
         return pki;
@@ -131,11 +135,19 @@ public sealed class BoxPki : IDisposable
         var now = DateTimeOffset.UtcNow;
         var serial = RandomNumberGenerator.GetBytes(16);
         serial[0] &= 0x7f;
-        using var certificate = request.Create(_ca, now.AddMinutes(-5), now.Add(Validity), serial);
+        using var certificate = Sign(request, now, serial);
         var issued = new IssuedCertificate(name, Path.Combine(Directory, $"{name}.crt"), Path.Combine(Directory, $"{name}.key"));
         WritePublic(issued.CertificatePath, certificate.ExportCertificatePem());
         WritePrivate(issued.KeyPath, key.ExportPkcs8PrivateKeyPem());
         return issued;
+    }
+
+    private X509Certificate2 Sign(CertificateRequest request, DateTimeOffset now, byte[] serial)
+    {
+        lock (_signing)
+        {
+            return request.Create(_ca, now.AddMinutes(-5), now.Add(Validity), serial);
+        }
     }
 
     private static void WritePublic(string path, string pem) => File.WriteAllText(path, pem + "\n");

@@ -30,6 +30,17 @@ public sealed class ProductInstaller
 
     public async Task<ApplyReport> InstallAsync(ProductInstallOptions options, CancellationToken cancellationToken)
     {
+        var report = await ApplyAsync(options, cancellationToken).ConfigureAwait(false);
+        await WaitForAvailableAsync(options, cancellationToken).ConfigureAwait(false);
+        return report;
+    }
+
+    /// <summary>
+    /// Server-side applies the manifests without waiting for the controller (what else is applied meanwhile need not
+    /// wait either, as on any cluster); <see cref="WaitForAvailableAsync"/> then waits for it.
+    /// </summary>
+    public async Task<ApplyReport> ApplyAsync(ProductInstallOptions options, CancellationToken cancellationToken)
+    {
         ArgumentNullException.ThrowIfNull(options);
         if (!Directory.Exists(options.ManifestDirectory))
         {
@@ -43,7 +54,6 @@ public sealed class ProductInstaller
         }
 
         ProductLog.Applied(_logger, report.Documents.Count, options.ManifestDirectory);
-        await WaitForAvailableAsync(options, cancellationToken).ConfigureAwait(false);
         return report;
     }
 

@@ -31,17 +31,21 @@ internal static class BoxRun
 
         output.WriteLine(mode == BoxNamespaceMode.Root
             ? "Starting the box in new network and mount namespaces (as root) ..."
-            : "Starting the box in a new user namespace (unprivileged: root only inside it), with new network and mount namespaces ...");
+            : $"Starting the box in a new user namespace (unprivileged: root only inside it), with new network and mount namespaces ({UnprivilegedSupport.Check().Describe()}) ...");
         output.Flush();
         return await BoxLauncher.RunCurrentProcessAsync(mode, Environment.GetCommandLineArgs().Skip(1), stop).ConfigureAwait(false);
     }
 
-    /// <summary>Single-line console logs at <paramref name="level"/> (Debug with <c>--verbose</c>); the framework's at Warning.</summary>
+    /// <summary>
+    /// Single-line console logs at <paramref name="level"/> (Debug with <c>--verbose</c>); the framework's at Warning;
+    /// the start's milestones (<see cref="BoxStartTimeline"/>) always, so a user sees where the start's time goes.
+    /// </summary>
     public static ILoggerFactory CreateLoggerFactory(bool verbose, LogLevel level) => LoggerFactory.Create(b => b
-        .AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; })
+        .AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss.fff "; })
         .SetMinimumLevel(verbose ? LogLevel.Debug : level)
         .AddFilter("Microsoft", LogLevel.Warning)
-        .AddFilter("System", LogLevel.Warning));
+        .AddFilter("System", LogLevel.Warning)
+        .AddFilter(BoxStartTimeline.LoggerCategory, LogLevel.Information));
 
     /// <summary>The started box, or null and the exit code to return (the reason printed on <paramref name="error"/>).</summary>
     public static async Task<(KubernetesBox? Box, int ExitCode)> StartAsync(BoxOptions options, ILoggerFactory loggerFactory, TextWriter error, CancellationToken stop)

@@ -45,6 +45,9 @@ public sealed record LocalMeshOptions
 
     /// <summary>How often the state file is refreshed from the cluster (pods, Services, waypoints).</summary>
     public TimeSpan RefreshInterval { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>How often the start looks whether the mesh is up (and the controller Available): a few cheap lists.</summary>
+    public TimeSpan StartPollInterval { get; init; } = TimeSpan.FromMilliseconds(100);
 }
 
 /// <summary>The start of <c>waypoint local</c> failed at a named step.</summary>
@@ -59,6 +62,9 @@ public sealed class LocalMeshException(string message) : Exception(message);
 [System.Runtime.Versioning.SupportedOSPlatform("linux")]
 public sealed class LocalMesh : IAsyncDisposable
 {
+    /// <summary>The controller's leader-election Lease (its default name, in its namespace).</summary>
+    private const string LeaseName = "waypoint-controller";
+
     private static readonly HashSet<string> s_systemNamespaces = new(StringComparer.Ordinal) { "default", "kube-system", "kube-public", "kube-node-lease", "istio-system", "waypoint-system", LocalClientPod.Namespace };
 
     private readonly KubernetesBox _box;
@@ -94,21 +100,55 @@ public sealed class LocalMesh : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(loggerFactory);
         output.WriteLine($"Installing the product from {options.InstallDirectory} (the controller runs as a pod) ...");
         output.Flush();
-        await new ProductInstaller(box.AdminClient, loggerFactory.CreateLogger<ProductInstaller>())
-            .InstallAsync(new ProductInstallOptions { ManifestDirectory = options.InstallDirectory }, cancellationToken).ConfigureAwait(false);
+        var timeline = box.Timeline;
+        var installer = new ProductInstaller(box.AdminClient, loggerFactory.CreateLogger<ProductInstaller>());
+        var install = new ProductInstallOptions { ManifestDirectory = options.InstallDirectory, PollInterval = options.StartPollInterval };
+        await installer.ApplyAsync(install, cancellationToken).ConfigureAwait(false);
+        timeline.Mark("product applied", options.InstallDirectory);
 
+        // As on any cluster, nothing below waits for the controller: the client pod and the user's objects are applied
+        // at once (the controller reconciles them when it starts), and the controller's Available is awaited together
+        // with the mesh (a controller that never becomes Available still fails the start with its diagnosis).
         var client = await new BoxApplier(box.AdminClient, LocalClientPod.FieldManager).ApplyYamlAsync(LocalClientPod.Manifest, "client pod", cancellationToken).ConfigureAwait(false);
         if (!client.Succeeded)
         {
             throw new LocalMeshException($"The client pod {LocalClientPod.Key} was refused: {string.Join("; ", client.Failures)}");
         }
 
+        timeline.Mark("client pod applied", LocalClientPod.Key);
         var mesh = new LocalMesh(box, options, output, loggerFactory.CreateLogger<LocalMesh>());
         try
         {
             output.WriteLine($"Applying {options.ConfigDirectory} (server-side apply, field manager {options.FieldManager}) ...");
             await mesh.ApplyAsync(cancellationToken).ConfigureAwait(false);
-            await mesh.WaitUntilReadyAsync(cancellationToken).ConfigureAwait(false);
+            timeline.Mark("configuration applied", options.ConfigDirectory);
+            using (var together = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
+            {
+                var available = MarkWhenDoneAsync(installer.WaitForAvailableAsync(install, together.Token), timeline, "controller Available");
+                var ready = mesh.WaitUntilReadyAsync(together.Token);
+                var first = await Task.WhenAny(available, ready).ConfigureAwait(false);
+                if (!first.IsCompletedSuccessfully)
+                {
+                    await together.CancelAsync().ConfigureAwait(false);
+                }
+
+                try
+                {
+                    await Task.WhenAll(available, ready).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException) when (!first.IsCompletedSuccessfully)
+                {
+                    // The other one was cancelled because of the first failure, which is the one to report.
+                }
+
+                await first.ConfigureAwait(false);
+            }
+
+            timeline.Mark("mesh up", "client pod has its network, every Gateway Programmed");
+            await mesh.RecordClusterTimelineAsync(install, cancellationToken).ConfigureAwait(false);
+            output.WriteLine("Start timeline (seconds since `waypoint local` started; pod and Node times are the API server's, whole seconds):");
+            output.Write(timeline.Summary());
+            output.Flush();
             mesh._refresh = mesh.RefreshLoopAsync(mesh._stop.Token);
             if (options.Watch)
             {
@@ -194,6 +234,25 @@ public sealed class LocalMesh : IAsyncDisposable
 
     private string Relative(string source) => Path.GetRelativePath(_options.ConfigDirectory, source);
 
+    private static async Task MarkWhenDoneAsync(Task step, BoxStartTimeline timeline, string milestone)
+    {
+        await step.ConfigureAwait(false);
+        timeline.Mark(milestone);
+    }
+
+    /// <summary>What only the cluster knows (pods' and the Node's times, the Lease); a failed read leaves the timeline as it is.</summary>
+    private async Task RecordClusterTimelineAsync(ProductInstallOptions install, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await ClusterStartTimeline.RecordAsync(_box.AdminClient, _box.Timeline, install.ControllerNamespace, LeaseName, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is HttpRequestException or System.Text.Json.JsonException or InvalidOperationException)
+        {
+            LocalMeshLog.TimelineReadFailed(_logger, ex);
+        }
+    }
+
     private async Task WaitUntilReadyAsync(CancellationToken cancellationToken)
     {
         using var limit = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -206,12 +265,22 @@ public sealed class LocalMesh : IAsyncDisposable
                 await RefreshAsync(limit.Token).ConfigureAwait(false);
                 var notProgrammed = State.Waypoints.Where(w => !w.Programmed).Select(w => $"Gateway {w.Namespace}/{w.Name} is not Programmed");
                 missing = string.Join("; ", (State.FindPod(LocalClientPod.Key) is null ? [$"the client pod {LocalClientPod.Key} has no network yet"] : Array.Empty<string>()).Concat(notProgrammed));
+                if (State.FindPod(LocalClientPod.Key) is not null)
+                {
+                    _box.Timeline.Mark("client pod has its network", LocalClientPod.Key);
+                }
+
+                foreach (var waypoint in State.Waypoints.Where(w => w.Programmed))
+                {
+                    _box.Timeline.Mark($"Gateway {waypoint.Namespace}/{waypoint.Name} Programmed", string.Join(',', waypoint.Addresses));
+                }
+
                 if (missing.Length == 0)
                 {
                     return;
                 }
 
-                await Task.Delay(_options.RefreshInterval, limit.Token).ConfigureAwait(false);
+                await Task.Delay(_options.StartPollInterval, limit.Token).ConfigureAwait(false);
             }
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
@@ -323,4 +392,7 @@ internal static partial class LocalMeshLog
 
     [LoggerMessage(Level = LogLevel.Warning, EventId = 2, EventName = "RefreshFailed", Message = "Reading the cluster for the state file failed; the last state stays.")]
     public static partial void RefreshFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(Level = LogLevel.Warning, EventId = 3, EventName = "TimelineReadFailed", Message = "Reading the pods' and the Node's times for the start timeline failed; it lists the box's own milestones only.")]
+    public static partial void TimelineReadFailed(ILogger logger, Exception exception);
 }

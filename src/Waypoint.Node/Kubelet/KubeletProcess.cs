@@ -20,6 +20,9 @@ public sealed class KubeletException(string message) : Exception(message);
 public sealed partial class KubeletProcess : IAsyncDisposable
 {
     private static readonly TimeSpan StopGrace = TimeSpan.FromSeconds(15);
+
+    // The Node turns Ready within a second or two of the kubelet's start: a coarse poll would be most of the wait.
+    private static readonly TimeSpan ReadyPoll = TimeSpan.FromMilliseconds(100);
     private readonly Process _process;
     private readonly StreamWriter _log;
     private readonly Task _pumps;
@@ -154,7 +157,7 @@ public sealed partial class KubeletProcess : IAsyncDisposable
                 // The API server is not answering yet.
             }
 
-            await Task.Delay(TimeSpan.FromSeconds(1), _time, cancellationToken).ConfigureAwait(false);
+            await Task.Delay(ReadyPoll, _time, cancellationToken).ConfigureAwait(false);
         }
     }
 

@@ -45,6 +45,7 @@ public sealed class LocalOnTheBoxTests : IAsyncLifetime
             && l.Contains("must be between 1 and 65535", StringComparison.Ordinal));
         Assert.Contains(Lines(), l => l.StartsWith("Apply 1:", StringComparison.Ordinal) && l.Contains("1 rejected", StringComparison.Ordinal));
         Assert.Contains(Lines(), l => l.Contains("service  echo.clitest.svc.cluster.local", StringComparison.Ordinal) && l.Contains("via waypoint clitest/waypoint", StringComparison.Ordinal));
+        AssertStartTimeline();
 
         // ztunnel capture in the client pod → waypoint pod (adds the route's header) → ztunnel inbound → echo pod.
         var first = await PollAsync(() => WaypointAsync("curl", "http://echo.clitest.svc.cluster.local/hello"),
@@ -175,6 +176,40 @@ public sealed class LocalOnTheBoxTests : IAsyncLifetime
                 _output.AppendLine(line);
             }
         }
+    }
+
+    /// <summary>
+    /// The start timeline printed once the mesh is up: every step is there, in an order that can only come from what
+    /// really waits for what (kube-scheduler does not wait for the CRDs; istiod does; the waypoint pod follows the leader).
+    /// </summary>
+    private void AssertStartTimeline()
+    {
+        var lines = Lines();
+        var start = Array.FindIndex(lines, l => l.StartsWith("Start timeline", StringComparison.Ordinal));
+        Assert.True(start >= 0, "no start timeline was printed:\n" + string.Join('\n', lines));
+        var at = new Dictionary<string, double>(StringComparer.Ordinal);
+        foreach (var line in lines.Skip(start + 1).TakeWhile(l => l.Length > 0))
+        {
+            var match = System.Text.RegularExpressions.Regex.Match(line, @"^(\d+\.\d{3}) s  \(\+\d+\.\d{3}\)  (.+?)(  .*)?$");
+            if (match.Success)
+            {
+                at[match.Groups[2].Value] = double.Parse(match.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+            }
+        }
+
+        double When(string milestone) => at.TryGetValue(milestone, out var seconds) ? seconds : throw new Xunit.Sdk.XunitException($"the timeline has no '{milestone}': {string.Join(", ", at.Keys)}");
+        var waypointPodCreated = at.Where(m => m.Key.StartsWith("waypoint pod clitest/", StringComparison.Ordinal) && m.Key.EndsWith(" created", StringComparison.Ordinal)).Select(m => m.Value).ToList();
+        Assert.NotEmpty(waypointPodCreated);
+        Assert.Contains(at.Keys, k => k.StartsWith("controller pod waypoint-system/", StringComparison.Ordinal) && k.EndsWith(" Ready", StringComparison.Ordinal));
+        Assert.True(When("etcd ready") <= When("kube-apiserver started"));
+        Assert.True(When("kube-apiserver ready") <= When("kube-scheduler started"));
+        Assert.True(When("kube-scheduler started") < When("CRDs established"), "kube-scheduler waited for the CRDs");
+        Assert.True(When("CRDs established") <= When("istiod started"));
+        Assert.True(When("node Ready") <= When("box ready") && When("istiod ready") <= When("ztunnel ready"));
+        // Pod times are the API server's whole seconds: allow one second of truncation.
+        Assert.True(When("controller leader elected") <= waypointPodCreated.Min() + 1);
+        Assert.True(When("Gateway clitest/waypoint Programmed") <= When("mesh up"));
+        Assert.Contains(lines, l => l.Contains("Waypoint.Box.StartTimeline", StringComparison.Ordinal) && l.Contains("start +", StringComparison.Ordinal) && l.Contains("ms: kube-apiserver ready", StringComparison.Ordinal));
     }
 
     private string[] Lines()
