@@ -76,6 +76,7 @@ public sealed class ManifestTests
         }
 
         Assert.True(Allowed("authentication.k8s.io", "tokenreviews", "create"), "TokenReview for xDS authentication");
+        Assert.True(Allowed("authorization.k8s.io", "subjectaccessreviews", "create"), "SubjectAccessReview for the debug API (waypoint status)");
         Assert.DoesNotContain(Rules("ClusterRole"), r => r["verbs"]!.AsArray().Any(v => v!.GetValue<string>() is "delete" or "deletecollection" or "*"));
         Assert.DoesNotContain(Rules("ClusterRole"), r => r["resources"]!.AsArray().Any(x => x!.GetValue<string>() is "*" or "secrets" or "gateways/finalizers"));
         Assert.DoesNotContain(Rules("ClusterRole"), r => r["apiGroups"]!.AsArray().Any(g => g!.GetValue<string>() == "*"));
@@ -118,6 +119,7 @@ public sealed class ManifestTests
             [("", "events")] = ["create", "patch"],
             [("events.k8s.io", "events")] = ["create", "patch"],
             [("authentication.k8s.io", "tokenreviews")] = ["create"],
+            [("authorization.k8s.io", "subjectaccessreviews")] = ["create"],
         };
         foreach (var rule in Rules("ClusterRole"))
         {
