@@ -247,8 +247,17 @@ public sealed class ClusterSemanticsTests(ITestOutputHelper output) : IAsyncLife
         using var channel = GrpcChannel.ForAddress(xds.Address);
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
         await using var envoy = new SotwAdsTestClient(channel, SotwAdsTestClient.Node("waypoint-pod", Waypoint.ToString()), cts.Token);
+        // The controller creates the waypoint's own Service, which the namespace's label binds to it: that changes the
+        // waypoint's configuration, and a change clears a Gateway-level rejection. NACK the configuration that has it.
+        await Eventually.TrueAsync(() => _h.Get(FakeResourceType.Services, "apps", "waypoint") is not null, "the waypoint's Service created");
         await envoy.RequestAsync(XdsTypeUrls.Cluster);
         var clusters = await envoy.ReceiveAsync();
+        while (!clusters.Resources.Any(r => r.Unpack<Envoy.Config.Cluster.V3.Cluster>().Name.Contains("waypoint.apps.", StringComparison.Ordinal)))
+        {
+            await envoy.AckAsync(clusters);
+            clusters = await envoy.ReceiveAsync();
+        }
+
         await envoy.NackAsync(clusters, "Error adding/updating cluster(s) connect_originate: bad TLS context");
 
         await Eventually.TrueAsync(() => ControllerHarness.Condition(_h.Get(FakeResourceType.Gateways, "apps", "waypoint"), "Programmed", "message")?.Contains("bad TLS context", StringComparison.Ordinal) == true, "gateway reports Envoy's error");
