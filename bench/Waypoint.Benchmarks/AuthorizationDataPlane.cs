@@ -62,13 +62,13 @@ internal static class AuthorizationDataPlane
             throw new InvalidOperationException("a benchmark policy was not accepted");
         }
 
-        var envoyPid = FindPid(harness.Waypoint.WorkDirectory);
-        var clientEnvoyPid = FindPid(harness.Client.WorkDirectory);
+        var envoyPid = DataPlaneLoad.FindEnvoyPid(harness.Waypoint.WorkDirectory);
+        var clientEnvoyPid = DataPlaneLoad.FindEnvoyPid(harness.Client.WorkDirectory);
         var pinning = Pin(envoyPid, clientEnvoyPid);
         Console.WriteLine($"Envoy {EnvoyBinary.Locate()} (waypoint pid {envoyPid}, 1 worker); {Environment.ProcessorCount} cores, {pinning}; load average {File.ReadAllText("/proc/loadavg").Trim()}.");
         Console.WriteLine($"{concurrency} concurrent HTTP/1.1 clients, each on its own HBONE-tunnelled connection; {rounds} rounds, each running the {s_scenarios.Length} scenarios in rotated order, {requests} requests per scenario (+{requests / 4} warm-up).");
         var clients = targets.Select(t => Enumerable.Range(0, concurrency).Select(_ => harness.CreateHttpClient(t)).ToArray()).ToArray();
-        var results = s_scenarios.Select(_ => new List<Round>()).ToArray();
+        var results = s_scenarios.Select(_ => new List<LoadRound>()).ToArray();
         for (var round = 0; round < rounds; round++)
         {
             for (var i = 0; i < s_scenarios.Length; i++)
@@ -84,11 +84,11 @@ internal static class AuthorizationDataPlane
         for (var i = 0; i < s_scenarios.Length; i++)
         {
             var r = results[i];
-            var cpuNone = Spread(r.Select((x, k) => x.CpuPerRequestUs / results[0][k].CpuPerRequestUs));
-            var cpuZero = Spread(r.Select((x, k) => x.CpuPerRequestUs / results[1][k].CpuPerRequestUs));
+            var cpuNone = Spread(r.Select((x, k) => x.CpuPerRequestUs(0) / results[0][k].CpuPerRequestUs(0)));
+            var cpuZero = Spread(r.Select((x, k) => x.CpuPerRequestUs(0) / results[1][k].CpuPerRequestUs(0)));
             var p50None = Spread(r.Select((x, k) => x.Percentile(0.50) / results[0][k].Percentile(0.50)));
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"| {s_scenarios[i].Name} | {Spread(r.Select(x => x.Count / x.Elapsed.TotalSeconds)).Median:F0} | {Spread(r.Select(x => x.CpuPerRequestUs)).Median:F1} | {cpuNone} | {cpuZero} | {Spread(r.Select(x => x.Percentile(0.50))).Median:F3} | {p50None} | {Spread(r.Select(x => x.Percentile(0.99))).Median:F3} | {r.Sum(x => x.Errors)} |"));
+                $"| {s_scenarios[i].Name} | {Spread(r.Select(x => x.Count / x.Elapsed.TotalSeconds)).Median:F0} | {Spread(r.Select(x => x.CpuPerRequestUs(0))).Median:F1} | {cpuNone} | {cpuZero} | {Spread(r.Select(x => x.Percentile(0.50))).Median:F3} | {p50None} | {Spread(r.Select(x => x.Percentile(0.99))).Median:F3} | {r.Sum(x => x.Errors)} |"));
         }
 
         foreach (var client in clients.SelectMany(c => c))
@@ -262,99 +262,12 @@ internal static class AuthorizationDataPlane
     }
 
     /// <summary>Sends <paramref name="requests"/> requests over <paramref name="clients"/> (each takes the next while any remain).</summary>
-    private static async Task<Round> LoadAsync(HttpClient[] clients, int pid, int requests)
+    private static async Task<LoadRound> LoadAsync(HttpClient[] clients, int pid, int requests)
     {
-        var latencies = new List<double>[clients.Length];
-        var errors = 0;
         var remaining = requests;
-        var cpuBefore = CpuNanoseconds(pid);
-        var stopwatch = Stopwatch.StartNew();
-        var workers = clients.Select(async (client, worker) =>
-        {
-            var mine = latencies[worker] = new List<double>(requests);
-            while (Interlocked.Decrement(ref remaining) >= 0)
-            {
-                var started = Stopwatch.GetTimestamp();
-                try
-                {
-                    using var response = await client.GetAsync("/items/42").ConfigureAwait(false);
-                    await response.Content.ReadAsByteArrayAsync().ConfigureAwait(false);
-                    if (response.StatusCode != HttpStatusCode.OK)
-                    {
-                        Interlocked.Increment(ref errors);
-                        continue;
-                    }
-                }
-                catch (HttpRequestException)
-                {
-                    Interlocked.Increment(ref errors);
-                    continue;
-                }
-
-                mine.Add(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
-            }
-        }).ToArray();
-        await Task.WhenAll(workers).ConfigureAwait(false);
-        var elapsed = stopwatch.Elapsed;
-        var cpu = CpuNanoseconds(pid) - cpuBefore;
-        var all = latencies.SelectMany(l => l).Order().ToArray();
-        return new Round(all, elapsed, errors, all.Length == 0 ? double.NaN : cpu / 1000.0 / all.Length);
-    }
-
-    /// <summary>The waypoint Envoy's pid: the process whose command line names its work directory (the TestKit keeps the pid private).</summary>
-    private static int FindPid(string workDirectory)
-    {
-        foreach (var dir in Directory.EnumerateDirectories("/proc"))
-        {
-            if (int.TryParse(Path.GetFileName(dir), NumberStyles.None, CultureInfo.InvariantCulture, out var pid))
-            {
-                try
-                {
-                    var cmdline = File.ReadAllText(Path.Combine(dir, "cmdline")).Replace('\0', ' ');
-                    if (cmdline.Contains(workDirectory, StringComparison.Ordinal) && cmdline.Contains("envoy", StringComparison.OrdinalIgnoreCase))
-                    {
-                        return pid;
-                    }
-                }
-                catch (IOException)
-                {
-                }
-                catch (UnauthorizedAccessException)
-                {
-                }
-            }
-        }
-
-        throw new InvalidOperationException($"no Envoy process runs from {workDirectory}");
-    }
-
-    /// <summary>
-    /// Time on CPU of all of a process's threads, in nanoseconds: the first field of each <c>/proc/&lt;pid&gt;/task/&lt;tid&gt;/schedstat</c>
-    /// (utime + stime of <c>/proc/&lt;pid&gt;/stat</c> is the same quantity in 10 ms ticks).
-    /// </summary>
-    private static long CpuNanoseconds(int pid)
-    {
-        long total = 0;
-        foreach (var task in Directory.EnumerateDirectories($"/proc/{pid.ToString(CultureInfo.InvariantCulture)}/task"))
-        {
-            try
-            {
-                var schedstat = File.ReadAllText(Path.Combine(task, "schedstat"));
-                total += long.Parse(schedstat.AsSpan(0, schedstat.IndexOf(' ', StringComparison.Ordinal)), CultureInfo.InvariantCulture);
-            }
-            catch (IOException)
-            {
-                // a thread that ended between the listing and the read: its time is no longer counted anywhere, as in stat
-            }
-        }
-
-        return total;
-    }
-
-    private sealed record Round(double[] Sorted, TimeSpan Elapsed, int Errors, double CpuPerRequestUs)
-    {
-        public int Count => Sorted.Length;
-
-        public double Percentile(double p) => Sorted.Length == 0 ? double.NaN : Sorted[Math.Min(Sorted.Length - 1, (int)Math.Ceiling(p * Sorted.Length) - 1)];
+        var cpuBefore = DataPlaneLoad.CpuNanoseconds(pid);
+        var round = await DataPlaneLoad.SendAsync(clients, () => new HttpRequestMessage(HttpMethod.Get, "/items/42"), _ => Interlocked.Decrement(ref remaining) >= 0, requests).ConfigureAwait(false);
+        var cpu = DataPlaneLoad.CpuNanoseconds(pid) - cpuBefore;
+        return round with { Cpu = [TimeSpan.FromMicroseconds(cpu / 1000.0)] };
     }
 }

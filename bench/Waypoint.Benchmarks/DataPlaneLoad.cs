@@ -13,19 +13,31 @@ internal static class DataPlaneLoad
     /// <summary>Runs <paramref name="clients"/> (one worker each) for <paramref name="duration"/> against <paramref name="path"/>.</summary>
     public static async Task<LoadRound> RunAsync(HttpClient[] clients, IReadOnlyList<int> pids, TimeSpan duration, string path = "/items/42")
     {
+        var cpuBefore = pids.Select(CpuTime).ToArray();
+        var round = await SendAsync(clients, () => new HttpRequestMessage(HttpMethod.Get, path), elapsed => elapsed < duration, 100_000).ConfigureAwait(false);
+        return round with { Cpu = pids.Select((pid, i) => CpuTime(pid) - cpuBefore[i]).ToArray() };
+    }
+
+    /// <summary>
+    /// One worker per client, each sending <paramref name="newRequest"/>'s next request when the previous one answered,
+    /// while <paramref name="another"/> (given the time since the start) holds; a non-200 answer or a failed request
+    /// counts as an error. No CPU is measured (<see cref="LoadRound.Cpu"/> is empty).
+    /// </summary>
+    public static async Task<LoadRound> SendAsync(HttpClient[] clients, Func<HttpRequestMessage> newRequest, Func<TimeSpan, bool> another, int capacity)
+    {
         var latencies = new List<double>[clients.Length];
         var errors = 0;
-        var cpuBefore = pids.Select(CpuTime).ToArray();
         var stopwatch = Stopwatch.StartNew();
         var workers = clients.Select(async (client, worker) =>
         {
-            var mine = latencies[worker] = new List<double>(100_000);
-            while (stopwatch.Elapsed < duration)
+            var mine = latencies[worker] = new List<double>(capacity);
+            while (another(stopwatch.Elapsed))
             {
                 var started = Stopwatch.GetTimestamp();
+                using var request = newRequest();
                 try
                 {
-                    using var response = await client.GetAsync(new Uri(path, UriKind.Relative)).ConfigureAwait(false);
+                    using var response = await client.SendAsync(request).ConfigureAwait(false);
                     await response.Content.ReadAsByteArrayAsync().ConfigureAwait(false);
                     if (response.StatusCode != HttpStatusCode.OK)
                     {
@@ -44,9 +56,8 @@ internal static class DataPlaneLoad
         }).ToArray();
         await Task.WhenAll(workers).ConfigureAwait(false);
         var elapsed = stopwatch.Elapsed;
-        var cpu = pids.Select((pid, i) => CpuTime(pid) - cpuBefore[i]).ToArray();
         var all = latencies.SelectMany(l => l).Order().ToArray();
-        return new LoadRound(all, elapsed, errors, cpu);
+        return new LoadRound(all, elapsed, errors, []);
     }
 
     /// <summary>The median (the upper one of an even count): other work on a shared machine shifts whole rounds.</summary>
@@ -90,6 +101,29 @@ internal static class DataPlaneLoad
         var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
         var ticks = long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture);
         return TimeSpan.FromSeconds(ticks / 100.0); // USER_HZ is 100 on Linux
+    }
+
+    /// <summary>
+    /// Time on CPU of all of a process's threads, in nanoseconds: the first field of each <c>/proc/&lt;pid&gt;/task/&lt;tid&gt;/schedstat</c>
+    /// (<see cref="CpuTime"/> is the same quantity in 10 ms ticks, too coarse for short samples).
+    /// </summary>
+    public static long CpuNanoseconds(int pid)
+    {
+        long total = 0;
+        foreach (var task in Directory.EnumerateDirectories($"/proc/{pid.ToString(CultureInfo.InvariantCulture)}/task"))
+        {
+            try
+            {
+                var schedstat = File.ReadAllText(Path.Combine(task, "schedstat"));
+                total += long.Parse(schedstat.AsSpan(0, schedstat.IndexOf(' ', StringComparison.Ordinal)), CultureInfo.InvariantCulture);
+            }
+            catch (IOException)
+            {
+                // a thread that ended between the listing and the read: its time is no longer counted anywhere, as in stat
+            }
+        }
+
+        return total;
     }
 }
 

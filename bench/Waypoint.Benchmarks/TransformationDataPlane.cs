@@ -45,7 +45,7 @@ internal static class TransformationDataPlane
         var rounds = args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 3;
         Console.WriteLine($"Envoy {EnvoyBinary.Locate()}; {Environment.ProcessorCount} cores; {concurrency} concurrent clients; {rounds} interleaved rounds of {seconds}s per scenario (+1s warm-up each); median round by req/s; HTTP/1.1 POST with a {JsonBody.Length}-byte JSON body.");
         var scenarios = new[] { ("no transformation", "none/"), ("native header transformation", "native/"), ("JSON body transformation via ext_proc", "body/") };
-        var results = scenarios.Select(_ => new List<LoadResult>()).ToArray();
+        var results = scenarios.Select(_ => new List<LoadRound>()).ToArray();
         for (var round = 0; round < rounds; round++)
         {
             for (var i = 0; i < scenarios.Length; i++)
@@ -78,48 +78,15 @@ internal static class TransformationDataPlane
         return result.Policy ?? throw new InvalidOperationException(result.ErrorMessage);
     }
 
-    private static async Task<LoadResult> LoadAsync(HttpClient client, string path, int concurrency, TimeSpan duration)
-    {
-        var latencies = new List<double>[concurrency];
-        var errors = 0;
-        var stopwatch = Stopwatch.StartNew();
-        var deadline = duration;
-        var workers = Enumerable.Range(0, concurrency).Select(async worker =>
-        {
-            var mine = latencies[worker] = new List<double>(100_000);
-            while (stopwatch.Elapsed < deadline)
+    private static Task<LoadRound> LoadAsync(HttpClient client, string path, int concurrency, TimeSpan duration) =>
+        DataPlaneLoad.SendAsync(
+            Enumerable.Repeat(client, concurrency).ToArray(),
+            () =>
             {
-                var started = Stopwatch.GetTimestamp();
-                using var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = new StringContent(JsonBody, Encoding.UTF8, "application/json") };
+                var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = new StringContent(JsonBody, Encoding.UTF8, "application/json") };
                 request.Headers.Add("x-source", "bench");
-                try
-                {
-                    using var response = await client.SendAsync(request).ConfigureAwait(false);
-                    await response.Content.ReadAsByteArrayAsync().ConfigureAwait(false);
-                    if (response.StatusCode != HttpStatusCode.OK)
-                    {
-                        Interlocked.Increment(ref errors);
-                        continue;
-                    }
-                }
-                catch (HttpRequestException)
-                {
-                    Interlocked.Increment(ref errors);
-                    continue;
-                }
-
-                mine.Add(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
-            }
-        }).ToArray();
-        await Task.WhenAll(workers).ConfigureAwait(false);
-        var all = latencies.SelectMany(l => l).Order().ToArray();
-        return new LoadResult(all, stopwatch.Elapsed, errors);
-    }
-
-    private sealed record LoadResult(double[] Sorted, TimeSpan Elapsed, int Errors)
-    {
-        public int Count => Sorted.Length;
-
-        public double Percentile(double p) => Sorted.Length == 0 ? double.NaN : Sorted[Math.Min(Sorted.Length - 1, (int)Math.Ceiling(p * Sorted.Length) - 1)];
-    }
+                return request;
+            },
+            elapsed => elapsed < duration,
+            100_000);
 }

@@ -15,19 +15,13 @@ public sealed class JaegerProcess : IAsyncDisposable
     /// <summary>Folder of the observability assets (its <c>unpack</c> script), when not <c>../shared/observability</c>.</summary>
     public const string AssetsVariable = ObservabilityAssets.AssetsVariable;
 
-    private const int OutputLimit = 200;
-    private readonly Process _process;
-    private readonly string _directory;
-    private readonly Queue<string> _output = new();
+    private readonly ObservedProcess _process;
 
-    private JaegerProcess(Process process, string directory, int otlpGrpcPort, int queryPort)
+    private JaegerProcess(ObservedProcess process, int otlpGrpcPort, int queryPort)
     {
         _process = process;
-        _directory = directory;
         OtlpGrpcPort = otlpGrpcPort;
         Query = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{queryPort}/"), Timeout = TimeSpan.FromSeconds(10) };
-        _process.OutputDataReceived += (_, e) => Remember(e.Data);
-        _process.ErrorDataReceived += (_, e) => Remember(e.Data);
     }
 
     /// <summary>Where OTLP/gRPC spans go (127.0.0.1).</summary>
@@ -44,43 +38,18 @@ public sealed class JaegerProcess : IAsyncDisposable
     {
         var binary = await LocateAsync(cancellationToken).ConfigureAwait(false);
         var directory = Directory.CreateTempSubdirectory("waypoint-jaeger-").FullName;
-        var (otlpGrpc, otlpHttp, query, queryGrpc, health) = (FreePort(), FreePort(), FreePort(), FreePort(), FreePort());
+        var (otlpGrpc, otlpHttp, query, queryGrpc, health) = (ObservedProcess.FreePort(), ObservedProcess.FreePort(), ObservedProcess.FreePort(), ObservedProcess.FreePort(), ObservedProcess.FreePort());
         var config = Path.Combine(directory, "jaeger.yaml");
         await File.WriteAllTextAsync(config, Config(otlpGrpc, otlpHttp, query, queryGrpc, health), cancellationToken).ConfigureAwait(false);
-        var start = new ProcessStartInfo(binary)
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-            WorkingDirectory = directory,
-        };
+        var start = new ProcessStartInfo(binary);
         start.ArgumentList.Add("--config");
         start.ArgumentList.Add(config);
-        var process = Process.Start(start) ?? throw new InvalidOperationException($"{binary} did not start.");
-        var jaeger = new JaegerProcess(process, directory, otlpGrpc, query);
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
+        var process = ObservedProcess.Start("Jaeger", start, directory);
+        var jaeger = new JaegerProcess(process, otlpGrpc, query);
         try
         {
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            timeout.CancelAfter(TimeSpan.FromSeconds(60));
-            while (!await jaeger.ReadyAsync(timeout.Token).ConfigureAwait(false))
-            {
-                if (process.HasExited)
-                {
-                    throw new InvalidOperationException($"Jaeger exited with {process.ExitCode}:\n{jaeger.OutputTail()}");
-                }
-
-                await Task.Delay(200, timeout.Token).ConfigureAwait(false);
-            }
-
+            await process.WaitUntilReadyAsync(jaeger.ReadyAsync, cancellationToken).ConfigureAwait(false);
             return jaeger;
-        }
-        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
-        {
-            var tail = jaeger.OutputTail();
-            await jaeger.DisposeAsync().ConfigureAwait(false);
-            throw new TimeoutException($"Jaeger did not become ready within 60 s:\n{tail}");
         }
         catch
         {
@@ -122,32 +91,12 @@ public sealed class JaegerProcess : IAsyncDisposable
         throw new TimeoutException($"Jaeger has no trace {traceId} as expected after {timeout.TotalSeconds} s; last answer: {last?.ToJsonString() ?? "none"}\n{OutputTail()}");
     }
 
-    public string OutputTail()
-    {
-        lock (_output)
-        {
-            return "--- jaeger output (tail) ---\n" + string.Join('\n', _output);
-        }
-    }
+    public string OutputTail() => _process.OutputTail();
 
     public async ValueTask DisposeAsync()
     {
         Query.Dispose();
-        if (!_process.HasExited)
-        {
-            // Its own ports, in-memory storage: nothing to shut down cleanly, and SIGTERM takes it 7-12 s.
-            _process.Kill();
-            await _process.WaitForExitAsync().ConfigureAwait(false);
-        }
-
-        _process.Dispose();
-        try
-        {
-            Directory.Delete(_directory, recursive: true);
-        }
-        catch (IOException)
-        {
-        }
+        await _process.DisposeAsync().ConfigureAwait(false);
     }
 
     private async Task<bool> ReadyAsync(CancellationToken cancellationToken)
@@ -168,30 +117,6 @@ public sealed class JaegerProcess : IAsyncDisposable
         {
             return false;
         }
-    }
-
-    private void Remember(string? line)
-    {
-        if (line is null)
-        {
-            return;
-        }
-
-        lock (_output)
-        {
-            _output.Enqueue(line);
-            while (_output.Count > OutputLimit)
-            {
-                _output.Dequeue();
-            }
-        }
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
     /// <summary>../shared/observability/jaeger-loopback.yaml's pipeline, on the given ports.</summary>

@@ -14,25 +14,19 @@ namespace Waypoint.TestKit.Observability;
 /// </summary>
 public sealed class PrometheusProcess : IAsyncDisposable
 {
-    private const int OutputLimit = 200;
-    private readonly Process _process;
-    private readonly string _directory;
-    private readonly Queue<string> _output = new();
+    private readonly ObservedProcess _process;
 
-    private PrometheusProcess(Process process, string directory, HttpClient api)
+    private PrometheusProcess(ObservedProcess process, HttpClient api)
     {
         _process = process;
-        _directory = directory;
         Api = api;
-        _process.OutputDataReceived += (_, e) => Remember(e.Data);
-        _process.ErrorDataReceived += (_, e) => Remember(e.Data);
     }
 
     /// <summary>The HTTP API (<c>/api/v1/query</c>, <c>/api/v1/targets</c>).</summary>
     public HttpClient Api { get; }
 
     /// <summary>The folder holding the configuration (files the configuration names, such as a kubeconfig, may go here too).</summary>
-    public string Directory => _directory;
+    public string Directory => _process.Directory;
 
     /// <summary>
     /// Writes the configuration <paramref name="config"/> renders from the folder it lives in, starts Prometheus and
@@ -52,14 +46,8 @@ public sealed class PrometheusProcess : IAsyncDisposable
         var configPath = Path.Combine(directory, "prometheus.yml");
         await File.WriteAllTextAsync(configPath, config(directory), cancellationToken).ConfigureAwait(false);
         // A port free here is as good as any in the box's namespace, where nothing else listens on loopback's high ports.
-        var port = FreePort();
-        var start = new ProcessStartInfo(enterNamespace is { Count: > 0 } ? enterNamespace[0] : binary)
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-            WorkingDirectory = directory,
-        };
+        var port = ObservedProcess.FreePort();
+        var start = new ProcessStartInfo(enterNamespace is { Count: > 0 } ? enterNamespace[0] : binary);
         if (enterNamespace is { Count: > 0 })
         {
             foreach (var argument in enterNamespace.Skip(1))
@@ -74,32 +62,13 @@ public sealed class PrometheusProcess : IAsyncDisposable
         start.ArgumentList.Add($"--storage.tsdb.path={Path.Combine(directory, "data")}");
         start.ArgumentList.Add(string.Create(CultureInfo.InvariantCulture, $"--web.listen-address=127.0.0.1:{port}"));
         start.ArgumentList.Add("--log.level=info");
-        var process = Process.Start(start) ?? throw new InvalidOperationException($"{binary} did not start.");
+        var process = ObservedProcess.Start("Prometheus", start, directory);
         var api = new HttpClient(handler ?? new SocketsHttpHandler { UseProxy = false }) { BaseAddress = new Uri($"http://127.0.0.1:{port.ToString(CultureInfo.InvariantCulture)}/"), Timeout = TimeSpan.FromSeconds(10) };
-        var prometheus = new PrometheusProcess(process, directory, api);
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
+        var prometheus = new PrometheusProcess(process, api);
         try
         {
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            timeout.CancelAfter(TimeSpan.FromSeconds(60));
-            while (!await prometheus.ReadyAsync(timeout.Token).ConfigureAwait(false))
-            {
-                if (process.HasExited)
-                {
-                    throw new InvalidOperationException($"Prometheus exited with {process.ExitCode}:\n{prometheus.OutputTail()}");
-                }
-
-                await Task.Delay(200, timeout.Token).ConfigureAwait(false);
-            }
-
+            await process.WaitUntilReadyAsync(prometheus.ReadyAsync, cancellationToken).ConfigureAwait(false);
             return prometheus;
-        }
-        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
-        {
-            var tail = prometheus.OutputTail();
-            await prometheus.DisposeAsync().ConfigureAwait(false);
-            throw new TimeoutException($"Prometheus did not become ready within 60 s:\n{tail}");
         }
         catch
         {
@@ -156,32 +125,12 @@ public sealed class PrometheusProcess : IAsyncDisposable
         }
     }
 
-    public string OutputTail()
-    {
-        lock (_output)
-        {
-            return "--- prometheus output (tail) ---\n" + string.Join('\n', _output);
-        }
-    }
+    public string OutputTail() => _process.OutputTail();
 
     public async ValueTask DisposeAsync()
     {
         Api.Dispose();
-        if (!_process.HasExited)
-        {
-            // nsenter execs Prometheus in place, so this pid is Prometheus'; its TSDB is thrown away, no clean stop needed.
-            _process.Kill();
-            await _process.WaitForExitAsync().ConfigureAwait(false);
-        }
-
-        _process.Dispose();
-        try
-        {
-            System.IO.Directory.Delete(_directory, recursive: true);
-        }
-        catch (IOException)
-        {
-        }
+        await _process.DisposeAsync().ConfigureAwait(false);
     }
 
     private async Task<bool> ReadyAsync(CancellationToken cancellationToken)
@@ -195,29 +144,5 @@ public sealed class PrometheusProcess : IAsyncDisposable
         {
             return false;
         }
-    }
-
-    private void Remember(string? line)
-    {
-        if (line is null)
-        {
-            return;
-        }
-
-        lock (_output)
-        {
-            _output.Enqueue(line);
-            while (_output.Count > OutputLimit)
-            {
-                _output.Dequeue();
-            }
-        }
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 }

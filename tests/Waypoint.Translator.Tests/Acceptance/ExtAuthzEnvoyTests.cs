@@ -1,13 +1,12 @@
 using System.Collections.Concurrent;
 using System.Net;
-using System.Net.Sockets;
 using System.Text.Json;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 using Waypoint.TestKit.Http;
-using Waypoint.Xds;
+using static Waypoint.Translator.Tests.Acceptance.ExtAuthzScenario;
 
 namespace Waypoint.Translator.Tests.Acceptance;
 
@@ -17,48 +16,6 @@ namespace Waypoint.Translator.Tests.Acceptance;
 /// </summary>
 public sealed class ExtAuthzEnvoyTests
 {
-    private const string Client = "spiffe://cluster.local/ns/app/sa/client";
-
-    private static string MeshConfig(string providers) => $$"""
-        apiVersion: v1
-        kind: ConfigMap
-        metadata: {name: istio, namespace: istio-system}
-        data:
-          mesh: |
-            extensionProviders:
-        {{string.Join('\n', providers.Split('\n').Select(l => "        " + l))}}
-        ---
-
-        """;
-
-    private static string Custom(string name, string provider, string path) => $$$"""
-        apiVersion: security.istio.io/v1
-        kind: AuthorizationPolicy
-        metadata: {name: {{{name}}}, namespace: app, generation: 1}
-        spec:
-          targetRefs: [{kind: Service, group: "", name: echo}]
-          action: CUSTOM
-          provider: {name: {{{provider}}}}
-          rules:
-          - to: [{operation: {paths: ["{{{path}}}"]}}]
-        ---
-
-        """;
-
-    private static async Task<HttpResponseMessage> SendAsync(WaypointEnvoyHarness harness, HboneTarget target, string path, string? verdict = null)
-    {
-        using var client = harness.CreateHttpClient(target);
-        using var request = new HttpRequestMessage(HttpMethod.Get, path);
-        if (verdict is not null)
-        {
-            request.Headers.Add("x-ext-authz", verdict);
-        }
-
-        var response = await client.SendAsync(request);
-        await response.Content.LoadIntoBufferAsync();
-        return response;
-    }
-
     [Fact]
     public async Task Selected_Requests_Are_Allowed_Or_Denied_By_The_Server_With_Its_Status_And_Headers_And_Others_Skip_The_Check()
     {
@@ -75,20 +32,18 @@ public sealed class ExtAuthzEnvoyTests
                 headersToUpstreamOnAllow: ["x-user"]
                 headersToDownstreamOnDeny: ["x-ext-authz-check-result"]
             """);
-        var target = new HboneTarget(WaypointEnvoyHarness.EchoAuthority, Client);
-        var (harness, translation) = await WaypointEnvoyHarness.StartAsync(
-            WaypointEnvoyHarness.Mesh(echo.EndPoint, mesh + Custom("echo-ext-authz", "authz-http", "/admin*")), XdsProtocol.StateOfTheWorld, target);
+        var (harness, translation) = await StartAsync(echo, mesh + Custom("echo-ext-authz", "authz-http", "/admin*"));
         await using var _ = harness;
         var condition = Assert.Single(Assert.Single(Assert.Single(translation.AuthorizationPolicies).Ancestors).Conditions);
         Assert.Equal(("WaypointAccepted", "True"), (condition.Type, condition.Status));
 
-        using (var skipped = await SendAsync(harness, target, "/public", verdict: "deny"))
+        using (var skipped = await SendAsync(harness, "/public", verdict: "deny"))
         {
             Assert.Equal(HttpStatusCode.OK, skipped.StatusCode); // not selected by the CUSTOM rules: never checked
             Assert.Empty(authz.Checks);
         }
 
-        using (var allowed = await SendAsync(harness, target, "/admin/users?page=2", verdict: "allow"))
+        using (var allowed = await SendAsync(harness, "/admin/users?page=2", verdict: "allow"))
         {
             Assert.Equal(HttpStatusCode.OK, allowed.StatusCode);
             var seen = JsonSerializer.Deserialize<EchoResponse>(await allowed.Content.ReadAsStringAsync(), EchoResponse.JsonOptions)!;
@@ -99,7 +54,7 @@ public sealed class ExtAuthzEnvoyTests
             Assert.Equal("app-waypoint", check.Headers["x-waypoint"]); // includeAdditionalHeadersInCheck
         }
 
-        using (var denied = await SendAsync(harness, target, "/admin/users", verdict: "deny"))
+        using (var denied = await SendAsync(harness, "/admin/users", verdict: "deny"))
         {
             Assert.Equal(HttpStatusCode.Unauthorized, denied.StatusCode); // the server's own status
             Assert.Equal("denied", Assert.Single(denied.Headers.GetValues("x-ext-authz-check-result"))); // headersToDownstreamOnDeny
@@ -122,27 +77,26 @@ public sealed class ExtAuthzEnvoyTests
               envoyExtAuthzHttp: {service: "127.0.0.1", port: {{down}}, timeout: 2s, failOpen: true}
             """);
         var policies = Custom("closed", "closed", "/closed*") + Custom("closed-503", "closed-503", "/unavailable*") + Custom("open", "open", "/open*");
-        var target = new HboneTarget(WaypointEnvoyHarness.EchoAuthority, Client);
-        var (harness, translation) = await WaypointEnvoyHarness.StartAsync(WaypointEnvoyHarness.Mesh(echo.EndPoint, mesh + policies), XdsProtocol.StateOfTheWorld, target);
+        var (harness, translation) = await StartAsync(echo, mesh + policies);
         await using var _ = harness;
         Assert.All(translation.AuthorizationPolicies, p => Assert.Equal("True", p.Ancestors.Single().Conditions.Single().Status));
 
-        using (var closed = await SendAsync(harness, target, "/closed"))
+        using (var closed = await SendAsync(harness, "/closed"))
         {
             Assert.Equal(HttpStatusCode.Forbidden, closed.StatusCode); // Istio's default statusOnError
         }
 
-        using (var unavailable = await SendAsync(harness, target, "/unavailable"))
+        using (var unavailable = await SendAsync(harness, "/unavailable"))
         {
             Assert.Equal(HttpStatusCode.ServiceUnavailable, unavailable.StatusCode);
         }
 
-        using (var open = await SendAsync(harness, target, "/open"))
+        using (var open = await SendAsync(harness, "/open"))
         {
             Assert.Equal(HttpStatusCode.OK, open.StatusCode);
         }
 
-        using (var other = await SendAsync(harness, target, "/public"))
+        using (var other = await SendAsync(harness, "/public"))
         {
             Assert.Equal(HttpStatusCode.OK, other.StatusCode);
         }
@@ -154,7 +108,7 @@ public sealed class ExtAuthzEnvoyTests
         Assert.Contains("provider 'nowhere' is not in the extensionProviders of ConfigMap istio-system/istio", condition.Message, StringComparison.Ordinal);
         await Eventually(async () =>
         {
-            using var response = await SendAsync(harness, target, "/public");
+            using var response = await SendAsync(harness, "/public");
             return response.StatusCode == HttpStatusCode.Forbidden;
         });
     }
@@ -169,14 +123,6 @@ public sealed class ExtAuthzEnvoyTests
         }
     }
 
-    private static int ClosedPort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
-        return port;
-    }
 
     /// <summary>
     /// An ext_authz HTTP server (Envoy's HTTP protocol: the check is the request's method, path and allowed headers; a

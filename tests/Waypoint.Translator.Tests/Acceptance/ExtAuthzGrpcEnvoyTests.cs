@@ -1,9 +1,8 @@
 using System.Net;
-using System.Net.Sockets;
 using System.Text.Json;
 using Waypoint.TestKit.Authorization;
 using Waypoint.TestKit.Http;
-using Waypoint.Xds;
+using static Waypoint.Translator.Tests.Acceptance.ExtAuthzScenario;
 
 namespace Waypoint.Translator.Tests.Acceptance;
 
@@ -15,48 +14,6 @@ namespace Waypoint.Translator.Tests.Acceptance;
 /// </summary>
 public sealed class ExtAuthzGrpcEnvoyTests
 {
-    private const string Client = "spiffe://cluster.local/ns/app/sa/client";
-
-    private static string MeshConfig(string providers) => $$"""
-        apiVersion: v1
-        kind: ConfigMap
-        metadata: {name: istio, namespace: istio-system}
-        data:
-          mesh: |
-            extensionProviders:
-        {{string.Join('\n', providers.Split('\n').Select(l => "        " + l))}}
-        ---
-
-        """;
-
-    private static string Custom(string name, string provider, string path) => $$$"""
-        apiVersion: security.istio.io/v1
-        kind: AuthorizationPolicy
-        metadata: {name: {{{name}}}, namespace: app, generation: 1}
-        spec:
-          targetRefs: [{kind: Service, group: "", name: echo}]
-          action: CUSTOM
-          provider: {name: {{{provider}}}}
-          rules:
-          - to: [{operation: {paths: ["{{{path}}}"]}}]
-        ---
-
-        """;
-
-    private static async Task<HttpResponseMessage> SendAsync(WaypointEnvoyHarness harness, HboneTarget target, string path, string? verdict = null)
-    {
-        using var client = harness.CreateHttpClient(target);
-        using var request = new HttpRequestMessage(HttpMethod.Get, path);
-        if (verdict is not null)
-        {
-            request.Headers.Add("x-ext-authz", verdict);
-        }
-
-        var response = await client.SendAsync(request);
-        await response.Content.LoadIntoBufferAsync();
-        return response;
-    }
-
     [Fact]
     public async Task Selected_Requests_Get_The_Grpc_Servers_Verdict_With_Its_Headers_Status_And_Body_And_Others_Are_Not_Checked()
     {
@@ -66,20 +23,18 @@ public sealed class ExtAuthzGrpcEnvoyTests
             - name: authz-grpc
               envoyExtAuthzGrpc: {service: "{{authz.EndPoint.Address}}", port: {{authz.EndPoint.Port}}, timeout: 2s}
             """);
-        var target = new HboneTarget(WaypointEnvoyHarness.EchoAuthority, Client);
-        var (harness, translation) = await WaypointEnvoyHarness.StartAsync(
-            WaypointEnvoyHarness.Mesh(echo.EndPoint, mesh + Custom("echo-ext-authz", "authz-grpc", "/admin*")), XdsProtocol.StateOfTheWorld, target);
+        var (harness, translation) = await StartAsync(echo, mesh + Custom("echo-ext-authz", "authz-grpc", "/admin*"));
         await using var _ = harness;
         var condition = Assert.Single(Assert.Single(Assert.Single(translation.AuthorizationPolicies).Ancestors).Conditions);
         Assert.Equal(("WaypointAccepted", "True"), (condition.Type, condition.Status));
 
-        using (var skipped = await SendAsync(harness, target, "/public", verdict: "deny"))
+        using (var skipped = await SendAsync(harness, "/public", verdict: "deny"))
         {
             Assert.Equal(HttpStatusCode.OK, skipped.StatusCode); // not selected by the CUSTOM rules: never checked
             Assert.Empty(authz.Checks);
         }
 
-        using (var allowed = await SendAsync(harness, target, "/admin/users?page=2", verdict: "allow"))
+        using (var allowed = await SendAsync(harness, "/admin/users?page=2", verdict: "allow"))
         {
             Assert.Equal(HttpStatusCode.OK, allowed.StatusCode);
             var seen = JsonSerializer.Deserialize<EchoResponse>(await allowed.Content.ReadAsStringAsync(), EchoResponse.JsonOptions)!;
@@ -90,7 +45,7 @@ public sealed class ExtAuthzGrpcEnvoyTests
             Assert.Equal("allow", check.Headers["x-ext-authz"]); // the gRPC check carries the request's headers
         }
 
-        using (var denied = await SendAsync(harness, target, "/admin/users", verdict: "deny"))
+        using (var denied = await SendAsync(harness, "/admin/users", verdict: "deny"))
         {
             Assert.Equal(HttpStatusCode.Unauthorized, denied.StatusCode); // DeniedHttpResponse.status
             Assert.Equal("denied", Assert.Single(denied.Headers.GetValues("x-ext-authz-check-result")));
@@ -119,28 +74,27 @@ public sealed class ExtAuthzGrpcEnvoyTests
             """);
         var policies = Custom("closed", "closed", "/closed*") + Custom("closed-503", "closed-503", "/unavailable*")
             + Custom("open", "open", "/open*") + Custom("slow", "slow", "/slow*");
-        var target = new HboneTarget(WaypointEnvoyHarness.EchoAuthority, Client);
-        var (harness, translation) = await WaypointEnvoyHarness.StartAsync(WaypointEnvoyHarness.Mesh(echo.EndPoint, mesh + policies), XdsProtocol.StateOfTheWorld, target);
+        var (harness, translation) = await StartAsync(echo, mesh + policies);
         await using var _ = harness;
         Assert.All(translation.AuthorizationPolicies, p => Assert.Equal("True", p.Ancestors.Single().Conditions.Single().Status));
 
-        using (var closed = await SendAsync(harness, target, "/closed", verdict: "allow"))
+        using (var closed = await SendAsync(harness, "/closed", verdict: "allow"))
         {
             Assert.Equal(HttpStatusCode.Forbidden, closed.StatusCode); // Istio's default statusOnError
         }
 
-        using (var unavailable = await SendAsync(harness, target, "/unavailable", verdict: "allow"))
+        using (var unavailable = await SendAsync(harness, "/unavailable", verdict: "allow"))
         {
             Assert.Equal(HttpStatusCode.ServiceUnavailable, unavailable.StatusCode);
         }
 
-        using (var open = await SendAsync(harness, target, "/open"))
+        using (var open = await SendAsync(harness, "/open"))
         {
             Assert.Equal(HttpStatusCode.OK, open.StatusCode);
         }
 
         // The server holds the check past the provider's timeout: Envoy gives up, cancels the call and fails closed.
-        using (var timedOut = await SendAsync(harness, target, "/slow", verdict: "hang"))
+        using (var timedOut = await SendAsync(harness, "/slow", verdict: "hang"))
         {
             Assert.Equal(HttpStatusCode.Forbidden, timedOut.StatusCode);
             Assert.Equal("/slow", Assert.Single(slow.Checks).Path);
@@ -160,12 +114,4 @@ public sealed class ExtAuthzGrpcEnvoyTests
         }
     }
 
-    private static int ClosedPort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
-        return port;
-    }
 }
