@@ -114,22 +114,10 @@ internal static partial class AuthorizationPolicyCompiler
         {
             http.Clear();
             tcp.Clear();
-            var all = new Policy { Principals = { s_anyPrincipal }, Permissions = { s_anyPermission } };
-            http[$"ns[{ns}]-policy[{name}]-deny-all"] = all;
-            tcp[$"ns[{ns}]-policy[{name}]-deny-all"] = all;
+            AddDenyAll(http, tcp, ns, name);
         }
 
-        return new CompiledAuthorizationPolicy(
-            ns,
-            name,
-            policy.Metadata?.Generation,
-            denyAll ? AuthorizationAction.Deny : action,
-            targets,
-            spec.Selector is not null,
-            http,
-            tcp,
-            problems,
-            denyAll)
+        return Compiled(policy, action, targets, http, tcp, problems, denyAll) with
         {
             ExtAuthz = denyAll ? null : extAuthz,
         };
@@ -145,25 +133,42 @@ internal static partial class AuthorizationPolicyCompiler
         var denyAll = action is AuthorizationAction.Deny or AuthorizationAction.Custom;
         if (denyAll)
         {
-            var all = new Policy { Principals = { s_anyPrincipal }, Permissions = { s_anyPermission } };
-            http[$"ns[{ns}]-policy[{name}]-deny-all"] = all;
-            tcp[$"ns[{ns}]-policy[{name}]-deny-all"] = all;
+            AddDenyAll(http, tcp, ns, name);
         }
 
-        return new CompiledAuthorizationPolicy(
-            ns,
-            name,
+        return Compiled(policy, action, targets, http, tcp, [rejection], denyAll) with
+        {
+            EnvoyRejected = true,
+        };
+    }
+
+    /// <summary>The compiled policy; one that denies all is compiled as a DENY whatever its action.</summary>
+    private static CompiledAuthorizationPolicy Compiled(
+        V1AuthorizationPolicy policy,
+        AuthorizationAction action,
+        IReadOnlyList<IstioPolicyTargetReference> targets,
+        SortedDictionary<string, Policy> http,
+        SortedDictionary<string, Policy> tcp,
+        IReadOnlyList<string> problems,
+        bool denyAll) =>
+        new(
+            policy.Metadata?.NamespaceProperty ?? "default",
+            policy.Metadata?.Name ?? "",
             policy.Metadata?.Generation,
             denyAll ? AuthorizationAction.Deny : action,
             targets,
             policy.Spec?.Selector is not null,
             http,
             tcp,
-            [rejection],
-            denyAll)
-        {
-            EnvoyRejected = true,
-        };
+            problems,
+            denyAll);
+
+    /// <summary>One policy matching every request and connection, under the same id in the HTTP and the TCP RBAC filter.</summary>
+    private static void AddDenyAll(SortedDictionary<string, Policy> http, SortedDictionary<string, Policy> tcp, string ns, string name)
+    {
+        var all = new Policy { Principals = { s_anyPrincipal }, Permissions = { s_anyPermission } };
+        http[$"ns[{ns}]-policy[{name}]-deny-all"] = all;
+        tcp[$"ns[{ns}]-policy[{name}]-deny-all"] = all;
     }
 
     private static AuthorizationAction ParseAction(string? action, List<string> problems)

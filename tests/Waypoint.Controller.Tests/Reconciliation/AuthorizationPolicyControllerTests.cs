@@ -22,9 +22,7 @@ public sealed class AuthorizationPolicyControllerTests(ITestOutputHelper output)
 
     public async Task InitializeAsync()
     {
-        _h = await ControllerHarness.StartAsync(output, FakeResourceType.Defaults.Append(FakeResourceType.AuthorizationPolicies).Append(FakeResourceType.RequestAuthentications));
-        _h.Create(FakeResourceType.Namespaces, Objects.Namespace("apps", """{"istio.io/use-waypoint":"waypoint"}"""));
-        _h.Create(FakeResourceType.GatewayClasses, Objects.GatewayClass());
+        _h = await WaypointNamespace.StartAsync(output, WaypointNamespace.WithSecurityTypes);
     }
 
     public async Task DisposeAsync() => await _h.DisposeAsync();

@@ -23,9 +23,7 @@ public sealed class ClusterSemanticsTests(ITestOutputHelper output) : IAsyncLife
 
     public async Task InitializeAsync()
     {
-        _h = await ControllerHarness.StartAsync(output);
-        _h.Create(FakeResourceType.Namespaces, Objects.Namespace("apps", """{"istio.io/use-waypoint":"waypoint"}"""));
-        _h.Create(FakeResourceType.GatewayClasses, Objects.GatewayClass());
+        _h = await WaypointNamespace.StartAsync(output);
     }
 
     public async Task DisposeAsync() => await _h.DisposeAsync();
