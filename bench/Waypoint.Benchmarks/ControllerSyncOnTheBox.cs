@@ -143,9 +143,8 @@ internal static class ControllerSyncOnTheBox
         while (fresh is null && limit.Elapsed < TimeSpan.FromMinutes(2))
         {
             fresh = Directory.EnumerateDirectories("/proc")
-                .Select(d => int.TryParse(Path.GetFileName(d), out var pid) ? pid : 0)
-                .Where(pid => pid > 0 && pid != istiod)
-                .FirstOrDefault(pid => ReadCommandLine(pid).Contains("pilot-discovery", StringComparison.Ordinal) && InThisNetworkNamespace(pid)) is var found and > 0 ? found : null;
+                .Select(d => int.TryParse(Path.GetFileName(d), out var pid) ? pid : (int?)null)
+                .FirstOrDefault(pid => pid is { } p && p != istiod && ReadCommandLine(p).Contains("pilot-discovery", StringComparison.Ordinal) && InThisNetworkNamespace(p));
             await Task.Delay(20);
         }
 

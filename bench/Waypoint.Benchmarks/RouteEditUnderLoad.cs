@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
+using System.Runtime.CompilerServices;
 using System.Text.Json.Nodes;
 using Waypoint.Box;
 using Waypoint.Box.Network;
@@ -69,7 +70,7 @@ internal static class RouteEditUnderLoad
             var client = await WaitAsync(() => LocalBoxState.TryRead(state)?.FindPod(LocalClientPod.Key), "the client pod in the state file");
             var waypointPod = await WaitAsync(() => LocalBoxState.TryRead(state)?.Pods.FirstOrDefault(p => p.Namespace == "demo" && p.Name.StartsWith("waypoint-", StringComparison.Ordinal)), "the waypoint pod in the state file");
             var echo = await WaitAsync(() => LocalBoxState.TryRead(state)?.ResolveService("echo.demo.svc.cluster.local"), "the echo Service in the state file");
-            using var clientNetwork = new BoxNetworkNamespace($"/proc/{connection.State.BoxProcessId}/root{client.NetworkNamespacePath}");
+            using var clientNetwork = new BoxNetworkNamespace(connection.State.OutsidePath(client.NetworkNamespacePath));
             var target = new IPEndPoint(IPAddress.Parse(echo.ClusterIp!), 80);
             using var admin = new HttpClient(connection.Network.CreateHandler()) { Timeout = TimeSpan.FromSeconds(10) };
             var stats = new Uri($"http://{waypointPod.Address}:15090/stats/prometheus");
@@ -203,12 +204,18 @@ internal static class RouteEditUnderLoad
     }
 
     /// <summary>Keep-alive HTTP/1.1 clients whose connections open in the client pod's network namespace; counts every connection opened.</summary>
-    private sealed class LoadGenerator(BoxNetworkNamespace network, IPEndPoint target, int workers)
+    private sealed class LoadGenerator
     {
-        private readonly HttpClient[] _clients = [.. Enumerable.Range(0, workers).Select(_ => Create(network, target))];
-        private static int s_connections;
+        // Connections the clients opened, counted by their connect callback.
+        private readonly StrongBox<int> _connections = new();
+        private readonly HttpClient[] _clients;
 
-        private static HttpClient Create(BoxNetworkNamespace network, IPEndPoint target) =>
+        public LoadGenerator(BoxNetworkNamespace network, IPEndPoint target, int workers)
+        {
+            _clients = [.. Enumerable.Range(0, workers).Select(_ => Create(network, target, _connections))];
+        }
+
+        private static HttpClient Create(BoxNetworkNamespace network, IPEndPoint target, StrongBox<int> connections) =>
             new(new SocketsHttpHandler
             {
                 UseProxy = false,
@@ -217,7 +224,7 @@ internal static class RouteEditUnderLoad
                 PooledConnectionLifetime = Timeout.InfiniteTimeSpan,
                 ConnectCallback = async (_, cancellationToken) =>
                 {
-                    Interlocked.Increment(ref s_connections);
+                    Interlocked.Increment(ref connections.Value);
                     var socket = await network.ConnectAsync(target, cancellationToken);
                     return new NetworkStream(socket, ownsSocket: true);
                 },
@@ -243,7 +250,7 @@ internal static class RouteEditUnderLoad
 
         public async Task<PhaseResult> RunAsync(TimeSpan duration, RouteEditor? edits)
         {
-            var connectionsBefore = Volatile.Read(ref s_connections);
+            var connectionsBefore = Volatile.Read(ref _connections.Value);
             var latencies = new List<double>();
             var propagation = new List<double>();
             var seenGenerations = new HashSet<int>();
@@ -283,7 +290,7 @@ internal static class RouteEditUnderLoad
                 }
             })));
             await editing;
-            return new PhaseResult(requests, failures, Volatile.Read(ref s_connections) - connectionsBefore, latencies, propagation, firstFailure);
+            return new PhaseResult(requests, failures, Volatile.Read(ref _connections.Value) - connectionsBefore, latencies, propagation, firstFailure);
         }
 
         /// <summary>One GET; the route generation the response carries, if any.</summary>

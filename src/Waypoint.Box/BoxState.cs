@@ -30,6 +30,12 @@ public sealed record BoxState
     /// <summary>The process hosting the box (inside the namespaces).</summary>
     public required int BoxProcessId { get; init; }
 
+    /// <summary>
+    /// A path of the box's private mount namespace (a pod's network namespace file, a kubelet volume) as a process
+    /// outside the box reaches it: through the box process's root.
+    /// </summary>
+    public string OutsidePath(string pathInBox) => string.Create(System.Globalization.CultureInfo.InvariantCulture, $"/proc/{BoxProcessId}/root{pathInBox}");
+
     /// <summary>Root, or UserNamespace (then joining the namespace from outside needs the user namespace too).</summary>
     public required string NamespaceMode { get; init; }
 

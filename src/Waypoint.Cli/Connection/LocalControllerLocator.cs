@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Runtime.Versioning;
 using Waypoint.Box;
 using Waypoint.Box.Network;
@@ -43,7 +42,7 @@ public sealed class LocalControllerLocator(string stateFile, string controllerNa
         var replicas = new List<ControllerReplica>();
         foreach (var pod in pods)
         {
-            var path = string.Create(CultureInfo.InvariantCulture, $"/proc/{box.BoxProcessId}/root{pod.NetworkNamespacePath}");
+            var path = box.OutsidePath(pod.NetworkNamespacePath);
             BoxNetworkNamespace network;
             try
             {

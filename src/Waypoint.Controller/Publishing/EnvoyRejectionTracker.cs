@@ -230,27 +230,19 @@ internal sealed class EnvoyRejectionTracker
     private static Dictionary<SourceKey, long?> Generations(ClusterSnapshot snapshot)
     {
         var generations = new Dictionary<SourceKey, long?>(snapshot.HttpRoutes.Count + snapshot.TrafficPolicies.Count + snapshot.AuthorizationPolicies.Count + snapshot.RequestAuthentications.Count);
-        foreach (var route in snapshot.HttpRoutes)
-        {
-            generations[new SourceKey("HTTPRoute", route.Metadata.NamespaceProperty ?? "default", route.Metadata.Name)] = route.Metadata.Generation;
-        }
-
-        foreach (var policy in snapshot.TrafficPolicies)
-        {
-            generations[new SourceKey("TrafficPolicy", policy.Metadata.NamespaceProperty ?? "default", policy.Metadata.Name)] = policy.Metadata.Generation;
-        }
-
-        foreach (var policy in snapshot.AuthorizationPolicies)
-        {
-            generations[new SourceKey("AuthorizationPolicy", policy.Metadata.NamespaceProperty ?? "default", policy.Metadata.Name)] = policy.Metadata.Generation;
-        }
-
-        foreach (var authentication in snapshot.RequestAuthentications)
-        {
-            generations[new SourceKey("RequestAuthentication", authentication.Metadata.NamespaceProperty ?? "default", authentication.Metadata.Name)] = authentication.Metadata.Generation;
-        }
-
+        Add("HTTPRoute", snapshot.HttpRoutes);
+        Add("TrafficPolicy", snapshot.TrafficPolicies);
+        Add("AuthorizationPolicy", snapshot.AuthorizationPolicies);
+        Add("RequestAuthentication", snapshot.RequestAuthentications);
         return generations;
+
+        void Add(string kind, IEnumerable<k8s.IKubernetesObject<k8s.Models.V1ObjectMeta>> objects)
+        {
+            foreach (var item in objects)
+            {
+                generations[new SourceKey(kind, item.Metadata.NamespaceProperty ?? "default", item.Metadata.Name)] = item.Metadata.Generation;
+            }
+        }
     }
 
     private readonly record struct SourceKey(string Kind, string Namespace, string Name)

@@ -45,7 +45,7 @@ public sealed class ProductBoxFixture : SharedBoxFixture
     public string ReadProjectedToken(V1Pod pod)
     {
         var node = Connection.State.Node ?? throw new InvalidOperationException("The box runs no node.");
-        var projected = $"/proc/{Connection.State.BoxProcessId}/root{Path.Combine(node.RootDirectory, "kubelet", "pods", pod.Metadata.Uid, "volumes", "kubernetes.io~projected")}";
+        var projected = Connection.State.OutsidePath(Path.Combine(node.RootDirectory, "kubelet", "pods", pod.Metadata.Uid, "volumes", "kubernetes.io~projected"));
         var volume = Directory.GetDirectories(projected, "kube-api-access-*").Single();
         return File.ReadAllText(Path.Combine(volume, "token")).Trim();
     }

@@ -90,7 +90,7 @@ public sealed class MeshBoxFixture : IAsyncLifetime
         await EventuallyAsync(async () => await NotReadyPodsAsync() is { Count: 0 }, async () => $"pods not Ready: {string.Join(", ", await NotReadyPodsAsync())}", s_startLimit);
         await EventuallyAsync(() => Task.FromResult(ReadState().Pods.Count >= MeshFiles.PodCount + 1), () => Task.FromResult("the state file never listed every pod"), s_limit);
         var client = ReadState().FindPod(LocalClientPod.Key)!;
-        _clientNetwork = new BoxNetworkNamespace($"/proc/{Connection.State.BoxProcessId}/root{client.NetworkNamespacePath}");
+        _clientNetwork = new BoxNetworkNamespace(Connection.State.OutsidePath(client.NetworkNamespacePath));
 
         // Each namespace's waypoint serves its routes and policies (the last file's effect is visible) before any test
         // runs. Every probe on a new connection: ztunnel picks the path (waypoint or not) when a connection opens, so a

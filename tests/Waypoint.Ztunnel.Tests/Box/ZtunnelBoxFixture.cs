@@ -67,7 +67,7 @@ public sealed class ZtunnelBoxFixture : SharedBoxFixture
 
     /// <summary>The pod's network namespace, reached through the box process's mount namespace (the node's bind mount lives there).</summary>
     public BoxNetworkNamespace PodNetwork(ZtunnelStatus status, string pod) =>
-        new($"/proc/{Connection.State.BoxProcessId}/root{status.Pods.Single(p => p.Name == pod).NetworkNamespace}");
+        new(Connection.State.OutsidePath(status.Pods.Single(p => p.Name == pod).NetworkNamespace));
 
     public async Task<string> MeshRootAsync()
     {
