@@ -58,6 +58,12 @@ internal sealed record InformerOptions
     /// </summary>
     public bool Optional { get; init; }
 
+    /// <summary>
+    /// Objects per LIST page (client-go's pager uses 500): the first list of 10,000 Services then never holds one
+    /// response of all of them in memory. 0 lists in one response.
+    /// </summary>
+    public int ListPageSize { get; init; } = 500;
+
     /// <summary>How often to look again for a resource the API server does not serve (CRD not installed).</summary>
     public TimeSpan NotServedRetry { get; init; } = TimeSpan.FromSeconds(30);
 }
@@ -183,34 +189,66 @@ internal sealed class ResourceInformer<T> : IResourceInformer
 
     private async Task ListAsync(CancellationToken cancellationToken)
     {
-        var path = Kind.CollectionPath(_options.Namespace) + Query(("labelSelector", _options.LabelSelector), ("fieldSelector", _options.FieldSelector));
-        using var response = await _client.SendAsync(HttpMethod.Get, path, null, null, cancellationToken).ConfigureAwait(false);
-        await using var stream = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
-        using var document = await JsonDocument.ParseAsync(stream, cancellationToken: cancellationToken).ConfigureAwait(false);
-        _options.Listed?.Invoke(Kind);
-        var root = document.RootElement;
         var items = new List<T>();
-        if (root.TryGetProperty("items", out var array) && array.ValueKind == JsonValueKind.Array)
+        string? listVersion;
+        try
         {
-            foreach (var element in array.EnumerateArray())
-            {
-                if (TryDeserialize(element, out var item))
-                {
-                    items.Add(item);
-                }
-            }
+            listVersion = await ListPagesAsync(items, _options.ListPageSize, cancellationToken).ConfigureAwait(false);
+        }
+        catch (KubernetesApiException ex) when (ex.IsGone && items.Count > 0)
+        {
+            // The continue token expired between pages (the list outlived etcd's compaction): as client-go's pager does,
+            // list again in one response rather than page forever behind the compactor.
+            items.Clear();
+            listVersion = await ListPagesAsync(items, pageSize: 0, cancellationToken).ConfigureAwait(false);
         }
 
+        _options.Listed?.Invoke(Kind);
         if (!_isServed)
         {
             ControllerLog.ResourceServed(_logger, Kind.ToString());
         }
 
         _isServed = true;
-        ResourceVersion = root.TryGetProperty("metadata", out var metadata) && metadata.TryGetProperty("resourceVersion", out var rv) ? rv.GetString() : null;
+        ResourceVersion = listVersion;
         ReplaceCache(items);
         ControllerLog.Listed(_logger, Kind.ToString(), items.Count, ResourceVersion);
         _synced.TrySetResult();
+    }
+
+    /// <summary>Reads every page of the LIST into <paramref name="items"/>; returns the list's resourceVersion (the last page's).</summary>
+    private async Task<string?> ListPagesAsync(List<T> items, int pageSize, CancellationToken cancellationToken)
+    {
+        string? continueToken = null;
+        while (true)
+        {
+            var path = Kind.CollectionPath(_options.Namespace) + Query(
+                ("labelSelector", _options.LabelSelector),
+                ("fieldSelector", _options.FieldSelector),
+                ("limit", pageSize > 0 ? pageSize.ToString(CultureInfo.InvariantCulture) : null),
+                ("continue", continueToken));
+            using var response = await _client.SendAsync(HttpMethod.Get, path, null, null, cancellationToken).ConfigureAwait(false);
+            await using var stream = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
+            using var document = await JsonDocument.ParseAsync(stream, cancellationToken: cancellationToken).ConfigureAwait(false);
+            var root = document.RootElement;
+            if (root.TryGetProperty("items", out var array) && array.ValueKind == JsonValueKind.Array)
+            {
+                foreach (var element in array.EnumerateArray())
+                {
+                    if (TryDeserialize(element, out var item))
+                    {
+                        items.Add(item);
+                    }
+                }
+            }
+
+            var metadata = root.TryGetProperty("metadata", out var m) && m.ValueKind == JsonValueKind.Object ? m : default;
+            continueToken = metadata.ValueKind == JsonValueKind.Object && metadata.TryGetProperty("continue", out var c) && c.ValueKind == JsonValueKind.String ? c.GetString() : null;
+            if (string.IsNullOrEmpty(continueToken))
+            {
+                return metadata.ValueKind == JsonValueKind.Object && metadata.TryGetProperty("resourceVersion", out var rv) && rv.ValueKind == JsonValueKind.String ? rv.GetString() : null;
+            }
+        }
     }
 
     private async Task<WatchOutcome> WatchAsync(CancellationToken cancellationToken)
@@ -326,6 +364,9 @@ internal sealed class ResourceInformer<T> : IResourceInformer
             item = _deserialize(element);
             if (item?.Metadata?.Name is { Length: > 0 })
             {
+                // managedFields are often the largest part of an object and nothing in the controller reads them; a status
+                // PUT without them keeps the live object's (the API server copies them when the request has none).
+                item.Metadata.ManagedFields = null;
                 return true;
             }
 
