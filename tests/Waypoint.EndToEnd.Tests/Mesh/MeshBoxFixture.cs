@@ -166,6 +166,28 @@ public sealed class MeshBoxFixture : IAsyncLifetime
         return new HttpClient(handler) { Timeout = timeout };
     }
 
+    /// <summary>
+    /// An HTTP client whose every connection is opened in the network namespace of the pod <paramref name="ns"/>/<paramref name="pod"/>:
+    /// the node's ztunnel captures it as that pod's outbound, so the HBONE tunnel carries that pod's own identity.
+    /// </summary>
+    public HttpClient CreatePodHttpClient(string ns, string pod, TimeSpan timeout)
+    {
+        var source = ReadState().FindPod($"{ns}/{pod}") ?? throw new InvalidOperationException($"no pod {ns}/{pod} in {StateFile}");
+        var network = new BoxNetworkNamespace(Connection.State.OutsidePath(source.NetworkNamespacePath));
+        var handler = new SocketsHttpHandler
+        {
+            UseProxy = false,
+            AllowAutoRedirect = false,
+            ConnectCallback = async (context, cancellationToken) =>
+            {
+                var host = context.DnsEndPoint.Host;
+                var address = IPAddress.TryParse(host, out var ip) ? ip : ResolveService(host);
+                return new NetworkStream(await network.ConnectAsync(new IPEndPoint(address, context.DnsEndPoint.Port), cancellationToken), ownsSocket: true);
+            },
+        };
+        return new PodHttpClient(handler, network) { Timeout = timeout };
+    }
+
     /// <summary>A TCP connection from the client pod to a Service (by name, as <c>waypoint local curl</c> resolves it) or an IP.</summary>
     public async Task<Socket> ConnectFromClientAsync(string host, int port, CancellationToken cancellationToken)
     {
@@ -286,7 +308,7 @@ public sealed class MeshBoxFixture : IAsyncLifetime
     {
         var notReady = new List<string>();
         var seen = 0;
-        foreach (var ns in MeshFiles.Namespaces)
+        foreach (var ns in MeshFiles.Namespaces.Concat(MeshFiles.ClientNamespaces))
         {
             var list = await Admin.GetFromJsonAsync<JsonNode>(new Uri($"/api/v1/namespaces/{ns}/pods", UriKind.Relative));
             foreach (var pod in list?["items"]?.AsArray() ?? [])
@@ -343,4 +365,17 @@ public sealed class MeshBoxFixture : IAsyncLifetime
 #pragma warning disable SYSLIB1054 // a test helper; one call
     private static extern int Kill(int pid, int signal);
 #pragma warning restore SYSLIB1054
+}
+
+/// <summary>An HTTP client that owns the network namespace handle its connections are opened in.</summary>
+internal sealed class PodHttpClient(HttpMessageHandler handler, BoxNetworkNamespace network) : HttpClient(handler)
+{
+    protected override void Dispose(bool disposing)
+    {
+        base.Dispose(disposing);
+        if (disposing)
+        {
+            network.Dispose();
+        }
+    }
 }
