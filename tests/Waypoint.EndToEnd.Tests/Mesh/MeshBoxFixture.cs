@@ -151,20 +151,7 @@ public sealed class MeshBoxFixture : IAsyncLifetime
     public LocalBoxState ReadState() => LocalBoxState.TryRead(StateFile) ?? State;
 
     /// <summary>An HTTP client whose every connection is opened in the client pod's network namespace.</summary>
-    public HttpClient CreateClientPodHttpClient(TimeSpan timeout)
-    {
-        var handler = new SocketsHttpHandler
-        {
-            UseProxy = false,
-            AllowAutoRedirect = false,
-            ConnectCallback = async (context, cancellationToken) =>
-            {
-                var socket = await ConnectFromClientAsync(context.DnsEndPoint.Host, context.DnsEndPoint.Port, cancellationToken);
-                return new NetworkStream(socket, ownsSocket: true);
-            },
-        };
-        return new HttpClient(handler) { Timeout = timeout };
-    }
+    public HttpClient CreateClientPodHttpClient(TimeSpan timeout) => new(ConnectingHandler(_clientNetwork!)) { Timeout = timeout };
 
     /// <summary>
     /// An HTTP client whose every connection is opened in the network namespace of the pod <paramref name="ns"/>/<paramref name="pod"/>:
@@ -174,26 +161,25 @@ public sealed class MeshBoxFixture : IAsyncLifetime
     {
         var source = ReadState().FindPod($"{ns}/{pod}") ?? throw new InvalidOperationException($"no pod {ns}/{pod} in {StateFile}");
         var network = new BoxNetworkNamespace(Connection.State.OutsidePath(source.NetworkNamespacePath));
-        var handler = new SocketsHttpHandler
-        {
-            UseProxy = false,
-            AllowAutoRedirect = false,
-            ConnectCallback = async (context, cancellationToken) =>
-            {
-                var host = context.DnsEndPoint.Host;
-                var address = IPAddress.TryParse(host, out var ip) ? ip : ResolveService(host);
-                return new NetworkStream(await network.ConnectAsync(new IPEndPoint(address, context.DnsEndPoint.Port), cancellationToken), ownsSocket: true);
-            },
-        };
-        return new PodHttpClient(handler, network) { Timeout = timeout };
+        return new PodHttpClient(ConnectingHandler(network), network) { Timeout = timeout };
     }
+
+    /// <summary>A handler that opens each connection in <paramref name="network"/>, Service names resolved as <c>waypoint local curl</c> does.</summary>
+    private SocketsHttpHandler ConnectingHandler(BoxNetworkNamespace network) => new()
+    {
+        UseProxy = false,
+        AllowAutoRedirect = false,
+        ConnectCallback = async (context, cancellationToken) =>
+            new NetworkStream(await network.ConnectAsync(new IPEndPoint(Resolve(context.DnsEndPoint.Host), context.DnsEndPoint.Port), cancellationToken), ownsSocket: true),
+    };
 
     /// <summary>A TCP connection from the client pod to a Service (by name, as <c>waypoint local curl</c> resolves it) or an IP.</summary>
     public async Task<Socket> ConnectFromClientAsync(string host, int port, CancellationToken cancellationToken)
     {
-        var address = IPAddress.TryParse(host, out var ip) ? ip : ResolveService(host);
-        return await _clientNetwork!.ConnectAsync(new IPEndPoint(address, port), cancellationToken);
+        return await _clientNetwork!.ConnectAsync(new IPEndPoint(Resolve(host), port), cancellationToken);
     }
+
+    private IPAddress Resolve(string host) => IPAddress.TryParse(host, out var ip) ? ip : ResolveService(host);
 
     public LocalBoxService Service(string ns, string name) =>
         ReadState().Services.FirstOrDefault(s => s.Namespace == ns && s.Name == name) ?? throw new InvalidOperationException($"no Service {ns}/{name} in {StateFile}");
