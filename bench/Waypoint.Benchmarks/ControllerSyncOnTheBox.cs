@@ -250,6 +250,30 @@ internal static class ControllerSyncOnTheBox
         return (cds ?? TimeSpan.Zero, lds ?? TimeSpan.Zero, clusters, listeners);
     }
 
+    /// <summary>
+    /// With <c>WAYPOINT_BENCH_GCDUMP=DIR</c>, a <c>dotnet-gcdump</c> of the ready controller into DIR (what holds its heap;
+    /// read with <c>dotnet-gcdump report</c>). The tool must be on PATH (<c>dotnet tool install -g dotnet-gcdump</c>).
+    /// </summary>
+    private static async Task DumpHeapAsync(int pid)
+    {
+        if (Environment.GetEnvironmentVariable("WAYPOINT_BENCH_GCDUMP") is not { Length: > 0 } directory)
+        {
+            return;
+        }
+
+        Directory.CreateDirectory(directory);
+        var output = Path.Combine(directory, string.Create(CultureInfo.InvariantCulture, $"controller-{pid}.gcdump"));
+        var dump = new ProcessStartInfo("dotnet-gcdump") { UseShellExecute = false };
+        foreach (var argument in new[] { "collect", "-p", pid.ToString(CultureInfo.InvariantCulture), "-o", output })
+        {
+            dump.ArgumentList.Add(argument);
+        }
+
+        using var process = Process.Start(dump)!;
+        await process.WaitForExitAsync();
+        Console.WriteLine($"controller heap dump: {output} (exit {process.ExitCode})");
+    }
+
     /// <summary><c>waypoint controller --xds-insecure</c> as a process: start → /healthz/ready, then /debug/xds's waypoints and the RSS.</summary>
     private static async Task<(TimeSpan Ready, int Waypoints, double RssMegabytes)> OurControllerAsync(string kubeconfig)
     {
@@ -320,7 +344,9 @@ internal static class ControllerSyncOnTheBox
 
             using var debug = JsonDocument.Parse(await http.GetStringAsync(new Uri("http://127.0.0.1:25021/debug/xds")));
             var waypoints = CountNodeGroups(debug.RootElement);
-            return (ready.Value, waypoints, BenchProcess.RssMegabytes(controller.Id));
+            var rss = BenchProcess.RssMegabytes(controller.Id);
+            await DumpHeapAsync(controller.Id);
+            return (ready.Value, waypoints, rss);
         }
         finally
         {

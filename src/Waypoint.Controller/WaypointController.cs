@@ -503,21 +503,21 @@ internal sealed class WaypointController : BackgroundService
     private EventSubject WellKnownSubject(string kind, string ns, string name)
     {
         var key = new NamespacedName(ns, name);
-        IKubernetesObject<V1ObjectMeta>? cached = kind switch
+        var (cached, apiVersion) = kind switch
         {
-            "Gateway" => State.Gateways.TryGet(key, out var gateway) ? gateway : null,
-            "HTTPRoute" => State.HttpRoutes.TryGet(key, out var route) ? route : null,
-            "TrafficPolicy" => State.TrafficPolicies.TryGet(key, out var policy) ? policy : null,
-            "AuthorizationPolicy" => State.AuthorizationPolicies.TryGet(key, out var authorization) ? authorization : null,
-            _ => null,
+            "Gateway" => (Cached(State.Gateways), "gateway.networking.k8s.io/v1"),
+            "HTTPRoute" => (Cached(State.HttpRoutes), "gateway.networking.k8s.io/v1"),
+            "TrafficPolicy" => (Cached(State.TrafficPolicies), "gateway.kgateway.dev/v1alpha1"),
+            V1AuthorizationPolicy.KubeKind => (Cached(State.AuthorizationPolicies), $"{V1AuthorizationPolicy.KubeGroup}/{V1AuthorizationPolicy.KubeApiVersion}"),
+            V1RequestAuthentication.KubeKind => (Cached(State.RequestAuthentications), $"{V1RequestAuthentication.KubeGroup}/{V1RequestAuthentication.KubeApiVersion}"),
+            V1ServiceEntry.KubeKind => (Cached(State.ServiceEntries), $"{V1ServiceEntry.KubeGroup}/{V1ServiceEntry.KubeApiVersion}"),
+            "Service" => (Cached(State.Services), "v1"),
+            _ => (null, "v1"),
         };
-        var apiVersion = cached?.ApiVersion ?? kind switch
-        {
-            "TrafficPolicy" => "gateway.kgateway.dev/v1alpha1",
-            "AuthorizationPolicy" => "security.istio.io/v1",
-            _ => "gateway.networking.k8s.io/v1",
-        };
-        return new EventSubject(apiVersion, kind, ns, name, cached?.Metadata.Uid);
+        return new EventSubject(cached?.ApiVersion ?? apiVersion, kind, ns, name, cached?.Metadata.Uid);
+
+        IKubernetesObject<V1ObjectMeta>? Cached<T>(ResourceInformer<T> informer)
+            where T : class, IKubernetesObject<V1ObjectMeta> => informer.TryGet(key, out var item) ? item : null;
     }
 
     /// <summary>Warning <c>PolicyInvalid</c> for each ancestor condition that newly says the policy is invalid (Envoy's rejections have their own Event).</summary>
@@ -765,10 +765,8 @@ internal sealed class WaypointController : BackgroundService
                 try
                 {
                     await WriteStatusAsync(kind, withStatus(item, status), cancellationToken).ConfigureAwait(false);
-                    if (kind == ResourceKind.AuthorizationPolicies)
-                    {
-                        RecordInvalidPolicy(V1AuthorizationPolicy.KubeKind, item.Metadata.NamespaceProperty ?? "", item.Metadata.Name, current, merged.Ancestors);
-                    }
+                    var policyKind = kind == ResourceKind.AuthorizationPolicies ? V1AuthorizationPolicy.KubeKind : V1RequestAuthentication.KubeKind;
+                    RecordInvalidPolicy(policyKind, item.Metadata.NamespaceProperty ?? "", item.Metadata.Name, current, merged.Ancestors);
                 }
                 catch (KubernetesApiException ex)
                 {

@@ -1,3 +1,6 @@
+using System.Net.Http;
+using System.Net.Security;
+using System.Security.Cryptography.X509Certificates;
 using System.Text.Json.Nodes;
 using Grpc.Net.Client;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -6,10 +9,12 @@ using Waypoint.Controller.Client;
 using Waypoint.Controller.Events;
 using Waypoint.Controller.Publishing;
 using Waypoint.Controller.Tests.Infrastructure;
+using Waypoint.TestKit.Ca;
 using Waypoint.TestKit.Kubernetes;
 using Waypoint.TestKit.Xds;
 using Waypoint.Translator;
 using Waypoint.Xds;
+using Waypoint.Xds.Security;
 using Xunit.Abstractions;
 
 namespace Waypoint.Controller.Tests.Diagnostics;
@@ -93,6 +98,104 @@ public sealed class ControllerEventsTests(ITestOutputHelper output) : IAsyncLife
         Assert.Equal("AuthorizationPolicy", invalid["involvedObject"]!["kind"]!.GetValue<string>());
         Assert.Equal("security.istio.io/v1", invalid["involvedObject"]!["apiVersion"]!.GetValue<string>());
         Assert.Contains("spec.rules[0].to[0].operation.paths", invalid["message"]!.GetValue<string>(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task An_Invalid_RequestAuthentication_Gets_A_Warning_PolicyInvalid_Event_On_Itself()
+    {
+        _h.Create(FakeResourceType.Gateways, Objects.Gateway("waypoint"));
+        _h.Create(FakeResourceType.Services, Objects.Service("reviews"));
+        var created = _h.Create(FakeResourceType.RequestAuthentications, """
+            {"apiVersion":"security.istio.io/v1","kind":"RequestAuthentication","metadata":{"name":"no-issuer","namespace":"apps","generation":1},
+             "spec":{"targetRefs":[{"kind":"Service","group":"","name":"reviews"}],
+                     "jwtRules":[{"jwks":"{\"keys\":[]}"}]}}
+            """);
+        await _h.StartReplicaAsync();
+
+        await Eventually.TrueAsync(() => Events("PolicyInvalid").Count == 1, "PolicyInvalid event", TimeSpan.FromSeconds(30));
+        var invalid = Events("PolicyInvalid").Single();
+        Assert.Equal("Warning", invalid["type"]!.GetValue<string>());
+        Assert.Equal("RequestAuthentication", invalid["involvedObject"]!["kind"]!.GetValue<string>());
+        Assert.Equal("security.istio.io/v1", invalid["involvedObject"]!["apiVersion"]!.GetValue<string>());
+        Assert.Equal("no-issuer", invalid["involvedObject"]!["name"]!.GetValue<string>());
+        Assert.Equal(created["metadata"]!["uid"]!.GetValue<string>(), invalid["involvedObject"]!["uid"]!.GetValue<string>());
+        Assert.Contains("spec.jwtRules[0]", invalid["message"]!.GetValue<string>(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task An_Envoy_Connecting_With_A_Certificate_Past_Three_Quarters_Of_Its_Life_Gets_A_CertificateFailed_Event()
+    {
+        const string identity = "spiffe://cluster.local/ns/apps/sa/waypoint";
+
+        // The CA's clock starts 50 minutes ago (its root dates from then) so that it can issue a one-hour certificate
+        // already 50 minutes old; 44 minutes later by its clock it issues one only 6 minutes old.
+        var caTime = new FakeTimeProvider(DateTimeOffset.UtcNow - TimeSpan.FromMinutes(50));
+        await using var ca = await IstiodCaDouble.StartAsync(new IstiodCaDoubleOptions { TimeProvider = caTime });
+        var groups = new StaticXdsIdentityGroups(new Dictionary<string, string[]> { [identity] = [Waypoint.ToString()] });
+        await using var xds = await TestXdsServer.StartAsync(tls: new TestXdsServerTls(ca, groups));
+        _h.Create(FakeResourceType.Gateways, Objects.Gateway("waypoint"));
+        var replica = await _h.StartReplicaAsync(publisher: new XdsConfigPublisher(xds.Cache), xdsStatus: xds.Status);
+        await Eventually.TrueAsync(() => replica.Controller.IsLeader && xds.Cache.TryGetSnapshot(Waypoint.ToString(), out _), "leader with a published waypoint");
+
+        using var aged = ca.Ca.IssueWorkloadCertificate(identity, TimeSpan.FromHours(1));
+        caTime.Advance(TimeSpan.FromMinutes(44));
+        using var fresh = ca.Ca.IssueWorkloadCertificate(identity, TimeSpan.FromHours(1));
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        using var freshChannel = MeshChannel(xds, ca, fresh);
+        await using var freshStream = await ConnectAsync(xds, freshChannel, "fresh-pod", cts.Token);
+        replica.Controller.CheckCertificates();
+        using var agedChannel = MeshChannel(xds, ca, aged);
+        await using var agedStream = await ConnectAsync(xds, agedChannel, "aged-pod", cts.Token);
+        replica.Controller.CheckCertificates();
+        replica.Controller.CheckCertificates(); // once per stream, however often it is checked
+
+        await Eventually.TrueAsync(() => Events("CertificateFailed").Count == 1, "CertificateFailed event", TimeSpan.FromSeconds(30));
+        var failed = Events("CertificateFailed").Single();
+        Assert.Equal("Warning", failed["type"]!.GetValue<string>());
+        Assert.Equal("Gateway", failed["involvedObject"]!["kind"]!.GetValue<string>());
+        Assert.Equal("waypoint", failed["involvedObject"]!["name"]!.GetValue<string>());
+        var message = failed["message"]!.GetValue<string>();
+        Assert.Contains("aged-pod", message, StringComparison.Ordinal);
+        Assert.DoesNotContain("fresh-pod", message, StringComparison.Ordinal);
+        Assert.Contains("rotation", message, StringComparison.Ordinal);
+    }
+
+    /// <summary>A channel to the xDS server over mutual TLS with <paramref name="certificate"/>, trusting the mesh root.</summary>
+    private static GrpcChannel MeshChannel(TestXdsServer xds, IstiodCaDouble ca, X509Certificate2 certificate)
+    {
+        var root = ca.Ca.Root;
+        var handler = new SocketsHttpHandler
+        {
+            SslOptions = new SslClientAuthenticationOptions
+            {
+                ApplicationProtocols = [SslApplicationProtocol.Http2],
+                ClientCertificates = [certificate],
+                RemoteCertificateValidationCallback = (_, presented, _, _) =>
+                {
+                    if (presented is null)
+                    {
+                        return false;
+                    }
+
+                    using var chain = new X509Chain();
+                    chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+                    chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+                    chain.ChainPolicy.CustomTrustStore.Add(root);
+                    return chain.Build(X509CertificateLoader.LoadCertificate(presented.GetRawCertData()));
+                },
+            },
+        };
+        return GrpcChannel.ForAddress(xds.Address, new GrpcChannelOptions { HttpHandler = handler, DisposeHttpClient = true });
+    }
+
+    /// <summary>An ADS stream, once the server has answered its first request and registered it.</summary>
+    private static async Task<SotwAdsTestClient> ConnectAsync(TestXdsServer xds, GrpcChannel channel, string nodeId, CancellationToken cancellationToken)
+    {
+        var client = new SotwAdsTestClient(channel, SotwAdsTestClient.Node(nodeId, Waypoint.ToString()), cancellationToken);
+        await client.RequestAsync(XdsTypeUrls.Cluster);
+        _ = await client.ReceiveAsync();
+        await Eventually.TrueAsync(() => xds.Status.GetStreams(nodeId).Count == 1, $"stream of {nodeId} registered");
+        return client;
     }
 
     [Fact]
