@@ -262,6 +262,8 @@ internal static class ControllerSyncOnTheBox
         }
 
         Directory.CreateDirectory(directory);
+        var memory = File.ReadLines($"/proc/{pid}/status").Where(l => l.StartsWith("Rss", StringComparison.Ordinal) || l.StartsWith("VmRSS", StringComparison.Ordinal));
+        Console.WriteLine($"controller memory: {string.Join("; ", memory.Select(l => string.Join(' ', l.Split([' ', '\t'], StringSplitOptions.RemoveEmptyEntries))))}");
         var output = Path.Combine(directory, string.Create(CultureInfo.InvariantCulture, $"controller-{pid}.gcdump"));
         var dump = new ProcessStartInfo("dotnet-gcdump") { UseShellExecute = false };
         foreach (var argument in new[] { "collect", "-p", pid.ToString(CultureInfo.InvariantCulture), "-o", output })

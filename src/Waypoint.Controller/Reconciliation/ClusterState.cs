@@ -1,3 +1,4 @@
+using System.Text.Json;
 using k8s;
 using k8s.Models;
 using Microsoft.Extensions.Logging;
@@ -13,9 +14,9 @@ internal sealed class ClusterState
     public ClusterState(KubernetesApiClient client, WaypointControllerOptions options, InformerOptions informerOptions, ILoggerFactory loggerFactory, TimeProvider timeProvider)
     {
         var logger = loggerFactory.CreateLogger("Waypoint.Controller.Informer");
-        ResourceInformer<T> Make<T>(ResourceKind kind, InformerOptions? o = null)
+        ResourceInformer<T> Make<T>(ResourceKind kind, InformerOptions? o = null, Func<JsonElement, T>? deserialize = null)
             where T : class, IKubernetesObject<V1ObjectMeta> =>
-            new(client, kind, o ?? informerOptions, logger, timeProvider);
+            new(client, kind, o ?? informerOptions, logger, timeProvider, deserialize);
 
         // Kinds a cluster may lack (CRD not installed) or not grant us: served-empty until they appear.
         var optional = informerOptions with { Optional = true };
@@ -27,7 +28,8 @@ internal sealed class ClusterState
         Services = Make<V1Service>(ResourceKind.Services);
         EndpointSlices = Make<V1EndpointSlice>(ResourceKind.EndpointSlices);
         Namespaces = Make<V1Namespace>(ResourceKind.Namespaces);
-        Pods = Make<V1Pod>(ResourceKind.Pods, informerOptions with { LabelSelector = options.PodLabelSelector });
+        Pods = Make(ResourceKind.Pods, informerOptions with { LabelSelector = options.PodLabelSelector },
+            static element => PodProjection.Of(KubernetesJson.Deserialize<V1Pod>(element)));
         ServiceEntries = Make<V1ServiceEntry>(ResourceKind.ServiceEntries, optional);
         TrafficPolicies = Make<V1alpha1TrafficPolicy>(ResourceKind.TrafficPolicies, optional);
         Parameters = Make<V1alpha1WaypointParameters>(ResourceKind.WaypointParameters, optional);
