@@ -661,7 +661,7 @@ public sealed class WaypointTranslator
                 var transformation = RouteBuilder.UsesTransformationService(routeConfig);
                 usesTransformation |= transformation;
                 chains.Add(ListenerBuilder.HttpChain(
-                    httpChain, port, routeConfig.Name, transformation, authorization.IsEmpty ? null : AuthorizationFilters.HttpFilters(authorization), waypoint.Telemetry, waypoint.Key.ToString(), destination));
+                    httpChain, port, routeConfig.Name, transformation, AuthorizationFilters.HttpFilters(authorization), waypoint.Telemetry, waypoint.Key.ToString(), destination));
                 routeConfigs.Add(ReuseIfEqual(EncodedResource.Of(routeConfig), previous));
             }
 
