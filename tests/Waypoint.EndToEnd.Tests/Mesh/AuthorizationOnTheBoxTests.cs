@@ -502,12 +502,21 @@ public sealed class AuthorizationOnTheBoxTests(MeshBoxFixture mesh) : IDisposabl
     private static async Task EventuallyDeniedAsync(HttpClient caller, string url)
     {
         var last = "";
+        var before = new List<string>();
         await MeshBoxFixture.EventuallyAsync(async () =>
         {
             using var response = await SendAsync(caller, HttpMethod.Get, url);
             last = $"{(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}";
+            if (response.StatusCode != HttpStatusCode.Forbidden)
+            {
+                before.Add($"{(int)response.StatusCode}{(response.Headers.ConnectionClose == true ? " connection: close" : "")}");
+            }
+
             return response.StatusCode == HttpStatusCode.Forbidden;
         }, () => Task.FromResult($"{url} was never denied; last answer: {last}"));
+        // What was served before the policy took effect: answers with "connection: close" came from a filter chain Envoy
+        // was draining (one the policy's filters were not on yet).
+        Console.WriteLine($"authorization on the box: {url}: {before.Count} answer(s) before the denial ({before.Count(b => b.EndsWith("close", StringComparison.Ordinal))} with connection: close)");
         await AssertDeniedAsync(caller, HttpMethod.Get, url);
     }
 }
