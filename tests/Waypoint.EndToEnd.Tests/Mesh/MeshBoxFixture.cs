@@ -179,6 +179,17 @@ public sealed class MeshBoxFixture : IAsyncLifetime
         return await _clientNetwork!.ConnectAsync(new IPEndPoint(Resolve(host), port), cancellationToken);
     }
 
+    /// <summary>
+    /// A TCP connection from the pod <paramref name="ns"/>/<paramref name="pod"/>'s network namespace to a Service (by
+    /// name) or an IP: the node's ztunnel captures it as that pod's outbound, with that pod's own identity.
+    /// </summary>
+    public async Task<Socket> ConnectFromPodAsync(string ns, string pod, string host, int port, CancellationToken cancellationToken)
+    {
+        var source = ReadState().FindPod($"{ns}/{pod}") ?? throw new InvalidOperationException($"no pod {ns}/{pod} in {StateFile}");
+        using var network = new BoxNetworkNamespace(Connection.State.OutsidePath(source.NetworkNamespacePath));
+        return await network.ConnectAsync(new IPEndPoint(Resolve(host), port), cancellationToken);
+    }
+
     private IPAddress Resolve(string host) => IPAddress.TryParse(host, out var ip) ? ip : ResolveService(host);
 
     public LocalBoxService Service(string ns, string name) =>
