@@ -135,6 +135,22 @@ internal sealed class CriRuntimeService(ProcessRuntime runtime, ExecStreamServer
         return Task.FromResult(new ExecResponse { Url = url.ToString() });
     }
 
+    /// <summary>
+    /// Streaming port-forward: checks the sandbox and ports now, then answers with a single-use URL of the runtime's
+    /// streaming server; each port is connected there on 127.0.0.1 inside the sandbox's network namespace.
+    /// </summary>
+    public override Task<PortForwardResponse> PortForward(PortForwardRequest request, ServerCallContext context)
+    {
+        if (request.Port.Any(p => p is < 1 or > 65535) || request.Port.Count > PortForwardProtocol.MaxPorts)
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, $"Port-forward takes at most {PortForwardProtocol.MaxPorts} ports, each 1-65535."));
+        }
+
+        var netns = runtime.PortForwardNamespace(request.PodSandboxId);
+        var url = streams.Register(new PortForwardSessionRequest(request.PodSandboxId, netns, [.. request.Port]));
+        return Task.FromResult(new PortForwardResponse { Url = url.ToString() });
+    }
+
     // No cgroups, so no usage to report: valid, empty answers.
     public override Task<ContainerStatsResponse> ContainerStats(ContainerStatsRequest request, ServerCallContext context) =>
         Task.FromResult(new ContainerStatsResponse { Stats = new ContainerStats { Attributes = new ContainerAttributes { Id = request.ContainerId } } });

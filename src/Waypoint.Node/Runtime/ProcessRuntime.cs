@@ -196,6 +196,24 @@ internal sealed partial class ProcessRuntime : IAsyncDisposable
         return status;
     }
 
+    /// <summary>
+    /// Where a port-forward to a sandbox connects: its network namespace file, or null for a host-network pod (the
+    /// node's own). NotFound for an unknown sandbox, FailedPrecondition for one that is not ready.
+    /// </summary>
+    public string? PortForwardNamespace(string sandboxId)
+    {
+        var sandbox = FindSandbox(sandboxId) ?? throw NotFound("pod sandbox", sandboxId);
+        lock (_lock)
+        {
+            if (sandbox.State != PodSandboxState.SandboxReady || (!sandbox.HostNetwork && sandbox.Network is null))
+            {
+                throw new RpcException(new Status(StatusCode.FailedPrecondition, $"Pod sandbox {sandboxId} is not ready."));
+            }
+
+            return sandbox.Network?.NamespacePath;
+        }
+    }
+
     /// <summary>The network namespace file of a sandbox (null for host network or once stopped).</summary>
     public string? SandboxNetworkNamespace(string sandboxId) => FindSandbox(sandboxId)?.Network?.NamespacePath;
 

@@ -14,17 +14,19 @@ using Waypoint.Node.Runtime;
 namespace Waypoint.Node.Streaming;
 
 /// <summary>
-/// The runtime's streaming server (what CRI <c>Exec</c> answers with): HTTP/1.1 on the box's loopback, where the
-/// kubelet proxies a client's upgraded exec connection. Each exec gets a single-use URL <c>/exec/&lt;token&gt;</c>
-/// (32 random bytes) that expires unused after <see cref="TokenLifetime"/>, as the kubelet's own streaming servers do;
-/// nothing else is served. WebSocket clients speaking <c>v4.channel.k8s.io</c> or <c>v5.channel.k8s.io</c> are
+/// The runtime's streaming server (what CRI <c>Exec</c> and <c>PortForward</c> answer with): HTTP/1.1 on the box's
+/// loopback, where the kubelet proxies a client's upgraded connection. Each exec or port-forward gets a single-use URL
+/// <c>/exec/&lt;token&gt;</c> or <c>/portforward/&lt;token&gt;</c> (32 random bytes) that expires unused after
+/// <see cref="TokenLifetime"/>, as the kubelet's own streaming servers do; nothing else is served. WebSocket clients
+/// speaking <c>v4.channel.k8s.io</c> or <c>v5.channel.k8s.io</c> (exec; <see cref="RemoteCommandProtocol"/>) and
+/// <c>v4.channel.k8s.io</c> or <c>v4.base64.channel.k8s.io</c> (port-forward; <see cref="PortForwardProtocol"/>) are
 /// answered; SPDY is not implemented and is refused with a 400 that says so.
 /// </summary>
 internal sealed class ExecStreamServer : IAsyncDisposable
 {
     public static readonly TimeSpan TokenLifetime = TimeSpan.FromMinutes(1);
 
-    private readonly ConcurrentDictionary<string, PendingExec> _pending = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, PendingSession> _pending = new(StringComparer.Ordinal);
     private readonly ProcessRuntime _runtime;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
@@ -62,7 +64,12 @@ internal sealed class ExecStreamServer : IAsyncDisposable
     }
 
     /// <summary>Registers an exec and returns its single-use URL.</summary>
-    public Uri Register(ExecSessionRequest request)
+    public Uri Register(ExecSessionRequest request) => Register("exec/", request);
+
+    /// <summary>Registers a port-forward and returns its single-use URL.</summary>
+    public Uri Register(PortForwardSessionRequest request) => Register("portforward/", request);
+
+    private Uri Register(string kind, object request)
     {
         var now = _time.GetUtcNow();
         foreach (var stale in _pending.Where(p => p.Value.ExpiresAt <= now).Select(p => p.Key).ToList())
@@ -71,8 +78,8 @@ internal sealed class ExecStreamServer : IAsyncDisposable
         }
 
         var token = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)).TrimEnd('=').Replace('+', '-').Replace('/', '_');
-        _pending[token] = new PendingExec(request, now + TokenLifetime);
-        return new Uri(BaseAddress, "exec/" + token);
+        _pending[kind + token] = new PendingSession(request, now + TokenLifetime);
+        return new Uri(BaseAddress, kind + token);
     }
 
     public async ValueTask DisposeAsync()
@@ -84,15 +91,21 @@ internal sealed class ExecStreamServer : IAsyncDisposable
     private async Task HandleAsync(HttpContext context)
     {
         var path = context.Request.Path.Value ?? string.Empty;
-        if (!path.StartsWith("/exec/", StringComparison.Ordinal)
-            || !_pending.TryRemove(path["/exec/".Length..], out var pending)
+        if (path.Length <= 1
+            || !_pending.TryRemove(path[1..], out var pending)
             || pending.ExpiresAt <= _time.GetUtcNow())
         {
-            await RefuseAsync(context, StatusCodes.Status404NotFound, "No such exec session (unknown, used or expired).").ConfigureAwait(false);
+            await RefuseAsync(context, StatusCodes.Status404NotFound, "No such exec or port-forward session (unknown, used or expired).").ConfigureAwait(false);
             return;
         }
 
-        var request = pending.Request;
+        if (pending.Request is PortForwardSessionRequest portForward)
+        {
+            await HandlePortForwardAsync(context, portForward).ConfigureAwait(false);
+            return;
+        }
+
+        var request = (ExecSessionRequest)pending.Request;
         if (!context.WebSockets.IsWebSocketRequest)
         {
             var upgrade = context.Request.Headers.Upgrade.ToString();
@@ -129,6 +142,48 @@ internal sealed class ExecStreamServer : IAsyncDisposable
         await session.RunAsync(start, context.RequestAborted).ConfigureAwait(false);
     }
 
+    private async Task HandlePortForwardAsync(HttpContext context, PortForwardSessionRequest request)
+    {
+        var sandbox = request.PodSandboxId[..Math.Min(12, request.PodSandboxId.Length)];
+        if (!context.WebSockets.IsWebSocketRequest)
+        {
+            var upgrade = context.Request.Headers.Upgrade.ToString();
+            StreamingLog.PortForwardProtocolRefused(_logger, sandbox, upgrade.Length == 0 ? "(no upgrade)" : upgrade);
+            await RefuseAsync(context, StatusCodes.Status400BadRequest,
+                $"waypoint-node's streaming server speaks only WebSocket port-forward ({string.Join(", ", PortForwardProtocol.Supported)}); this request asked for '{upgrade}' (SPDY is not implemented).").ConfigureAwait(false);
+            return;
+        }
+
+        var protocol = PortForwardProtocol.Negotiate(context.WebSockets.WebSocketRequestedProtocols);
+        if (protocol is null)
+        {
+            var offered = string.Join(", ", context.WebSockets.WebSocketRequestedProtocols);
+            StreamingLog.PortForwardProtocolRefused(_logger, sandbox, offered);
+            await RefuseAsync(context, StatusCodes.Status400BadRequest,
+                $"None of the offered WebSocket protocols ({offered}) is supported for port-forward; use one of {string.Join(", ", PortForwardProtocol.Supported)}.").ConfigureAwait(false);
+            return;
+        }
+
+        // The kubelet's CRI request names the ports; a request without them takes the client's `port` query, as the
+        // kubelet's own parsing does.
+        if (request.Ports.Count == 0)
+        {
+            var ports = PortForwardProtocol.ParsePorts(context.Request.Query["port"]);
+            if (ports is null or { Count: 0 } || ports.Count > PortForwardProtocol.MaxPorts)
+            {
+                await RefuseAsync(context, StatusCodes.Status400BadRequest, $"The query parameter \"port\" must name 1 to {PortForwardProtocol.MaxPorts} ports (1-65535).").ConfigureAwait(false);
+                return;
+            }
+
+            request = request with { Ports = ports };
+        }
+
+        using var socket = await context.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext { SubProtocol = protocol.Length == 0 ? null : protocol }).ConfigureAwait(false);
+        StreamingLog.PortForwardStarted(_logger, sandbox, request.Ports, protocol.Length == 0 ? "(no subprotocol)" : protocol);
+        using var session = new PortForwardSession(socket, protocol, request, _logger);
+        await session.RunAsync(context.RequestAborted).ConfigureAwait(false);
+    }
+
     private static async Task RefuseAsync(HttpContext context, int status, string message)
     {
         context.Response.StatusCode = status;
@@ -136,5 +191,5 @@ internal sealed class ExecStreamServer : IAsyncDisposable
         await context.Response.WriteAsync(message, context.RequestAborted).ConfigureAwait(false);
     }
 
-    private sealed record PendingExec(ExecSessionRequest Request, DateTimeOffset ExpiresAt);
+    private sealed record PendingSession(object Request, DateTimeOffset ExpiresAt);
 }

@@ -18,4 +18,19 @@ internal static partial class StreamingLog
 
     [LoggerMessage(EventId = 5, EventName = "ExecProtocolRefused", Level = LogLevel.Warning, Message = "Exec in container {ContainerId} refused: the client asked for {Protocol}, not a WebSocket channel protocol this runtime speaks.")]
     public static partial void ExecProtocolRefused(ILogger logger, string containerId, string protocol);
+
+    [LoggerMessage(EventId = 6, EventName = "PortForwardStarted", Level = LogLevel.Information, Message = "Port-forward to pod sandbox {PodSandboxId} ports {Ports} started over {Protocol}.")]
+    public static partial void PortForwardStarted(ILogger logger, string podSandboxId, IReadOnlyList<int> ports, string protocol);
+
+    [LoggerMessage(EventId = 7, EventName = "PortForwardFinished", Level = LogLevel.Information, Message = "Port-forward to pod sandbox {PodSandboxId} ports {Ports}: every connection ended; closing.")]
+    public static partial void PortForwardFinished(ILogger logger, string podSandboxId, IReadOnlyList<int> ports);
+
+    [LoggerMessage(EventId = 8, EventName = "PortForwardAbandoned", Level = LogLevel.Information, Message = "Port-forward to pod sandbox {PodSandboxId} ports {Ports}: the client went away; its connections were closed.")]
+    public static partial void PortForwardAbandoned(ILogger logger, string podSandboxId, IReadOnlyList<int> ports);
+
+    [LoggerMessage(EventId = 9, EventName = "PortForwardConnectFailed", Level = LogLevel.Warning, Message = "Port-forward to pod sandbox {PodSandboxId}: port {Port} could not be connected: {Problem}")]
+    public static partial void PortForwardConnectFailed(ILogger logger, string podSandboxId, int port, string problem);
+
+    [LoggerMessage(EventId = 10, EventName = "PortForwardProtocolRefused", Level = LogLevel.Warning, Message = "Port-forward to pod sandbox {PodSandboxId} refused: the client asked for {Protocol}, not a WebSocket channel protocol this runtime speaks.")]
+    public static partial void PortForwardProtocolRefused(ILogger logger, string podSandboxId, string protocol);
 }

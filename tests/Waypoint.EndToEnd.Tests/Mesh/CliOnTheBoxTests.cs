@@ -23,6 +23,22 @@ public sealed partial class CliOnTheBoxTests(MeshBoxFixture mesh)
         Match("status-demo.txt", stdout);
     }
 
+    /// <summary>
+    /// Cluster mode, as against any cluster: the box's admin kubeconfig, the controller pods found through the API
+    /// server and reached through its <c>pods/portforward</c> WebSocket (KubernetesClient, <c>v4.channel.k8s.io</c>),
+    /// which the API server and the kubelet pass to the node runtime's streaming server, which connects to
+    /// 127.0.0.1:15021 inside the controller pod. The kubeconfig's server is the box's loopback, reachable only inside
+    /// the box's network namespace: the CLI runs there (<c>nsenter --net</c>, as <c>waypoint local exec</c> runs
+    /// kubectl). The same output as <c>--local</c>.
+    /// </summary>
+    [Fact]
+    public async Task Status_In_Cluster_Mode_Through_The_Api_Servers_Port_Forward_Matches_The_Local_Golden()
+    {
+        var (code, stdout, stderr) = await RunAsync(["status", "-n", BasicsMesh.Ns, "--kubeconfig", mesh.State.Kubeconfig], addLocal: false, inBox: true);
+        Assert.True(code == 0, stderr);
+        Assert.Equal(File.ReadAllText(GoldenPath("status-demo.txt")), Normalize(stdout));
+    }
+
     [Fact]
     public async Task Describe_Names_The_Waypoint_Of_A_Bound_Service_And_None_For_An_Unbound_One()
     {
@@ -59,14 +75,30 @@ public sealed partial class CliOnTheBoxTests(MeshBoxFixture mesh)
 
     private Task<(int Code, string Stdout, string Stderr)> RunAsync(params string[] arguments) => RunAsync(arguments, addLocal: true);
 
-    private async Task<(int Code, string Stdout, string Stderr)> RunAsync(string[] arguments, bool addLocal)
+    private async Task<(int Code, string Stdout, string Stderr)> RunAsync(string[] arguments, bool addLocal, bool inBox = false)
     {
-        var startInfo = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
+        var dotnet = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet";
+        var startInfo = new ProcessStartInfo(inBox ? "nsenter" : dotnet)
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
         };
+        if (inBox)
+        {
+            // Only the network namespace: the CLI reads the kubeconfig and its certificates from the host's files.
+            startInfo.ArgumentList.Add($"--target={mesh.State.UnshareProcessId}");
+            if (mesh.State.UserNamespace)
+            {
+                startInfo.ArgumentList.Add("--user");
+                startInfo.ArgumentList.Add("--preserve-credentials");
+            }
+
+            startInfo.ArgumentList.Add("--net");
+            startInfo.ArgumentList.Add("--");
+            startInfo.ArgumentList.Add(dotnet);
+        }
+
         startInfo.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "waypoint.dll"));
         foreach (var argument in arguments)
         {
@@ -100,9 +132,11 @@ public sealed partial class CliOnTheBoxTests(MeshBoxFixture mesh)
         return text;
     }
 
+    private static string GoldenPath(string name, [CallerFilePath] string caller = "") => Path.Combine(Path.GetDirectoryName(caller)!, "Golden", name);
+
     private static void Match(string name, string actual, [CallerFilePath] string caller = "")
     {
-        var path = Path.Combine(Path.GetDirectoryName(caller)!, "Golden", name);
+        var path = GoldenPath(name, caller);
         var normalized = Normalize(actual);
         if (Environment.GetEnvironmentVariable("WAYPOINT_UPDATE_GOLDEN") == "1")
         {
