@@ -133,16 +133,11 @@ public sealed class AuthorizationSemanticsTests
         Assert.Empty(before.AuthorizationPolicies);
 
         // The first policy of the service leaves the listener byte for byte as it was: only its routes change.
-        var after = new WaypointTranslator().Translate(Load(Base + Service("echo", "10.0.0.1") + """
-            ---
-            apiVersion: security.istio.io/v1
-            kind: AuthorizationPolicy
-            metadata: {name: deny-admin, namespace: app}
-            spec:
+        var after = new WaypointTranslator().Translate(Load(Base + Service("echo", "10.0.0.1") + Policy("deny-admin", """
               targetRefs: [{kind: Service, name: echo}]
               action: DENY
               rules: [{to: [{operation: {paths: ["/admin"]}}]}]
-            """));
+            """)));
         Assert.Equal(listener, EnvoyJson.Format(after.Waypoints[Key].Listeners.Single(l => l.Name == "main_internal")));
         Assert.NotEqual(
             EnvoyJson.Format(before.Waypoints[Key].Routes.Single()),
