@@ -293,7 +293,10 @@ public sealed class SharedBoxTests(SharedBoxFixture box) : IClassFixture<SharedB
                       openAPIV3Schema:
                         type: object
                         properties:
-                          spec: {type: object, properties: {size: {type: integer}}}
+                          spec:
+                            type: object
+                            properties:
+                              size: {type: integer}
                 ---
 
                 """);
