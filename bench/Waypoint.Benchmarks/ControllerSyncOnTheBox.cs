@@ -161,9 +161,9 @@ internal static class ControllerSyncOnTheBox
                 _ = await IstiodWaypointAsync(services);
                 return (clock.Elapsed, BenchProcess.RssMegabytes(pid));
             }
-            catch (Grpc.Core.RpcException)
+            catch (Exception ex) when (ex is Grpc.Core.RpcException or HttpRequestException or IOException)
             {
-                // Not listening yet.
+                // Not listening yet, or listening before its TLS/HTTP/2 server is (a reset handshake).
                 await Task.Delay(50);
             }
         }
