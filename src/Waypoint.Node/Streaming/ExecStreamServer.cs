@@ -106,22 +106,11 @@ internal sealed class ExecStreamServer : IAsyncDisposable
         }
 
         var request = (ExecSessionRequest)pending.Request;
-        if (!context.WebSockets.IsWebSocketRequest)
-        {
-            var upgrade = context.Request.Headers.Upgrade.ToString();
-            StreamingLog.ExecProtocolRefused(_logger, request.ContainerId[..Math.Min(12, request.ContainerId.Length)], upgrade.Length == 0 ? "(no upgrade)" : upgrade);
-            await RefuseAsync(context, StatusCodes.Status400BadRequest,
-                $"waypoint-node's streaming server speaks only WebSocket ({string.Join(", ", RemoteCommandProtocol.Supported)}); this request asked for '{upgrade}' (SPDY is not implemented).").ConfigureAwait(false);
-            return;
-        }
-
-        var protocol = RemoteCommandProtocol.Negotiate(context.WebSockets.WebSocketRequestedProtocols);
+        var container = StreamingLog.ShortId(request.ContainerId);
+        var protocol = await NegotiateAsync(context, session: null, RemoteCommandProtocol.Supported, RemoteCommandProtocol.Negotiate,
+            refused => StreamingLog.ExecProtocolRefused(_logger, container, refused)).ConfigureAwait(false);
         if (protocol is null)
         {
-            var offered = string.Join(", ", context.WebSockets.WebSocketRequestedProtocols);
-            StreamingLog.ExecProtocolRefused(_logger, request.ContainerId[..Math.Min(12, request.ContainerId.Length)], offered);
-            await RefuseAsync(context, StatusCodes.Status400BadRequest,
-                $"None of the offered WebSocket protocols ({offered}) is supported; use one of {string.Join(", ", RemoteCommandProtocol.Supported)}.").ConfigureAwait(false);
             return;
         }
 
@@ -137,30 +126,18 @@ internal sealed class ExecStreamServer : IAsyncDisposable
         }
 
         using var socket = await context.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext { SubProtocol = protocol }).ConfigureAwait(false);
-        StreamingLog.ExecStarted(_logger, request.ContainerId[..Math.Min(12, request.ContainerId.Length)], request.Command, protocol);
+        StreamingLog.ExecStarted(_logger, container, request.Command, protocol);
         using var session = new RemoteCommandSession(socket, protocol, request, _logger);
         await session.RunAsync(start, context.RequestAborted).ConfigureAwait(false);
     }
 
     private async Task HandlePortForwardAsync(HttpContext context, PortForwardSessionRequest request)
     {
-        var sandbox = request.PodSandboxId[..Math.Min(12, request.PodSandboxId.Length)];
-        if (!context.WebSockets.IsWebSocketRequest)
-        {
-            var upgrade = context.Request.Headers.Upgrade.ToString();
-            StreamingLog.PortForwardProtocolRefused(_logger, sandbox, upgrade.Length == 0 ? "(no upgrade)" : upgrade);
-            await RefuseAsync(context, StatusCodes.Status400BadRequest,
-                $"waypoint-node's streaming server speaks only WebSocket port-forward ({string.Join(", ", PortForwardProtocol.Supported)}); this request asked for '{upgrade}' (SPDY is not implemented).").ConfigureAwait(false);
-            return;
-        }
-
-        var protocol = PortForwardProtocol.Negotiate(context.WebSockets.WebSocketRequestedProtocols);
+        var sandbox = StreamingLog.ShortId(request.PodSandboxId);
+        var protocol = await NegotiateAsync(context, "port-forward", PortForwardProtocol.Supported, PortForwardProtocol.Negotiate,
+            refused => StreamingLog.PortForwardProtocolRefused(_logger, sandbox, refused)).ConfigureAwait(false);
         if (protocol is null)
         {
-            var offered = string.Join(", ", context.WebSockets.WebSocketRequestedProtocols);
-            StreamingLog.PortForwardProtocolRefused(_logger, sandbox, offered);
-            await RefuseAsync(context, StatusCodes.Status400BadRequest,
-                $"None of the offered WebSocket protocols ({offered}) is supported for port-forward; use one of {string.Join(", ", PortForwardProtocol.Supported)}.").ConfigureAwait(false);
             return;
         }
 
@@ -182,6 +159,34 @@ internal sealed class ExecStreamServer : IAsyncDisposable
         StreamingLog.PortForwardStarted(_logger, sandbox, request.Ports, protocol.Length == 0 ? "(no subprotocol)" : protocol);
         using var session = new PortForwardSession(socket, protocol, request, _logger);
         await session.RunAsync(context.RequestAborted).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// The WebSocket subprotocol to accept a <paramref name="session"/> (null: exec) with, or null once the request was
+    /// refused with a 400 that says why: not a WebSocket upgrade (SPDY), or none of <paramref name="supported"/> offered.
+    /// </summary>
+    private static async Task<string?> NegotiateAsync(HttpContext context, string? session, IReadOnlyList<string> supported, Func<IEnumerable<string>, string?> negotiate, Action<string> logRefused)
+    {
+        var ours = string.Join(", ", supported);
+        if (!context.WebSockets.IsWebSocketRequest)
+        {
+            var upgrade = context.Request.Headers.Upgrade.ToString();
+            logRefused(upgrade.Length == 0 ? "(no upgrade)" : upgrade);
+            await RefuseAsync(context, StatusCodes.Status400BadRequest,
+                $"waypoint-node's streaming server speaks only WebSocket{(session is null ? "" : " " + session)} ({ours}); this request asked for '{upgrade}' (SPDY is not implemented).").ConfigureAwait(false);
+            return null;
+        }
+
+        var protocol = negotiate(context.WebSockets.WebSocketRequestedProtocols);
+        if (protocol is null)
+        {
+            var offered = string.Join(", ", context.WebSockets.WebSocketRequestedProtocols);
+            logRefused(offered);
+            await RefuseAsync(context, StatusCodes.Status400BadRequest,
+                $"None of the offered WebSocket protocols ({offered}) is supported{(session is null ? "" : " for " + session)}; use one of {ours}.").ConfigureAwait(false);
+        }
+
+        return protocol;
     }
 
     private static async Task RefuseAsync(HttpContext context, int status, string message)

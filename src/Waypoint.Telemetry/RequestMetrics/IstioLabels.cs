@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Text;
 using Envoy.Data.Accesslog.V3;
 using Google.Protobuf.WellKnownTypes;
@@ -20,6 +21,14 @@ internal static class IstioLabels
     public const string Reporter = "waypoint";
     public const string Unknown = "unknown";
     public const string MutualTls = "mutual_tls";
+
+    /// <summary>
+    /// Distinct baggage headers parsed once each: every request on a tunnel carries its source pod's header, and a waypoint
+    /// sees few sources, so the agent's per-entry work is one lookup; past the bound (a hostile variety) they are parsed each time.
+    /// </summary>
+    private const int MaxCachedBaggage = 1024;
+
+    private static readonly ConcurrentDictionary<string, SourceBaggage> s_baggage = new(StringComparer.Ordinal);
 
     /// <summary>The labels of an entry's series, but for its protocol and response code.</summary>
     public static RequestLabels Of(AccessLogCommon? common)
@@ -67,7 +76,15 @@ internal static class IstioLabels
             return SourceWorkload.Unknown;
         }
 
-        var baggage = SourceBaggage.Parse(baggageHeader);
+        if (!s_baggage.TryGetValue(baggageHeader, out var baggage))
+        {
+            baggage = SourceBaggage.Parse(baggageHeader);
+            if (s_baggage.Count < MaxCachedBaggage)
+            {
+                s_baggage.TryAdd(baggageHeader, baggage);
+            }
+        }
+
         return baggage.Namespace == certificateNamespace ? SourceWorkload.Of(baggage) : SourceWorkload.Unknown;
     }
 
