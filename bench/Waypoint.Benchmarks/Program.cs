@@ -41,16 +41,6 @@ internal static class Program
             return RequestMetricsCost.RunAsync(requestMetricsArgs).GetAwaiter().GetResult();
         }
 
-        if (args is ["request-metrics-aggregation", .. var aggregationArgs])
-        {
-            return RequestMetricsAggregation.Run(aggregationArgs);
-        }
-
-        if (args is [RequestMetricsCost.AgentCommand])
-        {
-            return RequestMetricsCost.ServeAgentAsync().GetAwaiter().GetResult();
-        }
-
         if (args is ["istiod-ca", .. var caArgs] && OperatingSystem.IsLinux())
         {
             return IstiodCertificates.RunLatencyAsync(caArgs).GetAwaiter().GetResult();

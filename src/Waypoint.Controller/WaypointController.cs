@@ -89,7 +89,7 @@ internal sealed class WaypointController : BackgroundService
             ControllerName = _options.ControllerName,
             IstioRootNamespace = _options.IstioRootNamespace,
             Telemetry = _options.Telemetry.ToTranslatorOptions(),
-            RequestMetricsSocketPath = _options.RequestMetrics ? Waypoint.Telemetry.RequestMetrics.RequestMetricsEnvoyConfig.DefaultSocketPath : null,
+            RequestMetrics = _options.RequestMetrics,
         };
         _translator = new WaypointTranslator(configureTranslator?.Invoke(translatorOptions) ?? translatorOptions);
         _events = new EventRecorder(client, timeProvider, loggerFactory.CreateLogger<EventRecorder>(), Environment.MachineName);

@@ -63,11 +63,10 @@ public sealed record TranslatorOptions
     public string TransformationSocketPath { get; init; } = Waypoint.Transformation.Compilation.TransformationExtProc.DefaultSocketPath;
 
     /// <summary>
-    /// The agent's request-metrics socket (<c>Waypoint.Telemetry.RequestMetrics.RequestMetricsEnvoyConfig.DefaultSocketPath</c>
-    /// in a pod). Set: every HTTP and TCP chain streams its access log entries there (Envoy's gRPC access log service) and
-    /// the agent turns them into Istio's request metrics; null: no request metrics (docs/observability.md).
+    /// Istio's request metrics: every HTTP and TCP chain counts its requests and connections into tagged stats with
+    /// Envoy's stats access logger, which the agent renders as <c>istio_*</c> series when scraped (docs/observability.md).
     /// </summary>
-    public string? RequestMetricsSocketPath { get; init; }
+    public bool RequestMetrics { get; init; }
 
     /// <summary>
     /// The largest RE2 program a route regex may compile to: the waypoint bootstrap's

@@ -42,7 +42,6 @@ public sealed class WaypointTranslator
     private readonly EncodedResource _mainInternalCluster;
     private readonly EncodedResource _encapCluster;
     private readonly EncodedResource _transformationCluster;
-    private readonly EncodedResource? _requestMetricsCluster;
     private Dictionary<string, TrafficPolicyCompileResult> _policies = new(StringComparer.Ordinal);
     private Dictionary<string, CompiledAuthorizationPolicy> _authorization = new(StringComparer.Ordinal);
     private Dictionary<string, CompiledRequestAuthentication> _authentication = new(StringComparer.Ordinal);
@@ -55,7 +54,6 @@ public sealed class WaypointTranslator
         _mainInternalCluster = EncodedResource.Of(ClusterBuilder.Internal(WellKnown.MainInternal, WellKnown.MainInternal));
         _encapCluster = EncodedResource.Of(ClusterBuilder.Internal(WellKnown.Encap, WellKnown.ConnectOriginate));
         _transformationCluster = EncodedResource.Of(TransformationEnvoyConfig.CreateCluster(Options.TransformationSocketPath));
-        _requestMetricsCluster = Options.RequestMetricsSocketPath is { } metricsSocket ? EncodedResource.Of(RequestMetricsEnvoyConfig.CreateCluster(metricsSocket)) : null;
     }
 
     public TranslatorOptions Options { get; }
@@ -287,7 +285,7 @@ public sealed class WaypointTranslator
         ForEach(pending.Count, i =>
         {
             var p = pending[i];
-            built[i] = BuildChains(waypoint, p.Service, p.Vips, p.Attachments, gatewayRoutes, resolver, p.Inputs, new RouteBuilder.RoutePolicies(policies, gatewayPolicies, []), p.Authorization, p.Previous, Options.RequestMetricsSocketPath is not null);
+            built[i] = BuildChains(waypoint, p.Service, p.Vips, p.Attachments, gatewayRoutes, resolver, p.Inputs, new RouteBuilder.RoutePolicies(policies, gatewayPolicies, []), p.Authorization, p.Previous, Options.RequestMetrics);
         });
         for (var i = 0; i < pending.Count; i++)
         {
@@ -325,11 +323,6 @@ public sealed class WaypointTranslator
         if (chains.Any(c => c.Listener.UsesTransformation))
         {
             clusters.Add(_transformationCluster);
-        }
-
-        if (_requestMetricsCluster is not null && chains.Count > 0)
-        {
-            clusters.Add(_requestMetricsCluster);
         }
 
         foreach (var jwksCluster in jwksClusters.Values)

@@ -53,7 +53,7 @@ internal static class WaypointWorkload
     public const string RootCertDirectory = "/var/run/secrets/istio";
     public const string BootstrapDirectory = "/etc/waypoint/bootstrap";
 
-    /// <summary>Shared by Envoy and the agent: the TrafficPolicy transformation service's Unix socket (ext_proc) and the request-metrics socket (access log service).</summary>
+    /// <summary>Shared by Envoy and the agent: the TrafficPolicy transformation service's Unix socket (ext_proc).</summary>
     public static readonly string TransformationSocketDirectory = Path.GetDirectoryName(Waypoint.Transformation.Compilation.TransformationExtProc.DefaultSocketPath)!;
 
     public static string BootstrapConfigMapName(string gateway) => $"{gateway}-bootstrap";

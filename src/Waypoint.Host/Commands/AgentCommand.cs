@@ -45,14 +45,8 @@ internal sealed class AgentCommand : IWaypointCommand
             "Unix socket of the TrafficPolicy transformation service (Envoy ext_proc), shared with Envoy; empty disables.",
             Waypoint.Transformation.Compilation.TransformationExtProc.DefaultSocketPath);
 
-        var requestMetricsSocket = Opt(
-            "--request-metrics-socket",
-            "REQUEST_METRICS_SOCKET_PATH",
-            "Unix socket of the request-metrics access log service (Envoy's gRPC ALS), shared with Envoy; its istio_* series are served on the health port's /stats/prometheus. Empty disables.",
-            Waypoint.Telemetry.RequestMetrics.RequestMetricsEnvoyConfig.DefaultSocketPath);
-
         var command = new Command("agent", "Run the workload identity agent beside Envoy: istiod certificate, rotation, SDS.");
-        foreach (var option in new[] { trustDomain, ns, serviceAccount, caAddress, caConnect, clusterId, rootCert, token, keyType, ttl, socket, healthPort, envoyAdmin, drainDuration, transformationSocket, requestMetricsSocket })
+        foreach (var option in new[] { trustDomain, ns, serviceAccount, caAddress, caConnect, clusterId, rootCert, token, keyType, ttl, socket, healthPort, envoyAdmin, drainDuration, transformationSocket })
         {
             command.Options.Add(option);
         }
@@ -130,13 +124,13 @@ internal sealed class AgentCommand : IWaypointCommand
                 return 2;
             }
 
-            await RunAsync(options, port, parseResult.GetValue(transformationSocket), admin, drain, cancellationToken, parseResult.GetValue(requestMetricsSocket)).ConfigureAwait(false);
+            await RunAsync(options, port, parseResult.GetValue(transformationSocket), admin, drain, cancellationToken).ConfigureAwait(false);
             return 0;
         });
         return command;
     }
 
-    internal static async Task RunAsync(AgentOptions options, int healthPort, string? transformationSocket, Uri? envoyAdmin, TimeSpan drainDuration, CancellationToken cancellationToken, string? requestMetricsSocket = null)
+    internal static async Task RunAsync(AgentOptions options, int healthPort, string? transformationSocket, Uri? envoyAdmin, TimeSpan drainDuration, CancellationToken cancellationToken)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Services.AddWaypointAgent(o => Copy(options, o));
@@ -146,13 +140,7 @@ internal sealed class AgentCommand : IWaypointCommand
             builder.Services.AddWaypointTransformation();
         }
 
-        var requestMetrics = !string.IsNullOrEmpty(requestMetricsSocket);
-        if (requestMetrics)
-        {
-            builder.Services.AddWaypointRequestMetrics();
-        }
-
-        builder.Services.AddWaypointPrometheus(AgentMetrics.MeterName, Waypoint.Transformation.Processing.TransformationMetrics.MeterName, Waypoint.Telemetry.RequestMetrics.IstioRequestMetrics.MeterName);
+        builder.Services.AddWaypointPrometheus(AgentMetrics.MeterName, Waypoint.Transformation.Processing.TransformationMetrics.MeterName);
 
         builder.WebHost.ConfigureKestrel(k =>
         {
@@ -166,21 +154,11 @@ internal sealed class AgentCommand : IWaypointCommand
             {
                 k.ListenWaypointTransformation(transformationSocket);
             }
-
-            if (requestMetrics)
-            {
-                k.ListenWaypointRequestMetrics(requestMetricsSocket);
-            }
         });
         var app = builder.Build();
         if (transformation)
         {
             app.MapWaypointTransformation(); // answers only on the Unix socket
-        }
-
-        if (requestMetrics)
-        {
-            app.MapWaypointRequestMetrics(); // answers only on the Unix socket
         }
 
         var manager = app.Services.GetRequiredService<WorkloadCertificateManager>();
@@ -190,7 +168,7 @@ internal sealed class AgentCommand : IWaypointCommand
         string[] requiredListeners = [Waypoint.Agent.Proxy.EnvoyAdminClient.ConnectTerminateListener];
         if (healthPort > 0)
         {
-            // istio-agent's merged scrape: Envoy's stats (from its admin API), then the agent's own and the request metrics.
+            // istio-agent's merged scrape: Envoy's stats (from its admin API), the request metrics rendered from Envoy's raw ones, then the agent's own.
             var scrapeLogger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Waypoint.Agent.Prometheus");
             app.UseMergedPrometheus(healthPort, Waypoint.Xds.Bootstrap.EnvoyBootstrapBuilder.PrometheusPath, envoy is null ? null : async ct =>
             {

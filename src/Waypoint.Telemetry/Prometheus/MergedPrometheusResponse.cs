@@ -1,14 +1,13 @@
 using System.Text;
 using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Net.Http.Headers;
 using Waypoint.Telemetry.RequestMetrics;
 
 namespace Waypoint.Telemetry.Prometheus;
 
 /// <summary>
-/// One scrape, three sources: Envoy's text first, then the Istio request series (<see cref="IstioRequestMetrics"/>, when
-/// the agent hosts them), then what the exporter writes. The exporter's output is buffered (it sets its headers and
+/// One scrape, three sources: Envoy's text first, then the Istio request series rendered from Envoy's raw request stats
+/// (<see cref="IstioRequestSeries"/>, taken out of Envoy's text), then what the exporter writes. The exporter's output is buffered (it sets its headers and
 /// length itself) and appended last.
 /// </summary>
 internal static class MergedPrometheusResponse
@@ -44,18 +43,11 @@ internal static class MergedPrometheusResponse
 
         if (!string.IsNullOrEmpty(envoy))
         {
-            await context.Response.WriteAsync(envoy, context.RequestAborted).ConfigureAwait(false);
-            if (envoy[^1] != '\n')
-            {
-                await context.Response.WriteAsync("\n", context.RequestAborted).ConfigureAwait(false);
-            }
-        }
-
-        if (context.RequestServices.GetService<IstioRequestMetrics>() is { } requestMetrics)
-        {
-            var series = new StringBuilder();
-            requestMetrics.WriteTo(series);
-            await context.Response.WriteAsync(series.ToString(), context.RequestAborted).ConfigureAwait(false);
+            var envoyText = new StringBuilder(envoy.Length);
+            var istio = new StringBuilder();
+            IstioRequestSeries.Rewrite(envoy, envoyText, istio);
+            await context.Response.WriteAsync(envoyText.ToString(), context.RequestAborted).ConfigureAwait(false);
+            await context.Response.WriteAsync(istio.ToString(), context.RequestAborted).ConfigureAwait(false);
         }
 
         exported.Position = 0;

@@ -1,12 +1,7 @@
-using System.Collections.Concurrent;
-using System.Text;
-using Envoy.Data.Accesslog.V3;
-using Google.Protobuf.WellKnownTypes;
-
 namespace Waypoint.Telemetry.RequestMetrics;
 
 /// <summary>
-/// Istio's standard labels from one access log entry. What a waypoint on upstream Envoy can know without Istio's
+/// Istio's standard labels from the tags of one raw stat of Envoy's stats logger. What a waypoint on upstream Envoy can know without Istio's
 /// peer-metadata exchange or WDS: the client's SPIFFE ID (the HBONE peer's certificate) and so its namespace, the
 /// chain's service, the upstream pod's workload (its endpoint's <c>istio.workload</c> metadata), the response and Envoy's
 /// response flags. The source workload (name, canonical service and revision, cluster) comes from the baggage ztunnel
@@ -23,40 +18,48 @@ internal static class IstioLabels
     public const string MutualTls = "mutual_tls";
 
     /// <summary>
-    /// Distinct baggage headers parsed once each: every request on a tunnel carries its source pod's header, and a waypoint
-    /// sees few sources, so the agent's per-entry work is one lookup; past the bound (a hostile variety) they are parsed each time.
+    /// The Istio label text of one raw stat of Envoy's stats logger (its tags, <see cref="RequestMetricsEnvoyConfig.Tags"/>):
+    /// with <c>request_protocol</c> and <c>response_code</c> for an HTTP stat, <c>request_protocol="tcp"</c> for a TCP one.
     /// </summary>
-    private const int MaxCachedBaggage = 1024;
-
-    private static readonly ConcurrentDictionary<string, SourceBaggage> s_baggage = new(StringComparer.Ordinal);
-
-    /// <summary>The labels of an entry's series, but for its protocol and response code.</summary>
-    public static RequestLabels Of(AccessLogCommon? common)
+    public static string Text(IReadOnlyDictionary<string, string> tags, bool http)
     {
-        var principal = StringState(common, RequestMetricsEnvoyConfig.PeerPrincipalFilterState);
+        var labels = Of(tags);
+        if (!http)
+        {
+            return labels.LabelText("tcp", null);
+        }
+
+        var grpc = Tag(tags, RequestMetricsEnvoyConfig.Tags.ContentType) is { } type && type.StartsWith("application/grpc", StringComparison.OrdinalIgnoreCase);
+        return labels.LabelText(grpc ? "grpc" : "http", Tag(tags, RequestMetricsEnvoyConfig.Tags.ResponseCode) ?? "0");
+    }
+
+    /// <summary>The labels of a raw stat's series, but for its protocol and response code.</summary>
+    internal static RequestLabels Of(IReadOnlyDictionary<string, string> tags)
+    {
+        var principal = Tag(tags, RequestMetricsEnvoyConfig.Tags.SourcePrincipal);
         var sourceNamespace = NamespaceOf(principal);
-        var tags = common?.CustomTags;
-        var serviceNamespace = Tag(tags, RequestMetricsEnvoyConfig.DestinationServiceNamespaceTag);
-        var (workload, workloadNamespace) = Workload(tags);
+        var serviceNamespace = Tag(tags, RequestMetricsEnvoyConfig.Tags.DestinationServiceNamespace) ?? Unknown;
+        var (workload, workloadNamespace) = Workload(Tag(tags, RequestMetricsEnvoyConfig.Tags.DestinationWorkload));
         return new RequestLabels(
             principal ?? Unknown,
             sourceNamespace ?? Unknown,
-            Source(sourceNamespace, StringState(common, RequestMetricsEnvoyConfig.BaggageFilterState)),
-            Tag(tags, RequestMetricsEnvoyConfig.DestinationServiceTag),
-            Tag(tags, RequestMetricsEnvoyConfig.DestinationServiceNameTag),
+            Source(sourceNamespace, Tag(tags, RequestMetricsEnvoyConfig.Tags.SourceBaggage)),
+            Tag(tags, RequestMetricsEnvoyConfig.Tags.DestinationService) ?? Unknown,
+            Tag(tags, RequestMetricsEnvoyConfig.Tags.DestinationServiceName) ?? Unknown,
             serviceNamespace,
             workload ?? Unknown,
             workloadNamespace ?? serviceNamespace,
-            Flags(common?.ResponseFlags));
+            Tag(tags, RequestMetricsEnvoyConfig.Tags.ResponseFlags) ?? "-");
     }
 
-    private static string Tag(Google.Protobuf.Collections.MapField<string, string>? tags, string name) =>
-        tags is not null && tags.TryGetValue(name, out var value) && value.Length > 0 ? value : Unknown;
+    /// <summary>A tag's value; null when absent, empty, or Envoy's <c>-</c> for a value it does not have.</summary>
+    private static string? Tag(IReadOnlyDictionary<string, string> tags, string name) =>
+        tags.TryGetValue(name, out var value) && value.Length > 0 && (value != "-" || name == RequestMetricsEnvoyConfig.Tags.ResponseFlags) ? value : null;
 
     /// <summary>Name and namespace from <c>workload;namespace;canonical name;canonical revision;cluster</c>; nulls when absent or malformed.</summary>
-    internal static (string? Name, string? Namespace) Workload(Google.Protobuf.Collections.MapField<string, string>? tags)
+    internal static (string? Name, string? Namespace) Workload(string? value)
     {
-        if (tags is null || !tags.TryGetValue(RequestMetricsEnvoyConfig.DestinationWorkloadTag, out var value))
+        if (value is null)
         {
             return (null, null);
         }
@@ -76,30 +79,8 @@ internal static class IstioLabels
             return SourceWorkload.Unknown;
         }
 
-        if (!s_baggage.TryGetValue(baggageHeader, out var baggage))
-        {
-            baggage = SourceBaggage.Parse(baggageHeader);
-            if (s_baggage.Count < MaxCachedBaggage)
-            {
-                s_baggage.TryAdd(baggageHeader, baggage);
-            }
-        }
-
+        var baggage = SourceBaggage.Parse(baggageHeader);
         return baggage.Namespace == certificateNamespace ? SourceWorkload.Of(baggage) : SourceWorkload.Unknown;
-    }
-
-    /// <summary>A string filter state object (<c>io.istio.peer_principal</c>, <c>io.istio.baggage</c>), logged as a StringValue; null when absent or empty.</summary>
-    private static string? StringState(AccessLogCommon? common, string key)
-    {
-        if (common?.FilterStateObjects is { } objects
-            && objects.TryGetValue(key, out var packed)
-            && packed.TryUnpack<StringValue>(out var value)
-            && value.Value.Length > 0)
-        {
-            return value.Value;
-        }
-
-        return null;
     }
 
     /// <summary><c>spiffe://td/ns/&lt;namespace&gt;/sa/&lt;account&gt;</c> → the namespace; anything else → null.</summary>
@@ -112,63 +93,5 @@ internal static class IstioLabels
 
         var segments = principal["spiffe://".Length..].Split('/');
         return segments.Length == 5 && segments[1] == "ns" && segments[3] == "sa" && segments[2].Length > 0 ? segments[2] : null;
-    }
-
-    public static bool IsGrpc(HTTPRequestProperties? request) =>
-        request?.RequestHeaders is { } headers
-        && headers.TryGetValue("content-type", out var type)
-        && type.StartsWith("application/grpc", StringComparison.OrdinalIgnoreCase);
-
-    /// <summary>Envoy's short response flags (<c>%RESPONSE_FLAGS%</c>), comma-separated; <c>-</c> for none, as Istio reports.</summary>
-    internal static string Flags(ResponseFlags? flags)
-    {
-        if (flags is null)
-        {
-            return "-";
-        }
-
-        var text = new StringBuilder();
-        Add(flags.FailedLocalHealthcheck, "LH");
-        Add(flags.NoHealthyUpstream, "UH");
-        Add(flags.UpstreamRequestTimeout, "UT");
-        Add(flags.LocalReset, "LR");
-        Add(flags.UpstreamRemoteReset, "UR");
-        Add(flags.UpstreamConnectionFailure, "UF");
-        Add(flags.UpstreamConnectionTermination, "UC");
-        Add(flags.UpstreamOverflow, "UO");
-        Add(flags.NoRouteFound, "NR");
-        Add(flags.DelayInjected, "DI");
-        Add(flags.FaultInjected, "FI");
-        Add(flags.RateLimited, "RL");
-        Add(flags.UnauthorizedDetails is not null, "UAEX");
-        Add(flags.RateLimitServiceError, "RLSE");
-        Add(flags.DownstreamConnectionTermination, "DC");
-        Add(flags.UpstreamRetryLimitExceeded, "URX");
-        Add(flags.StreamIdleTimeout, "SI");
-        Add(flags.InvalidEnvoyRequestHeaders, "IH");
-        Add(flags.DownstreamProtocolError, "DPE");
-        Add(flags.UpstreamMaxStreamDurationReached, "UMSDR");
-        Add(flags.ResponseFromCacheFilter, "RFCF");
-        Add(flags.NoFilterConfigFound, "NFCF");
-        Add(flags.DurationTimeout, "DT");
-        Add(flags.UpstreamProtocolError, "UPE");
-        Add(flags.NoClusterFound, "NC");
-        Add(flags.OverloadManager, "OM");
-        Add(flags.DnsResolutionFailure, "DF");
-        Add(flags.DownstreamRemoteReset, "DR");
-        return text.Length == 0 ? "-" : text.ToString();
-
-        void Add(bool set, string code)
-        {
-            if (set)
-            {
-                if (text.Length > 0)
-                {
-                    text.Append(',');
-                }
-
-                text.Append(code);
-            }
-        }
     }
 }

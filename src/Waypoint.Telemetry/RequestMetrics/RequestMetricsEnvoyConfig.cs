@@ -1,33 +1,36 @@
 using Envoy.Config.Accesslog.V3;
-using Envoy.Config.Core.V3;
-using Envoy.Config.Endpoint.V3;
-using Envoy.Extensions.AccessLoggers.Grpc.V3;
+using Envoy.Data.Accesslog.V3;
+using Envoy.Extensions.AccessLoggers.Filters.Cel.V3;
 using Envoy.Extensions.Filters.Network.HttpConnectionManager.V3;
 using Envoy.Extensions.Filters.Network.TcpProxy.V3;
-using Envoy.Type.Metadata.V3;
 using Google.Protobuf.WellKnownTypes;
-using Cluster = Envoy.Config.Cluster.V3.Cluster;
-using CustomTag = Envoy.Type.Tracing.V3.CustomTag;
-using UpstreamHttpProtocolOptions = Envoy.Extensions.Upstreams.Http.V3.HttpProtocolOptions;
+using Xds.Type.V3;
 
 namespace Waypoint.Telemetry.RequestMetrics;
 
 /// <summary>
-/// The Envoy side of the waypoint's Istio request metrics: an access log entry per HTTP chain and per TCP chain that
-/// streams every finished request (and every TCP connection, opened and closed) over Envoy's gRPC access log service to
-/// the agent on a pod-private Unix socket. The agent aggregates the entries into <c>istio_*</c> series
-/// (<see cref="IstioRequestMetrics"/>). The service a chain belongs to travels as literal custom tags, the client's
-/// SPIFFE ID as the <c>io.istio.peer_principal</c> filter state <c>connect_terminate</c> sets from the HBONE peer, the
-/// CONNECT's <c>baggage</c> header (the source workload's peer metadata from ztunnel) as the <c>io.istio.baggage</c> one.
+/// The Envoy side of the waypoint's Istio request metrics: Envoy's stats access logger (<c>envoy.access_loggers.stats</c>)
+/// on every HTTP chain's connection manager and every TCP chain's <c>tcp_proxy</c>, so Envoy itself counts each request
+/// into tagged stats, aggregated in place: nothing per request leaves Envoy. The agent renders those stats with Istio's
+/// names and labels when it is scraped (<see cref="IstioRequestSeries"/>). The service a chain belongs to is literal
+/// tags, the client's SPIFFE ID the <c>io.istio.peer_principal</c> filter state <c>connect_terminate</c> sets from the
+/// HBONE peer, the CONNECT's <c>baggage</c> header (the source workload's peer metadata from ztunnel) the
+/// <c>io.istio.baggage</c> one, the upstream pod's workload its endpoint's <c>istio.workload</c> metadata.
 /// </summary>
+/// <remarks>
+/// The logger's proto is not in the API package the build compiles, so its configuration travels as a
+/// <c>xds.type.v3.TypedStruct</c>, which Envoy converts into the named type and validates like any typed config.
+/// </remarks>
 public static class RequestMetricsEnvoyConfig
 {
-    public const string ClusterName = "waypoint_request_metrics";
-    public const string DefaultSocketPath = "/var/run/waypoint/request-metrics.sock";
+    public const string StatsLoggerName = "envoy.access_loggers.stats";
+    public const string StatsLoggerTypeUrl = "type.googleapis.com/envoy.extensions.access_loggers.stats.v3.Config";
 
-    /// <summary>The log name Envoy sends first on each stream; one for HTTP, one for TCP.</summary>
-    public const string HttpLogName = "waypoint_http";
-    public const string TcpLogName = "waypoint_tcp";
+    /// <summary>The stats scope of the loggers: Envoy renders them as <c>envoy_waypoint_istio_*</c> on its admin API.</summary>
+    public const string StatPrefix = "waypoint";
+
+    /// <summary>The prefix of the raw series in Envoy's Prometheus text (<c>envoy_</c>, the scope, then the stat's name).</summary>
+    public const string EnvoySeriesPrefix = "envoy_" + StatPrefix + "_istio_";
 
     /// <summary>The filter state key holding the HBONE peer's URI SAN (the source workload's SPIFFE ID).</summary>
     public const string PeerPrincipalFilterState = "io.istio.peer_principal";
@@ -38,51 +41,107 @@ public static class RequestMetricsEnvoyConfig
     /// </summary>
     public const string BaggageFilterState = "io.istio.baggage";
 
-    /// <summary>Custom tags naming the chain's service: FQDN, name, namespace.</summary>
-    public const string DestinationServiceTag = "destination_service";
-    public const string DestinationServiceNameTag = "destination_service_name";
-    public const string DestinationServiceNamespaceTag = "destination_service_namespace";
+    /// <summary>The tags of the raw stats, read back by <see cref="IstioRequestSeries"/>.</summary>
+    public static class Tags
+    {
+        public const string DestinationService = "destination_service";
+        public const string DestinationServiceName = "destination_service_name";
+        public const string DestinationServiceNamespace = "destination_service_namespace";
+        public const string SourcePrincipal = "source_principal";
+        public const string SourceBaggage = "source_baggage";
 
-    /// <summary>
-    /// A custom tag read from the upstream host's <c>istio.workload</c> endpoint metadata (Istio's
-    /// <c>workload;namespace;canonical name;canonical revision;cluster</c>, set by the translator on each pod's endpoint):
-    /// the destination workload. Absent when the request reached no host or the host is no pod.
-    /// </summary>
-    public const string DestinationWorkloadTag = "destination_workload_metadata";
+        /// <summary>
+        /// The upstream host's <c>istio.workload</c> endpoint metadata (Istio's
+        /// <c>workload;namespace;canonical name;canonical revision;cluster</c>, set by the translator on each pod's
+        /// endpoint); empty when the request reached no host or the host is no pod.
+        /// </summary>
+        public const string DestinationWorkload = "destination_workload";
+        public const string ResponseCode = "response_code";
+        public const string ResponseFlags = "response_flags";
 
-    /// <summary>How often Envoy flushes its buffered entries (Envoy's default is 1 s; Prometheus scrapes every 15 s or more).</summary>
-    public static readonly TimeSpan FlushInterval = TimeSpan.FromSeconds(1);
+        /// <summary>The request's <c>content-type</c>, cut at 16 characters: exactly <c>application/grpc</c> for gRPC, as Istio's request_protocol tells it.</summary>
+        public const string ContentType = "content_type";
+    }
 
-    /// <summary>
-    /// How many bytes of entries Envoy buffers before it sends them sooner than <see cref="FlushInterval"/> (Envoy's
-    /// default is 16 KiB, about 24 HTTP entries). Every message costs the agent a gRPC read and thread-pool wake-ups
-    /// beyond the entries' own work, so larger batches make a loaded waypoint's metrics cheaper; the buffer only fills
-    /// under load (an entry is about 700 bytes), and the interval still bounds how late an entry arrives.
-    /// </summary>
-    public const uint BufferSize = 256 * 1024;
+    /// <summary>The stats' names (under <see cref="StatPrefix"/>), Istio's.</summary>
+    public static class Stats
+    {
+        public const string Requests = "istio_requests_total";
+        public const string Duration = "istio_request_duration_milliseconds";
+        public const string RequestBytes = "istio_request_bytes";
+        public const string ResponseBytes = "istio_response_bytes";
+        public const string TcpSentBytes = "istio_tcp_sent_bytes_total";
+        public const string TcpReceivedBytes = "istio_tcp_received_bytes_total";
+        public const string TcpOpened = "istio_tcp_connections_opened_total";
+        public const string TcpClosed = "istio_tcp_connections_closed_total";
+    }
 
     /// <summary>The destination service of a chain (a Kubernetes Service or a ServiceEntry host).</summary>
     public sealed record DestinationService(string Host, string Name, string Namespace);
 
-    /// <summary>The access log entry of an HTTP chain's connection manager.</summary>
+    /// <summary>
+    /// The stats logger of an HTTP chain's connection manager: per request a count, the duration (Envoy's
+    /// <c>%DURATION%</c>, milliseconds) and the request's and response's total size, headers and body
+    /// (<c>request.total_size</c>, <c>response.total_size</c>, as Istio's stats filter measures them).
+    /// </summary>
     public static AccessLog HttpAccessLog(DestinationService service)
     {
         ArgumentNullException.ThrowIfNull(service);
-        var config = new HttpGrpcAccessLogConfig { CommonConfig = Common(HttpLogName, service) };
-        // gRPC is told apart from plain HTTP by the request's content type, as Istio's request_protocol does.
-        config.AdditionalRequestHeadersToLog.Add("content-type");
-        return new AccessLog { Name = "envoy.access_loggers.http_grpc", TypedConfig = Any.Pack(config) };
+        var tags = CommonTags(service);
+        tags.Add(Tag(Tags.ResponseCode, "%RESPONSE_CODE%"));
+        tags.Add(Tag(Tags.ContentType, "%REQ(content-type):16%"));
+        return StatsLogger(
+            counters: [Counter(Stats.Requests, tags, fixedValue: 1)],
+            histograms:
+            [
+                Histogram(Stats.Duration, tags, "Milliseconds", "%DURATION%"),
+                Histogram(Stats.RequestBytes, tags, "Bytes", "%CEL(request.total_size)%"),
+                Histogram(Stats.ResponseBytes, tags, "Bytes", "%CEL(response.total_size)%"),
+            ]);
     }
 
-    /// <summary>The access log entry of a TCP chain's tcp_proxy.</summary>
-    public static AccessLog TcpAccessLog(DestinationService service)
+    /// <summary>
+    /// The stats loggers of a TCP chain's tcp_proxy: one for the upstream connecting (opened), one for the connection's
+    /// end (closed and its byte totals), and one that counts as opened, at its end, a connection whose upstream never
+    /// connected (it had no intermediate entry).
+    /// </summary>
+    public static IReadOnlyList<AccessLog> TcpAccessLogs(DestinationService service)
     {
         ArgumentNullException.ThrowIfNull(service);
-        var config = new TcpGrpcAccessLogConfig { CommonConfig = Common(TcpLogName, service) };
-        return new AccessLog { Name = "envoy.access_loggers.tcp_grpc", TypedConfig = Any.Pack(config) };
+        var tags = CommonTags(service);
+        var opened = StatsLogger([Counter(Stats.TcpOpened, tags, fixedValue: 1)], []);
+        opened.Filter = OfType(AccessLogType.TcpUpstreamConnected);
+        var closed = StatsLogger(
+            [
+                Counter(Stats.TcpClosed, tags, fixedValue: 1),
+                Counter(Stats.TcpSentBytes, tags, format: "%BYTES_SENT%"),
+                Counter(Stats.TcpReceivedBytes, tags, format: "%BYTES_RECEIVED%"),
+            ],
+            []);
+        closed.Filter = OfType(AccessLogType.TcpConnectionEnd);
+        var neverConnected = StatsLogger([Counter(Stats.TcpOpened, tags, fixedValue: 1)], []);
+        neverConnected.Filter = new AccessLogFilter
+        {
+            AndFilter = new AndFilter
+            {
+                Filters =
+                {
+                    OfType(AccessLogType.TcpConnectionEnd),
+                    new AccessLogFilter
+                    {
+                        ExtensionFilter = new ExtensionFilter
+                        {
+                            Name = "envoy.access_loggers.extension_filters.cel",
+                            TypedConfig = Any.Pack(new ExpressionFilter { Expression = "!has(upstream.address)" }),
+                        },
+                    },
+                },
+            },
+        };
+        return [opened, closed, neverConnected];
     }
 
-    /// <summary>Adds the request-metrics access log to an HTTP chain's connection manager, after any other access log.</summary>
+    /// <summary>Adds the request-metrics stats logger to an HTTP chain's connection manager, after any other access log.</summary>
     public static void ApplyTo(HttpConnectionManager manager, DestinationService service)
     {
         ArgumentNullException.ThrowIfNull(manager);
@@ -90,77 +149,90 @@ public static class RequestMetricsEnvoyConfig
     }
 
     /// <summary>
-    /// Adds the request-metrics access log to a TCP chain's tcp_proxy, flushed once when the upstream connects (that
-    /// intermediate entry counts the connection as opened) and once when it closes (closed, and its bytes).
+    /// Adds the request-metrics stats loggers to a TCP chain's tcp_proxy, which logs once when the upstream connects and
+    /// once when the connection closes.
     /// </summary>
     public static void ApplyTo(TcpProxy tcpProxy, DestinationService service)
     {
         ArgumentNullException.ThrowIfNull(tcpProxy);
-        tcpProxy.AccessLog.Add(TcpAccessLog(service));
+        tcpProxy.AccessLog.AddRange(TcpAccessLogs(service));
         tcpProxy.AccessLogOptions ??= new TcpProxy.Types.TcpAccessLogOptions();
         tcpProxy.AccessLogOptions.FlushAccessLogOnConnected = true;
     }
 
-    /// <summary>The HTTP/2 cluster to the agent's request-metrics socket.</summary>
-    public static Cluster CreateCluster(string? socketPath = null)
+    private static List<Value> CommonTags(DestinationService service) =>
+    [
+        // DNS names (validated by the API server): never a '%' that Envoy would read as a command.
+        Tag(Tags.DestinationService, service.Host),
+        Tag(Tags.DestinationServiceName, service.Name),
+        Tag(Tags.DestinationServiceNamespace, service.Namespace),
+        Tag(Tags.SourcePrincipal, $"%FILTER_STATE({PeerPrincipalFilterState}:PLAIN)%"),
+        Tag(Tags.SourceBaggage, $"%FILTER_STATE({BaggageFilterState}:PLAIN)%"),
+        Tag(Tags.DestinationWorkload, "%UPSTREAM_METADATA(istio:workload)%"),
+        Tag(Tags.ResponseFlags, "%RESPONSE_FLAGS%"),
+    ];
+
+    private static AccessLog StatsLogger(IReadOnlyList<Value> counters, IReadOnlyList<Value> histograms)
     {
-        var options = new UpstreamHttpProtocolOptions
+        var config = new Struct
         {
-            ExplicitHttpConfig = new UpstreamHttpProtocolOptions.Types.ExplicitHttpConfig { Http2ProtocolOptions = new Http2ProtocolOptions() },
-        };
-        return new Cluster
-        {
-            Name = ClusterName,
-            Type = Cluster.Types.DiscoveryType.Static,
-            ConnectTimeout = Duration.FromTimeSpan(TimeSpan.FromSeconds(1)),
-            TypedExtensionProtocolOptions = { ["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"] = Any.Pack(options) },
-            LoadAssignment = new ClusterLoadAssignment
+            Fields =
             {
-                ClusterName = ClusterName,
-                Endpoints =
-                {
-                    new LocalityLbEndpoints
-                    {
-                        LbEndpoints =
-                        {
-                            new LbEndpoint
-                            {
-                                Endpoint = new Endpoint { Address = new Address { Pipe = new Pipe { Path = socketPath ?? DefaultSocketPath } } },
-                            },
-                        },
-                    },
-                },
+                ["stat_prefix"] = Value.ForString(StatPrefix),
+                ["counters"] = Value.ForList([.. counters]),
             },
         };
+        if (histograms.Count > 0)
+        {
+            config.Fields["histograms"] = Value.ForList([.. histograms]);
+        }
+
+        var typed = new TypedStruct { TypeUrl = StatsLoggerTypeUrl, Value = config };
+        return new AccessLog { Name = StatsLoggerName, TypedConfig = Any.Pack(typed) };
     }
 
-    private static CommonGrpcAccessLogConfig Common(string logName, DestinationService service)
+    private static AccessLogFilter OfType(AccessLogType type) => new() { LogTypeFilter = new LogTypeFilter { Types_ = { type } } };
+
+    private static Value Counter(string name, List<Value> tags, uint fixedValue = 0, string? format = null)
     {
-        var common = new CommonGrpcAccessLogConfig
+        var counter = new Struct { Fields = { ["stat"] = Stat(name, tags) } };
+        if (format is not null)
         {
-            LogName = logName,
-            TransportApiVersion = ApiVersion.V3,
-            GrpcService = new GrpcService { EnvoyGrpc = new GrpcService.Types.EnvoyGrpc { ClusterName = ClusterName } },
-            BufferFlushInterval = Duration.FromTimeSpan(FlushInterval),
-            BufferSizeBytes = BufferSize,
-        };
-        common.FilterStateObjectsToLog.Add(PeerPrincipalFilterState);
-        common.FilterStateObjectsToLog.Add(BaggageFilterState);
-        common.CustomTags.Add(Literal(DestinationServiceTag, service.Host));
-        common.CustomTags.Add(Literal(DestinationServiceNameTag, service.Name));
-        common.CustomTags.Add(Literal(DestinationServiceNamespaceTag, service.Namespace));
-        common.CustomTags.Add(new CustomTag
+            counter.Fields["value_format"] = Value.ForString(format);
+        }
+        else
         {
-            Tag = DestinationWorkloadTag,
-            Metadata = new CustomTag.Types.Metadata
-            {
-                Kind = new MetadataKind { Host = new MetadataKind.Types.Host() },
-                MetadataKey = new MetadataKey { Key = "istio", Path = { new MetadataKey.Types.PathSegment { Key = "workload" } } },
-            },
-        });
-        return common;
+            counter.Fields["value_fixed"] = Value.ForNumber(fixedValue);
+        }
+
+        return Value.ForStruct(counter);
     }
 
-    private static CustomTag Literal(string tag, string value) =>
-        new() { Tag = tag, Literal = new CustomTag.Types.Literal { Value = value } };
+    private static Value Histogram(string name, List<Value> tags, string unit, string format) => Value.ForStruct(new Struct
+    {
+        Fields =
+        {
+            ["stat"] = Stat(name, tags),
+            ["unit"] = Value.ForString(unit),
+            ["value_format"] = Value.ForString(format),
+        },
+    });
+
+    private static Value Stat(string name, List<Value> tags) => Value.ForStruct(new Struct
+    {
+        Fields =
+        {
+            ["name"] = Value.ForString(name),
+            ["tags"] = Value.ForList([.. tags]),
+        },
+    });
+
+    private static Value Tag(string name, string format) => Value.ForStruct(new Struct
+    {
+        Fields =
+        {
+            ["name"] = Value.ForString(name),
+            ["value_format"] = Value.ForString(format),
+        },
+    });
 }

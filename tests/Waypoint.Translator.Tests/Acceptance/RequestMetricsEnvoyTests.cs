@@ -1,13 +1,14 @@
 using System.Net;
+using Waypoint.Telemetry.RequestMetrics;
 using Waypoint.TestKit.Http;
 using Waypoint.Xds;
 
 namespace Waypoint.Translator.Tests.Acceptance;
 
 /// <summary>
-/// Istio's request metrics on upstream Envoy: requests through HBONE into a real waypoint Envoy, whose access log
-/// entries stream to the agent's access log service (the same hosting the agent runs), scraped from the agent's merged
-/// <c>/stats/prometheus</c> as Prometheus would.
+/// Istio's request metrics on upstream Envoy: requests through HBONE into a real waypoint Envoy, whose stats access
+/// logger counts them into tagged stats, scraped from the agent's merged <c>/stats/prometheus</c> (the same rendering the
+/// agent serves) as Prometheus would.
 /// </summary>
 public sealed class RequestMetricsEnvoyTests
 {
@@ -83,7 +84,7 @@ public sealed class RequestMetricsEnvoyTests
             new(ApiAuthority, Client, "k8s.cluster.name=Kubernetes,k8s.namespace.name=app,k8s.deployment.name=client,service.name=client-app,service.version=v1"),
             new(ApiAuthority, Client, "k8s.namespace.name=bank,k8s.deployment.name=teller"),
         ];
-        var options = new TranslatorOptions { HboneBindAddress = "127.0.0.1", HboneBindPort = 0, RequestMetricsSocketPath = agent.SocketPath };
+        var options = new TranslatorOptions { HboneBindAddress = "127.0.0.1", HboneBindPort = 0, RequestMetrics = true };
         var (harness, _) = await WaypointEnvoyHarness.StartAsync(WaypointEnvoyHarness.Mesh(echo.EndPoint, PodBackedServices(echo.EndPoint)), options, XdsProtocol.StateOfTheWorld, targets);
         await using var _ = harness;
         agent.EnvoyAdmin = harness.Waypoint.Admin;
@@ -178,12 +179,13 @@ public sealed class RequestMetricsEnvoyTests
             ("response_code", "200"),
         ];
 
-        // Envoy flushes its access log buffer every second: poll the scrape until the entries have arrived.
+        // Counters are live; Envoy merges its histograms every 5 s: poll the scrape until they show.
         var scrape = await agent.ScrapeUntilAsync(
             text => PrometheusText.Value(text, "istio_requests_total", http200) == 3
                 && PrometheusText.Value(text, "istio_tcp_connections_closed_total", tcp) == 1
                 && PrometheusText.Value(text, "istio_requests_total", api200) == 2
-                && PrometheusText.Value(text, "istio_requests_total", apiFromClient200) == 2,
+                && PrometheusText.Value(text, "istio_requests_total", apiFromClient200) == 2
+                && PrometheusText.Value(text, "istio_request_duration_milliseconds_count", http200) == 3,
             TimeSpan.FromSeconds(30));
 
         Assert.Equal(3, PrometheusText.Value(scrape, "istio_request_duration_milliseconds_count", http200));
@@ -192,8 +194,11 @@ public sealed class RequestMetricsEnvoyTests
         Assert.Equal(1, PrometheusText.Value(scrape, "istio_tcp_connections_opened_total", tcp));
         Assert.True(PrometheusText.Value(scrape, "istio_tcp_received_bytes_total", tcp) > 0, "TCP bytes received from the client");
         Assert.True(PrometheusText.Value(scrape, "istio_tcp_sent_bytes_total", tcp) > 0, "TCP bytes sent to the client");
-        // The scrape is istio-agent's merge: Envoy's own stats come first.
+        // The scrape is istio-agent's merge: Envoy's own stats come first; its raw request stats only as Istio's series.
         Assert.NotNull(PrometheusText.Value(scrape, "envoy_server_live", []));
+        Assert.DoesNotContain(RequestMetricsEnvoyConfig.EnvoySeriesPrefix, scrape, StringComparison.Ordinal);
+        var raw = await harness.Waypoint.Admin.GetStringAsync(new Uri("stats/prometheus", UriKind.Relative));
+        Assert.Contains(RequestMetricsEnvoyConfig.EnvoySeriesPrefix + "requests_total{", raw, StringComparison.Ordinal);
 
         // Every request series the shipped Grafana dashboard queries is one this scrape renders.
         var dashboard = File.ReadAllText(Path.Combine(Waypoint.TestKit.Envoy.EnvoyBinary.FindRepositoryRoot()!, "manifests", "dashboards", "waypoint-dashboard.json"));

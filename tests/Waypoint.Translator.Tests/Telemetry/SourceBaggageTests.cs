@@ -1,5 +1,3 @@
-using Envoy.Data.Accesslog.V3;
-using Google.Protobuf.WellKnownTypes;
 using Waypoint.Telemetry.RequestMetrics;
 
 namespace Waypoint.Translator.Tests.Telemetry;
@@ -87,32 +85,37 @@ public sealed class SourceBaggageTests
         Assert.Equal(SourceWorkload.Unknown, IstioLabels.Of(Entry(null, Full)).SourceWorkload);
         Assert.Equal("unknown", IstioLabels.Of(Entry(null, Full)).SourceWorkloadNamespace);
         Assert.Equal(SourceWorkload.Unknown, IstioLabels.Of(Entry(Principal, null)).SourceWorkload);
-        Assert.Equal(SourceWorkload.Unknown, IstioLabels.Of(null).SourceWorkload);
+        Assert.Equal(SourceWorkload.Unknown, IstioLabels.Of(new Dictionary<string, string>()).SourceWorkload);
         Assert.Contains(",source_workload=\"unknown\",", IstioLabels.Of(Entry(Principal, null)).LabelText("tcp", null), StringComparison.Ordinal);
     }
 
     [Fact]
-    public void The_access_log_asks_Envoy_for_the_baggage_filter_state()
+    public void The_stats_logger_tags_each_request_with_the_principal_and_baggage_filter_states()
     {
         var log = RequestMetricsEnvoyConfig.HttpAccessLog(new RequestMetricsEnvoyConfig.DestinationService("echo.app.svc.cluster.local", "echo", "app"));
-        var config = log.TypedConfig.Unpack<Envoy.Extensions.AccessLoggers.Grpc.V3.HttpGrpcAccessLogConfig>();
-        Assert.Contains("io.istio.baggage", config.CommonConfig.FilterStateObjectsToLog);
-        Assert.Contains("io.istio.peer_principal", config.CommonConfig.FilterStateObjectsToLog);
+        Assert.Equal(RequestMetricsEnvoyConfig.StatsLoggerName, log.Name);
+        var config = log.TypedConfig.Unpack<global::Xds.Type.V3.TypedStruct>();
+        Assert.Equal(RequestMetricsEnvoyConfig.StatsLoggerTypeUrl, config.TypeUrl);
+        var tags = config.Value.Fields["counters"].ListValue.Values[0].StructValue.Fields["stat"].StructValue.Fields["tags"].ListValue.Values
+            .ToDictionary(t => t.StructValue.Fields["name"].StringValue, t => t.StructValue.Fields["value_format"].StringValue);
+        Assert.Equal("%FILTER_STATE(io.istio.baggage:PLAIN)%", tags[RequestMetricsEnvoyConfig.Tags.SourceBaggage]);
+        Assert.Equal("%FILTER_STATE(io.istio.peer_principal:PLAIN)%", tags[RequestMetricsEnvoyConfig.Tags.SourcePrincipal]);
+        Assert.Equal("echo.app.svc.cluster.local", tags[RequestMetricsEnvoyConfig.Tags.DestinationService]);
     }
 
-    private static AccessLogCommon Entry(string? principal, string? baggage)
+    private static Dictionary<string, string> Entry(string? principal, string? baggage)
     {
-        var common = new AccessLogCommon();
+        var tags = new Dictionary<string, string>();
         if (principal is not null)
         {
-            common.FilterStateObjects[RequestMetricsEnvoyConfig.PeerPrincipalFilterState] = Any.Pack(new StringValue { Value = principal });
+            tags[RequestMetricsEnvoyConfig.Tags.SourcePrincipal] = principal;
         }
 
         if (baggage is not null)
         {
-            common.FilterStateObjects[RequestMetricsEnvoyConfig.BaggageFilterState] = Any.Pack(new StringValue { Value = baggage });
+            tags[RequestMetricsEnvoyConfig.Tags.SourceBaggage] = baggage;
         }
 
-        return common;
+        return tags;
     }
 }
