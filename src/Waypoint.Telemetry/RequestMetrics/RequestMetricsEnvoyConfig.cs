@@ -132,7 +132,7 @@ public static class RequestMetricsEnvoyConfig
                         ExtensionFilter = new ExtensionFilter
                         {
                             Name = "envoy.access_loggers.extension_filters.cel",
-                            TypedConfig = Any.Pack(new ExpressionFilter { Expression = "!has(upstream.address)" }),
+                            TypedConfig = Any.Pack(new ExpressionFilter { Expression = "!has(upstream.local_address)" }),
                         },
                     },
                 },

@@ -17,12 +17,14 @@ public sealed class RequestMetricsEnvoyTests
 
     private const string ApiAuthority = "10.96.0.13:80";
 
+    private const string GoneAuthority = "10.96.0.14:5433";
+
     /// <summary>
     /// Two Services whose endpoints are pods, as the API server's EndpointSlice controller writes them (a
     /// <c>targetRef</c> to the pod): <c>db</c> (TCP) served by StatefulSet <c>db</c>'s pod, <c>api</c> (HTTP) by Deployment
     /// <c>api</c>'s (through its ReplicaSet). The pods are not ambient, so the waypoint reaches them in plain text.
     /// </summary>
-    private static string PodBackedServices(IPEndPoint backend) => $$$"""
+    private static string PodBackedServices(IPEndPoint backend, int closedPort) => $$$"""
         apiVersion: v1
         kind: Service
         metadata: {name: db, namespace: app}
@@ -69,6 +71,20 @@ public sealed class RequestMetricsEnvoyTests
           ownerReferences: [{apiVersion: apps/v1, kind: ReplicaSet, name: api-5d8f7c9b4, uid: 00000000-0000-0000-0000-000000000002, controller: true}]
         spec: {containers: [{name: api, image: api}]}
         ---
+        apiVersion: v1
+        kind: Service
+        metadata: {name: gone, namespace: app}
+        spec:
+          clusterIP: 10.96.0.14
+          ports: [{name: tcp-gone, port: 5433, targetPort: {{{closedPort}}}}]
+        ---
+        apiVersion: discovery.k8s.io/v1
+        kind: EndpointSlice
+        metadata: {name: gone-1, namespace: app, labels: {kubernetes.io/service-name: gone}}
+        addressType: IPv4
+        ports: [{name: tcp-gone, port: {{{closedPort}}}}]
+        endpoints: [{addresses: ["{{{backend.Address}}}"], conditions: {ready: true}}]
+        ---
 
         """;
 
@@ -83,9 +99,10 @@ public sealed class RequestMetricsEnvoyTests
             // The client's ztunnel telling its workload, and one whose baggage claims another namespace than its certificate's.
             new(ApiAuthority, Client, "k8s.cluster.name=Kubernetes,k8s.namespace.name=app,k8s.deployment.name=client,service.name=client-app,service.version=v1"),
             new(ApiAuthority, Client, "k8s.namespace.name=bank,k8s.deployment.name=teller"),
+            new(GoneAuthority, Client),
         ];
         var options = new TranslatorOptions { HboneBindAddress = "127.0.0.1", HboneBindPort = 0, RequestMetrics = true };
-        var (harness, _) = await WaypointEnvoyHarness.StartAsync(WaypointEnvoyHarness.Mesh(echo.EndPoint, PodBackedServices(echo.EndPoint)), options, XdsProtocol.StateOfTheWorld, targets);
+        var (harness, _) = await WaypointEnvoyHarness.StartAsync(WaypointEnvoyHarness.Mesh(echo.EndPoint, PodBackedServices(echo.EndPoint, ClosedPort())), options, XdsProtocol.StateOfTheWorld, targets);
         await using var _ = harness;
         agent.EnvoyAdmin = harness.Waypoint.Admin;
 
@@ -118,6 +135,12 @@ public sealed class RequestMetricsEnvoyTests
                 using var response = await api.GetAsync(new Uri("/api", UriKind.Relative));
                 Assert.Equal(HttpStatusCode.OK, response.StatusCode);
             }
+        }
+
+        // A TCP service whose upstream refuses: the connection never reaches it, yet opens and closes.
+        using (var gone = harness.CreateHttpClient(targets[5]))
+        {
+            await Assert.ThrowsAnyAsync<HttpRequestException>(() => gone.GetAsync(new Uri("/nobody", UriKind.Relative)));
         }
 
         (string, string)[] http200 =
@@ -185,7 +208,8 @@ public sealed class RequestMetricsEnvoyTests
                 && PrometheusText.Value(text, "istio_tcp_connections_closed_total", tcp) == 1
                 && PrometheusText.Value(text, "istio_requests_total", api200) == 2
                 && PrometheusText.Value(text, "istio_requests_total", apiFromClient200) == 2
-                && PrometheusText.Value(text, "istio_request_duration_milliseconds_count", http200) == 3,
+                && PrometheusText.Value(text, "istio_request_duration_milliseconds_count", http200) == 3
+                && PrometheusText.Value(text, "istio_tcp_connections_closed_total", [("destination_service", "gone.app.svc.cluster.local")]) >= 1,
             TimeSpan.FromSeconds(30));
 
         Assert.Equal(3, PrometheusText.Value(scrape, "istio_request_duration_milliseconds_count", http200));
@@ -194,6 +218,11 @@ public sealed class RequestMetricsEnvoyTests
         Assert.Equal(1, PrometheusText.Value(scrape, "istio_tcp_connections_opened_total", tcp));
         Assert.True(PrometheusText.Value(scrape, "istio_tcp_received_bytes_total", tcp) > 0, "TCP bytes received from the client");
         Assert.True(PrometheusText.Value(scrape, "istio_tcp_sent_bytes_total", tcp) > 0, "TCP bytes sent to the client");
+        // The refused connection: opened at its end (no upstream ever connected), closed, no bytes from anyone upstream.
+        (string, string)[] refused = [("destination_service", "gone.app.svc.cluster.local"), ("destination_workload", "unknown"), ("request_protocol", "tcp")];
+        Assert.Equal(PrometheusText.Value(scrape, "istio_tcp_connections_closed_total", refused), PrometheusText.Value(scrape, "istio_tcp_connections_opened_total", refused));
+        Assert.Equal(0, PrometheusText.Value(scrape, "istio_tcp_sent_bytes_total", refused));
+
         // The scrape is istio-agent's merge: Envoy's own stats come first; its raw request stats only as Istio's series.
         Assert.NotNull(PrometheusText.Value(scrape, "envoy_server_live", []));
         Assert.DoesNotContain(RequestMetricsEnvoyConfig.EnvoySeriesPrefix, scrape, StringComparison.Ordinal);
@@ -205,5 +234,12 @@ public sealed class RequestMetricsEnvoyTests
         var queried = System.Text.RegularExpressions.Regex.Matches(dashboard, @"\b(istio_[a-z_]+)").Select(m => m.Groups[1].Value).Distinct().ToList();
         Assert.NotEmpty(queried);
         Assert.All(queried, name => Assert.Contains("\n" + name + "{", scrape, StringComparison.Ordinal));
+    }
+
+    private static int ClosedPort()
+    {
+        using var listener = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port; // closed again when disposed: connections to it are refused
     }
 }
