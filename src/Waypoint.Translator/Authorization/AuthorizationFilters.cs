@@ -26,8 +26,9 @@ namespace Waypoint.Translator.Authorization;
 /// Envoy uses the most specific per-filter config, it does not merge). TCP chains have no RDS; their filters carry the
 /// policies inline. CUSTOM policies select, through a shadow RBAC filter per provider, the requests that provider's
 /// ext_authz filter checks (it is enabled by the metadata the shadow match writes). Istio's order is kept: CUSTOM, then
-/// DENY, then ALLOW, and with any ALLOW policy in scope a
-/// request that matches none is denied (an ALLOW filter with no policies denies everything).
+/// DENY, then ALLOW, and with any ALLOW policy in scope a request that matches none is denied. DENY and ALLOW decide in
+/// one engine, the DENY filter's, where every ALLOW rule can be written as a principal (<see cref="Enforcing"/>); the
+/// ALLOW filter is used only where one cannot.
 /// </remarks>
 internal static class AuthorizationFilters
 {
