@@ -223,6 +223,12 @@ public sealed class WaypointTranslator
                 {
                     inputs.Add($"|ext-authz {provider} {cluster}");
                 }
+
+                // The mesh config's providers are in every chain: their content keys the chain (recompiled each translation).
+                foreach (var (_, providerKey) in authz.MeshExtAuthz)
+                {
+                    inputs.Add(providerKey);
+                }
                 foreach (var (route, routePolicies) in authz.Routes)
                 {
                     inputs.Add($"|authz-route {route.Ns}/{route.Name}");
@@ -643,7 +649,7 @@ public sealed class WaypointTranslator
                 var routeConfig = RouteBuilder.Build(httpChain, service, port, serviceRoutes, gatewayRoutes, resolver, httpChain, policies);
                 if (!authorization.IsEmpty)
                 {
-                    AuthorizationFilters.Apply(routeConfig, authorization);
+                    AuthorizationFilters.Apply(routeConfig, authorization, port.Port);
                 }
 
                 if (waypoint.Telemetry.Tracing)
@@ -661,7 +667,7 @@ public sealed class WaypointTranslator
             if (port.IsTcp)
             {
                 tcpChain = BackendResolver.InboundName(port.Port, http: false, service.Host);
-                chains.Add(ListenerBuilder.TcpChain(tcpChain, tcpChain, authorization.Service, waypoint.Telemetry.AccessLogs, destination));
+                chains.Add(ListenerBuilder.TcpChain(tcpChain, tcpChain, authorization.Service, waypoint.Telemetry.AccessLogs, destination, port.Port));
             }
 
             portChains.Add((port, httpChain, tcpChain));

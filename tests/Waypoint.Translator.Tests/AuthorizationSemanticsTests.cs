@@ -145,6 +145,52 @@ public sealed class AuthorizationSemanticsTests
     }
 
     [Fact]
+    public void Http_Chains_Carry_The_Mesh_Configs_Ext_Authz_Filters_Off_So_A_First_Custom_Policy_Changes_Only_Routes()
+    {
+        var mesh = """
+
+            ---
+            apiVersion: v1
+            kind: ConfigMap
+            metadata: {name: istio, namespace: istio-system}
+            data:
+              mesh: |
+                extensionProviders:
+                - name: authz
+                  envoyExtAuthzHttp: {service: authz.example.com, port: 8000}
+                - name: not-ext-authz
+                  zipkin: {service: zipkin.example.com, port: 9411}
+            """;
+        var translator = new WaypointTranslator();
+        var before = translator.Translate(Load(Base + Service("echo", "10.0.0.1") + mesh));
+        var listener = before.Waypoints[Key].Encoded.Single(e => e.Name == "main_internal" && e.TypeUrl.EndsWith(".Listener", StringComparison.Ordinal));
+        var json = EnvoyJson.Format(before.Waypoints[Key].Listeners.Single(l => l.Name == "main_internal"));
+        Assert.Contains("\"waypoint.authz.custom.authz_", json, StringComparison.Ordinal);
+        Assert.Contains("\"waypoint.authz.ext_authz.authz_", json, StringComparison.Ordinal);
+        Assert.Contains("ext-authz|authz.example.com|8000", json, StringComparison.Ordinal);
+        Assert.DoesNotContain("not-ext-authz", json, StringComparison.Ordinal); // a provider no CUSTOM policy can ask is not built
+        Assert.DoesNotContain("shadow_rules\"", json, StringComparison.Ordinal); // no shadow rules: nothing selected, ext_authz stays off
+        Assert.Contains(before.Waypoints[Key].Clusters, c => c.Name == "ext-authz|authz.example.com|8000");
+        Assert.DoesNotContain(before.Waypoints[Key].Routes.Single().VirtualHosts.Single().TypedPerFilterConfig.Keys, k => k.StartsWith("waypoint.authz.custom.", StringComparison.Ordinal));
+
+        // The first CUSTOM policy leaves the listener byte for byte as it was: only its routes change.
+        var after = translator.Translate(Load(Base + Service("echo", "10.0.0.1") + mesh + Policy("ask", """
+              targetRefs: [{kind: Service, name: echo}]
+              action: CUSTOM
+              provider: {name: authz}
+              rules: [{to: [{operation: {paths: ["/checked*"]}}]}]
+            """)));
+        Assert.Equal("True", after.AuthorizationPolicies.Single().Ancestors.Single().Conditions.Single().Status);
+        var afterListener = after.Waypoints[Key].Encoded.Single(e => e.Name == "main_internal" && e.TypeUrl.EndsWith(".Listener", StringComparison.Ordinal));
+        Assert.Equal(listener.Bytes, afterListener.Bytes);
+        Assert.Contains(after.Waypoints[Key].Routes.Single().VirtualHosts.Single().TypedPerFilterConfig.Keys, k => k.StartsWith("waypoint.authz.custom.authz_", StringComparison.Ordinal));
+
+        // A change of the mesh config's providers does change the chains (documented).
+        var moved = translator.Translate(Load(Base + Service("echo", "10.0.0.1") + mesh.Replace("8000", "9000", StringComparison.Ordinal)));
+        Assert.NotEqual(listener.Bytes, moved.Waypoints[Key].Encoded.Single(e => e.Name == "main_internal" && e.TypeUrl.EndsWith(".Listener", StringComparison.Ordinal)).Bytes);
+    }
+
+    [Fact]
     public void A_Deny_Rule_With_An_Http_Only_Field_Denies_More_On_Tcp_And_An_Allow_Rule_With_One_Matches_Nothing()
     {
         var deny = AuthorizationPolicyCompiler.Compile(Parse("""
@@ -304,9 +350,14 @@ public sealed class AuthorizationSemanticsTests
         Assert.Equal("False", authentication.Status);
         Assert.StartsWith("Envoy rejected the configuration made from this object: bad jwks. All its rules are left out", authentication.Message, StringComparison.Ordinal);
         var resources = result.Waypoints[Key];
-        var rbac = resources.Routes.Single().VirtualHosts.Single().TypedPerFilterConfig[AuthorizationFilters.AllowFilter].Unpack<RBACPerRoute>();
-        Assert.Equal(Envoy.Config.Rbac.V3.RBAC.Types.Action.Allow, rbac.Rbac.Rules.Action);
-        Assert.Empty(rbac.Rbac.Rules.Policies); // an ALLOW filter with no policies denies every request
+        var configs = resources.Routes.Single().VirtualHosts.Single().TypedPerFilterConfig;
+        Assert.False(configs.ContainsKey(AuthorizationFilters.AllowFilter)); // DENY and ALLOW decide in one engine
+        var rbac = configs[AuthorizationFilters.DenyFilter].Unpack<RBACPerRoute>();
+        Assert.Equal(Envoy.Config.Rbac.V3.RBAC.Types.Action.Deny, rbac.Rbac.Rules.Action);
+        var none = Assert.Single(rbac.Rbac.Rules.Policies); // an ALLOW with no policies admits nothing: every request is denied
+        Assert.Equal(AuthorizationFilters.NoAllowMatchedPolicy, none.Key);
+        Assert.True(Assert.Single(none.Value.Principals).Any);
+        Assert.True(Assert.Single(none.Value.Permissions).Any);
         Assert.DoesNotContain(resources.Clusters, c => c.Name.StartsWith("jwks|", StringComparison.Ordinal));
 
         // A new generation is translated again.

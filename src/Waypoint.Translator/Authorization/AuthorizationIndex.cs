@@ -32,6 +32,7 @@ internal sealed class AuthorizationIndex
     private readonly Dictionary<CompiledRequestAuthentication, List<string>> _jwtTargetProblems = new(ReferenceEqualityComparer.Instance);
     private readonly Dictionary<CompiledAuthorizationPolicy, HashSet<WaypointKey>> _enforcedBy = new(ReferenceEqualityComparer.Instance);
     private readonly Dictionary<CompiledAuthorizationPolicy, List<string>> _targetProblems = new(ReferenceEqualityComparer.Instance);
+    private readonly IReadOnlyList<(CompiledExtAuthzProvider Provider, string Key)> _meshExtAuthz;
     private readonly Lock _gate = new();
 
     /// <param name="snapshot">The snapshot whose policies to index.</param>
@@ -97,6 +98,7 @@ internal sealed class AuthorizationIndex
         }
 
         var providers = new ExtAuthzProviders(ExtAuthzProviders.MeshOf(snapshot, options), options);
+        _meshExtAuthz = providers.Usable();
         foreach (var policy in snapshot.AuthorizationPolicies)
         {
             var rejection = EnvoyRejections.Find(snapshot, WellKnown.AuthorizationPolicyKind, policy) is { } rejected ? EnvoyRejections.Describe(rejected) : null;
@@ -150,7 +152,7 @@ internal sealed class AuthorizationIndex
         }
     }
 
-    public bool IsEmpty => _policies.Count == 0 && _authentications.Count == 0;
+    public bool IsEmpty => _policies.Count == 0 && _authentications.Count == 0 && _meshExtAuthz.Count == 0;
 
     /// <summary>
     /// The policies on <paramref name="service"/>'s chains in <paramref name="waypoint"/> (its class's, its Gateway's, the
@@ -199,7 +201,7 @@ internal sealed class AuthorizationIndex
             jwt.AddRange(serviceJwt);
         }
 
-        var result = new ServiceAuthorization(Distinct(scope), perRoute ?? []) { Jwt = jwt.Distinct().ToList() };
+        var result = new ServiceAuthorization(Distinct(scope), perRoute ?? []) { Jwt = jwt.Distinct().ToList(), MeshExtAuthz = _meshExtAuthz };
         lock (_gate)
         {
             foreach (var authentication in result.Jwt)
@@ -383,14 +385,20 @@ internal sealed record ServiceAuthorization(
     /// <summary>The cluster of each CUSTOM provider on the service (by provider name), resolved for the waypoint.</summary>
     public IReadOnlyDictionary<string, string> ExtAuthzClusters { get; init; } = new Dictionary<string, string>(StringComparer.Ordinal);
 
-    public bool IsEmpty => Service.Count == 0 && Routes.Count == 0 && Jwt.Count == 0;
+    /// <summary>
+    /// Every provider of the mesh config a CUSTOM policy could ask, with its content key: the service's HTTP chains carry
+    /// their filters whether or not a CUSTOM policy applies (off until one does), so a first CUSTOM policy changes only
+    /// RDS. A change of the mesh config's providers changes the chains.
+    /// </summary>
+    public IReadOnlyList<(CompiledExtAuthzProvider Provider, string Key)> MeshExtAuthz { get; init; } = [];
+
+    public bool IsEmpty => Service.Count == 0 && Routes.Count == 0 && Jwt.Count == 0 && MeshExtAuthz.Count == 0;
 
     public IEnumerable<CompiledAuthorizationPolicy> All() => Service.Concat(Routes.Values.SelectMany(r => r));
 
-    /// <summary>The ext_authz providers CUSTOM policies on the service's HTTP chains ask, by name.</summary>
-    public IEnumerable<CompiledExtAuthzProvider> ExtAuthzProviders() => All()
-        .Where(p => p.ExtAuthz is not null && p.Http.Count > 0)
-        .Select(p => p.ExtAuthz!)
+    /// <summary>The ext_authz providers of the service's HTTP chains, by name: the mesh config's, and any CUSTOM policy's (the same, compiled from the same content).</summary>
+    public IEnumerable<CompiledExtAuthzProvider> ExtAuthzProviders() => MeshExtAuthz.Select(p => p.Provider)
+        .Concat(All().Where(p => p.ExtAuthz is not null && p.Http.Count > 0).Select(p => p.ExtAuthz!))
         .DistinctBy(p => p.Name, StringComparer.Ordinal)
         .OrderBy(p => p.Name, StringComparer.Ordinal);
 }

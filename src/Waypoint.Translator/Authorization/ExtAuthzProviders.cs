@@ -30,6 +30,30 @@ internal sealed class ExtAuthzProviders
             : null;
 
     /// <summary>
+    /// Every provider of the mesh config a CUSTOM policy could ask (no problems), by name, with its <see cref="Find"/>
+    /// key. Every HTTP chain carries their filters (off until a CUSTOM policy selects requests), so that a first CUSTOM
+    /// policy changes only routes.
+    /// </summary>
+    public IReadOnlyList<(CompiledExtAuthzProvider Provider, string Key)> Usable()
+    {
+        if (_mesh is null || _mesh.Problem is not null)
+        {
+            return [];
+        }
+
+        var usable = new List<(CompiledExtAuthzProvider, string)>();
+        foreach (var name in _mesh.ExtensionProviders.Keys.Order(StringComparer.Ordinal))
+        {
+            if (Find(name) is ({ Problems.Count: 0, Config: not null } provider, null, var key))
+            {
+                usable.Add((provider, key));
+            }
+        }
+
+        return usable;
+    }
+
+    /// <summary>
     /// What a CUSTOM policy naming <paramref name="name"/> compiles against: the provider (with its own problems, if
     /// any) or a problem, and a key that changes whenever the outcome may (policies compiled against it are cached by it).
     /// </summary>

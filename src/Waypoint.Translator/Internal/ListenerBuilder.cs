@@ -253,12 +253,13 @@ internal static class ListenerBuilder
     /// <summary>A TCP chain: the service's network RBAC filters if any AuthorizationPolicy applies, then tcp_proxy to its TCP cluster.</summary>
     /// <param name="accessLogs">Istio's JSON access log, one line per connection (HTTP fields are empty).</param>
     /// <param name="requestMetrics">The chain's service, when its connections are reported to the agent as Istio TCP metrics.</param>
-    public static FilterChain TcpChain(string chainName, string cluster, IReadOnlyList<Authorization.CompiledAuthorizationPolicy>? authorization = null, bool accessLogs = false, RequestMetricsEnvoyConfig.DestinationService? requestMetrics = null)
+    /// <param name="port">The service port the chain serves (its filter-chain match), which lets DENY and ALLOW share one RBAC engine.</param>
+    public static FilterChain TcpChain(string chainName, string cluster, IReadOnlyList<Authorization.CompiledAuthorizationPolicy>? authorization = null, bool accessLogs = false, RequestMetricsEnvoyConfig.DestinationService? requestMetrics = null, int? port = null)
     {
         var chain = new FilterChain { Name = chainName };
         if (authorization is { Count: > 0 })
         {
-            chain.Filters.AddRange(Authorization.AuthorizationFilters.NetworkFilters(authorization));
+            chain.Filters.AddRange(Authorization.AuthorizationFilters.NetworkFilters(authorization, port));
         }
 
         var tcpProxy = new TcpProxy { StatPrefix = cluster, Cluster = cluster };

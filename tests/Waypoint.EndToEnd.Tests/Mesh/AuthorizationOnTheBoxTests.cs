@@ -311,7 +311,7 @@ public sealed class AuthorizationOnTheBoxTests(MeshBoxFixture mesh) : IDisposabl
         var url = AuthorizationMesh.Url("custom", "/checked/item");
         var free = AuthorizationMesh.Url("custom", "/free/item");
         await AssertServedAsync(_callerA, url, "without a policy");
-        var yaml = $$"""
+        var meshConfig = $$"""
             apiVersion: v1
             kind: ConfigMap
             metadata:
@@ -330,13 +330,33 @@ public sealed class AuthorizationOnTheBoxTests(MeshBoxFixture mesh) : IDisposabl
                     headersToDownstreamOnDeny: [x-ext-authz-reason, content-type]
             ---
 
-            """ + AuthorizationMesh.Policy("custom", "custom", """
+            """;
+        var policy = AuthorizationMesh.Policy("custom", "custom", """
               action: CUSTOM
               provider: { name: box-ext-authz }
               rules:
               - to: [{ operation: { paths: ["/checked/*"] } }]
             """);
-        await WithPolicyAsync("authz-58-custom.yaml", yaml, async () =>
+
+        // The provider alone: every HTTP chain gets its (idle) ext_authz filters, so the chain changes once, here. Envoy
+        // drains caller-a's connection of the previous chain: an answer with "connection: close" is the sign it did.
+        await WithPolicyAsync("authz-57-mesh-config.yaml", meshConfig, async () =>
+        {
+            await MeshBoxFixture.EventuallyAsync(async () =>
+            {
+                using var response = await SendAsync(_callerA, HttpMethod.Get, url);
+                return response.Headers.ConnectionClose == true;
+            }, () => Task.FromResult($"{url}: caller-a's connection was never drained after the mesh config named the provider"));
+            var served = await AssertServedAsync(_callerA, url, "with the provider but no CUSTOM policy"); // caller-a's connection of the new chain
+            Assert.Null(served.Header("x-ext-authz-user"));
+            Assert.Empty(server.Checks);
+            await CustomPolicyAsync(server, url, free, policy);
+        });
+    }
+
+    private async Task CustomPolicyAsync(BoxExtAuthzServer server, string url, string free, string policy)
+    {
+        await WithPolicyAsync("authz-58-custom.yaml", policy, async () =>
         {
             // Denied: the server's status, its allowed headers and its body reach the caller.
             var last = "";
@@ -354,24 +374,16 @@ public sealed class AuthorizationOnTheBoxTests(MeshBoxFixture mesh) : IDisposabl
                 Assert.False(denied.Headers.Contains("x-not-forwarded"), "a header the provider does not list reached the caller");
             }
 
-            // caller-a's connection was opened before the policy: adding the first CUSTOM policy of a provider changes the
-            // service's filter chain (the ext_authz filter is inserted), and Envoy serves a connection of the previous chain,
-            // which has no ext_authz filter, until it drains it (--drain-strategy immediate: the answer says
-            // "connection: close"). Such answers are counted and printed; then every request must be checked.
-            var bypassed = new List<string>();
-            await MeshBoxFixture.EventuallyAsync(async () =>
+            // caller-a's connection was opened before the policy. The chain already has the provider's ext_authz filters,
+            // so the first CUSTOM policy changed only RDS: the very first request on that connection is checked (before,
+            // the policy inserted the filters, and the draining old chain served one request per connection unchecked).
+            using (var first = await SendAsync(_callerA, HttpMethod.Get, url, ("x-ext-authz", "allow")))
             {
-                using var response = await SendAsync(_callerA, HttpMethod.Get, url, ("x-ext-authz", "allow"));
-                var body = await response.Content.ReadAsStringAsync();
-                if (response.StatusCode == HttpStatusCode.OK && EchoReply.Parse(body).Header("x-ext-authz-user") == "box-ext-authz-approved")
-                {
-                    return true;
-                }
-
-                bypassed.Add($"{(int)response.StatusCode} connection: {response.Headers.Connection}");
-                return false;
-            }, () => Task.FromResult($"{url} allowed by the server never reached the backend with x-ext-authz-user; answers: {string.Join("; ", bypassed)}"));
-            Console.WriteLine($"ext_authz on the box: {bypassed.Count} answer(s) on a connection from before the CUSTOM policy came without the check: {string.Join("; ", bypassed)}");
+                var body = await first.Content.ReadAsStringAsync();
+                Assert.True(
+                    first.StatusCode == HttpStatusCode.OK && EchoReply.Parse(body).Header("x-ext-authz-user") == "box-ext-authz-approved",
+                    $"{url} on caller-a's connection from before the CUSTOM policy was not checked: {(int)first.StatusCode} connection: {first.Headers.Connection} {body}");
+            }
 
             // Allowed: the listed header the server added reaches the backend; the check carried the request's header.
             using (var allowed = await SendAsync(_callerA, HttpMethod.Get, url, ("x-ext-authz", "allow")))

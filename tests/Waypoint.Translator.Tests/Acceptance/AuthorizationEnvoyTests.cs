@@ -166,6 +166,63 @@ public sealed class AuthorizationEnvoyTests
     }
 
     /// <summary>
+    /// DENY and ALLOW decide in one RBAC engine: the DENY filter holds the DENY policies and "no ALLOW policy matched",
+    /// and the ALLOW filter has no config. A port in an ALLOW rule is decided by the chain's port (here 80 matches, 8080
+    /// does not). An ALLOW rule on the destination IP has no such form: that service keeps the two-filter decision.
+    /// </summary>
+    [Fact]
+    public async Task One_Engine_Decides_Deny_Then_Allow_And_A_Destination_Ip_Rule_Keeps_Two()
+    {
+        await using var echo = await EchoBackend.StartAsync("echo");
+        var policies = Policy("echo-deny-delete", """
+              targetRefs: [{kind: Service, name: echo}]
+              action: DENY
+              rules: [{to: [{operation: {methods: ["DELETE"]}}]}]
+            """) + Policy("echo-allow-client-on-80", """
+              targetRefs: [{kind: Service, name: echo}]
+              rules: [{from: [{source: {principals: ["cluster.local/ns/app/sa/client"]}}], to: [{operation: {ports: ["80"]}}]}]
+            """) + Policy("echo-allow-ops-on-8080", """
+              targetRefs: [{kind: Service, name: echo}]
+              rules: [{from: [{source: {namespaces: ["ops"]}}], to: [{operation: {ports: ["8080"]}}]}]
+            """) + Policy("echo-allow-public", """
+              targetRefs: [{kind: Service, name: echo}]
+              rules: [{to: [{operation: {paths: ["/public*"], notMethods: ["PUT"]}}]}]
+            """) + Policy("other-allow-client-to-vip", $$$"""
+              targetRefs: [{kind: Service, name: other}]
+              rules: [{from: [{source: {principals: ["cluster.local/ns/app/sa/client"]}}], when: [{key: destination.ip, values: ["{{{OtherVip}}}/32"]}]}]
+            """);
+        HboneTarget[] targets =
+        [
+            new(WaypointEnvoyHarness.EchoAuthority, Client),
+            new(WaypointEnvoyHarness.EchoAuthority, Ops),
+            new(WaypointEnvoyHarness.EchoAuthority, Other),
+            new(OtherAuthority, Client),
+            new(OtherAuthority, Other),
+        ];
+        var (harness, translation) = await WaypointEnvoyHarness.StartAsync(WaypointEnvoyHarness.Mesh(echo.EndPoint, MoreServices(echo.EndPoint) + policies), XdsProtocol.StateOfTheWorld, targets);
+        await using var _ = harness;
+
+        Assert.Equal(HttpStatusCode.OK, await StatusAsync(harness, targets[0], HttpMethod.Get, "/"));
+        Assert.Equal(HttpStatusCode.Forbidden, await StatusAsync(harness, targets[0], HttpMethod.Delete, "/")); // DENY before ALLOW
+        Assert.Equal(HttpStatusCode.Forbidden, await StatusAsync(harness, targets[1], HttpMethod.Get, "/")); // its ALLOW is for port 8080
+        Assert.Equal(HttpStatusCode.Forbidden, await StatusAsync(harness, targets[2], HttpMethod.Get, "/")); // no ALLOW matches
+        Assert.Equal(HttpStatusCode.OK, await StatusAsync(harness, targets[2], HttpMethod.Get, "/public/x"));
+        Assert.Equal(HttpStatusCode.Forbidden, await StatusAsync(harness, targets[2], HttpMethod.Put, "/public/x"));
+        Assert.Equal(HttpStatusCode.Forbidden, await StatusAsync(harness, targets[2], HttpMethod.Delete, "/public/x"));
+        Assert.Equal(HttpStatusCode.OK, await StatusAsync(harness, targets[3], HttpMethod.Get, "/"));
+        Assert.Equal(HttpStatusCode.Forbidden, await StatusAsync(harness, targets[4], HttpMethod.Get, "/"));
+
+        var routes = translation.Waypoints[new WaypointKey("app", "waypoint")].Routes;
+        var echoConfigs = routes.Single(r => r.Name.Contains("echo.app", StringComparison.Ordinal)).VirtualHosts.Single().TypedPerFilterConfig;
+        Assert.DoesNotContain(Authorization.AuthorizationFilters.AllowFilter, echoConfigs.Keys);
+        var engine = echoConfigs[Authorization.AuthorizationFilters.DenyFilter].Unpack<Envoy.Extensions.Filters.Http.Rbac.V3.RBACPerRoute>().Rbac.Rules;
+        Assert.Equal(["ns[app]-policy[echo-deny-delete]-rule[0]", Authorization.AuthorizationFilters.NoAllowMatchedPolicy], engine.Policies.Keys);
+        var otherConfigs = routes.Single(r => r.Name.Contains("other.app", StringComparison.Ordinal)).VirtualHosts.Single().TypedPerFilterConfig;
+        Assert.Contains(Authorization.AuthorizationFilters.AllowFilter, otherConfigs.Keys);
+        Assert.DoesNotContain(Authorization.AuthorizationFilters.DenyFilter, otherConfigs.Keys);
+    }
+
+    /// <summary>
     /// A DENY that cannot be compiled denies everything on its target (never allows), with a condition naming the field;
     /// <c>spec: {}</c> on another Service denies everything there; a TCP Service admits only the principal its ALLOW names.
     /// </summary>
