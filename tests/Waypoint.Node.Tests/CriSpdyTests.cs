@@ -104,7 +104,8 @@ public sealed partial class CriRuntimeTests
         // HTTP through port 8080: error stream first (closed by the client at once, as kubectl does), then data.
         var error = await client.OpenAsync(Pair("error", 8080, 0), fin: true, limit.Token);
         var data = await client.OpenAsync(Pair("data", 8080, 0), fin: false, limit.Token);
-        await client.SendAsync(data, "GET /through-spdy HTTP/1.1\r\nHost: pod\r\nConnection: close\r\n\r\n", fin: true, limit.Token);
+        // No FIN from the client (kubectl sends it once its local connection closes): the pod closing ends the pair.
+        await client.SendAsync(data, "GET /through-spdy HTTP/1.1\r\nHost: pod\r\nConnection: close\r\n\r\n", fin: false, limit.Token);
         await client.ReadUntilAsync(c => c.Finished.IsSupersetOf([error, data]), limit.Token);
         Assert.Superset(new HashSet<uint> { error, data }, client.Replied);
         var response = client.Text(data);

@@ -133,16 +133,14 @@ internal sealed class SpdyPortForwardSession
             }
 
             using (connection)
+            using (var podDone = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
             {
                 StreamingLog.SpdyPortForwardConnected(_logger, ShortId, port);
-                var toPod = CopyToPodAsync(data, connection, cancellationToken);
+                var toPod = CopyToPodAsync(data, connection, podDone.Token);
                 await CopyFromPodAsync(connection, data, cancellationToken).ConfigureAwait(false);
-                if (!toPod.IsCompleted)
-                {
-                    // The pod's side is done: the client's writes have nowhere to go.
-                    connection.Close();
-                }
 
+                // The pod's side is done: what the client still sends has nowhere to go (the streams close below).
+                await podDone.CancelAsync().ConfigureAwait(false);
                 await toPod.ConfigureAwait(false);
             }
         }
