@@ -258,7 +258,7 @@ internal sealed class ExecStreamServer : IAsyncDisposable
         [.. context.Request.Headers[StreamProtocolHeader].SelectMany(v => (v ?? string.Empty).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))];
 
     /// <summary>101 Switching Protocols to SPDY/3.1, naming the chosen stream protocol; the raw connection from then on.</summary>
-    private static async Task<SpdyConnection> UpgradeToSpdyAsync(HttpContext context, string? protocol)
+    private async Task<SpdyConnection> UpgradeToSpdyAsync(HttpContext context, string? protocol)
     {
         context.Response.Headers.Upgrade = "SPDY/3.1";
         if (protocol is not null)
@@ -267,7 +267,7 @@ internal sealed class ExecStreamServer : IAsyncDisposable
         }
 
         var transport = await context.Features.Get<IHttpUpgradeFeature>()!.UpgradeAsync().ConfigureAwait(false);
-        return new SpdyConnection(transport);
+        return new SpdyConnection(transport, _logger);
     }
 
     private const string StreamProtocolHeader = "X-Stream-Protocol-Version";

@@ -27,9 +27,12 @@ internal sealed class SpdyConnection : IAsyncDisposable
     private uint _lastStreamId;
     private int _goAwaySent;
 
-    public SpdyConnection(Stream transport)
+    private readonly Microsoft.Extensions.Logging.ILogger _logger;
+
+    public SpdyConnection(Stream transport, Microsoft.Extensions.Logging.ILogger logger)
     {
         _transport = transport;
+        _logger = logger;
     }
 
     /// <summary>The streams the client opens, in order; completed when the connection ends.</summary>
@@ -54,6 +57,11 @@ internal sealed class SpdyConnection : IAsyncDisposable
         catch (Exception ex) when (ex is IOException or InvalidDataException or OperationCanceledException or ObjectDisposedException)
         {
             // The client went away, broke the protocol, or the session is ending: the connection ends either way.
+            if (_logger.IsEnabled(Microsoft.Extensions.Logging.LogLevel.Information))
+            {
+                var reason = ex.GetType().Name + ": " + ex.Message;
+                StreamingLog.SpdyConnectionEnded(_logger, reason);
+            }
         }
         finally
         {
@@ -89,6 +97,11 @@ internal sealed class SpdyConnection : IAsyncDisposable
                     // Every header block goes through the one inflater, in order, even when the stream is refused.
                     var id = frame.ControlStreamId;
                     var headers = _decompressor.Decompress(frame.Payload.AsSpan(10));
+                    if (_logger.IsEnabled(Microsoft.Extensions.Logging.LogLevel.Information))
+                    {
+                        var named = string.Join(", ", headers.Values.Select(h => h.Key + "=" + string.Join('|', h.Value)));
+                        StreamingLog.SpdyStreamOpened(_logger, id, named);
+                    }
                     if (id == 0 || id % 2 == 0 || id <= _lastStreamId)
                     {
                         await ResetAsync(id, SpdyStatus.ProtocolError, cancellationToken).ConfigureAwait(false);

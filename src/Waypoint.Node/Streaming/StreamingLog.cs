@@ -45,4 +45,10 @@ internal static partial class StreamingLog
 
     [LoggerMessage(EventId = 14, EventName = "SpdyUpgraded", Level = LogLevel.Information, Message = "{Kind} for {Id} upgraded to SPDY/3.1, protocol {Protocol}.")]
     public static partial void SpdyUpgraded(ILogger logger, string kind, string id, string protocol);
+
+    [LoggerMessage(EventId = 15, EventName = "SpdyConnectionEnded", Level = LogLevel.Information, Message = "SPDY connection ended: {Reason}")]
+    public static partial void SpdyConnectionEnded(ILogger logger, string reason);
+
+    [LoggerMessage(EventId = 16, EventName = "SpdyStreamOpened", Level = LogLevel.Information, Message = "SPDY stream {StreamId} opened: {Headers}")]
+    public static partial void SpdyStreamOpened(ILogger logger, uint streamId, string headers);
 }

@@ -19,7 +19,7 @@ public sealed partial class KubectlOnTheBoxTests(MeshBoxFixture mesh)
     {
         var pod = EchoPod();
         var failing = await RunKubectlAsync(["exec", "-n", BasicsMesh.Ns, pod, "--", "sh", "-c", "echo out-$((6*7)); echo to-stderr >&2; exit 3"], stdin: null);
-        Assert.True(failing.Code == 3, $"exit {failing.Code}: {failing.Stderr}");
+        Assert.True(failing.Code == 3, $"exit {failing.Code}: {failing.Stderr}\n{NodeLog()}");
         Assert.Equal("out-42\n", failing.Stdout);
         Assert.Contains("to-stderr", failing.Stderr, StringComparison.Ordinal);
         Assert.Contains("command terminated with exit code 3", failing.Stderr, StringComparison.Ordinal);
@@ -58,7 +58,7 @@ public sealed partial class KubectlOnTheBoxTests(MeshBoxFixture mesh)
             foreach (var path in (string[])["/via-kubectl-port-forward", "/second-connection"])
             {
                 var curl = await RunInBoxAsync(["curl", "-s", "-m", "20", $"http://127.0.0.1:{local}{path}"], stdin: null);
-                Assert.True(curl.Code == 0, $"curl exit {curl.Code}: {curl.Stderr}");
+                Assert.True(curl.Code == 0, $"curl exit {curl.Code}: {curl.Stderr}\n{NodeLog()}");
                 Assert.Contains($"\"path\":\"{path}\"", curl.Stdout.Replace(" ", string.Empty, StringComparison.Ordinal), StringComparison.Ordinal);
                 Assert.Contains(pod, curl.Stdout, StringComparison.Ordinal);
             }
@@ -73,6 +73,11 @@ public sealed partial class KubectlOnTheBoxTests(MeshBoxFixture mesh)
             await forward.WaitForExitAsync();
         }
     }
+
+    /// <summary>The streaming lines of the box's logs (node runtime, kubelet), for a failure's message.</summary>
+    private string NodeLog() => string.Join('\n', System.IO.Directory.EnumerateFiles(mesh.State.WorkDirectory, "*.log", SearchOption.AllDirectories)
+        .SelectMany(f => { try { return File.ReadLines(f).Where(l => l.Contains("SPDY", StringComparison.OrdinalIgnoreCase) || l.Contains("Port-forward", StringComparison.Ordinal) || l.Contains("Exec", StringComparison.Ordinal) || l.Contains("stream", StringComparison.OrdinalIgnoreCase)).TakeLast(40).Select(l => Path.GetFileName(f) + ": " + l).ToList(); } catch (IOException) { return []; } })
+        .TakeLast(120));
 
     private string EchoPod() => mesh.Pods(BasicsMesh.Ns).Select(p => p.Name).Where(n => n.StartsWith("unbound-", StringComparison.Ordinal)).Order(StringComparer.Ordinal).First();
 
