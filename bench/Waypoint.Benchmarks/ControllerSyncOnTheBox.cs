@@ -161,9 +161,9 @@ internal static class ControllerSyncOnTheBox
                 _ = await IstiodWaypointAsync(services);
                 return (clock.Elapsed, BenchProcess.RssMegabytes(pid));
             }
-            catch (Grpc.Core.RpcException)
+            catch (Exception ex) when (ex is Grpc.Core.RpcException or HttpRequestException or IOException)
             {
-                // Not listening yet.
+                // Not listening yet, or listening before its TLS/HTTP/2 server is (a reset handshake).
                 await Task.Delay(50);
             }
         }
@@ -344,10 +344,12 @@ internal static class ControllerSyncOnTheBox
                 }
             }
 
-            using var debug = JsonDocument.Parse(await http.GetStringAsync(new Uri("http://127.0.0.1:25021/debug/xds")));
-            var waypoints = CountNodeGroups(debug.RootElement);
+            // RSS first: the debug document below (every resource of every waypoint) is a large allocation of its own.
             var rss = BenchProcess.RssMegabytes(controller.Id);
             await DumpHeapAsync(controller.Id);
+            using var debugClient = new HttpClient { Timeout = TimeSpan.FromMinutes(2) };
+            using var debug = JsonDocument.Parse(await debugClient.GetStringAsync(new Uri("http://127.0.0.1:25021/debug/xds")));
+            var waypoints = CountNodeGroups(debug.RootElement);
             return (ready.Value, waypoints, rss);
         }
         finally

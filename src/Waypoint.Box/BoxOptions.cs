@@ -30,6 +30,14 @@ public sealed record BoxOptions
     /// </summary>
     public IReadOnlyList<BoxExtension> Extensions { get; init; } = [];
 
+    /// <summary>
+    /// Run once the CRDs are established, beside istiod's start, with the admin client and the timeline usable (e.g.
+    /// installing a product whose objects need the CRDs, as on a cluster whose control plane is still coming up: its
+    /// pods then start as soon as the node and what they mount are there). The box is ready only once it completed;
+    /// its failure fails the start like a component's.
+    /// </summary>
+    public Func<KubernetesBox, CancellationToken, Task>? AfterCrds { get; init; }
+
     /// <summary>Where the state file goes (<see cref="BoxState"/>), for a CLI or a test to attach.</summary>
     public string StateFile { get; init; } = DefaultStateFile;
 

@@ -224,8 +224,8 @@ public sealed class KubernetesBox : IAsyncDisposable
             IsReadyAsync = ct => IsOkAsync(new Uri(ApiServerUrl, "/readyz"), ct),
         }, cancellationToken).ConfigureAwait(false);
 
-        // Everything below needs only the API server; what needs more waits for just that (istiod for the CRDs, the
-        // node for the Service VIPs and cluster DNS its pods use), so the independent starts overlap. The first failure
+        // Everything below needs only the API server; what needs more waits for just that (istiod and AfterCrds for the
+        // CRDs, the node for the Service VIPs and cluster DNS its pods use), so the independent starts overlap. The first failure
         // cancels the others, and every one has ended before it is thrown (the stop then sees all components).
         using (var together = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
         {
@@ -239,6 +239,7 @@ public sealed class KubernetesBox : IAsyncDisposable
                 StartControllerManagerAsync(token),
                 StartSchedulerAsync(token),
                 _options.Istiod ? StartIstiodAfterAsync(crds, services, token) : Task.CompletedTask,
+                _options.AfterCrds is { } afterCrds ? RunAfterCrdsAsync(crds, afterCrds, token) : Task.CompletedTask,
                 _options.Node ? StartNodeAfterAsync(services, token) : Task.CompletedTask,
             ]).ConfigureAwait(false);
         }
@@ -344,6 +345,12 @@ public sealed class KubernetesBox : IAsyncDisposable
     {
         await crds.WaitAsync(cancellationToken).ConfigureAwait(false);
         await StartIstiodAsync(services, cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task RunAfterCrdsAsync(Task crds, Func<KubernetesBox, CancellationToken, Task> afterCrds, CancellationToken cancellationToken)
+    {
+        await crds.WaitAsync(cancellationToken).ConfigureAwait(false);
+        await afterCrds(this, cancellationToken).ConfigureAwait(false);
     }
 
     private async Task StartNodeAfterAsync(Task services, CancellationToken cancellationToken)
@@ -606,36 +613,52 @@ public sealed class KubernetesBox : IAsyncDisposable
 
     private async Task ApplyCrdsAsync(CancellationToken cancellationToken)
     {
-        // kubectl's server-side apply handles the big CRDs (client-side apply overflows the last-applied annotation).
+        // In process, server-side (a client-side apply of the big CRDs would overflow the last-applied annotation), the
+        // documents side by side; then Established is polled every 100 ms (was `kubectl apply` + `kubectl wait`: two Go
+        // processes, and the wait's own polling). What was applied, and each failure, goes to crds.log.
         var log = Path.Combine(LogDirectory, "crds.log");
-        List<string> apply = ["apply", "--server-side", "--force-conflicts", $"--field-manager={FieldManager}"];
-        foreach (var path in Assets.CrdPaths)
+        var files = Assets.CrdPaths.SelectMany(CrdEstablishment.Files).ToList();
+        var applier = new BoxApplier(_admin, FieldManager) { Parallelism = CrdEstablishment.ApplyParallelism };
+        var report = await applier.ApplyAsync(files.Select(YamlSource.FromFile), cancellationToken).ConfigureAwait(false);
+        await File.AppendAllLinesAsync(log, report.Documents.Select(d => d.ToString()), cancellationToken).ConfigureAwait(false);
+        if (!report.Succeeded)
         {
-            apply.Add("-f");
-            apply.Add(path);
+            throw BoxComponentException.Create("crds", null, log, $"crds: the API server refused {report.Failures.Count()} of {report.Documents.Count} documents of {string.Join(", ", Assets.CrdPaths)}");
         }
 
-        await RunKubectlAsync("crds", apply, log, cancellationToken).ConfigureAwait(false);
-        Timeline.Mark("CRDs applied");
-        await RunKubectlAsync("crds", ["wait", "--for=condition=Established", "crd", "--all", $"--timeout={(int)_options.ReadyTimeout.TotalSeconds}s"], log, cancellationToken).ConfigureAwait(false);
+        var names = report.Documents.Where(d => d.Target.Kind == "CustomResourceDefinition" && d.Target.Name is not null).Select(d => d.Target.Name!).ToHashSet(StringComparer.Ordinal);
+        Timeline.Mark("CRDs applied", string.Create(CultureInfo.InvariantCulture, $"{names.Count} CRDs, {report.Documents.Count} documents"));
+        using var limit = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        limit.CancelAfter(_options.ReadyTimeout);
+        IReadOnlyList<string> missing = [.. names];
+        try
+        {
+            while (true)
+            {
+                using (var response = await _admin.GetAsync(new Uri(ApiServerUrl, CrdEstablishment.ListPath), limit.Token).ConfigureAwait(false))
+                {
+                    if (response.IsSuccessStatusCode)
+                    {
+                        using var list = await System.Text.Json.JsonDocument.ParseAsync(await response.Content.ReadAsStreamAsync(limit.Token).ConfigureAwait(false), cancellationToken: limit.Token).ConfigureAwait(false);
+                        missing = CrdEstablishment.NotEstablished(list.RootElement, names);
+                        if (missing.Count == 0)
+                        {
+                            break;
+                        }
+                    }
+                }
+
+                await Task.Delay(CrdEstablishment.PollInterval, limit.Token).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            await File.AppendAllLinesAsync(log, [$"not Established after {_options.ReadyTimeout.TotalSeconds:0} s: {string.Join(", ", missing)}"], CancellationToken.None).ConfigureAwait(false);
+            throw BoxComponentException.Create("crds", null, log, $"crds: {missing.Count} CRDs were not Established after {_options.ReadyTimeout.TotalSeconds:0} s ({string.Join(", ", missing.Take(5))})");
+        }
+
         Timeline.Mark("CRDs established");
         BoxLog.CrdsApplied(_logger, Assets.CrdPaths);
-    }
-
-    private async Task RunKubectlAsync(string name, IEnumerable<string> arguments, string log, CancellationToken cancellationToken)
-    {
-        var startInfo = new ProcessStartInfo("/bin/sh") { UseShellExecute = false };
-        foreach (var argument in (string[])["-c", "log=$1; shift; exec \"$@\" >>\"$log\" 2>&1 </dev/null", "sh", log, Assets.Kubectl, $"--kubeconfig={AdminKubeconfigPath}", .. arguments])
-        {
-            startInfo.ArgumentList.Add(argument);
-        }
-
-        using var process = Process.Start(startInfo) ?? throw new BoxComponentException(name, null, log, "kubectl could not be started.");
-        await process.WaitForExitAsync(cancellationToken).ConfigureAwait(false);
-        if (process.ExitCode != 0)
-        {
-            throw BoxComponentException.Create(name, process.ExitCode, log, $"{name}: `kubectl {string.Join(' ', arguments)}` failed with exit code {process.ExitCode}");
-        }
     }
 
     private async Task<bool> IsOkAsync(Uri uri, CancellationToken cancellationToken)

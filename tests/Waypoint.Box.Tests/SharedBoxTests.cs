@@ -258,6 +258,87 @@ public sealed class SharedBoxTests(SharedBoxFixture box) : IClassFixture<SharedB
     }
 
     [Fact]
+    public async Task A_parallel_applier_applies_every_CRD_before_the_objects_of_their_kinds()
+    {
+        using var http = box.Connection.CreateAdminHttpClient();
+        var applier = new BoxApplier(http, "box-tests-parallel") { Parallelism = 4 };
+        var yaml = new StringBuilder();
+        foreach (var kind in (string[])["Gadget", "Gizmo", "Doohickey"])
+        {
+            var plural = kind.ToLowerInvariant() + "s";
+            // Objects first in the file: the applier still sends every CRD (side by side) before any of them.
+            yaml.Append($$"""
+                apiVersion: parallel.example.com/v1
+                kind: {{kind}}
+                metadata: {name: one, namespace: default}
+                spec: {size: 1}
+                ---
+                apiVersion: parallel.example.com/v1
+                kind: {{kind}}
+                metadata: {name: two, namespace: default}
+                spec: {size: 2}
+                ---
+                apiVersion: apiextensions.k8s.io/v1
+                kind: CustomResourceDefinition
+                metadata: {name: {{plural}}.parallel.example.com}
+                spec:
+                  group: parallel.example.com
+                  scope: Namespaced
+                  names: {plural: {{plural}}, singular: {{kind.ToLowerInvariant()}}, kind: {{kind}}, listKind: {{kind}}List}
+                  versions:
+                  - name: v1
+                    served: true
+                    storage: true
+                    schema:
+                      openAPIV3Schema:
+                        type: object
+                        properties:
+                          spec:
+                            type: object
+                            properties:
+                              size: {type: integer}
+                ---
+
+                """);
+        }
+
+        var report = await applier.ApplyYamlAsync(yaml.ToString(), "parallel.yaml", CancellationToken.None);
+
+        Assert.True(report.Succeeded, string.Join("\n", report.Failures));
+        Assert.Equal(9, report.Documents.Count);
+        Assert.Equal(Enumerable.Range(0, 9), report.Documents.Select(d => d.DocumentIndex));
+        foreach (var plural in (string[])["gadgets", "gizmos", "doohickeys"])
+        {
+            using var response = await http.GetAsync($"/apis/parallel.example.com/v1/namespaces/default/{plural}/two");
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            var item = await response.Content.ReadFromJsonAsync<JsonElement>();
+            Assert.Equal(2, item.GetProperty("spec").GetProperty("size").GetInt32());
+        }
+    }
+
+    [Fact]
+    public async Task The_box_applied_every_CRD_itself_and_each_is_Established()
+    {
+        using var http = box.Connection.CreateAdminHttpClient();
+        var list = await http.GetFromJsonAsync<JsonElement>("/apis/apiextensions.k8s.io/v1/customresourcedefinitions");
+        var byBox = list.GetProperty("items").EnumerateArray()
+            .Where(i => i.GetProperty("metadata").GetProperty("managedFields").EnumerateArray().Any(f => f.GetProperty("manager").GetString() == KubernetesBox.FieldManager))
+            .Select(i => i.GetProperty("metadata").GetProperty("name").GetString()!)
+            .ToHashSet(StringComparer.Ordinal);
+
+        // Gateway API, Istio and our own: each file's CRDs, applied in process by the box's field manager.
+        foreach (var name in (string[])["gateways.gateway.networking.k8s.io", "httproutes.gateway.networking.k8s.io", "authorizationpolicies.security.istio.io", "trafficpolicies.gateway.kgateway.dev"])
+        {
+            Assert.Contains(name, byBox);
+        }
+
+        Assert.True(byBox.Count >= 20, $"only {byBox.Count} CRDs carry the box's field manager");
+        Assert.Empty(CrdEstablishment.NotEstablished(list, byBox));
+        var log = await File.ReadAllTextAsync(Path.Combine(State.WorkDirectory, "log", "crds.log"));
+        Assert.Contains("httproutes.gateway.networking.k8s.io", log, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Istiod_is_ready_and_creates_the_istio_waypoint_GatewayClass()
     {
         using var http = box.Connection.CreateAdminHttpClient();

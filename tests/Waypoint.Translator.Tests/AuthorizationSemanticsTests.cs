@@ -117,13 +117,31 @@ public sealed class AuthorizationSemanticsTests
     }
 
     [Fact]
-    public void Without_Policies_Chains_Carry_No_Authorization_Filters()
+    public void Without_Policies_Http_Chains_Carry_The_Rbac_Filters_Off_So_A_First_Policy_Changes_Only_Routes()
     {
-        var result = new WaypointTranslator().Translate(Load(Base + Service("echo", "10.0.0.1")));
+        var before = new WaypointTranslator().Translate(Load(Base + Service("echo", "10.0.0.1")));
 
-        var json = EnvoyJson.Format(result.Waypoints[Key].Listeners.Single(l => l.Name == "main_internal"));
-        Assert.DoesNotContain("waypoint.authz", json, StringComparison.Ordinal);
-        Assert.Empty(result.AuthorizationPolicies);
+        var listener = EnvoyJson.Format(before.Waypoints[Key].Listeners.Single(l => l.Name == "main_internal"));
+        foreach (var filter in new[] { AuthorizationFilters.AuditFilter, AuthorizationFilters.DenyFilter, AuthorizationFilters.AllowFilter })
+        {
+            Assert.Contains($"\"{filter}\"", listener, StringComparison.Ordinal);
+        }
+
+        Assert.DoesNotContain("\"policies\"", listener, StringComparison.Ordinal); // empty RBAC configs: no engine, nothing enforced
+        Assert.DoesNotContain("jwt_authn", listener, StringComparison.Ordinal);
+        Assert.DoesNotContain("ext_authz", listener, StringComparison.Ordinal);
+        Assert.Empty(before.AuthorizationPolicies);
+
+        // The first policy of the service leaves the listener byte for byte as it was: only its routes change.
+        var after = new WaypointTranslator().Translate(Load(Base + Service("echo", "10.0.0.1") + Policy("deny-admin", """
+              targetRefs: [{kind: Service, name: echo}]
+              action: DENY
+              rules: [{to: [{operation: {paths: ["/admin"]}}]}]
+            """)));
+        Assert.Equal(listener, EnvoyJson.Format(after.Waypoints[Key].Listeners.Single(l => l.Name == "main_internal")));
+        Assert.NotEqual(
+            EnvoyJson.Format(before.Waypoints[Key].Routes.Single()),
+            EnvoyJson.Format(after.Waypoints[Key].Routes.Single()));
     }
 
     [Fact]

@@ -14,7 +14,7 @@ namespace Waypoint.Box.Apply;
 /// applied a moment ago works). Each document stands alone: a refused one is reported with its source, index, object
 /// and the API server's message, and the rest still apply. Every applied object carries the label
 /// <c>waypoint.dev/applied-by=&lt;manager&gt;</c>; <see cref="PruneAsync"/> deletes those no longer in the last apply.
-/// Not thread-safe: one apply or prune at a time.
+/// Not thread-safe: one apply or prune at a time (an apply may itself send up to <see cref="Parallelism"/> documents at once).
 /// </summary>
 public sealed class BoxApplier
 {
@@ -26,6 +26,7 @@ public sealed class BoxApplier
     private readonly HttpClient _api;
     private readonly ConcurrentDictionary<string, IReadOnlyDictionary<string, ApiResource>> _discovery = new(StringComparer.Ordinal);
     private readonly HashSet<ApiResource> _seenResources = [];
+    private readonly Lock _seenLock = new();
     private HashSet<ObjectKey> _lastApplied = [];
 
     /// <param name="apiServer">A client whose <see cref="HttpClient.BaseAddress"/> is the API server, with credentials.</param>
@@ -53,6 +54,20 @@ public sealed class BoxApplier
     public string FieldManager { get; }
 
     public string DefaultNamespace { get; }
+
+    /// <summary>
+    /// How many documents of the same rank (Namespaces, then CRDs, then the rest: a rank starts once the one before
+    /// it is done) are sent at once; 1 (the default) applies them one by one in order.
+    /// </summary>
+    public int Parallelism
+    {
+        get;
+        init
+        {
+            ArgumentOutOfRangeException.ThrowIfLessThan(value, 1);
+            field = value;
+        }
+    } = 1;
 
     /// <summary>Applies every YAML file of a folder (<c>*.yaml</c>, <c>*.yml</c>, recursively, in path order).</summary>
     public Task<ApplyReport> ApplyDirectoryAsync(string directory, CancellationToken cancellationToken) =>
@@ -83,11 +98,15 @@ public sealed class BoxApplier
 
         var present = new HashSet<ObjectKey>();
         var appliedCrd = false;
-        foreach (var document in documents.OrderBy(d => d.Reference.Kind switch { "Namespace" => 0, "CustomResourceDefinition" => 1, _ => 2 }))
+        foreach (var rank in documents.GroupBy(d => d.Reference.Kind switch { "Namespace" => 0, "CustomResourceDefinition" => 1, _ => 2 }).OrderBy(g => g.Key))
         {
-            var result = await ApplyDocumentAsync(document, appliedCrd, present, cancellationToken).ConfigureAwait(false);
-            appliedCrd |= result.Applied && document.Reference.Kind == "CustomResourceDefinition";
-            results.Add(result);
+            var waitForNewKinds = appliedCrd;
+            var ranked = rank.ToList();
+            var applied = new DocumentResult[ranked.Count];
+            await Parallel.ForAsync(0, ranked.Count, new ParallelOptions { MaxDegreeOfParallelism = Parallelism, CancellationToken = cancellationToken }, async (i, ct) =>
+                applied[i] = await ApplyDocumentAsync(ranked[i], waitForNewKinds, present, ct).ConfigureAwait(false)).ConfigureAwait(false);
+            appliedCrd |= rank.Key == 1 && applied.Any(r => r.Applied);
+            results.AddRange(applied);
         }
 
         _lastApplied = present;
@@ -151,8 +170,12 @@ public sealed class BoxApplier
 
         var ns = resource.Namespaced ? (string.IsNullOrEmpty(reference.Namespace) ? DefaultNamespace : reference.Namespace) : null;
         var applied = reference with { Namespace = ns };
-        present.Add(new ObjectKey(resource.GroupVersion, resource.Kind, ns ?? string.Empty, reference.Name));
-        _seenResources.Add(resource);
+        lock (_seenLock)
+        {
+            present.Add(new ObjectKey(resource.GroupVersion, resource.Kind, ns ?? string.Empty, reference.Name));
+            _seenResources.Add(resource);
+        }
+
         var path = $"{resource.ObjectPath(ns, reference.Name)}?fieldManager={Uri.EscapeDataString(FieldManager)}&force=true";
         using var request = new HttpRequestMessage(HttpMethod.Patch, path)
         {

@@ -74,14 +74,6 @@ internal sealed class LocalCommand : IWaypointCommand
             using var loggerFactory = BoxRun.CreateLoggerFactory(parseResult.GetValue(verbose), LogLevel.Warning);
             var state = Path.GetFullPath(parseResult.GetValue(stateFile)!);
             var boxState = Path.Combine(Path.GetDirectoryName(state)!, "box.json");
-            var boxOptions = new BoxOptions
-            {
-                WorkDirectory = parseResult.GetValue(workDir)?.FullName,
-                KeepWorkDirectory = parseResult.GetValue(keep),
-                NodeImages = ImageMap.Default(ImageMap.CurrentWaypointCommand(), envoy),
-                Extensions = [BoxZtunnel.Create(envoy, loggerFactory)],
-                StateFile = boxState,
-            };
             var meshOptions = new LocalMeshOptions
             {
                 ConfigDirectory = config,
@@ -89,6 +81,18 @@ internal sealed class LocalCommand : IWaypointCommand
                 StateFile = state,
                 BoxStateFile = boxState,
                 Watch = !parseResult.GetValue(noWatch),
+                ProductApplied = true,
+            };
+            var boxOptions = new BoxOptions
+            {
+                WorkDirectory = parseResult.GetValue(workDir)?.FullName,
+                KeepWorkDirectory = parseResult.GetValue(keep),
+                NodeImages = ImageMap.Default(ImageMap.CurrentWaypointCommand(), envoy),
+                Extensions = [BoxZtunnel.Create(envoy, loggerFactory)],
+                StateFile = boxState,
+                // The product needs only the API server and the CRDs: installed beside istiod's start, as on a cluster
+                // whose control plane is still coming up (the client pod and the directory wait for the box's ztunnel).
+                AfterCrds = (box, ct) => LocalMesh.ApplyProductAsync(box, meshOptions, output, loggerFactory, ct),
             };
             return await RunInsideAsync(boxOptions, meshOptions, loggerFactory, output, error, stop).ConfigureAwait(false);
         });

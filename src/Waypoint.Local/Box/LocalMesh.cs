@@ -48,6 +48,15 @@ public sealed record LocalMeshOptions
 
     /// <summary>How often the start looks whether the mesh is up (and the controller Available): a few cheap lists.</summary>
     public TimeSpan StartPollInterval { get; init; } = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>
+    /// The product was applied already (<see cref="LocalMesh.ApplyProductAsync"/>, run by the box once its CRDs were
+    /// established, beside istiod's start): <see cref="LocalMesh.StartAsync"/> then only waits for it.
+    /// </summary>
+    public bool ProductApplied { get; init; }
+
+    /// <summary>How long applying the product retries a refusal (a kind the API server does not serve yet, just after its CRD was established).</summary>
+    public TimeSpan ProductApplyRetryTimeout { get; init; } = TimeSpan.FromSeconds(10);
 }
 
 /// <summary>The start of <c>waypoint local</c> failed at a named step.</summary>
@@ -98,13 +107,13 @@ public sealed class LocalMesh : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(output);
         ArgumentNullException.ThrowIfNull(loggerFactory);
-        output.WriteLine($"Installing the product from {options.InstallDirectory} (the controller runs as a pod) ...");
-        output.Flush();
         var timeline = box.Timeline;
         var installer = new ProductInstaller(box.AdminClient, loggerFactory.CreateLogger<ProductInstaller>());
-        var install = new ProductInstallOptions { ManifestDirectory = options.InstallDirectory, PollInterval = options.StartPollInterval };
-        await installer.ApplyAsync(install, cancellationToken).ConfigureAwait(false);
-        timeline.Mark("product applied", options.InstallDirectory);
+        var install = InstallOptions(options);
+        if (!options.ProductApplied)
+        {
+            await ApplyProductAsync(box, options, output, loggerFactory, cancellationToken).ConfigureAwait(false);
+        }
 
         // As on any cluster, nothing below waits for the controller: the client pod and the user's objects are applied
         // at once (the controller reconciles them when it starts), and the controller's Available is awaited together
@@ -163,6 +172,45 @@ public sealed class LocalMesh : IAsyncDisposable
             throw;
         }
     }
+
+    /// <summary>
+    /// Server-side applies the product's manifests without waiting for the controller. It needs only the API server and
+    /// the CRDs (the GatewayClass), so <c>waypoint local</c> runs it as soon as the CRDs are established, beside
+    /// istiod's start (<see cref="BoxOptions.AfterCrds"/>), as one installs on a cluster whose control plane is still
+    /// coming up: the controller retries istiod's CA, and its pods start once the node and istiod's root-certificate
+    /// ConfigMap are there. A refusal is retried for <see cref="LocalMeshOptions.ProductApplyRetryTimeout"/> (a kind
+    /// whose CRD was just established may not be in discovery yet), then thrown.
+    /// </summary>
+    public static async Task ApplyProductAsync(KubernetesBox box, LocalMeshOptions options, TextWriter output, ILoggerFactory loggerFactory, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(box);
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(output);
+        ArgumentNullException.ThrowIfNull(loggerFactory);
+        output.WriteLine($"Installing the product from {options.InstallDirectory} (the controller runs as a pod) ...");
+        output.Flush();
+        var installer = new ProductInstaller(box.AdminClient, loggerFactory.CreateLogger<ProductInstaller>());
+        var logger = loggerFactory.CreateLogger<LocalMesh>();
+        var retryUntil = DateTimeOffset.UtcNow + options.ProductApplyRetryTimeout;
+        while (true)
+        {
+            try
+            {
+                await installer.ApplyAsync(InstallOptions(options), cancellationToken).ConfigureAwait(false);
+                break;
+            }
+            catch (ProductInstallException ex) when (DateTimeOffset.UtcNow < retryUntil && Directory.Exists(options.InstallDirectory))
+            {
+                LocalMeshLog.ProductApplyRetried(logger, ex.Message);
+                await Task.Delay(options.StartPollInterval, cancellationToken).ConfigureAwait(false);
+            }
+        }
+
+        box.Timeline.Mark("product applied", options.InstallDirectory);
+    }
+
+    private static ProductInstallOptions InstallOptions(LocalMeshOptions options) =>
+        new() { ManifestDirectory = options.InstallDirectory, PollInterval = options.StartPollInterval };
 
     /// <summary>
     /// Applies the directory and prunes the objects no longer in it. A file that is not YAML at all names no objects, so
@@ -395,4 +443,7 @@ internal static partial class LocalMeshLog
 
     [LoggerMessage(Level = LogLevel.Warning, EventId = 3, EventName = "TimelineReadFailed", Message = "Reading the pods' and the Node's times for the start timeline failed; it lists the box's own milestones only.")]
     public static partial void TimelineReadFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(Level = LogLevel.Debug, EventId = 4, EventName = "ProductApplyRetried", Message = "Applying the product was refused; retrying: {Reason}")]
+    public static partial void ProductApplyRetried(ILogger logger, string reason);
 }

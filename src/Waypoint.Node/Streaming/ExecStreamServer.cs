@@ -110,28 +110,17 @@ internal sealed class ExecStreamServer : IAsyncDisposable
         }
 
         var request = (ExecSessionRequest)pending.Request;
+        var container = StreamingLog.ShortId(request.ContainerId);
         if (IsSpdyUpgrade(context))
         {
             await HandleSpdyExecAsync(context, request).ConfigureAwait(false);
             return;
         }
 
-        if (!context.WebSockets.IsWebSocketRequest)
-        {
-            var upgrade = context.Request.Headers.Upgrade.ToString();
-            StreamingLog.ExecProtocolRefused(_logger, request.ContainerId[..Math.Min(12, request.ContainerId.Length)], upgrade.Length == 0 ? "(no upgrade)" : upgrade);
-            await RefuseAsync(context, StatusCodes.Status400BadRequest,
-                $"waypoint-node's streaming server speaks only WebSocket ({string.Join(", ", RemoteCommandProtocol.Supported)}); this request asked for '{upgrade}' (only SPDY/3.1 upgrades besides).").ConfigureAwait(false);
-            return;
-        }
-
-        var protocol = RemoteCommandProtocol.Negotiate(context.WebSockets.WebSocketRequestedProtocols);
+        var protocol = await NegotiateAsync(context, session: null, RemoteCommandProtocol.Supported, RemoteCommandProtocol.Negotiate,
+            refused => StreamingLog.ExecProtocolRefused(_logger, container, refused)).ConfigureAwait(false);
         if (protocol is null)
         {
-            var offered = string.Join(", ", context.WebSockets.WebSocketRequestedProtocols);
-            StreamingLog.ExecProtocolRefused(_logger, request.ContainerId[..Math.Min(12, request.ContainerId.Length)], offered);
-            await RefuseAsync(context, StatusCodes.Status400BadRequest,
-                $"None of the offered WebSocket protocols ({offered}) is supported; use one of {string.Join(", ", RemoteCommandProtocol.Supported)}.").ConfigureAwait(false);
             return;
         }
 
@@ -147,36 +136,24 @@ internal sealed class ExecStreamServer : IAsyncDisposable
         }
 
         using var socket = await context.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext { SubProtocol = protocol }).ConfigureAwait(false);
-        StreamingLog.ExecStarted(_logger, request.ContainerId[..Math.Min(12, request.ContainerId.Length)], request.Command, protocol);
+        StreamingLog.ExecStarted(_logger, container, request.Command, protocol);
         using var session = new RemoteCommandSession(socket, protocol, request, _logger);
         await session.RunAsync(start, context.RequestAborted).ConfigureAwait(false);
     }
 
     private async Task HandlePortForwardAsync(HttpContext context, PortForwardSessionRequest request)
     {
-        var sandbox = request.PodSandboxId[..Math.Min(12, request.PodSandboxId.Length)];
+        var sandbox = StreamingLog.ShortId(request.PodSandboxId);
         if (IsSpdyUpgrade(context))
         {
             await HandleSpdyPortForwardAsync(context, request).ConfigureAwait(false);
             return;
         }
 
-        if (!context.WebSockets.IsWebSocketRequest)
-        {
-            var upgrade = context.Request.Headers.Upgrade.ToString();
-            StreamingLog.PortForwardProtocolRefused(_logger, sandbox, upgrade.Length == 0 ? "(no upgrade)" : upgrade);
-            await RefuseAsync(context, StatusCodes.Status400BadRequest,
-                $"waypoint-node's streaming server speaks only WebSocket port-forward ({string.Join(", ", PortForwardProtocol.Supported)}); this request asked for '{upgrade}' (only SPDY/3.1 upgrades besides).").ConfigureAwait(false);
-            return;
-        }
-
-        var protocol = PortForwardProtocol.Negotiate(context.WebSockets.WebSocketRequestedProtocols);
+        var protocol = await NegotiateAsync(context, "port-forward", PortForwardProtocol.Supported, PortForwardProtocol.Negotiate,
+            refused => StreamingLog.PortForwardProtocolRefused(_logger, sandbox, refused)).ConfigureAwait(false);
         if (protocol is null)
         {
-            var offered = string.Join(", ", context.WebSockets.WebSocketRequestedProtocols);
-            StreamingLog.PortForwardProtocolRefused(_logger, sandbox, offered);
-            await RefuseAsync(context, StatusCodes.Status400BadRequest,
-                $"None of the offered WebSocket protocols ({offered}) is supported for port-forward; use one of {string.Join(", ", PortForwardProtocol.Supported)}.").ConfigureAwait(false);
             return;
         }
 
@@ -207,7 +184,7 @@ internal sealed class ExecStreamServer : IAsyncDisposable
         if (protocol is null)
         {
             // The kubelet's wording and status for a failed handshake; clients without the header (remotecommand v1) are not served.
-            StreamingLog.ExecProtocolRefused(_logger, request.ContainerId[..Math.Min(12, request.ContainerId.Length)], "SPDY/3.1 " + string.Join(", ", offered));
+            StreamingLog.ExecProtocolRefused(_logger, StreamingLog.ShortId(request.ContainerId), "SPDY/3.1 " + string.Join(", ", offered));
             await RefuseAsync(context, StatusCodes.Status403Forbidden,
                 $"unable to upgrade: unable to negotiate protocol: client supports [{string.Join(" ", offered)}], server supports [{string.Join(" ", RemoteCommandProtocol.Supported)}]").ConfigureAwait(false);
             return;
@@ -225,14 +202,14 @@ internal sealed class ExecStreamServer : IAsyncDisposable
         }
 
         await using var connection = await UpgradeToSpdyAsync(context, protocol).ConfigureAwait(false);
-        StreamingLog.SpdyUpgraded(_logger, "Exec", request.ContainerId[..Math.Min(12, request.ContainerId.Length)], protocol);
+        StreamingLog.SpdyUpgraded(_logger, "Exec", StreamingLog.ShortId(request.ContainerId), protocol);
         var session = new SpdyRemoteCommandSession(connection, protocol, request, _logger);
         await session.RunAsync(start, context.RequestAborted).ConfigureAwait(false);
     }
 
     private async Task HandleSpdyPortForwardAsync(HttpContext context, PortForwardSessionRequest request)
     {
-        var sandbox = request.PodSandboxId[..Math.Min(12, request.PodSandboxId.Length)];
+        var sandbox = StreamingLog.ShortId(request.PodSandboxId);
         var offered = OfferedStreamProtocols(context);
         if (offered.Count > 0 && !offered.Contains(SpdyPortForwardSession.Protocol, StringComparer.Ordinal))
         {
@@ -271,6 +248,34 @@ internal sealed class ExecStreamServer : IAsyncDisposable
     }
 
     private const string StreamProtocolHeader = "X-Stream-Protocol-Version";
+
+    /// <summary>
+    /// The WebSocket subprotocol to accept a <paramref name="session"/> (null: exec) with, or null once the request was
+    /// refused with a 400 that says why: not a WebSocket upgrade (SPDY), or none of <paramref name="supported"/> offered.
+    /// </summary>
+    private static async Task<string?> NegotiateAsync(HttpContext context, string? session, IReadOnlyList<string> supported, Func<IEnumerable<string>, string?> negotiate, Action<string> logRefused)
+    {
+        var ours = string.Join(", ", supported);
+        if (!context.WebSockets.IsWebSocketRequest)
+        {
+            var upgrade = context.Request.Headers.Upgrade.ToString();
+            logRefused(upgrade.Length == 0 ? "(no upgrade)" : upgrade);
+            await RefuseAsync(context, StatusCodes.Status400BadRequest,
+                $"waypoint-node's streaming server speaks only WebSocket{(session is null ? "" : " " + session)} ({ours}); this request asked for '{upgrade}' (besides WebSocket, only SPDY/3.1 upgrades are served).").ConfigureAwait(false);
+            return null;
+        }
+
+        var protocol = negotiate(context.WebSockets.WebSocketRequestedProtocols);
+        if (protocol is null)
+        {
+            var offered = string.Join(", ", context.WebSockets.WebSocketRequestedProtocols);
+            logRefused(offered);
+            await RefuseAsync(context, StatusCodes.Status400BadRequest,
+                $"None of the offered WebSocket protocols ({offered}) is supported{(session is null ? "" : " for " + session)}; use one of {ours}.").ConfigureAwait(false);
+        }
+
+        return protocol;
+    }
 
     private static async Task RefuseAsync(HttpContext context, int status, string message)
     {

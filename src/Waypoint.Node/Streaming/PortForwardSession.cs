@@ -33,7 +33,7 @@ internal sealed class PortForwardSession : IDisposable
         _logger = logger;
     }
 
-    private string ShortId => _request.PodSandboxId[..Math.Min(12, _request.PodSandboxId.Length)];
+    private string ShortId => StreamingLog.ShortId(_request.PodSandboxId);
 
     public async Task RunAsync(CancellationToken aborted)
     {

@@ -30,7 +30,7 @@ internal sealed class RemoteCommandSession : IDisposable
         _logger = logger;
     }
 
-    private string ShortId => _request.ContainerId[..Math.Min(12, _request.ContainerId.Length)];
+    private string ShortId => StreamingLog.ShortId(_request.ContainerId);
 
     public async Task RunAsync(ProcessStartInfo start, CancellationToken aborted)
     {

@@ -4,6 +4,9 @@ namespace Waypoint.Node.Streaming;
 
 internal static partial class StreamingLog
 {
+    /// <summary>A container or sandbox id as the logs name it: its first 12 characters, as <c>crictl</c> shows them.</summary>
+    public static string ShortId(string id) => id[..Math.Min(12, id.Length)];
+
     [LoggerMessage(EventId = 1, EventName = "ExecStarted", Level = LogLevel.Information, Message = "Exec in container {ContainerId} started over {Protocol}: {Command}")]
     public static partial void ExecStarted(ILogger logger, string containerId, IReadOnlyList<string> command, string protocol);
 

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Text;
 using Envoy.Data.Accesslog.V3;
 using Google.Protobuf.WellKnownTypes;
@@ -8,8 +9,11 @@ namespace Waypoint.Telemetry.RequestMetrics;
 /// Istio's standard labels from one access log entry. What a waypoint on upstream Envoy can know without Istio's
 /// peer-metadata exchange or WDS: the client's SPIFFE ID (the HBONE peer's certificate) and so its namespace, the
 /// chain's service, the upstream pod's workload (its endpoint's <c>istio.workload</c> metadata), the response and Envoy's
-/// response flags. The source workload is <c>unknown</c>, as Istio reports it when it has no peer metadata; without an
-/// upstream pod (no route, no healthy host, a ServiceEntry address) the destination workload is <c>unknown</c> too and its
+/// response flags. The source workload (name, canonical service and revision, cluster) comes from the baggage ztunnel
+/// sent on the CONNECT (<see cref="SourceBaggage"/>), kept only when its namespace is the certificate's: the baggage is
+/// the client ztunnel's word, the certificate the mesh CA's. Without such baggage each is <c>unknown</c>, as Istio
+/// reports them without peer metadata; <c>source_principal</c> and <c>source_workload_namespace</c> always come from
+/// the certificate. Without an upstream pod (no route, no healthy host, a ServiceEntry address) the destination workload is <c>unknown</c> too and its
 /// namespace the service's.
 /// </summary>
 internal static class IstioLabels
@@ -18,16 +22,26 @@ internal static class IstioLabels
     public const string Unknown = "unknown";
     public const string MutualTls = "mutual_tls";
 
+    /// <summary>
+    /// Distinct baggage headers parsed once each: every request on a tunnel carries its source pod's header, and a waypoint
+    /// sees few sources, so the agent's per-entry work is one lookup; past the bound (a hostile variety) they are parsed each time.
+    /// </summary>
+    private const int MaxCachedBaggage = 1024;
+
+    private static readonly ConcurrentDictionary<string, SourceBaggage> s_baggage = new(StringComparer.Ordinal);
+
     /// <summary>The labels of an entry's series, but for its protocol and response code.</summary>
     public static RequestLabels Of(AccessLogCommon? common)
     {
-        var principal = Principal(common);
+        var principal = StringState(common, RequestMetricsEnvoyConfig.PeerPrincipalFilterState);
+        var sourceNamespace = NamespaceOf(principal);
         var tags = common?.CustomTags;
         var serviceNamespace = Tag(tags, RequestMetricsEnvoyConfig.DestinationServiceNamespaceTag);
         var (workload, workloadNamespace) = Workload(tags);
         return new RequestLabels(
             principal ?? Unknown,
-            NamespaceOf(principal) ?? Unknown,
+            sourceNamespace ?? Unknown,
+            Source(sourceNamespace, StringState(common, RequestMetricsEnvoyConfig.BaggageFilterState)),
             Tag(tags, RequestMetricsEnvoyConfig.DestinationServiceTag),
             Tag(tags, RequestMetricsEnvoyConfig.DestinationServiceNameTag),
             serviceNamespace,
@@ -51,11 +65,34 @@ internal static class IstioLabels
         return fields.Length >= 2 && fields[0].Length > 0 && fields[1].Length > 0 ? (fields[0], fields[1]) : (null, null);
     }
 
-    /// <summary>The filter state <c>io.istio.peer_principal</c> (a string object, logged as a StringValue).</summary>
-    private static string? Principal(AccessLogCommon? common)
+    /// <summary>
+    /// The source workload from the CONNECT's baggage, when its namespace is the peer certificate's
+    /// (<paramref name="certificateNamespace"/>); otherwise, or without a certificate namespace, all <c>unknown</c>.
+    /// </summary>
+    internal static SourceWorkload Source(string? certificateNamespace, string? baggageHeader)
+    {
+        if (certificateNamespace is null || baggageHeader is null)
+        {
+            return SourceWorkload.Unknown;
+        }
+
+        if (!s_baggage.TryGetValue(baggageHeader, out var baggage))
+        {
+            baggage = SourceBaggage.Parse(baggageHeader);
+            if (s_baggage.Count < MaxCachedBaggage)
+            {
+                s_baggage.TryAdd(baggageHeader, baggage);
+            }
+        }
+
+        return baggage.Namespace == certificateNamespace ? SourceWorkload.Of(baggage) : SourceWorkload.Unknown;
+    }
+
+    /// <summary>A string filter state object (<c>io.istio.peer_principal</c>, <c>io.istio.baggage</c>), logged as a StringValue; null when absent or empty.</summary>
+    private static string? StringState(AccessLogCommon? common, string key)
     {
         if (common?.FilterStateObjects is { } objects
-            && objects.TryGetValue(RequestMetricsEnvoyConfig.PeerPrincipalFilterState, out var packed)
+            && objects.TryGetValue(key, out var packed)
             && packed.TryUnpack<StringValue>(out var value)
             && value.Value.Length > 0)
         {

@@ -2,10 +2,26 @@ using System.Text;
 
 namespace Waypoint.Telemetry.RequestMetrics;
 
+/// <summary>
+/// The source workload's labels from its (trusted) baggage: <c>unknown</c> each, as Istio reports them, when absent.
+/// <c>source_app</c>/<c>source_version</c> repeat the canonical service and revision, as ztunnel reports them from baggage.
+/// </summary>
+internal readonly record struct SourceWorkload(string Name, string CanonicalService, string CanonicalRevision, string Cluster)
+{
+    public static SourceWorkload Unknown { get; } = new(IstioLabels.Unknown, IstioLabels.Unknown, IstioLabels.Unknown, IstioLabels.Unknown);
+
+    public static SourceWorkload Of(in SourceBaggage baggage) => new(
+        baggage.Workload ?? IstioLabels.Unknown,
+        baggage.CanonicalService ?? IstioLabels.Unknown,
+        baggage.CanonicalRevision ?? IstioLabels.Unknown,
+        baggage.Cluster ?? IstioLabels.Unknown);
+}
+
 /// <summary>The label values one access log entry gives, common to HTTP and TCP series (the protocol and code come apart).</summary>
 internal readonly record struct RequestLabels(
     string SourcePrincipal,
     string SourceWorkloadNamespace,
+    SourceWorkload SourceWorkload,
     string DestinationService,
     string DestinationServiceName,
     string DestinationServiceNamespace,
@@ -19,8 +35,13 @@ internal readonly record struct RequestLabels(
         var text = new StringBuilder(512);
         Label(text, "reporter", IstioLabels.Reporter, first: true);
         Label(text, "source_principal", SourcePrincipal);
-        Label(text, "source_workload", IstioLabels.Unknown);
+        Label(text, "source_workload", SourceWorkload.Name);
         Label(text, "source_workload_namespace", SourceWorkloadNamespace);
+        Label(text, "source_canonical_service", SourceWorkload.CanonicalService);
+        Label(text, "source_canonical_revision", SourceWorkload.CanonicalRevision);
+        Label(text, "source_app", SourceWorkload.CanonicalService);
+        Label(text, "source_version", SourceWorkload.CanonicalRevision);
+        Label(text, "source_cluster", SourceWorkload.Cluster);
         Label(text, "destination_service", DestinationService);
         Label(text, "destination_service_name", DestinationServiceName);
         Label(text, "destination_service_namespace", DestinationServiceNamespace);

@@ -17,7 +17,8 @@ namespace Waypoint.Telemetry.RequestMetrics;
 /// streams every finished request (and every TCP connection, opened and closed) over Envoy's gRPC access log service to
 /// the agent on a pod-private Unix socket. The agent aggregates the entries into <c>istio_*</c> series
 /// (<see cref="IstioRequestMetrics"/>). The service a chain belongs to travels as literal custom tags, the client's
-/// SPIFFE ID as the <c>io.istio.peer_principal</c> filter state <c>connect_terminate</c> sets from the HBONE peer.
+/// SPIFFE ID as the <c>io.istio.peer_principal</c> filter state <c>connect_terminate</c> sets from the HBONE peer, the
+/// CONNECT's <c>baggage</c> header (the source workload's peer metadata from ztunnel) as the <c>io.istio.baggage</c> one.
 /// </summary>
 public static class RequestMetricsEnvoyConfig
 {
@@ -30,6 +31,12 @@ public static class RequestMetricsEnvoyConfig
 
     /// <summary>The filter state key holding the HBONE peer's URI SAN (the source workload's SPIFFE ID).</summary>
     public const string PeerPrincipalFilterState = "io.istio.peer_principal";
+
+    /// <summary>
+    /// The filter state key holding the HBONE CONNECT's <c>baggage</c> header: the source workload's cluster, namespace,
+    /// workload name, canonical service and revision as the client's ztunnel tells them (<see cref="SourceBaggage"/>).
+    /// </summary>
+    public const string BaggageFilterState = "io.istio.baggage";
 
     /// <summary>Custom tags naming the chain's service: FQDN, name, namespace.</summary>
     public const string DestinationServiceTag = "destination_service";
@@ -138,6 +145,7 @@ public static class RequestMetricsEnvoyConfig
             BufferSizeBytes = BufferSize,
         };
         common.FilterStateObjectsToLog.Add(PeerPrincipalFilterState);
+        common.FilterStateObjectsToLog.Add(BaggageFilterState);
         common.CustomTags.Add(Literal(DestinationServiceTag, service.Host));
         common.CustomTags.Add(Literal(DestinationServiceNameTag, service.Name));
         common.CustomTags.Add(Literal(DestinationServiceNamespaceTag, service.Namespace));

@@ -114,7 +114,7 @@ internal static class ListenerBuilder
     }
 
     /// <summary>
-    /// Passes the CONNECT authority (VIP:port), client address and identities to <c>main_internal</c>.
+    /// Passes the CONNECT authority (VIP:port), client address, identities and <c>baggage</c> header to <c>main_internal</c>.
     /// Shared ONCE with the upstream; the io.istio.* values use a hashable factory so that CONNECTs with
     /// different authorities or peers never share an internal connection (waypoint-xds.md §7, gotcha 6).
     /// </summary>
@@ -126,6 +126,11 @@ internal static class ListenerBuilder
         config.OnRequestHeaders.Add(Value("envoy.filters.listener.original_dst.remote_ip", "%DOWNSTREAM_REMOTE_ADDRESS%", factory: null));
         config.OnRequestHeaders.Add(Value("io.istio.peer_principal", "%DOWNSTREAM_PEER_URI_SAN%", WellKnown.HashableStringFactory));
         config.OnRequestHeaders.Add(Value("io.istio.local_principal", "%DOWNSTREAM_LOCAL_URI_SAN%", WellKnown.HashableStringFactory));
+        // The source workload's peer metadata from the client's ztunnel (untrusted; the request metrics check it against
+        // the peer certificate). No header, no object: the empty value is not set.
+        var baggage = Value("io.istio.baggage", "%REQ(baggage)%", WellKnown.HashableStringFactory);
+        baggage.FormatString.OmitEmptyValues = true;
+        config.OnRequestHeaders.Add(baggage);
         return config;
     }
 

@@ -21,9 +21,9 @@ public sealed record ZtunnelEnvoyDocuments(string Listeners, string Clusters);
 /// from the node's namespace, over the pod's veth). Other authorities get no route.</para>
 /// <para><b>Outbound</b>, per enrolled pod and captured Service VIP:port: a plain TCP listener on VIP:port inside the
 /// pod's namespace (the VIP is a <c>local</c> route on the pod's lo). With a waypoint, tcp_proxy tunnels to it with
-/// authority VIP:port; otherwise to an internal listener per ServiceAccount that restores the chosen pod's
-/// podIP:targetPort (original_dst from endpoint metadata) and tunnels to podIP:15008 with that authority. The client
-/// certificate is the source pod's ServiceAccount's.</para>
+/// authority VIP:port and the source pod's <c>baggage</c> header (<see cref="WorkloadBaggage"/>); otherwise to an
+/// internal listener per ServiceAccount that restores the chosen pod's podIP:targetPort (original_dst from endpoint
+/// metadata) and tunnels to podIP:15008 with that authority. The client certificate is the source pod's ServiceAccount's.</para>
 /// <para>Upstream Envoy refuses a network namespace on cluster hosts, so every upstream connection leaves from the
 /// node's namespace: peers see the node IP as the source.</para>
 /// </remarks>
@@ -222,7 +222,17 @@ public static class ZtunnelEnvoyConfig
         };
         if (tunnelTo is not null)
         {
-            proxy["tunneling_config"] = new JsonObject { ["hostname"] = tunnelTo };
+            var tunneling = new JsonObject { ["hostname"] = tunnelTo };
+            if (pod.Baggage.Length > 0)
+            {
+                // The source pod's peer metadata, as ztunnel sends it: the waypoint reports the source workload from it.
+                tunneling["headers_to_add"] = new JsonArray(new JsonObject
+                {
+                    ["header"] = new JsonObject { ["key"] = WorkloadBaggage.HeaderName, ["value"] = pod.Baggage },
+                });
+            }
+
+            proxy["tunneling_config"] = tunneling;
         }
 
         return new JsonObject

@@ -27,9 +27,10 @@ public readonly record struct ServiceAccountKey(string Namespace, string Name) :
 
 /// <summary>
 /// A pod on this node in an ambient namespace, with the network namespace the node made for it. <see cref="Captured"/>:
-/// istiod already reports it with tunnel protocol HBONE (after the ztunnel annotated it captured).
+/// istiod already reports it with tunnel protocol HBONE (after the ztunnel annotated it captured). <see cref="Baggage"/>:
+/// the <c>baggage</c> header its outbound CONNECTs carry (<see cref="WorkloadBaggage"/>); empty for none.
 /// </summary>
-public sealed record EnrolledPod(string Namespace, string Name, ServiceAccountKey ServiceAccount, IPAddress Address, string NetworkNamespacePath, bool Captured = true)
+public sealed record EnrolledPod(string Namespace, string Name, ServiceAccountKey ServiceAccount, IPAddress Address, string NetworkNamespacePath, bool Captured = true, string Baggage = "")
 {
     public string Key => $"{Namespace}/{Name}";
 }
@@ -83,7 +84,7 @@ public static class NodeMesh
             }
 
             var account = string.IsNullOrEmpty(workload.ServiceAccount) ? "default" : workload.ServiceAccount;
-            pods.Add(new EnrolledPod(workload.Namespace, workload.Name, new ServiceAccountKey(workload.Namespace, account), network.Address, network.NamespacePath, workload.TunnelProtocol == TunnelProtocol.Hbone));
+            pods.Add(new EnrolledPod(workload.Namespace, workload.Name, new ServiceAccountKey(workload.Namespace, account), network.Address, network.NamespacePath, workload.TunnelProtocol == TunnelProtocol.Hbone, WorkloadBaggage.HeaderValue(workload)));
         }
 
         pods.Sort((a, b) => string.CompareOrdinal(a.Key, b.Key));

@@ -186,6 +186,17 @@ public sealed class ManifestTests
     }
 
     [Fact]
+    public void Controller_Readiness_Is_Asked_Every_Second_From_The_Start_And_Tolerates_Six_Seconds_Of_Failures()
+    {
+        var deployment = InstallObjects().Single(o => o["kind"]!.GetValue<string>() == "Deployment");
+        var probe = deployment["spec"]!["template"]!["spec"]!["containers"]![0]!["readinessProbe"]!;
+        Assert.Equal("/healthz/ready", probe["httpGet"]!["path"]!.GetValue<string>());
+        Assert.Equal("0", probe["initialDelaySeconds"]!.GetValue<string>());
+        Assert.Equal("1", probe["periodSeconds"]!.GetValue<string>());
+        Assert.Equal("6", probe["failureThreshold"]!.GetValue<string>());
+    }
+
+    [Fact]
     public async Task Helm_Lint_Passes_Strictly()
     {
         var lint = await BoxTools.HelmAsync(null, "lint", "--strict", Chart);

@@ -146,6 +146,15 @@ public sealed class WaypointWorkloadTests
         Assert.NotNull(envoy.StartupProbe);
         Assert.NotNull(agent.StartupProbe);
 
+        // The agent's readiness decides when the pod is Ready (its startup probe, live, passes long before): asked every
+        // second, so the pod is Ready within a second of being ready, and out after 6 s of failures, as with 2 s x 3.
+        // Envoy's readiness follows its startup probe on the same path (the kubelet probes readiness once started).
+        Assert.Equal(1, agent.ReadinessProbe.PeriodSeconds);
+        Assert.Equal(6, agent.ReadinessProbe.PeriodSeconds * agent.ReadinessProbe.FailureThreshold);
+        Assert.Equal(1, agent.StartupProbe.PeriodSeconds);
+        Assert.Equal(envoy.ReadinessProbe.HttpGet.Path, envoy.StartupProbe.HttpGet.Path);
+        Assert.Equal(1, envoy.StartupProbe.PeriodSeconds);
+
         // Drain: Envoy drains for --drain-time-s; both preStop hooks wait that long; the grace period covers it.
         var args = envoy.Args.ToList();
         var drainSeconds = int.Parse(args[args.IndexOf("--drain-time-s") + 1], System.Globalization.CultureInfo.InvariantCulture);

@@ -13,11 +13,45 @@ namespace Waypoint.EndToEnd.Tests.Mesh;
 /// install carries, keeping the pods annotated <c>prometheus.io/scrape</c> and following their port and path
 /// annotations. After requests from the ambient client pod through namespace demo's waypoint, its HTTP API must answer
 /// the Istio request series (reporter, client principal, destination service and workload), Envoy's own stats and the
-/// agent's from the waypoint pod's 15020, and the controller pods' 15014 series.
+/// agent's from the waypoint pod's 15020, and the controller pods' 15014 series. The source workload comes from the
+/// baggage the node's ztunnel sends for the client: the bare client pod is its own workload; requests from a
+/// Deployment's pod name the Deployment, its <c>app</c>/<c>version</c> labels and istiod's cluster.
 /// </summary>
 [Collection(MeshBoxGroup.Name)]
 public sealed class PrometheusScrapeTests(MeshBoxFixture mesh)
 {
+    /// <summary>The Deployment whose pod is the second client (in namespace demo, which has a waypoint for <c>bound</c>).</summary>
+    public const string ClientDeploymentName = "metrics-client";
+
+    public const string ClientDeployment = $$"""
+        apiVersion: v1
+        kind: ServiceAccount
+        metadata: {name: {{ClientDeploymentName}}, namespace: {{BasicsMesh.Ns}}}
+        ---
+        apiVersion: apps/v1
+        kind: Deployment
+        metadata: {name: {{ClientDeploymentName}}, namespace: {{BasicsMesh.Ns}}}
+        spec:
+          replicas: 1
+          selector:
+            matchLabels: {app: {{ClientDeploymentName}}}
+          template:
+            metadata:
+              labels: {app: {{ClientDeploymentName}}, version: v3}
+            spec:
+              serviceAccountName: {{ClientDeploymentName}}
+              terminationGracePeriodSeconds: 1
+              containers:
+              - name: echo
+                image: waypoint/echo
+                args: ["--http-port", "8080"]
+                readinessProbe:
+                  httpGet: {path: /ready, port: 8080}
+                  periodSeconds: 1
+        ---
+
+        """;
+
     private const string Monitoring = "monitoring";
     private const string Account = "prometheus";
     private static readonly TimeSpan s_limit = TimeSpan.FromSeconds(90);
@@ -47,6 +81,9 @@ public sealed class PrometheusScrapeTests(MeshBoxFixture mesh)
             Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         }
 
+        // The Deployment's pod, once the node's ztunnel captures it and its requests reach the waypoint.
+        var deploymentRequests = await RequestFromDeploymentPodAsync(requests);
+
         // The request series, as the waypoint reported them and Prometheus stored them (with the pod's own target labels).
         var selector = $$"""{reporter="waypoint",source_principal="{{MeshBoxFixture.ClientIdentity}}",destination_service="bound.{{BasicsMesh.Ns}}.svc.cluster.local",response_code="200",namespace="{{BasicsMesh.Ns}}"}""";
         var series = await prometheus.WaitForQueryAsync("istio_requests_total" + selector, r => Sum(r) >= requests, s_limit);
@@ -54,6 +91,11 @@ public sealed class PrometheusScrapeTests(MeshBoxFixture mesh)
         {
             var labels = s!["metric"]!;
             Assert.Equal(LocalClientPod.Namespace, Label(labels, "source_workload_namespace"));
+            // The bare client pod is its own workload (k8s.pod.name in ztunnel's baggage); app label client, no version label.
+            Assert.Equal(LocalClientPod.Name, Label(labels, "source_workload"));
+            Assert.Equal("client", Label(labels, "source_canonical_service"));
+            Assert.Equal("latest", Label(labels, "source_canonical_revision"));
+            Assert.Equal("Kubernetes", Label(labels, "source_cluster"));
             Assert.Equal("bound", Label(labels, "destination_service_name"));
             Assert.Equal(BasicsMesh.Ns, Label(labels, "destination_workload_namespace"));
             // Bare pods: each is its own workload, as Istio names them.
@@ -64,6 +106,21 @@ public sealed class PrometheusScrapeTests(MeshBoxFixture mesh)
             Assert.StartsWith("waypoint-", Label(labels, "pod"), StringComparison.Ordinal);
         });
         Assert.True(Sum(await prometheus.QueryAsync("istio_request_duration_milliseconds_count" + selector)) >= requests, "the duration histogram counted the requests");
+
+        // The Deployment's pod: its workload is the Deployment (not the pod or its ReplicaSet), as istiod names it.
+        var fromDeployment = $$"""{reporter="waypoint",source_workload="{{ClientDeploymentName}}",destination_service="bound.{{BasicsMesh.Ns}}.svc.cluster.local",response_code="200"}""";
+        var deploymentSeries = await prometheus.WaitForQueryAsync("istio_requests_total" + fromDeployment, r => Sum(r) >= deploymentRequests, s_limit);
+        Assert.All(deploymentSeries, s =>
+        {
+            var labels = s!["metric"]!;
+            Assert.Equal($"spiffe://cluster.local/ns/{BasicsMesh.Ns}/sa/{ClientDeploymentName}", Label(labels, "source_principal"));
+            Assert.Equal(BasicsMesh.Ns, Label(labels, "source_workload_namespace"));
+            Assert.Equal(ClientDeploymentName, Label(labels, "source_canonical_service"));
+            Assert.Equal("v3", Label(labels, "source_canonical_revision"));
+            Assert.Equal(ClientDeploymentName, Label(labels, "source_app"));
+            Assert.Equal("v3", Label(labels, "source_version"));
+            Assert.Equal("Kubernetes", Label(labels, "source_cluster"));
+        });
 
         // The same scrape of the waypoint pod carries Envoy's own stats and the agent's.
         await prometheus.WaitForQueryAsync($$"""envoy_server_live{namespace="{{BasicsMesh.Ns}}"}""", r => r.Count >= 1 && Sum(r) >= r.Count, s_limit);
@@ -79,6 +136,53 @@ public sealed class PrometheusScrapeTests(MeshBoxFixture mesh)
         await prometheus.WaitForQueryAsync("""waypoint_controller_informer_lists_total{namespace="waypoint-system"}""", r => Sum(r) >= 1, s_limit);
         await prometheus.WaitForQueryAsync("""waypoint_controller_queue_duration_seconds_count{namespace="waypoint-system"}""", r => Sum(r) >= 1, s_limit);
         await prometheus.WaitForQueryAsync("""waypoint_controller_translation_duration_seconds_count{namespace="waypoint-system"}""", r => Sum(r) >= 1, s_limit);
+    }
+
+    /// <summary>
+    /// Requests from the Deployment's pod to <c>bound</c> until one is answered through the waypoint (a connection opened
+    /// before the ztunnel knew the pod or the waypoint would go around it), then <paramref name="count"/> more.
+    /// </summary>
+    /// <returns>How many requests were answered through the waypoint.</returns>
+    private async Task<int> RequestFromDeploymentPodAsync(int count)
+    {
+        var url = new Uri($"http://bound.{BasicsMesh.Ns}.svc.cluster.local/from-deployment");
+        string? pod = null;
+        var served = 0;
+        await MeshBoxFixture.EventuallyAsync(async () =>
+        {
+            pod ??= mesh.Pods(BasicsMesh.Ns).FirstOrDefault(p => p.Name.StartsWith(ClientDeploymentName + "-", StringComparison.Ordinal))?.Name;
+            if (pod is null)
+            {
+                return false;
+            }
+
+            try
+            {
+                using var probe = mesh.CreatePodHttpClient(BasicsMesh.Ns, pod, TimeSpan.FromSeconds(20));
+                using var response = await probe.GetAsync(url);
+                if (response.StatusCode == HttpStatusCode.OK && response.Headers.TryGetValues("server", out var server) && server.Contains("envoy"))
+                {
+                    served++;
+                    return true;
+                }
+
+                return false;
+            }
+            catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException)
+            {
+                return false;
+            }
+        }, () => Task.FromResult($"the {ClientDeploymentName} pod ({pod ?? "not listed yet"}) was never served through the waypoint"), s_limit);
+
+        using var client = mesh.CreatePodHttpClient(BasicsMesh.Ns, pod!, TimeSpan.FromSeconds(20));
+        for (var i = 0; i < count; i++)
+        {
+            using var response = await client.GetAsync(url);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            served++;
+        }
+
+        return served;
     }
 
     /// <summary>What a Prometheus install in the cluster gets: its ServiceAccount, read access to pods (and the rest SD roles read), a token.</summary>

@@ -13,6 +13,8 @@ internal static class BasicsMesh
         ["demo.yaml"] = MeshYaml.Namespace(Ns) + MeshYaml.Waypoint("waypoint", Ns)
             + MeshYaml.EchoService("bound", Ns, waypoint: "waypoint", replicas: 2)
             + MeshYaml.EchoService("unbound", Ns),
+        // A Deployment's pod as a second client: the waypoint's metrics name its workload from ztunnel's baggage.
+        ["demo-metrics-client.yaml"] = PrometheusScrapeTests.ClientDeployment,
     };
 }
 

@@ -76,7 +76,13 @@ public sealed class RequestMetricsEnvoyTests
     {
         await using var echo = await EchoBackend.StartAsync("echo");
         await using var agent = await RequestMetricsAgent.StartAsync();
-        HboneTarget[] targets = [new(WaypointEnvoyHarness.EchoAuthority, Client), new(DbAuthority, Client), new(ApiAuthority, Client)];
+        HboneTarget[] targets =
+        [
+            new(WaypointEnvoyHarness.EchoAuthority, Client), new(DbAuthority, Client), new(ApiAuthority, Client),
+            // The client's ztunnel telling its workload, and one whose baggage claims another namespace than its certificate's.
+            new(ApiAuthority, Client, "k8s.cluster.name=Kubernetes,k8s.namespace.name=app,k8s.deployment.name=client,service.name=client-app,service.version=v1"),
+            new(ApiAuthority, Client, "k8s.namespace.name=bank,k8s.deployment.name=teller"),
+        ];
         var options = new TranslatorOptions { HboneBindAddress = "127.0.0.1", HboneBindPort = 0, RequestMetricsSocketPath = agent.SocketPath };
         var (harness, _) = await WaypointEnvoyHarness.StartAsync(WaypointEnvoyHarness.Mesh(echo.EndPoint, PodBackedServices(echo.EndPoint)), options, XdsProtocol.StateOfTheWorld, targets);
         await using var _ = harness;
@@ -101,6 +107,16 @@ public sealed class RequestMetricsEnvoyTests
         {
             using var response = await api.GetAsync(new Uri("/api", UriKind.Relative));
             Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        }
+
+        foreach (var (target, count) in new[] { (targets[3], 2), (targets[4], 1) })
+        {
+            using var api = harness.CreateHttpClient(target);
+            for (var i = 0; i < count; i++)
+            {
+                using var response = await api.GetAsync(new Uri("/api", UriKind.Relative));
+                Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            }
         }
 
         (string, string)[] http200 =
@@ -131,13 +147,34 @@ public sealed class RequestMetricsEnvoyTests
         ];
 
         // The pod's workload as Istio names it: the Deployment, not the pod or its ReplicaSet.
+        // No baggage, or baggage of another namespace than the certificate's: the source workload is unknown.
         (string, string)[] api200 =
         [
             ("reporter", "waypoint"),
             ("source_principal", Client),
+            ("source_workload", "unknown"),
+            ("source_canonical_service", "unknown"),
+            ("source_cluster", "unknown"),
             ("destination_service", "api.app.svc.cluster.local"),
             ("destination_workload", "api"),
             ("destination_workload_namespace", "app"),
+            ("response_code", "200"),
+        ];
+
+        // The client ztunnel's baggage names the source workload.
+        (string, string)[] apiFromClient200 =
+        [
+            ("reporter", "waypoint"),
+            ("source_principal", Client),
+            ("source_workload", "client"),
+            ("source_workload_namespace", "app"),
+            ("source_canonical_service", "client-app"),
+            ("source_canonical_revision", "v1"),
+            ("source_app", "client-app"),
+            ("source_version", "v1"),
+            ("source_cluster", "Kubernetes"),
+            ("destination_service", "api.app.svc.cluster.local"),
+            ("destination_workload", "api"),
             ("response_code", "200"),
         ];
 
@@ -145,7 +182,8 @@ public sealed class RequestMetricsEnvoyTests
         var scrape = await agent.ScrapeUntilAsync(
             text => PrometheusText.Value(text, "istio_requests_total", http200) == 3
                 && PrometheusText.Value(text, "istio_tcp_connections_closed_total", tcp) == 1
-                && PrometheusText.Value(text, "istio_requests_total", api200) == 1,
+                && PrometheusText.Value(text, "istio_requests_total", api200) == 2
+                && PrometheusText.Value(text, "istio_requests_total", apiFromClient200) == 2,
             TimeSpan.FromSeconds(30));
 
         Assert.Equal(3, PrometheusText.Value(scrape, "istio_request_duration_milliseconds_count", http200));

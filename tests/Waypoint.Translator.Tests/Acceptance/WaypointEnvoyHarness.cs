@@ -273,7 +273,7 @@ internal sealed class WaypointEnvoyHarness : IAsyncDisposable
                 cluster = $"waypoint-as-{position}";
             }
 
-            listeners.Add(JsonNode.Parse($$"""
+            var listener = JsonNode.Parse($$"""
                 {
                   "name": "to-{{i}}",
                   "address": { "socket_address": { "address": "127.0.0.1", "port_value": 0 } },
@@ -281,7 +281,15 @@ internal sealed class WaypointEnvoyHarness : IAsyncDisposable
                     "@type": "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
                     "stat_prefix": "to-{{i}}", "cluster": "{{cluster}}", "tunneling_config": { "hostname": "{{targets[i].Authority}}" } } }] }]
                 }
-                """));
+                """)!;
+            if (targets[i].Baggage is { } baggage)
+            {
+                // As ztunnel sends the source workload's peer metadata.
+                listener["filter_chains"]![0]!["filters"]![0]!["typed_config"]!["tunneling_config"]!["headers_to_add"] = new JsonArray(
+                    new JsonObject { ["header"] = new JsonObject { ["key"] = "baggage", ["value"] = baggage } });
+            }
+
+            listeners.Add(listener);
         }
 
         return new JsonObject
@@ -324,4 +332,5 @@ internal sealed class WaypointEnvoyHarness : IAsyncDisposable
 /// <summary>Where the client ztunnel tunnels to, and as whom.</summary>
 /// <param name="Authority">The CONNECT authority, VIP:port.</param>
 /// <param name="SpiffeId">The client workload's identity on the HBONE connection; null for the harness's default certificate.</param>
-internal sealed record HboneTarget(string Authority, string? SpiffeId = null);
+/// <param name="Baggage">The CONNECT's <c>baggage</c> header (ztunnel's peer metadata of the client workload); null for none.</param>
+internal sealed record HboneTarget(string Authority, string? SpiffeId = null, string? Baggage = null);

@@ -37,6 +37,23 @@ public sealed class ZtunnelEnvoyConfigGoldenTests
         Assert.Contains("outbound|demo~client|demo/bound.demo.svc.cluster.local:80", direct, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void A_tunnel_to_a_waypoint_carries_the_source_pods_baggage_and_a_direct_one_none()
+    {
+        var model = NodeMesh.Build(TestMesh.View(), TestMesh.PodNetworks(), TestMesh.AmbientNamespaces, TestMesh.OptedOut, TestMesh.NodeName);
+        var listeners = System.Text.Json.Nodes.JsonNode.Parse(ZtunnelEnvoyConfig.Build(model, s_paths).Listeners)!["resources"]!.AsArray();
+        System.Text.Json.Nodes.JsonNode Tunneling(string pod, string service) =>
+            listeners.Single(l => l!["name"]!.GetValue<string>() == $"outbound|demo/{pod}|{service}:80")!["filter_chains"]![0]!["filters"]![0]!["typed_config"]!;
+
+        var header = Assert.Single(Tunneling("client", TestMesh.Bound)["tunneling_config"]!["headers_to_add"]!.AsArray())!["header"]!;
+        Assert.Equal("baggage", header["key"]!.GetValue<string>());
+        Assert.Equal("k8s.cluster.name=Kubernetes,k8s.namespace.name=demo,k8s.deployment.name=sleep,service.name=sleep,service.version=v1", header["value"]!.GetValue<string>());
+        var echoPod = Assert.Single(Tunneling("echo-a", TestMesh.Bound)["tunneling_config"]!["headers_to_add"]!.AsArray())!["header"]!;
+        Assert.Equal("k8s.namespace.name=demo", echoPod["value"]!.GetValue<string>());
+        // Direct: the per-ServiceAccount originate listener tunnels, without the pod's baggage.
+        Assert.Null(Tunneling("client", TestMesh.Echo)["tunneling_config"]);
+    }
+
     private static void Compare(string name, string actual)
     {
         var path = Path.Combine(SourceDirectory(), "Golden", name);

@@ -23,7 +23,8 @@ internal static class TestMesh
     {
         var workloads = new Dictionary<string, Workload>(StringComparer.Ordinal)
         {
-            ["Kubernetes//Pod/demo/client"] = Pod("client", "demo", "client", "10.244.1.3", NodeName),
+            // A Deployment's pod, as istiod describes it: the baggage its outbound CONNECTs carry.
+            ["Kubernetes//Pod/demo/client"] = Pod("client", "demo", "client", "10.244.1.3", NodeName).WithDeployment("sleep", "sleep", "v1"),
             ["Kubernetes//Pod/demo/echo-a"] = Pod("echo-a", "demo", "echo", "10.244.1.2", NodeName, (Echo, 80, 8080), (Bound, 80, 8080)),
             ["Kubernetes//Pod/demo/echo-b"] = Pod("echo-b", "demo", "echo", "10.244.1.4", NodeName, (Echo, 80, 8080), (Bound, 80, 8080)),
             ["Kubernetes//Pod/demo/echo-c"] = Pod("echo-c", "demo", "echo", "10.244.1.5", NodeName, (Echo, 80, 8080)).WithStatus(WorkloadStatus.Unhealthy),
@@ -55,6 +56,16 @@ internal static class TestMesh
     private static Workload WithStatus(this Workload workload, WorkloadStatus status)
     {
         workload.Status = status;
+        return workload;
+    }
+
+    private static Workload WithDeployment(this Workload workload, string deployment, string canonicalName, string canonicalRevision)
+    {
+        workload.WorkloadType = WorkloadType.Deployment;
+        workload.WorkloadName = deployment;
+        workload.CanonicalName = canonicalName;
+        workload.CanonicalRevision = canonicalRevision;
+        workload.ClusterId = "Kubernetes";
         return workload;
     }
 
