@@ -53,10 +53,25 @@ public sealed class SpdyCodecTests
     public void Our_Blocks_Are_A_Zlib_Stream_Naming_The_Dictionary_With_Stored_Blocks()
     {
         var compressor = new SpdyHeaderCompressor();
-        Assert.Equal("783FE3C6A7C2000400FBFF00000000", Convert.ToHexString(compressor.Compress(SpdyHeaderBlock.Encode([]))));
+        Assert.Equal("783FE3C6A7C2000400FBFF00000000000000FFFF", Convert.ToHexString(compressor.Compress(SpdyHeaderBlock.Encode([]))));
         Assert.Equal(
-            "001C00E3FF000000010000000A73747265616D74797065000000067374646F7574",
+            "001C00E3FF000000010000000A73747265616D74797065000000067374646F7574000000FFFF",
             Convert.ToHexString(compressor.Compress(SpdyHeaderBlock.Encode([KeyValuePair.Create("streamType", (IReadOnlyList<string>)["stdout"])]))));
+    }
+
+    [Fact]
+    public void Every_Block_Ends_With_The_Sync_Flush_Marker_So_An_Inflater_Gets_It_Without_Reading_Past_The_Frame()
+    {
+        // Go's inflater (the kubelet's and kubectl's SPDY framer) releases a stored block's bytes only when it reads
+        // the next block's header, and reads a frame's header block through a reader limited to that frame: without
+        // the empty stored block after each block, the second SYN_REPLY of a connection was not parsed (box, kubectl 1.37).
+        var compressor = new SpdyHeaderCompressor();
+        var marker = Convert.FromHexString("000000FFFF");
+        foreach (var size in (int[])[0, 1, 65_535, 70_000])
+        {
+            var compressed = compressor.Compress(SpdyHeaderBlock.Encode([KeyValuePair.Create("x", (IReadOnlyList<string>)[new string('v', size)])]));
+            Assert.True(compressed.AsSpan().EndsWith(marker), $"block with a {size}-byte value: {Convert.ToHexString(compressed[^8..])}");
+        }
     }
 
     [Fact]
@@ -105,6 +120,8 @@ public sealed class SpdyCodecTests
         Assert.Equal("80030003000000080000000500000005", Convert.ToHexString(rst.Encode()));
         var syn = SpdyFrame.Control(SpdyFrameType.SynStream, SpdyFrame.FlagFin, SpdyFrame.SynStreamPayload(1, 0, 0, [0xAB]));
         Assert.Equal("800300010100000B" + "00000001" + "00000000" + "0000" + "AB", Convert.ToHexString(syn.Encode()));
+        Assert.Equal("DATA stream 3 flags 0x01 length 2: 6869", data.ToString());
+        Assert.Equal("RstStream stream 5 flags 0x00 length 8: 0000000500000005", rst.ToString());
 
         using var wire = new MemoryStream([.. ping.Encode(), .. data.Encode(), .. syn.Encode()]);
         var readPing = await SpdyFrame.ReadAsync(wire, 1024, CancellationToken.None);

@@ -179,12 +179,14 @@ internal sealed class ExecStreamServer : IAsyncDisposable
 
     private async Task HandleSpdyExecAsync(HttpContext context, ExecSessionRequest request)
     {
+        var container = StreamingLog.ShortId(request.ContainerId);
         var offered = OfferedStreamProtocols(context);
         var protocol = RemoteCommandProtocol.Negotiate(offered);
         if (protocol is null)
         {
             // The kubelet's wording and status for a failed handshake; clients without the header (remotecommand v1) are not served.
-            StreamingLog.ExecProtocolRefused(_logger, StreamingLog.ShortId(request.ContainerId), "SPDY/3.1 " + string.Join(", ", offered));
+            var refused = "SPDY/3.1 " + string.Join(", ", offered);
+            StreamingLog.ExecProtocolRefused(_logger, container, refused);
             await RefuseAsync(context, StatusCodes.Status403Forbidden,
                 $"unable to upgrade: unable to negotiate protocol: client supports [{string.Join(" ", offered)}], server supports [{string.Join(" ", RemoteCommandProtocol.Supported)}]").ConfigureAwait(false);
             return;
@@ -202,7 +204,7 @@ internal sealed class ExecStreamServer : IAsyncDisposable
         }
 
         await using var connection = await UpgradeToSpdyAsync(context, protocol).ConfigureAwait(false);
-        StreamingLog.SpdyUpgraded(_logger, "Exec", StreamingLog.ShortId(request.ContainerId), protocol);
+        StreamingLog.SpdyUpgraded(_logger, "Exec", container, protocol);
         var session = new SpdyRemoteCommandSession(connection, protocol, request, _logger);
         await session.RunAsync(start, context.RequestAborted).ConfigureAwait(false);
     }

@@ -51,6 +51,11 @@ internal sealed class SpdyConnection : IAsyncDisposable
                     return;
                 }
 
+                if (_logger.IsEnabled(Microsoft.Extensions.Logging.LogLevel.Debug))
+                {
+                    StreamingLog.SpdyFrame(_logger, "read", f);
+                }
+
                 await HandleAsync(f, cancellationToken).ConfigureAwait(false);
             }
         }
@@ -59,7 +64,9 @@ internal sealed class SpdyConnection : IAsyncDisposable
             // The client went away, broke the protocol, or the session is ending: the connection ends either way.
             if (_logger.IsEnabled(Microsoft.Extensions.Logging.LogLevel.Information))
             {
-                var reason = ex.GetType().Name + ": " + ex.Message;
+                var reason = ex is OperationCanceledException && cancellationToken.IsCancellationRequested
+                    ? "the session is over"
+                    : ex.GetType().Name + ": " + ex.Message;
                 StreamingLog.SpdyConnectionEnded(_logger, reason);
             }
         }
@@ -156,6 +163,7 @@ internal sealed class SpdyConnection : IAsyncDisposable
             // Compressed under the write lock: the peer inflates the blocks in the order the frames arrive.
             var block = _compressor.Compress(SpdyHeaderBlock.Encode([]));
             var frame = SpdyFrame.Control(SpdyFrameType.SynReply, 0, SpdyFrame.StreamHeadersPayload(streamId, block));
+            LogWritten(frame);
             await _transport.WriteAsync(frame.Encode(), cancellationToken).ConfigureAwait(false);
             await _transport.FlushAsync(cancellationToken).ConfigureAwait(false);
         }
@@ -198,8 +206,17 @@ internal sealed class SpdyConnection : IAsyncDisposable
 
     internal void Forget(uint streamId) => _streams.TryRemove(streamId, out _);
 
+    private void LogWritten(SpdyFrame frame)
+    {
+        if (_logger.IsEnabled(Microsoft.Extensions.Logging.LogLevel.Debug))
+        {
+            StreamingLog.SpdyFrame(_logger, "written", frame);
+        }
+    }
+
     private async Task WriteAsync(SpdyFrame frame, CancellationToken cancellationToken)
     {
+        LogWritten(frame);
         var bytes = frame.Encode();
         await _writing.WaitAsync(cancellationToken).ConfigureAwait(false);
         try

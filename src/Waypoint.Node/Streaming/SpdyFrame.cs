@@ -32,6 +32,15 @@ internal readonly record struct SpdyFrame(bool IsControl, SpdyFrameType Type, ui
 
     public bool Fin => (Flags & FlagFin) != 0;
 
+    /// <summary>The frame for a log line: its kind, stream, flags and length, and up to 32 payload bytes in hex.</summary>
+    public override string ToString()
+    {
+        var kind = IsControl ? Type.ToString() : "DATA";
+        var stream = IsControl ? ControlStreamId : StreamId;
+        var head = Convert.ToHexString(Payload.AsSpan(0, Math.Min(32, Payload.Length)));
+        return string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{kind} stream {stream} flags 0x{Flags:x2} length {Payload.Length}: {head}{(Payload.Length > 32 ? "..." : "")}");
+    }
+
     public static SpdyFrame Data(uint streamId, ReadOnlySpan<byte> data, bool fin) => new(false, 0, streamId, fin ? FlagFin : (byte)0, data.ToArray());
 
     public static SpdyFrame Control(SpdyFrameType type, byte flags, byte[] payload) => new(true, type, 0, flags, payload);

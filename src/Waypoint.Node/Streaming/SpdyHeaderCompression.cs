@@ -134,11 +134,15 @@ internal sealed class SpdyHeaders(IReadOnlyDictionary<string, IReadOnlyList<stri
 
 /// <summary>
 /// Our direction's header compression: a zlib stream that names the SPDY dictionary (so any SPDY/3 peer's inflater
-/// takes it) and carries each block as stored deflate blocks. That is what a sync flush leaves, so every block is
-/// complete where its frame ends; header blocks here are a few bytes, so nothing is lost by not compressing them.
+/// takes it) and carries each block as stored deflate blocks followed by an empty stored block, the shape a sync flush
+/// leaves, so every block is complete where its frame ends, for inflaters that release a block's bytes only at the next
+/// block (Go's); header blocks here are a few bytes, so nothing is lost by not compressing them.
 /// </summary>
 internal sealed class SpdyHeaderCompressor
 {
+    /// <summary>An empty, non-final stored block: what ends every block after a zlib <c>Z_SYNC_FLUSH</c>.</summary>
+    private static readonly byte[] SyncFlushMarker = [0x00, 0x00, 0x00, 0xff, 0xff];
+
     private bool _started;
 
     public byte[] Compress(byte[] block)
@@ -172,6 +176,10 @@ internal sealed class SpdyHeaderCompressor
         }
         while (offset < block.Length);
 
+        // The sync flush's empty stored block. Go's inflater hands out a stored block's bytes only once it has read
+        // the next block's header; without this one it reads past the frame's end, and its zlib reader keeps that
+        // error for every later block of the connection (the peer's first SYN_REPLY parsed, the second did not).
+        output.Write(SyncFlushMarker);
         return output.ToArray();
     }
 }

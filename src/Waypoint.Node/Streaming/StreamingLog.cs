@@ -54,4 +54,7 @@ internal static partial class StreamingLog
 
     [LoggerMessage(EventId = 16, EventName = "SpdyStreamOpened", Level = LogLevel.Information, Message = "SPDY stream {StreamId} opened: {Headers}")]
     public static partial void SpdyStreamOpened(ILogger logger, uint streamId, string headers);
+
+    [LoggerMessage(EventId = 17, EventName = "SpdyFrame", Level = LogLevel.Debug, Message = "SPDY {Direction} {Frame}")]
+    public static partial void SpdyFrame(ILogger logger, string direction, SpdyFrame frame);
 }

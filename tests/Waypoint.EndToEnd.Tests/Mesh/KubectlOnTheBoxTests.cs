@@ -14,7 +14,7 @@ public sealed partial class KubectlOnTheBoxTests(MeshBoxFixture mesh)
 {
     private static readonly TimeSpan s_limit = TimeSpan.FromSeconds(90);
 
-    [Fact(Skip = "Fails on the box as of 2026-12-03: kubectl exits 1 after 30 s with 'error: Internal error occurred: Timeout occurred' (the SPDY client's stream-reply timeout); no SPDY log line of the node runtime was found. Not diagnosed yet; see docs/node.md.")]
+    [Fact]
     public async Task Kubectl_Exec_Runs_In_The_Pod_With_Stdout_Stderr_Stdin_And_The_Exit_Code()
     {
         var pod = EchoPod();
@@ -30,7 +30,7 @@ public sealed partial class KubectlOnTheBoxTests(MeshBoxFixture mesh)
         Assert.Equal("through kubectl exec -i\n", piped.Stdout);
     }
 
-    [Fact(Skip = "Fails on the box as of 2026-12-03: kubectl port-forward listens, but curl through it exits 56 within 0.3 s; no SPDY log line of the node runtime was found. Not diagnosed yet; see docs/node.md.")]
+    [Fact]
     public async Task Kubectl_Port_Forward_Reaches_The_Pods_Port_For_Each_Connection()
     {
         var pod = EchoPod();
@@ -74,8 +74,11 @@ public sealed partial class KubectlOnTheBoxTests(MeshBoxFixture mesh)
         }
     }
 
-    /// <summary>The streaming lines of the box's logs (node runtime, kubelet), for a failure's message.</summary>
-    private string NodeLog() => string.Join('\n', System.IO.Directory.EnumerateFiles(mesh.State.WorkDirectory, "*.log", SearchOption.AllDirectories)
+    /// <summary>
+    /// The streaming lines of the box's logs, for a failure's message: the node runtime's (warnings and errors, in
+    /// <c>waypoint local</c>'s output, where the in-process node logs) and the kubelet's and other files'.
+    /// </summary>
+    private string NodeLog() => string.Join('\n', mesh.Lines().Where(l => l.Contains("Streaming", StringComparison.Ordinal)).TakeLast(30)) + "\n" + string.Join('\n', System.IO.Directory.EnumerateFiles(mesh.State.WorkDirectory, "*.log", SearchOption.AllDirectories)
         .SelectMany(f => { try { return File.ReadLines(f).Where(l => l.Contains("SPDY", StringComparison.OrdinalIgnoreCase) || l.Contains("Timeout occurred", StringComparison.Ordinal) || l.Contains("/exec/", StringComparison.Ordinal) || l.Contains("/portforward/", StringComparison.Ordinal)).TakeLast(30).Select(l => Path.GetFileName(f) + ": " + (l.Length > 300 ? l[..300] : l)).ToList(); } catch (IOException) { return []; } catch (UnauthorizedAccessException) { return []; } })
         .TakeLast(80));
 
