@@ -17,7 +17,7 @@ public sealed partial class CriRuntimeTests
 {
     [Fact]
     [System.Runtime.Versioning.SupportedOSPlatform("linux")]
-    public async Task Exec_Answers_Single_Use_Urls_Refuses_Ttys_And_Spdy_And_Streams_Over_V5()
+    public async Task Exec_Answers_Single_Use_Urls_Refuses_Ttys_And_Spdy_V1_And_Streams_Over_V5()
     {
         await using var server = await CriServerProcess.StartAsync();
         var (sandboxId, config) = await RunSandboxAsync(server, "exec");
@@ -43,7 +43,7 @@ public sealed partial class CriRuntimeTests
         using var network = new BoxNetworkNamespace(server.NetworkNamespace);
         using var http = network.CreateHttpClient();
 
-        // Not a WebSocket (SPDY, or a plain GET): refused, saying what is spoken; the URL is then spent.
+        // SPDY without a stream protocol (remotecommand v1), or a plain GET: refused, saying what is spoken; the URL is then spent.
         var first = new Uri((await server.Runtime.ExecAsync(new ExecRequest { ContainerId = containerId, Cmd = { "true" }, Stdout = true })).Url);
         Assert.Equal(IPAddress.Loopback.ToString(), first.Host);
         using (var spdy = new HttpRequestMessage(HttpMethod.Post, first))
@@ -51,8 +51,8 @@ public sealed partial class CriRuntimeTests
             spdy.Headers.Add("Upgrade", "SPDY/3.1");
             spdy.Headers.Add("Connection", "Upgrade");
             using var refused = await http.SendAsync(spdy);
-            Assert.Equal(HttpStatusCode.BadRequest, refused.StatusCode);
-            Assert.Contains("SPDY is not implemented", await refused.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+            Assert.Equal(HttpStatusCode.Forbidden, refused.StatusCode);
+            Assert.Contains("unable to negotiate protocol: client supports [], server supports [v5.channel.k8s.io v4.channel.k8s.io]", await refused.Content.ReadAsStringAsync(), StringComparison.Ordinal);
         }
 
         Assert.Equal(HttpStatusCode.NotFound, (await http.GetAsync(first)).StatusCode);

@@ -50,16 +50,17 @@ public sealed partial class CriRuntimeTests
         using var invoker = new HttpMessageInvoker(network.CreateHandler());
         using var limit = new CancellationTokenSource(TimeSpan.FromSeconds(60));
 
-        // SPDY (what kubectl's port-forward reaches a runtime as): refused, saying so; the URL is then spent.
+        // SPDY asking for a stream protocol that is not port-forward's: refused as the kubelet refuses it; the URL is then spent.
         var spdyUrl = new Uri((await server.Runtime.PortForwardAsync(new PortForwardRequest { PodSandboxId = sandboxId, Port = { 8080 } })).Url);
         Assert.StartsWith("/portforward/", spdyUrl.AbsolutePath, StringComparison.Ordinal);
         using (var spdy = new HttpRequestMessage(HttpMethod.Post, spdyUrl))
         {
             spdy.Headers.Add("Upgrade", "SPDY/3.1");
             spdy.Headers.Add("Connection", "Upgrade");
+            spdy.Headers.Add("X-Stream-Protocol-Version", "v4.channel.k8s.io");
             using var refused = await http.SendAsync(spdy, limit.Token);
-            Assert.Equal(HttpStatusCode.BadRequest, refused.StatusCode);
-            Assert.Contains("SPDY is not implemented", await refused.Content.ReadAsStringAsync(limit.Token), StringComparison.Ordinal);
+            Assert.Equal(HttpStatusCode.Forbidden, refused.StatusCode);
+            Assert.Contains("unable to negotiate protocol: client supports [v4.channel.k8s.io], server supports [portforward.k8s.io]", await refused.Content.ReadAsStringAsync(limit.Token), StringComparison.Ordinal);
         }
 
         Assert.Equal(HttpStatusCode.NotFound, (await http.GetAsync(spdyUrl, limit.Token)).StatusCode);

@@ -6,6 +6,7 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -20,7 +21,10 @@ namespace Waypoint.Node.Streaming;
 /// <see cref="TokenLifetime"/>, as the kubelet's own streaming servers do; nothing else is served. WebSocket clients
 /// speaking <c>v4.channel.k8s.io</c> or <c>v5.channel.k8s.io</c> (exec; <see cref="RemoteCommandProtocol"/>) and
 /// <c>v4.channel.k8s.io</c> or <c>v4.base64.channel.k8s.io</c> (port-forward; <see cref="PortForwardProtocol"/>) are
-/// answered; SPDY is not implemented and is refused with a 400 that says so.
+/// answered, and so are SPDY/3.1 upgrades (what the kubelet sends for <c>kubectl exec</c> and <c>kubectl
+/// port-forward</c>): <c>X-Stream-Protocol-Version</c> <c>v5.channel.k8s.io</c>/<c>v4.channel.k8s.io</c> for exec
+/// (<see cref="SpdyRemoteCommandSession"/>), <c>portforward.k8s.io</c> (or none) for port-forward
+/// (<see cref="SpdyPortForwardSession"/>).
 /// </summary>
 internal sealed class ExecStreamServer : IAsyncDisposable
 {
@@ -107,6 +111,12 @@ internal sealed class ExecStreamServer : IAsyncDisposable
 
         var request = (ExecSessionRequest)pending.Request;
         var container = StreamingLog.ShortId(request.ContainerId);
+        if (IsSpdyUpgrade(context))
+        {
+            await HandleSpdyExecAsync(context, request).ConfigureAwait(false);
+            return;
+        }
+
         var protocol = await NegotiateAsync(context, session: null, RemoteCommandProtocol.Supported, RemoteCommandProtocol.Negotiate,
             refused => StreamingLog.ExecProtocolRefused(_logger, container, refused)).ConfigureAwait(false);
         if (protocol is null)
@@ -134,6 +144,12 @@ internal sealed class ExecStreamServer : IAsyncDisposable
     private async Task HandlePortForwardAsync(HttpContext context, PortForwardSessionRequest request)
     {
         var sandbox = StreamingLog.ShortId(request.PodSandboxId);
+        if (IsSpdyUpgrade(context))
+        {
+            await HandleSpdyPortForwardAsync(context, request).ConfigureAwait(false);
+            return;
+        }
+
         var protocol = await NegotiateAsync(context, "port-forward", PortForwardProtocol.Supported, PortForwardProtocol.Negotiate,
             refused => StreamingLog.PortForwardProtocolRefused(_logger, sandbox, refused)).ConfigureAwait(false);
         if (protocol is null)
@@ -161,6 +177,80 @@ internal sealed class ExecStreamServer : IAsyncDisposable
         await session.RunAsync(context.RequestAborted).ConfigureAwait(false);
     }
 
+    private async Task HandleSpdyExecAsync(HttpContext context, ExecSessionRequest request)
+    {
+        var container = StreamingLog.ShortId(request.ContainerId);
+        var offered = OfferedStreamProtocols(context);
+        var protocol = RemoteCommandProtocol.Negotiate(offered);
+        if (protocol is null)
+        {
+            // The kubelet's wording and status for a failed handshake; clients without the header (remotecommand v1) are not served.
+            var refused = "SPDY/3.1 " + string.Join(", ", offered);
+            StreamingLog.ExecProtocolRefused(_logger, container, refused);
+            await RefuseAsync(context, StatusCodes.Status403Forbidden,
+                $"unable to upgrade: unable to negotiate protocol: client supports [{string.Join(" ", offered)}], server supports [{string.Join(" ", RemoteCommandProtocol.Supported)}]").ConfigureAwait(false);
+            return;
+        }
+
+        System.Diagnostics.ProcessStartInfo start;
+        try
+        {
+            start = _runtime.ExecStartInfo(request.ContainerId, request.Command);
+        }
+        catch (Grpc.Core.RpcException ex)
+        {
+            await RefuseAsync(context, StatusCodes.Status400BadRequest, ex.Status.Detail).ConfigureAwait(false);
+            return;
+        }
+
+        await using var connection = await UpgradeToSpdyAsync(context, protocol).ConfigureAwait(false);
+        StreamingLog.SpdyUpgraded(_logger, "Exec", container, protocol);
+        var session = new SpdyRemoteCommandSession(connection, protocol, request, _logger);
+        await session.RunAsync(start, context.RequestAborted).ConfigureAwait(false);
+    }
+
+    private async Task HandleSpdyPortForwardAsync(HttpContext context, PortForwardSessionRequest request)
+    {
+        var sandbox = StreamingLog.ShortId(request.PodSandboxId);
+        var offered = OfferedStreamProtocols(context);
+        if (offered.Count > 0 && !offered.Contains(SpdyPortForwardSession.Protocol, StringComparer.Ordinal))
+        {
+            StreamingLog.PortForwardProtocolRefused(_logger, sandbox, "SPDY/3.1 " + string.Join(", ", offered));
+            await RefuseAsync(context, StatusCodes.Status403Forbidden,
+                $"unable to upgrade: unable to negotiate protocol: client supports [{string.Join(" ", offered)}], server supports [{SpdyPortForwardSession.Protocol}]").ConfigureAwait(false);
+            return;
+        }
+
+        await using var connection = await UpgradeToSpdyAsync(context, offered.Count > 0 ? SpdyPortForwardSession.Protocol : null).ConfigureAwait(false);
+        StreamingLog.SpdyUpgraded(_logger, "Port-forward", sandbox, SpdyPortForwardSession.Protocol);
+        var session = new SpdyPortForwardSession(connection, request, _time, _logger);
+        await session.RunAsync(context.RequestAborted).ConfigureAwait(false);
+    }
+
+    /// <summary>A request to switch to SPDY/3.1: <c>Connection: Upgrade</c>, <c>Upgrade: SPDY/3.1</c>.</summary>
+    private static bool IsSpdyUpgrade(HttpContext context) =>
+        context.Features.Get<IHttpUpgradeFeature>() is { IsUpgradableRequest: true }
+        && context.Request.Headers.Upgrade.Any(u => string.Equals(u?.Trim(), "SPDY/3.1", StringComparison.OrdinalIgnoreCase));
+
+    /// <summary>The client's <c>X-Stream-Protocol-Version</c> values, in its order (each header may be a comma-separated list).</summary>
+    private static List<string> OfferedStreamProtocols(HttpContext context) =>
+        [.. context.Request.Headers[StreamProtocolHeader].SelectMany(v => (v ?? string.Empty).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))];
+
+    /// <summary>101 Switching Protocols to SPDY/3.1, naming the chosen stream protocol; the raw connection from then on.</summary>
+    private async Task<SpdyConnection> UpgradeToSpdyAsync(HttpContext context, string? protocol)
+    {
+        context.Response.Headers.Upgrade = "SPDY/3.1";
+        if (protocol is not null)
+        {
+            context.Response.Headers[StreamProtocolHeader] = protocol;
+        }
+
+        var transport = await context.Features.Get<IHttpUpgradeFeature>()!.UpgradeAsync().ConfigureAwait(false);
+        return new SpdyConnection(transport, _logger);
+    }
+
+    private const string StreamProtocolHeader = "X-Stream-Protocol-Version";
+
     /// <summary>
     /// The WebSocket subprotocol to accept a <paramref name="session"/> (null: exec) with, or null once the request was
     /// refused with a 400 that says why: not a WebSocket upgrade (SPDY), or none of <paramref name="supported"/> offered.
@@ -173,7 +263,7 @@ internal sealed class ExecStreamServer : IAsyncDisposable
             var upgrade = context.Request.Headers.Upgrade.ToString();
             logRefused(upgrade.Length == 0 ? "(no upgrade)" : upgrade);
             await RefuseAsync(context, StatusCodes.Status400BadRequest,
-                $"waypoint-node's streaming server speaks only WebSocket{(session is null ? "" : " " + session)} ({ours}); this request asked for '{upgrade}' (SPDY is not implemented).").ConfigureAwait(false);
+                $"waypoint-node's streaming server speaks only WebSocket{(session is null ? "" : " " + session)} ({ours}); this request asked for '{upgrade}' (besides WebSocket, only SPDY/3.1 upgrades are served).").ConfigureAwait(false);
             return null;
         }
 

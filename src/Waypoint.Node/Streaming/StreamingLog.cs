@@ -36,4 +36,25 @@ internal static partial class StreamingLog
 
     [LoggerMessage(EventId = 10, EventName = "PortForwardProtocolRefused", Level = LogLevel.Warning, Message = "Port-forward to pod sandbox {PodSandboxId} refused: the client asked for {Protocol}, not a WebSocket channel protocol this runtime speaks.")]
     public static partial void PortForwardProtocolRefused(ILogger logger, string podSandboxId, string protocol);
+
+    [LoggerMessage(EventId = 11, EventName = "SpdyPortForwardConnected", Level = LogLevel.Debug, Message = "Port-forward (SPDY) to pod sandbox {PodSandboxId}: port {Port} connected.")]
+    public static partial void SpdyPortForwardConnected(ILogger logger, string podSandboxId, int port);
+
+    [LoggerMessage(EventId = 12, EventName = "SpdyPortForwardEnded", Level = LogLevel.Information, Message = "Port-forward (SPDY) to pod sandbox {PodSandboxId} ended: the client closed the connection ({Pending} forwards still open were closed).")]
+    public static partial void SpdyPortForwardEnded(ILogger logger, string podSandboxId, int pending);
+
+    [LoggerMessage(EventId = 13, EventName = "SpdyExecStreamsMissing", Level = LogLevel.Warning, Message = "Exec (SPDY) in container {ContainerId}: the client did not open the streams {Missing}; nothing was run.")]
+    public static partial void SpdyExecStreamsMissing(ILogger logger, string containerId, string missing);
+
+    [LoggerMessage(EventId = 14, EventName = "SpdyUpgraded", Level = LogLevel.Information, Message = "{Kind} for {Id} upgraded to SPDY/3.1, protocol {Protocol}.")]
+    public static partial void SpdyUpgraded(ILogger logger, string kind, string id, string protocol);
+
+    [LoggerMessage(EventId = 15, EventName = "SpdyConnectionEnded", Level = LogLevel.Information, Message = "SPDY connection ended: {Reason}")]
+    public static partial void SpdyConnectionEnded(ILogger logger, string reason);
+
+    [LoggerMessage(EventId = 16, EventName = "SpdyStreamOpened", Level = LogLevel.Information, Message = "SPDY stream {StreamId} opened: {Headers}")]
+    public static partial void SpdyStreamOpened(ILogger logger, uint streamId, string headers);
+
+    [LoggerMessage(EventId = 17, EventName = "SpdyFrame", Level = LogLevel.Debug, Message = "SPDY {Direction} {Frame}")]
+    public static partial void SpdyFrame(ILogger logger, string direction, SpdyFrame frame);
 }
