@@ -124,14 +124,8 @@ internal sealed class ExecStreamServer : IAsyncDisposable
             return;
         }
 
-        System.Diagnostics.ProcessStartInfo start;
-        try
+        if (await ExecStartInfoOrRefuseAsync(context, request).ConfigureAwait(false) is not { } start)
         {
-            start = _runtime.ExecStartInfo(request.ContainerId, request.Command);
-        }
-        catch (Grpc.Core.RpcException ex)
-        {
-            await RefuseAsync(context, StatusCodes.Status400BadRequest, ex.Status.Detail).ConfigureAwait(false);
             return;
         }
 
@@ -177,6 +171,20 @@ internal sealed class ExecStreamServer : IAsyncDisposable
         await session.RunAsync(context.RequestAborted).ConfigureAwait(false);
     }
 
+    /// <summary>How to start the exec's process in its container; null after answering 400 when the container cannot run it.</summary>
+    private async Task<System.Diagnostics.ProcessStartInfo?> ExecStartInfoOrRefuseAsync(HttpContext context, ExecSessionRequest request)
+    {
+        try
+        {
+            return _runtime.ExecStartInfo(request.ContainerId, request.Command);
+        }
+        catch (Grpc.Core.RpcException ex)
+        {
+            await RefuseAsync(context, StatusCodes.Status400BadRequest, ex.Status.Detail).ConfigureAwait(false);
+            return null;
+        }
+    }
+
     private async Task HandleSpdyExecAsync(HttpContext context, ExecSessionRequest request)
     {
         var container = StreamingLog.ShortId(request.ContainerId);
@@ -192,14 +200,8 @@ internal sealed class ExecStreamServer : IAsyncDisposable
             return;
         }
 
-        System.Diagnostics.ProcessStartInfo start;
-        try
+        if (await ExecStartInfoOrRefuseAsync(context, request).ConfigureAwait(false) is not { } start)
         {
-            start = _runtime.ExecStartInfo(request.ContainerId, request.Command);
-        }
-        catch (Grpc.Core.RpcException ex)
-        {
-            await RefuseAsync(context, StatusCodes.Status400BadRequest, ex.Status.Detail).ConfigureAwait(false);
             return;
         }
 

@@ -35,16 +35,7 @@ internal sealed class RemoteCommandSession : IDisposable
     public async Task RunAsync(ProcessStartInfo start, CancellationToken aborted)
     {
         ArgumentNullException.ThrowIfNull(start);
-        Process? process;
-        try
-        {
-            process = Process.Start(start);
-        }
-        catch (Exception ex) when (ex is System.ComponentModel.Win32Exception or InvalidOperationException)
-        {
-            process = null;
-            StreamingLog.ExecFailedToStart(_logger, ShortId, ex.Message);
-        }
+        var process = ExecProcess.TryStart(start, _logger, ShortId);
 
         if (process is null)
         {

@@ -107,16 +107,7 @@ internal sealed class SpdyRemoteCommandSession
 
     private async Task ExecuteAsync(ProcessStartInfo start, Dictionary<string, SpdyStream> streams, Task reading, CancellationTokenSource ended)
     {
-        Process? process;
-        try
-        {
-            process = Process.Start(start);
-        }
-        catch (Exception ex) when (ex is System.ComponentModel.Win32Exception or InvalidOperationException)
-        {
-            process = null;
-            StreamingLog.ExecFailedToStart(_logger, ShortId, ex.Message);
-        }
+        var process = ExecProcess.TryStart(start, _logger, ShortId);
 
         if (process is null)
         {
