@@ -41,7 +41,7 @@ public sealed class AuthorizationSemanticsTests
 
         var before = first.Waypoints[Key];
         var after = second.Waypoints[Key];
-        Assert.Same(before.Listeners.Single(l => l.Name == "main_internal"), after.Listeners.Single(l => l.Name == "main_internal"));
+        Assert.Same(before.Encoded.Single(e => e.Name == "main_internal"), after.Encoded.Single(e => e.Name == "main_internal"));
         Assert.NotEqual(before.Routes.Single(), after.Routes.Single());
         var deny = after.Routes.Single().VirtualHosts.Single().TypedPerFilterConfig[AuthorizationFilters.DenyFilter].Unpack<RBACPerRoute>();
         Assert.Equal("DELETE", deny.Rbac.Rules.Policies.Single().Value.Permissions.Single().Header.StringMatch.Exact);
