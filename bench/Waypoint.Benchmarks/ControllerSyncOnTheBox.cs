@@ -120,9 +120,26 @@ internal static class ControllerSyncOnTheBox
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"istiod as the waypoint's control plane: CDS {cds.TotalSeconds:0.00} s ({clusters} clusters), LDS {lds.TotalSeconds:0.00} s ({listeners} listeners); RSS {istiodIdle:0} MB idle → {BenchProcess.RssMegabytes(istiod):0} MB"));
 
-        var (ready, waypoints, rss) = await OurControllerAsync(state.AdminKubeconfigPath);
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"waypoint controller: start → ready (synced, first push) {ready.TotalSeconds:0.00} s, {waypoints} waypoints served; RSS {rss:0} MB"));
+        // WAYPOINT_BENCH_CONTROLLER_GC=server,workstation starts the controller once per GC mode on the same cluster
+        // (the image runs it with DOTNET_gcServer=0); the first mode is compared with istiod below.
+        var modes = (Environment.GetEnvironmentVariable("WAYPOINT_BENCH_CONTROLLER_GC") is { Length: > 0 } list ? list : "server")
+            .Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        (TimeSpan Ready, int Waypoints, double RssMegabytes)? first = null;
+        foreach (var mode in modes)
+        {
+            var serverGc = mode switch
+            {
+                "server" => true,
+                "workstation" => false,
+                _ => throw new ArgumentException($"WAYPOINT_BENCH_CONTROLLER_GC: '{mode}' is neither 'server' nor 'workstation'."),
+            };
+            var measured = await OurControllerAsync(state.AdminKubeconfigPath, serverGc);
+            first ??= measured;
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"waypoint controller ({mode} GC): start → ready (synced, first push) {measured.Ready.TotalSeconds:0.00} s, {measured.Waypoints} waypoints served; RSS {measured.RssMegabytes:0} MB"));
+        }
+
+        var (ready, _, rss) = first!.Value;
 
         // Like for like: our controller was measured from its process start, so istiod is too (the box starts it again
         // when it exits).
@@ -277,7 +294,7 @@ internal static class ControllerSyncOnTheBox
     }
 
     /// <summary><c>waypoint controller --xds-insecure</c> as a process: start → /healthz/ready, then /debug/xds's waypoints and the RSS.</summary>
-    private static async Task<(TimeSpan Ready, int Waypoints, double RssMegabytes)> OurControllerAsync(string kubeconfig)
+    private static async Task<(TimeSpan Ready, int Waypoints, double RssMegabytes)> OurControllerAsync(string kubeconfig, bool serverGc)
     {
         var host = Path.Combine(BenchPaths.Root(), "src", "Waypoint.Host", "bin", "Release", "net10.0", "waypoint.dll");
         var start = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
@@ -289,6 +306,7 @@ internal static class ControllerSyncOnTheBox
         start.Environment["KUBECONFIG"] = kubeconfig;
         start.Environment["POD_NAMESPACE"] = "waypoint-system";
         start.Environment["Logging__LogLevel__Default"] = "Warning";
+        start.Environment["DOTNET_gcServer"] = serverGc ? "1" : "0";
         var clock = Stopwatch.StartNew();
         using var controller = Process.Start(start)!;
         var output = new Queue<string>();

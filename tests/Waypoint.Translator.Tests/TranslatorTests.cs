@@ -261,7 +261,7 @@ public sealed class TranslatorTests
         Assert.NotSame(resources.Clusters[0], resources.Clusters[0]);
         Assert.Equal(resources.Clusters[0], resources.Clusters[0]);
         Assert.NotSame(resources.Encoded[0].Message, resources.Encoded[0].Message);
-        var mainInternal = resources.Encoded.Single(e => e.Name == "main_internal");
+        var mainInternal = EncodedOf(resources, "main_internal");
         Assert.Equal(mainInternal.Bytes, resources.Listeners.Single(l => l.Name == "main_internal").ToByteString());
         Assert.Same(Listener.Parser, mainInternal.Parser);
     }
