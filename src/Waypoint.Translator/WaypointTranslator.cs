@@ -806,7 +806,7 @@ public sealed class WaypointTranslator
     private sealed record ServiceChains(EncodedChains Encoded, bool UsesTransformation)
     {
         public bool SameEncoding(ServiceChains other) =>
-            Encoded.Chains.AsSpan().SequenceEqual(other.Encoded.Chains) && Encoded.RangeMatcher.AsSpan().SequenceEqual(other.Encoded.RangeMatcher);
+            Encoded.Chains.Span.SequenceEqual(other.Encoded.Chains.Span) && Encoded.RangeMatcher.Span.SequenceEqual(other.Encoded.RangeMatcher.Span);
     }
 
     /// <summary>An encoded resource and the inputs it was built from.</summary>
