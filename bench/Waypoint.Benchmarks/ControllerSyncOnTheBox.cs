@@ -120,9 +120,26 @@ internal static class ControllerSyncOnTheBox
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"istiod as the waypoint's control plane: CDS {cds.TotalSeconds:0.00} s ({clusters} clusters), LDS {lds.TotalSeconds:0.00} s ({listeners} listeners); RSS {istiodIdle:0} MB idle → {BenchProcess.RssMegabytes(istiod):0} MB"));
 
-        var (ready, waypoints, rss) = await OurControllerAsync(state.AdminKubeconfigPath);
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"waypoint controller: start → ready (synced, first push) {ready.TotalSeconds:0.00} s, {waypoints} waypoints served; RSS {rss:0} MB"));
+        // WAYPOINT_BENCH_CONTROLLER_GC=server,workstation starts the controller once per GC mode on the same cluster
+        // (the image runs it with DOTNET_gcServer=0); the first mode is compared with istiod below.
+        var modes = (Environment.GetEnvironmentVariable("WAYPOINT_BENCH_CONTROLLER_GC") is { Length: > 0 } list ? list : "server")
+            .Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        (TimeSpan Ready, int Waypoints, double RssMegabytes)? first = null;
+        foreach (var mode in modes)
+        {
+            var serverGc = mode switch
+            {
+                "server" => true,
+                "workstation" => false,
+                _ => throw new ArgumentException($"WAYPOINT_BENCH_CONTROLLER_GC: '{mode}' is neither 'server' nor 'workstation'."),
+            };
+            var measured = await OurControllerAsync(state.AdminKubeconfigPath, serverGc);
+            first ??= measured;
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"waypoint controller ({mode} GC): start → ready (synced, first push) {measured.Ready.TotalSeconds:0.00} s, {measured.Waypoints} waypoints served; RSS {measured.RssMegabytes:0} MB"));
+        }
+
+        var (ready, _, rss) = first!.Value;
 
         // Like for like: our controller was measured from its process start, so istiod is too (the box starts it again
         // when it exits).
@@ -277,7 +294,7 @@ internal static class ControllerSyncOnTheBox
     }
 
     /// <summary><c>waypoint controller --xds-insecure</c> as a process: start → /healthz/ready, then /debug/xds's waypoints and the RSS.</summary>
-    private static async Task<(TimeSpan Ready, int Waypoints, double RssMegabytes)> OurControllerAsync(string kubeconfig)
+    private static async Task<(TimeSpan Ready, int Waypoints, double RssMegabytes)> OurControllerAsync(string kubeconfig, bool serverGc)
     {
         var host = Path.Combine(BenchPaths.Root(), "src", "Waypoint.Host", "bin", "Release", "net10.0", "waypoint.dll");
         var start = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
@@ -289,6 +306,7 @@ internal static class ControllerSyncOnTheBox
         start.Environment["KUBECONFIG"] = kubeconfig;
         start.Environment["POD_NAMESPACE"] = "waypoint-system";
         start.Environment["Logging__LogLevel__Default"] = "Warning";
+        start.Environment["DOTNET_gcServer"] = serverGc ? "1" : "0";
         var clock = Stopwatch.StartNew();
         using var controller = Process.Start(start)!;
         var output = new Queue<string>();
@@ -387,10 +405,10 @@ internal sealed class BoxClusterLoader(Kubernetes client, int services, int name
             {
                 Metadata = new V1ObjectMeta { Name = ns, Labels = new Dictionary<string, string> { ["istio.io/dataplane-mode"] = "ambient", ["istio.io/use-waypoint"] = "waypoint" } },
             });
-            await client.CustomObjects.CreateNamespacedCustomObjectAsync(Json($$$"""
+            await RetriedAsync(() => client.CustomObjects.CreateNamespacedCustomObjectAsync(Json($$$"""
                 {"apiVersion":"gateway.networking.k8s.io/v1","kind":"Gateway","metadata":{"name":"waypoint","labels":{"istio.io/waypoint-for":"service"}},
                  "spec":{"gatewayClassName":"kgateway-waypoint","listeners":[{"name":"mesh","port":15008,"protocol":"HBONE"}]}}
-                """), GatewayGroup, "v1", ns, "gateways");
+                """), GatewayGroup, "v1", ns, "gateways"));
             await WaitForDefaultServiceAccountAsync(ns);
             var vip = await CreateIstioWaypointAsync(n);
             await client.CustomObjects.PatchNamespacedCustomObjectStatusAsync(new V1Patch($$$"""{"status":{"addresses":[{"type":"IPAddress","value":"{{{vip}}}"}]}}""", V1Patch.PatchType.MergePatch), GatewayGroup, "v1", ns, "gateways", "waypoint");
@@ -469,7 +487,7 @@ internal sealed class BoxClusterLoader(Kubernetes client, int services, int name
     }
 
     private async Task CreateServiceAsync(int i) =>
-        await client.CoreV1.CreateNamespacedServiceAsync(new V1Service
+        await RetriedAsync(() => client.CoreV1.CreateNamespacedServiceAsync(new V1Service
         {
             Metadata = new V1ObjectMeta { Name = $"svc-{i}" },
             Spec = new V1ServiceSpec
@@ -477,7 +495,7 @@ internal sealed class BoxClusterLoader(Kubernetes client, int services, int name
                 Selector = new Dictionary<string, string> { ["app"] = $"svc-{i}" },
                 Ports = [new V1ServicePort { Name = "http", Port = 8080, TargetPort = 8080, Protocol = "TCP" }],
             },
-        }, Ns(i % namespaces));
+        }, Ns(i % namespaces)));
 
     private async Task CreatePodAsync(int p)
     {
@@ -487,7 +505,7 @@ internal sealed class BoxClusterLoader(Kubernetes client, int services, int name
 
     private async Task CreateReadyPodAsync(string ns, string name, Dictionary<string, string> labels, string ip, int port)
     {
-        await client.CoreV1.CreateNamespacedPodAsync(new V1Pod
+        await RetriedAsync(() => client.CoreV1.CreateNamespacedPodAsync(new V1Pod
         {
             Metadata = new V1ObjectMeta { Name = name, Labels = labels },
             Spec = new V1PodSpec
@@ -496,7 +514,7 @@ internal sealed class BoxClusterLoader(Kubernetes client, int services, int name
                 Tolerations = [new V1Toleration { OperatorProperty = "Exists", Effect = "NoExecute" }, new V1Toleration { OperatorProperty = "Exists", Effect = "NoSchedule" }],
                 Containers = [new V1Container { Name = "app", Image = "waypoint/echo", Ports = [new V1ContainerPort { ContainerPort = port }] }],
             },
-        }, ns);
+        }, ns));
 
         // No node runs these pods: report them Running and Ready with an IP, as a kubelet would.
         var now = DateTime.UtcNow.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture);
@@ -505,18 +523,42 @@ internal sealed class BoxClusterLoader(Kubernetes client, int services, int name
              "conditions":[{"type":"PodScheduled","status":"True","lastTransitionTime":"{{{now}}}"},{"type":"Initialized","status":"True","lastTransitionTime":"{{{now}}}"},
                            {"type":"ContainersReady","status":"True","lastTransitionTime":"{{{now}}}"},{"type":"Ready","status":"True","lastTransitionTime":"{{{now}}}"}]}}
             """;
-        await client.CoreV1.PatchNamespacedPodStatusAsync(new V1Patch(status, V1Patch.PatchType.MergePatch), name, ns);
+        await RetriedAsync(() => client.CoreV1.PatchNamespacedPodStatusAsync(new V1Patch(status, V1Patch.PatchType.MergePatch), name, ns));
     }
 
     private async Task CreateRouteAsync(int r)
     {
         var backend = r + namespaces < services ? r + namespaces : r;
-        await client.CustomObjects.CreateNamespacedCustomObjectAsync(Json($$$"""
+        await RetriedAsync(() => client.CustomObjects.CreateNamespacedCustomObjectAsync(Json($$$"""
             {"apiVersion":"gateway.networking.k8s.io/v1","kind":"HTTPRoute","metadata":{"name":"route-{{{r}}}"},
              "spec":{"parentRefs":[{"group":"","kind":"Service","name":"svc-{{{r}}}","port":8080}],
               "rules":[{"matches":[{"headers":[{"name":"x-canary","value":"true"}]}],"backendRefs":[{"name":"svc-{{{backend}}}","port":8080}],"timeouts":{"request":"5s"}},
                        {"backendRefs":[{"name":"svc-{{{r}}}","port":8080}]}]}}
-            """), GatewayGroup, "v1", Ns(r % namespaces), "httproutes");
+            """), GatewayGroup, "v1", Ns(r % namespaces), "httproutes"));
+    }
+
+    /// <summary>
+    /// Retries a write the API server could not finish in time (429, 500, 503, 504: a loaded machine); a create that
+    /// timed out may have landed, so a 409 on a retry counts as done.
+    /// </summary>
+    private static async Task RetriedAsync(Func<Task> write)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                await write();
+                return;
+            }
+            catch (k8s.Autorest.HttpOperationException e) when (attempt > 1 && e.Response.StatusCode == System.Net.HttpStatusCode.Conflict)
+            {
+                return;
+            }
+            catch (k8s.Autorest.HttpOperationException e) when (attempt < 6 && (int)e.Response.StatusCode is 429 or 500 or 503 or 504)
+            {
+                await Task.Delay(TimeSpan.FromSeconds(2 * attempt));
+            }
+        }
     }
 
     private async Task WaitForDefaultServiceAccountAsync(string ns)

@@ -46,6 +46,10 @@ public sealed record TranslationResult
 }
 
 /// <summary>The xDS resources of one waypoint.</summary>
+/// <remarks>
+/// From the translator, the message lists are views decoded from <see cref="Encoded"/> on each read: read them for
+/// diagnostics, not on a hot path.
+/// </remarks>
 /// <param name="Version">Content hash of all resources: equal inputs give equal versions across processes.</param>
 /// <param name="Listeners">connect_terminate, main_internal (omitted when no service is bound), connect_originate.</param>
 /// <param name="Routes">One RouteConfiguration per HTTP chain (served over RDS; named after the chain), ordered by name.</param>
@@ -89,14 +93,19 @@ public sealed record SourceObject(string Kind, string Namespace, string Name);
 /// <summary>A waypoint whose translation threw.</summary>
 public sealed record WaypointTranslationError(WaypointKey Waypoint, Exception Exception);
 
-/// <summary>An Envoy resource and its protobuf encoding, made once and shared by every later translation that reuses it.</summary>
+/// <summary>An Envoy resource's protobuf encoding, made once and shared by every later translation that reuses it.</summary>
+/// <remarks>
+/// Only the encoding is kept: the message it was made from is dropped once encoded (a translation of 10,000 Services
+/// would otherwise keep every resource twice, as bytes and as an object graph several times their size).
+/// <see cref="Message"/> decodes the bytes for the rare reader that needs the message (diagnostics, tests).
+/// </remarks>
 public sealed class EncodedResource
 {
-    private EncodedResource(string typeUrl, string name, IMessage message, ByteString bytes)
+    private EncodedResource(string typeUrl, string name, MessageParser parser, ByteString bytes)
     {
         TypeUrl = typeUrl;
         Name = name;
-        Message = message;
+        Parser = parser;
         Bytes = bytes;
         Span<byte> digest = stackalloc byte[SHA256.HashSizeInBytes];
         SHA256.HashData(bytes.Span, digest);
@@ -108,25 +117,50 @@ public sealed class EncodedResource
 
     public string Name { get; }
 
-    /// <summary>The resource; never mutate it (<see cref="Bytes"/> would no longer describe it).</summary>
-    public IMessage Message { get; }
+    /// <summary>The parser of the resource's message type.</summary>
+    public MessageParser Parser { get; }
 
-    /// <summary>The protobuf encoding of <see cref="Message"/>.</summary>
+    /// <summary>The resource, decoded from <see cref="Bytes"/> on each read: a new object every time, equal to the one encoded.</summary>
+    public IMessage Message => Parser.ParseFrom(Bytes);
+
+    /// <summary>The protobuf encoding of the resource.</summary>
     public ByteString Bytes { get; }
 
     /// <summary>The first 16 bytes of the SHA-256 of <see cref="Bytes"/>.</summary>
     internal UInt128 Hash { get; }
 
-    internal static EncodedResource Of(Listener listener) => new(Internal.Envoy.TypeUrl(Listener.Descriptor), listener.Name, listener, listener.ToByteString());
+    internal static EncodedResource Of(Listener listener) => new(Internal.Envoy.TypeUrl(Listener.Descriptor), listener.Name, Listener.Parser, listener.ToByteString());
 
     /// <summary>A listener whose encoding was assembled from encoded parts; <paramref name="bytes"/> must be its encoding.</summary>
-    internal static EncodedResource Of(Listener listener, ByteString bytes) => new(Internal.Envoy.TypeUrl(Listener.Descriptor), listener.Name, listener, bytes);
+    internal static EncodedResource OfListener(string name, ByteString bytes) => new(Internal.Envoy.TypeUrl(Listener.Descriptor), name, Listener.Parser, bytes);
 
-    internal static EncodedResource Of(RouteConfiguration routes) => new(Internal.Envoy.TypeUrl(RouteConfiguration.Descriptor), routes.Name, routes, routes.ToByteString());
+    internal static EncodedResource Of(RouteConfiguration routes) => new(Internal.Envoy.TypeUrl(RouteConfiguration.Descriptor), routes.Name, RouteConfiguration.Parser, routes.ToByteString());
 
-    internal static EncodedResource Of(Cluster cluster) => new(Internal.Envoy.TypeUrl(Cluster.Descriptor), cluster.Name, cluster, cluster.ToByteString());
+    internal static EncodedResource Of(Cluster cluster) => new(Internal.Envoy.TypeUrl(Cluster.Descriptor), cluster.Name, Cluster.Parser, cluster.ToByteString());
 
-    internal static EncodedResource Of(ClusterLoadAssignment assignment) => new(Internal.Envoy.TypeUrl(ClusterLoadAssignment.Descriptor), assignment.ClusterName, assignment, assignment.ToByteString());
+    internal static EncodedResource Of(ClusterLoadAssignment assignment) => new(Internal.Envoy.TypeUrl(ClusterLoadAssignment.Descriptor), assignment.ClusterName, ClusterLoadAssignment.Parser, assignment.ToByteString());
+}
+
+/// <summary>
+/// A read-only view of encoded resources as their messages, each decoded when read (so nothing but the encodings
+/// stays in memory). Reading the same entry twice gives two equal, distinct objects.
+/// </summary>
+internal sealed class DecodedResources<T>(IReadOnlyList<EncodedResource> encoded) : IReadOnlyList<T>
+    where T : IMessage<T>
+{
+    public int Count => encoded.Count;
+
+    public T this[int index] => (T)encoded[index].Message;
+
+    public IEnumerator<T> GetEnumerator()
+    {
+        foreach (var resource in encoded)
+        {
+            yield return (T)resource.Message;
+        }
+    }
+
+    System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
 }
 
 /// <summary>Computed status of a Gateway of our class (without <c>addresses</c>, which the controller owns).</summary>

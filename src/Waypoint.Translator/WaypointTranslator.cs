@@ -392,10 +392,10 @@ public sealed class WaypointTranslator
         encoded.AddRange(endpoints);
         return new WaypointResources(
             VersionOf(encoded),
-            listeners.ConvertAll(l => (Listener)l.Message),
-            routeConfigs.ConvertAll(r => (RouteConfiguration)r.Message),
-            clusters.ConvertAll(c => (Cluster)c.Message),
-            endpoints.ConvertAll(e => (ClusterLoadAssignment)e.Message))
+            new DecodedResources<Listener>(listeners),
+            new DecodedResources<RouteConfiguration>(routeConfigs),
+            new DecodedResources<Cluster>(clusters),
+            new DecodedResources<ClusterLoadAssignment>(endpoints))
         {
             Encoded = encoded,
             Sources = sources,
@@ -674,7 +674,7 @@ public sealed class WaypointTranslator
         }
 
         var rangeMatcher = ListenerBuilder.RangeMatcher(vips, ListenerBuilder.PortMatcher(portChains));
-        var listenerPart = new ServiceChains(chains, EncodedChains.Of(chains, rangeMatcher), usesTransformation);
+        var listenerPart = new ServiceChains(EncodedChains.Of(chains, rangeMatcher), usesTransformation);
         if (previous is not null && previous.Listener.SameEncoding(listenerPart))
         {
             listenerPart = previous.Listener;
@@ -715,23 +715,9 @@ public sealed class WaypointTranslator
             return cached.Resource;
         }
 
-        var filterChains = 0;
-        foreach (var part in parts)
-        {
-            filterChains += part.Chains.Count;
-        }
-
-        var all = new FilterChain[filterChains];
-        var position = 0;
-        foreach (var part in parts)
-        {
-            part.Chains.CopyTo(all, position);
-            position += part.Chains.Count;
-        }
-
+        // Only the encoding is kept (EncodedResource): the listener message itself is never assembled.
         var bytes = EncodedChains.CompleteMainListener(shell, shellBytes.Span, parts.ConvertAll(c => c.Encoded));
-        shell.FilterChains.AddRange(all);
-        var listener = new MainListener(parts.ToArray(), shellBytes, EncodedResource.Of(shell, bytes));
+        var listener = new MainListener(parts.ToArray(), shellBytes, EncodedResource.OfListener(shell.Name, bytes));
         used.MainListeners[key] = listener;
         return listener.Resource;
     }
@@ -816,10 +802,10 @@ public sealed class WaypointTranslator
     /// unchanged (routes come over RDS, so a route edit usually leaves it as it is), so that <c>main_internal</c> is
     /// reused without being encoded again.
     /// </summary>
-    private sealed record ServiceChains(List<FilterChain> Chains, EncodedChains Encoded, bool UsesTransformation)
+    private sealed record ServiceChains(EncodedChains Encoded, bool UsesTransformation)
     {
         public bool SameEncoding(ServiceChains other) =>
-            Encoded.Chains.AsSpan().SequenceEqual(other.Encoded.Chains) && Encoded.RangeMatcher.AsSpan().SequenceEqual(other.Encoded.RangeMatcher);
+            Encoded.Chains.Span.SequenceEqual(other.Encoded.Chains.Span) && Encoded.RangeMatcher.Span.SequenceEqual(other.Encoded.RangeMatcher.Span);
     }
 
     /// <summary>An encoded resource and the inputs it was built from.</summary>

@@ -27,10 +27,8 @@ public sealed class XdsSnapshot
         _sets = sets;
         Version = string.Join('.', sets.Select(s => s.Version));
         _edsServiceNames = new Lazy<string[]>(() => Clusters.Resources
-            .Select(r => r.Message)
-            .OfType<Cluster>()
-            .Where(c => c.ClusterDiscoveryTypeCase == Cluster.ClusterDiscoveryTypeOneofCase.Type && c.Type == Cluster.Types.DiscoveryType.Eds)
-            .Select(c => string.IsNullOrEmpty(c.EdsClusterConfig?.ServiceName) ? c.Name : c.EdsClusterConfig.ServiceName)
+            .Select(r => r.EdsServiceName)
+            .OfType<string>()
             .Distinct(StringComparer.Ordinal)
             .ToArray());
     }

@@ -41,7 +41,7 @@ public sealed class AuthorizationSemanticsTests
 
         var before = first.Waypoints[Key];
         var after = second.Waypoints[Key];
-        Assert.Same(before.Listeners.Single(l => l.Name == "main_internal"), after.Listeners.Single(l => l.Name == "main_internal"));
+        Assert.Same(MainInternalListener(before), MainInternalListener(after));
         Assert.NotEqual(before.Routes.Single(), after.Routes.Single());
         var deny = after.Routes.Single().VirtualHosts.Single().TypedPerFilterConfig[AuthorizationFilters.DenyFilter].Unpack<RBACPerRoute>();
         Assert.Equal("DELETE", deny.Rbac.Rules.Policies.Single().Value.Permissions.Single().Header.StringMatch.Exact);
@@ -365,4 +365,7 @@ public sealed class AuthorizationSemanticsTests
         Assert.Equal("True", edited.RequestAuthentications.Single().Ancestors.Single().Conditions.Single().Status);
         Assert.Equal("False", edited.AuthorizationPolicies.Single().Ancestors.Single().Conditions.Single().Status);
     }
+
+    private static EncodedResource MainInternalListener(WaypointResources resources) =>
+        resources.Encoded.Single(e => e.Name == "main_internal" && e.TypeUrl.EndsWith(".Listener", StringComparison.Ordinal));
 }

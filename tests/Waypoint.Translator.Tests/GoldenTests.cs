@@ -50,7 +50,7 @@ public sealed class GoldenTests
             Assert.Equal(messages.Count, resources.Encoded.Count);
             Assert.All(messages.Zip(resources.Encoded), p =>
             {
-                Assert.Same(p.First, p.Second.Message);
+                Assert.Equal(p.First, p.Second.Message);
                 Assert.Equal(p.First.ToByteString(), p.Second.Bytes);
             });
         }

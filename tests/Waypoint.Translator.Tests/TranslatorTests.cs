@@ -245,11 +245,25 @@ public sealed class TranslatorTests
         var second = translator.Translate(snapshot).Waypoints[Key];
 
         Assert.Equal(first.Version, second.Version);
-        Assert.All(first.Clusters.Zip(second.Clusters), p => Assert.Same(p.First, p.Second));
-        Assert.All(first.Endpoints.Zip(second.Endpoints), p => Assert.Same(p.First, p.Second));
-        Assert.All(first.Listeners.Zip(second.Listeners), p => Assert.Same(p.First, p.Second));
-        Assert.All(first.Routes.Zip(second.Routes), p => Assert.Same(p.First, p.Second));
+        Assert.All(first.Clusters.Zip(second.Clusters), p => Assert.Equal(p.First, p.Second));
+        Assert.All(first.Endpoints.Zip(second.Endpoints), p => Assert.Equal(p.First, p.Second));
+        Assert.All(first.Listeners.Zip(second.Listeners), p => Assert.Equal(p.First, p.Second));
+        Assert.All(first.Routes.Zip(second.Routes), p => Assert.Equal(p.First, p.Second));
         Assert.All(first.Encoded.Zip(second.Encoded), p => Assert.Same(p.First, p.Second));
+        Assert.All(first.Encoded.Zip(second.Encoded), p => Assert.Same(p.First.Bytes, p.Second.Bytes));
+    }
+
+    [Fact]
+    public void Resources_Keep_Only_Their_Encoding_And_Decode_Messages_On_Each_Read()
+    {
+        var resources = new WaypointTranslator().Translate(TranslationSyntheticCluster.Create(3)).Waypoints[Key];
+
+        Assert.NotSame(resources.Clusters[0], resources.Clusters[0]);
+        Assert.Equal(resources.Clusters[0], resources.Clusters[0]);
+        Assert.NotSame(resources.Encoded[0].Message, resources.Encoded[0].Message);
+        var mainInternal = EncodedOf(resources, "main_internal");
+        Assert.Equal(mainInternal.Bytes, resources.Listeners.Single(l => l.Name == "main_internal").ToByteString());
+        Assert.Same(Listener.Parser, mainInternal.Parser);
     }
 
     [Fact]
@@ -269,7 +283,7 @@ public sealed class TranslatorTests
         {
             Assert.Equal(p.First.TypeUrl, p.Second.TypeUrl);
             Assert.Equal(p.First.Name, p.Second.Name);
-            Assert.Same(p.First.Message, p.Second.Message);
+            Assert.Equal(p.First.Message, p.Second.Message);
             Assert.Equal(p.First.Message.ToByteString(), p.Second.Bytes);
         });
     }
@@ -290,10 +304,10 @@ public sealed class TranslatorTests
         Assert.Equal(EnvoyJson.Format(full), EnvoyJson.Format(after));
 
         // Routes come over RDS: the edit changes only the service's RouteConfiguration; main_internal is reused as it is.
-        Assert.Same(MainInternal(before), MainInternal(after));
+        Assert.Equal(MainInternal(before), MainInternal(after));
         Assert.Same(EncodedOf(before, "main_internal"), EncodedOf(after, "main_internal"));
-        var routesBefore = before.Routes.ToDictionary(r => r.Name);
-        var rebuilt = after.Routes.Where(r => !ReferenceEquals(r, routesBefore[r.Name])).Select(r => r.Name).ToList();
+        var routesBefore = before.Encoded.Where(e => e.TypeUrl.EndsWith(".RouteConfiguration", StringComparison.Ordinal)).ToDictionary(e => e.Name);
+        var rebuilt = after.Encoded.Where(e => e.TypeUrl.EndsWith(".RouteConfiguration", StringComparison.Ordinal) && !ReferenceEquals(e, routesBefore[e.Name])).Select(e => e.Name).ToList();
         Assert.Equal(["inbound-vip|80|http|svc-7.app.svc.cluster.local"], rebuilt);
         Assert.Equal(
             before.Encoded.Where(e => e.Name != rebuilt[0]).Select(e => e.Bytes),

@@ -1,3 +1,5 @@
+using Envoy.Config.Cluster.V3;
+using Google.Protobuf;
 using Waypoint.TestKit.Xds;
 
 namespace Waypoint.Xds.Tests;
@@ -40,6 +42,49 @@ public sealed class XdsSnapshotTests
         Assert.Equal(XdsTypeUrls.ClusterLoadAssignment, endpoints.Packed.TypeUrl);
         Assert.Equal(snapshot.Routes.Version, snapshot.GetVersion(XdsTypeUrls.RouteConfiguration));
         Assert.Throws<ArgumentException>(() => snapshot.GetResources("type.googleapis.com/unknown"));
+    }
+
+    [Fact]
+    public void Resource_KeepsOnlyTheEncoding_AndDecodesTheMessageOnDemand()
+    {
+        var (resource, made) = Wrap("a");
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        GC.Collect();
+
+        // The message the resource was made from is not referenced by it any more.
+        Assert.False(made.TryGetTarget(out _));
+        var decoded = Assert.IsType<Cluster>(resource.Message);
+        Assert.Equal(XdsTestResources.EdsCluster("a"), decoded);
+        Assert.NotSame(decoded, resource.Message);
+        Assert.Equal(decoded.ToByteString(), resource.Packed.Value);
+
+        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+        static (XdsResource, WeakReference<Cluster>) Wrap(string name)
+        {
+            var cluster = XdsTestResources.EdsCluster(name);
+            return (XdsResource.Create(XdsTypeUrls.Cluster, cluster.Name, cluster), new WeakReference<Cluster>(cluster));
+        }
+    }
+
+    [Fact]
+    public void EdsServiceNames_AreReadFromTheEncodedClusters()
+    {
+        var named = XdsTestResources.EdsCluster("a");
+        named.EdsClusterConfig.ServiceName = "a-endpoints";
+        var unnamed = XdsTestResources.EdsCluster("b");
+        unnamed.EdsClusterConfig.ServiceName = "";
+        var shared = XdsTestResources.EdsCluster("c");
+        shared.EdsClusterConfig.ServiceName = "a-endpoints";
+        var nonEds = new Cluster { Name = "d", Type = Cluster.Types.DiscoveryType.Static };
+
+        // Wrapped from their bytes alone, as the controller does, and made from messages.
+        var fromBytes = XdsSnapshot.Create(new[] { named, unnamed, shared, nonEds }
+            .Select(c => XdsResource.FromEncoded(XdsTypeUrls.Cluster, c.Name, Cluster.Parser, c.ToByteString())));
+        var fromMessages = XdsSnapshot.Create([], [], [named, unnamed, shared, nonEds], []);
+
+        Assert.Equal(["a-endpoints", "b"], fromBytes.EdsServiceNames);
+        Assert.Equal(["a-endpoints", "b"], fromMessages.EdsServiceNames);
     }
 
     [Fact]

@@ -367,6 +367,11 @@ internal sealed class ResourceInformer<T> : IResourceInformer
                 // managedFields are often the largest part of an object and nothing in the controller reads them; a status
                 // PUT without them keeps the live object's (the API server copies them when the request has none).
                 item.Metadata.ManagedFields = null;
+
+                // Namespaces, label keys and values repeat across thousands of objects: keep one instance of each.
+                item.Metadata.NamespaceProperty = StringPool.Shared.Intern(item.Metadata.NamespaceProperty);
+                item.Metadata.Labels = StringPool.Shared.Intern(item.Metadata.Labels);
+                item.Metadata.Annotations = StringPool.Shared.Intern(item.Metadata.Annotations);
                 return true;
             }
 

@@ -86,7 +86,7 @@ internal sealed class ControllerDebugView(WaypointController controller, XdsServ
 
         var resources = translation.Waypoints[gateway.Key];
         var hostSuffix = $"|{name}.{ns}.svc.{options.ClusterDomain}";
-        var routeConfigs = resources.Routes.Where(r => r.Name.EndsWith(hostSuffix, StringComparison.Ordinal)).Select(Summarize).ToList();
+        var routeConfigs = RoutesEndingWith(resources, hostSuffix).Select(Summarize).ToList();
         var parents = new HashSet<string>(StringComparer.Ordinal) { $"Service {serviceName}", $"Gateway {gateway.Key.Namespace}/{gateway.Key.Name}" };
         var routes = AttachedRoutes(translation, parents).ToList();
         var policyParents = new HashSet<string>(parents, StringComparer.Ordinal);
@@ -231,4 +231,12 @@ internal sealed class ControllerDebugView(WaypointController controller, XdsServ
         { Pipe: { } pipe } => $"unix:{pipe.Path}",
         _ => "internal",
     };
+
+    /// <summary>The waypoint's RouteConfigurations whose names end with <paramref name="suffix"/>, decoding only those.</summary>
+    private static IEnumerable<Envoy.Config.Route.V3.RouteConfiguration> RoutesEndingWith(WaypointResources resources, string suffix) =>
+        resources.Encoded.Count == 0
+            ? resources.Routes.Where(r => r.Name.EndsWith(suffix, StringComparison.Ordinal))
+            : resources.Encoded
+                .Where(e => e.TypeUrl == XdsTypeUrls.RouteConfiguration && e.Name.EndsWith(suffix, StringComparison.Ordinal))
+                .Select(e => (Envoy.Config.Route.V3.RouteConfiguration)e.Message);
 }

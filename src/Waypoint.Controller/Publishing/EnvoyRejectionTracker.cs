@@ -256,13 +256,13 @@ internal sealed class EnvoyRejectionTracker
     {
         public bool Rejected { get; set; }
 
-        /// <summary>Whether this translation produced the resource the xDS server sent (same message, else same bytes).</summary>
+        /// <summary>Whether this translation produced the resource the xDS server sent (same encoding).</summary>
         public bool Contains(XdsResource resource)
         {
             foreach (var encoded in Resources.Encoded)
             {
                 if (encoded.TypeUrl == resource.TypeUrl && encoded.Name == resource.Name
-                    && (ReferenceEquals(encoded.Message, resource.Message) || encoded.Bytes.Equals(resource.Packed.Value)))
+                    && (ReferenceEquals(encoded.Bytes, resource.Packed.Value) || encoded.Bytes.Equals(resource.Packed.Value)))
                 {
                     return true;
                 }

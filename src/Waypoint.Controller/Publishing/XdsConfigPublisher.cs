@@ -71,7 +71,7 @@ public sealed class XdsConfigPublisher(XdsSnapshotCache cache) : IWaypointConfig
         {
             if (previous is null || !previous.TryGetValue(encoded, out var resource))
             {
-                resource = XdsResource.FromEncoded(encoded.TypeUrl, encoded.Name, encoded.Message, encoded.Bytes);
+                resource = XdsResource.FromEncoded(encoded.TypeUrl, encoded.Name, encoded.Parser, encoded.Bytes);
             }
 
             wrapped?.TryAdd(encoded, resource);

@@ -25,8 +25,8 @@ internal sealed class ClusterState
         Gateways = Make<V1Gateway>(ResourceKind.Gateways);
         HttpRoutes = Make<V1HTTPRoute>(ResourceKind.HttpRoutes);
         ReferenceGrants = Make<V1beta1ReferenceGrant>(ResourceKind.ReferenceGrants, optional);
-        Services = Make<V1Service>(ResourceKind.Services);
-        EndpointSlices = Make<V1EndpointSlice>(ResourceKind.EndpointSlices);
+        Services = Make(ResourceKind.Services, deserialize: static element => SharedStrings.Pool(KubernetesJson.Deserialize<V1Service>(element)));
+        EndpointSlices = Make(ResourceKind.EndpointSlices, deserialize: static element => SharedStrings.Pool(KubernetesJson.Deserialize<V1EndpointSlice>(element)));
         Namespaces = Make<V1Namespace>(ResourceKind.Namespaces);
         Pods = Make(ResourceKind.Pods, informerOptions with { LabelSelector = options.PodLabelSelector },
             static element => PodProjection.Of(KubernetesJson.Deserialize<V1Pod>(element)));

@@ -9,11 +9,14 @@ namespace Waypoint.Controller.Reconciliation;
 /// </summary>
 /// <remarks>
 /// Read from a Pod: its name, namespace, labels (selectors, the data-plane mode, canonical names, the Gateway it belongs
-/// to), its controller owner reference (the workload name), deletion timestamp, IPs and the type and status of its
-/// conditions (whether a waypoint pod is Ready). A new reader of another field must add it here.
+/// to), its controller owner reference (the workload name), deletion timestamp, IPs and its Ready condition's status
+/// (whether a waypoint pod is Ready; the other conditions are dropped). A new reader of another field must add it here.
+/// The condition and phase strings are shared literals, and the informer pools the labels (<see cref="Client.StringPool"/>).
 /// </remarks>
 internal static class PodProjection
 {
+    private const string ReadyCondition = "Ready";
+
     public static V1Pod Of(V1Pod pod) => new()
     {
         ApiVersion = pod.ApiVersion,
@@ -34,10 +37,23 @@ internal static class PodProjection
         },
         Status = pod.Status is not { } status ? null : new V1PodStatus
         {
-            Phase = status.Phase,
+            Phase = Shared(status.Phase),
             PodIP = status.PodIP,
-            PodIPs = status.PodIPs,
-            Conditions = status.Conditions?.Select(c => new V1PodCondition { Type = c.Type, Status = c.Status }).ToList(),
+            PodIPs = status.PodIPs?.Select(ip => new V1PodIP { Ip = ip.Ip == status.PodIP ? status.PodIP : ip.Ip }).ToList(),
+            Conditions = status.Conditions?.Where(c => c.Type == ReadyCondition).Select(c => new V1PodCondition { Type = ReadyCondition, Status = Shared(c.Status) }).ToList(),
         },
+    };
+
+    /// <summary>The literal for the usual condition statuses and phases, so 20,000 Pods do not each hold a copy.</summary>
+    private static string? Shared(string? value) => value switch
+    {
+        "True" => "True",
+        "False" => "False",
+        "Unknown" => "Unknown",
+        "Running" => "Running",
+        "Pending" => "Pending",
+        "Succeeded" => "Succeeded",
+        "Failed" => "Failed",
+        _ => value,
     };
 }

@@ -13,7 +13,9 @@ namespace Waypoint.Translator.Internal;
 /// <remarks>
 /// A repeated message field is encoded as its entries one after another, so the listener and its IP matcher are
 /// assembled by concatenating these pieces: a change to one service re-encodes that service only, and the result is
-/// byte for byte what encoding the whole listener would give (fields stay in field-number order).
+/// byte for byte what encoding the whole listener would give (fields stay in field-number order). Once a listener is
+/// assembled, each service's pieces are slices of the listener's encoding rather than copies beside it
+/// (<see cref="CompleteMainListener"/>), so the waypoint's chains are held once, not twice.
 /// </remarks>
 internal sealed class EncodedChains
 {
@@ -27,10 +29,11 @@ internal sealed class EncodedChains
     }
 
     /// <summary>The filter chains, each as a complete <c>filter_chains</c> field.</summary>
-    public byte[] Chains { get; }
+    /// <remarks>Never modified; after <see cref="CompleteMainListener"/> a slice of the listener's encoding (same bytes).</remarks>
+    public ReadOnlyMemory<byte> Chains { get; private set; }
 
-    /// <summary>The range matcher as a complete <c>range_matchers</c> field.</summary>
-    public byte[] RangeMatcher { get; }
+    /// <summary>The range matcher as a complete <c>range_matchers</c> field (a slice of the listener's encoding once assembled).</summary>
+    public ReadOnlyMemory<byte> RangeMatcher { get; private set; }
 
     public static EncodedChains Of(IReadOnlyList<FilterChain> chains, IPMatcher.Types.IPRangeMatcher rangeMatcher) =>
         new(Frame(Listener.FilterChainsFieldNumber, chains), Frame(IPMatcher.RangeMatchersFieldNumber, [rangeMatcher]));
@@ -38,7 +41,9 @@ internal sealed class EncodedChains
     /// <summary>
     /// Completes <c>main_internal</c>: inserts every service's filter chains into <paramref name="shell"/> and sets
     /// its chain matcher to an IP matcher over every service's range matcher. Returns the listener's encoding, made by
-    /// concatenating the encoded pieces, identical to encoding the completed listener.
+    /// concatenating the encoded pieces, identical to encoding the completed listener. Each of <paramref name="services"/>
+    /// then refers to its pieces inside that encoding (equal bytes), so its own copies can be collected; callers must
+    /// not assemble listeners from the same pieces concurrently.
     /// </summary>
     /// <param name="shell">A listener with a name, no address, no filter chains, no chain matcher and no field numbered above it (32).</param>
     /// <param name="shellBytes">The encoding of <paramref name="shell"/> as given.</param>
@@ -72,10 +77,12 @@ internal sealed class EncodedChains
         var buffer = GC.AllocateUninitializedArray<byte>(checked((int)(shellBytes.Length + chainsSize + matcherField)));
         shellBytes[..nameField].CopyTo(buffer);
         var position = nameField;
-        foreach (var service in services)
+        var chainStarts = new int[services.Count];
+        for (var i = 0; i < services.Count; i++)
         {
-            service.Chains.CopyTo(buffer, position);
-            position += service.Chains.Length;
+            chainStarts[i] = position;
+            services[i].Chains.Span.CopyTo(buffer.AsSpan(position));
+            position += services[i].Chains.Length;
         }
 
         shellBytes[nameField..].CopyTo(buffer.AsSpan(position));
@@ -104,10 +111,20 @@ internal sealed class EncodedChains
         position += headers.Length;
 
         var rangesStart = position;
-        foreach (var service in services)
+        var rangeStarts = new int[services.Count];
+        for (var i = 0; i < services.Count; i++)
         {
-            service.RangeMatcher.CopyTo(buffer, position);
-            position += service.RangeMatcher.Length;
+            rangeStarts[i] = position;
+            services[i].RangeMatcher.Span.CopyTo(buffer.AsSpan(position));
+            position += services[i].RangeMatcher.Length;
+        }
+
+        // The pieces now live in the listener's encoding: point at them there and drop the separate copies.
+        for (var i = 0; i < services.Count; i++)
+        {
+            var service = services[i];
+            service.Chains = buffer.AsMemory(chainStarts[i], service.Chains.Length);
+            service.RangeMatcher = buffer.AsMemory(rangeStarts[i], service.RangeMatcher.Length);
         }
 
         // The typed listener shares the encoding's bytes for its IP matcher.

@@ -19,7 +19,8 @@ public sealed class PodProjectionTests
            "volumes":[{"name":"kube-api-access","projected":{"sources":[{"serviceAccountToken":{"path":"token"}}]}}],
            "tolerations":[{"key":"node.kubernetes.io/not-ready","operator":"Exists","effect":"NoExecute","tolerationSeconds":300}]},
          "status":{"phase":"Running","podIP":"10.244.0.7","podIPs":[{"ip":"10.244.0.7"}],
-           "conditions":[{"type":"Ready","status":"True","lastTransitionTime":"2026-12-03T09:00:00Z","lastProbeTime":null}],
+           "conditions":[{"type":"PodScheduled","status":"True","lastTransitionTime":"2026-12-03T08:59:00Z"},
+             {"type":"Ready","status":"True","lastTransitionTime":"2026-12-03T09:00:00Z","lastProbeTime":null}],
            "containerStatuses":[{"name":"app","ready":true,"restartCount":0,"image":"reviews:1","imageID":"x"}]}}
         """;
 
@@ -36,6 +37,7 @@ public sealed class PodProjectionTests
         Assert.Equal(("ReplicaSet", "reviews-7d9f", true), (owner.Kind, owner.Name, owner.Controller));
         Assert.Equal(("Running", "10.244.0.7"), (pod.Status.Phase, pod.Status.PodIP));
         Assert.Equal("10.244.0.7", Assert.Single(pod.Status.PodIPs).Ip);
+        // Only the Ready condition is read (is a waypoint pod Ready?), so only it is kept.
         var ready = Assert.Single(pod.Status.Conditions);
         Assert.Equal(("Ready", "True", (DateTime?)null), (ready.Type, ready.Status, ready.LastTransitionTime));
 

@@ -237,7 +237,7 @@ internal sealed class WaypointEnvoyHarness : IAsyncDisposable
     private static void Publish(TestXdsServer xds, TranslationResult translation)
     {
         var resources = translation.Waypoints[new WaypointKey("app", "waypoint")];
-        xds.Cache.SetSnapshot(Group, XdsSnapshot.Create(resources.Encoded.Select(e => XdsResource.FromEncoded(e.TypeUrl, e.Name, e.Message, e.Bytes))));
+        xds.Cache.SetSnapshot(Group, XdsSnapshot.Create(resources.Encoded.Select(e => XdsResource.FromEncoded(e.TypeUrl, e.Name, e.Parser, e.Bytes))));
     }
 
     /// <param name="earlier">The NACKs that were already recorded before this publish (an earlier, expected rejection).</param>
