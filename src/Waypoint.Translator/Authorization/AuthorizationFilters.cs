@@ -243,14 +243,16 @@ internal static class AuthorizationFilters
             permissions.Add(converted);
         }
 
-        return And(Or(policy.Principals), Or(permissions));
+        // The permissions first, as Envoy evaluates a policy: they read the request's headers in place, while a principal
+        // on the peer's filter state copies it out for every comparison, so a request that fails the operation skips that.
+        return And(Or(permissions), Or(policy.Principals));
 
         static Principal Or(IReadOnlyList<Principal> ids) => ids.Count == 1 ? ids[0] : new Principal { OrIds = new Principal.Types.Set { Ids = { ids } } };
 
-        static Principal And(Principal from, Principal to) =>
-            from.IdentifierCase == Principal.IdentifierOneofCase.Any ? to
-            : to.IdentifierCase == Principal.IdentifierOneofCase.Any ? from
-            : new Principal { AndIds = new Principal.Types.Set { Ids = { from, to } } };
+        static Principal And(Principal first, Principal then) =>
+            first.IdentifierCase == Principal.IdentifierOneofCase.Any ? then
+            : then.IdentifierCase == Principal.IdentifierOneofCase.Any ? first
+            : new Principal { AndIds = new Principal.Types.Set { Ids = { first, then } } };
     }
 
     private static Principal? AsPrincipal(Permission permission, int port)
