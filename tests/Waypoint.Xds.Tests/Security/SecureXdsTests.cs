@@ -154,6 +154,17 @@ public sealed class SecureXdsTests : IAsyncLifetime
         Assert.Contains("echo-waypoint", response.Resources.Single().Value.ToStringUtf8(), StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// A client certificate the server refuses in the TLS handshake. With TLS 1.3 the client's side of the handshake
+    /// completes before the server checks its certificate, so by timing the client sees a failed call or the connection
+    /// closed in the HTTP/2 preface; either way nothing is served.
+    /// </summary>
+    private static async Task AssertHandshakeRefusedAsync(Func<Task> call)
+    {
+        var refused = await Record.ExceptionAsync(call);
+        Assert.True(refused is RpcException { StatusCode: not StatusCode.OK } or System.Net.Http.HttpIOException or System.Net.Http.HttpRequestException, $"not refused in the handshake: {refused}");
+    }
+
     [Fact]
     public async Task A_Client_Without_A_Certificate_Is_Unauthenticated()
     {
@@ -166,8 +177,7 @@ public sealed class SecureXdsTests : IAsyncLifetime
     public async Task A_Certificate_From_A_Foreign_Root_Fails_The_Handshake()
     {
         using var foreign = _ca.ForeignCa.IssueWorkloadCertificate(WaypointIdentity);
-        var refused = await Assert.ThrowsAsync<RpcException>(() => ReadClustersAsync(foreign, Waypoint));
-        Assert.NotEqual(StatusCode.OK, refused.StatusCode);
+        await AssertHandshakeRefusedAsync(() => ReadClustersAsync(foreign, Waypoint));
         Assert.Contains(_xds.Logs.GetSnapshot(), r => r.Id.Name == "ClientCertificateRejected");
         Assert.Empty(_xds.Status.GetStreams());
     }
@@ -195,7 +205,7 @@ public sealed class SecureXdsTests : IAsyncLifetime
     public async Task A_Certificate_Of_Another_Trust_Domain_Under_The_Mesh_Root_Is_Refused()
     {
         using var certificate = _ca.Ca.IssueWorkloadCertificate("spiffe://cluster.local.evil/ns/apps/sa/waypoint");
-        await Assert.ThrowsAsync<RpcException>(() => ReadClustersAsync(certificate, Waypoint));
+        await AssertHandshakeRefusedAsync(() => ReadClustersAsync(certificate, Waypoint));
         Assert.Contains(_xds.Logs.GetSnapshot(), r => r.Id.Name == "ClientCertificateRejected" && r.Message.Contains("cluster.local.evil", StringComparison.Ordinal));
         Assert.Empty(_xds.Status.GetStreams());
     }
