@@ -667,7 +667,7 @@ public sealed class WaypointTranslator
             if (port.IsTcp)
             {
                 tcpChain = BackendResolver.InboundName(port.Port, http: false, service.Host);
-                chains.Add(ListenerBuilder.TcpChain(tcpChain, tcpChain, authorization.Service, waypoint.Telemetry.AccessLogs, destination, port.Port));
+                chains.Add(ListenerBuilder.TcpChain(tcpChain, tcpChain, port.Port, authorization.Service, waypoint.Telemetry.AccessLogs, destination));
             }
 
             portChains.Add((port, httpChain, tcpChain));

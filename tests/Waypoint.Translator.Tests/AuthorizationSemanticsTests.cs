@@ -112,7 +112,7 @@ public sealed class AuthorizationSemanticsTests
         Assert.Empty(policy.Problems);
         Assert.NotNull(policy.ExtAuthz);
         Assert.StartsWith(ExtAuthzProviderCompiler.ShadowPolicyPrefix, policy.Http.Keys.Single(), StringComparison.Ordinal);
-        var deny = AuthorizationFilters.NetworkFilters([policy]).Single();
+        var deny = AuthorizationFilters.NetworkFilters([policy], 5432).Single();
         Assert.Equal(AuthorizationFilters.DenyFilter, deny.Name);
     }
 

@@ -192,11 +192,8 @@ internal sealed class ExecStreamServer : IAsyncDisposable
         var protocol = RemoteCommandProtocol.Negotiate(offered);
         if (protocol is null)
         {
-            // The kubelet's wording and status for a failed handshake; clients without the header (remotecommand v1) are not served.
-            var refused = "SPDY/3.1 " + string.Join(", ", offered);
-            StreamingLog.ExecProtocolRefused(_logger, container, refused);
-            await RefuseAsync(context, StatusCodes.Status403Forbidden,
-                $"unable to upgrade: unable to negotiate protocol: client supports [{string.Join(" ", offered)}], server supports [{string.Join(" ", RemoteCommandProtocol.Supported)}]").ConfigureAwait(false);
+            // Clients without the header (remotecommand v1) are not served.
+            await RefuseSpdyAsync(context, offered, RemoteCommandProtocol.Supported, refused => StreamingLog.ExecProtocolRefused(_logger, container, refused)).ConfigureAwait(false);
             return;
         }
 
@@ -217,9 +214,7 @@ internal sealed class ExecStreamServer : IAsyncDisposable
         var offered = OfferedStreamProtocols(context);
         if (offered.Count > 0 && !offered.Contains(SpdyPortForwardSession.Protocol, StringComparer.Ordinal))
         {
-            StreamingLog.PortForwardProtocolRefused(_logger, sandbox, "SPDY/3.1 " + string.Join(", ", offered));
-            await RefuseAsync(context, StatusCodes.Status403Forbidden,
-                $"unable to upgrade: unable to negotiate protocol: client supports [{string.Join(" ", offered)}], server supports [{SpdyPortForwardSession.Protocol}]").ConfigureAwait(false);
+            await RefuseSpdyAsync(context, offered, [SpdyPortForwardSession.Protocol], refused => StreamingLog.PortForwardProtocolRefused(_logger, sandbox, refused)).ConfigureAwait(false);
             return;
         }
 
@@ -227,6 +222,14 @@ internal sealed class ExecStreamServer : IAsyncDisposable
         StreamingLog.SpdyUpgraded(_logger, "Port-forward", sandbox, SpdyPortForwardSession.Protocol);
         var session = new SpdyPortForwardSession(connection, request, _time, _logger);
         await session.RunAsync(context.RequestAborted).ConfigureAwait(false);
+    }
+
+    /// <summary>A SPDY upgrade offering none of <paramref name="supported"/>: refused with the kubelet's status and wording for a failed handshake.</summary>
+    private static Task RefuseSpdyAsync(HttpContext context, List<string> offered, IReadOnlyList<string> supported, Action<string> logRefused)
+    {
+        logRefused("SPDY/3.1 " + string.Join(", ", offered));
+        return RefuseAsync(context, StatusCodes.Status403Forbidden,
+            $"unable to upgrade: unable to negotiate protocol: client supports [{string.Join(" ", offered)}], server supports [{string.Join(" ", supported)}]");
     }
 
     /// <summary>A request to switch to SPDY/3.1: <c>Connection: Upgrade</c>, <c>Upgrade: SPDY/3.1</c>.</summary>

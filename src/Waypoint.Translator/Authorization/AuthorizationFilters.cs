@@ -36,15 +36,8 @@ internal static class AuthorizationFilters
     public const string DenyFilter = "waypoint.authz.deny";
     public const string AllowFilter = "waypoint.authz.allow";
 
-    private static readonly (string Name, AuthorizationAction Action, Rbac.Types.Action Envoy)[] s_filters =
-    [
-        (AuditFilter, AuthorizationAction.Audit, Rbac.Types.Action.Log),
-        (DenyFilter, AuthorizationAction.Deny, Rbac.Types.Action.Deny),
-        (AllowFilter, AuthorizationAction.Allow, Rbac.Types.Action.Allow),
-    ];
-
-    private static readonly HttpFilter[] s_httpFilters = s_filters
-        .Select(f => new HttpFilter { Name = f.Name, TypedConfig = Internal.Envoy.Pack(new HttpRbac()) })
+    private static readonly HttpFilter[] s_httpFilters = new[] { AuditFilter, DenyFilter, AllowFilter }
+        .Select(name => new HttpFilter { Name = name, TypedConfig = Internal.Envoy.Pack(new HttpRbac()) })
         .ToArray();
 
     /// <summary>
@@ -129,22 +122,13 @@ internal static class AuthorizationFilters
 
     /// <summary>Network RBAC filters for a TCP chain (only the service's policies: HTTPRoutes do not apply to TCP).</summary>
     /// <param name="policies">The service's policies.</param>
-    /// <param name="port">The chain's service port (every connection it serves has this destination port); null: unknown, DENY and ALLOW stay two filters.</param>
-    public static IEnumerable<Filter> NetworkFilters(IReadOnlyList<CompiledAuthorizationPolicy> policies, int? port = null)
-    {
-        var (deny, allow) = Enforcing(policies, port, http: false);
-        foreach (var (name, rules) in new[] { (AuditFilter, Rules(policies, AuthorizationAction.Audit, Rbac.Types.Action.Log, http: false)), (DenyFilter, deny), (AllowFilter, allow) })
+    /// <param name="port">The chain's service port: every connection it serves has this destination port.</param>
+    public static IEnumerable<Filter> NetworkFilters(IReadOnlyList<CompiledAuthorizationPolicy> policies, int port) =>
+        FilterRules(policies, port, http: false).Select(f => new Filter
         {
-            if (rules is not null)
-            {
-                yield return new Filter
-                {
-                    Name = name,
-                    TypedConfig = Internal.Envoy.Pack(new NetworkRbac { Rules = rules, StatPrefix = name + "." }),
-                };
-            }
-        }
-    }
+            Name = f.Filter,
+            TypedConfig = Internal.Envoy.Pack(new NetworkRbac { Rules = f.Rules, StatPrefix = f.Filter + "." }),
+        });
 
     private static void AddConfigs(Google.Protobuf.Collections.MapField<string, Any> configs, IReadOnlyList<CompiledAuthorizationPolicy> policies, int port)
     {
@@ -164,13 +148,29 @@ internal static class AuthorizationFilters
             configs[provider.ShadowFilterName] = Internal.Envoy.Pack(new HttpRbacPerRoute { Rbac = new HttpRbac { ShadowRules = shadow, ShadowRulesStatPrefix = provider.StatPrefix } });
         }
 
-        var (deny, allow) = Enforcing(policies, port, http: true);
-        foreach (var (name, rules) in new[] { (AuditFilter, Rules(policies, AuthorizationAction.Audit, Rbac.Types.Action.Log, http: true)), (DenyFilter, deny), (AllowFilter, allow) })
+        foreach (var (filter, rules) in FilterRules(policies, port, http: true))
         {
-            if (rules is not null)
-            {
-                configs[name] = Internal.Envoy.Pack(new HttpRbacPerRoute { Rbac = new HttpRbac { Rules = rules } });
-            }
+            configs[filter] = Internal.Envoy.Pack(new HttpRbacPerRoute { Rbac = new HttpRbac { Rules = rules } });
+        }
+    }
+
+    /// <summary>The rules of each RBAC filter that has any (AUDIT, DENY, ALLOW, in that order), DENY and ALLOW as <see cref="Enforcing"/> decides them.</summary>
+    private static IEnumerable<(string Filter, Rbac Rules)> FilterRules(IReadOnlyList<CompiledAuthorizationPolicy> policies, int port, bool http)
+    {
+        if (Rules(policies, AuthorizationAction.Audit, Rbac.Types.Action.Log, http) is { } audit)
+        {
+            yield return (AuditFilter, audit);
+        }
+
+        var (deny, allow) = Enforcing(policies, port, http);
+        if (deny is not null)
+        {
+            yield return (DenyFilter, deny);
+        }
+
+        if (allow is not null)
+        {
+            yield return (AllowFilter, allow);
         }
     }
 
@@ -189,11 +189,11 @@ internal static class AuthorizationFilters
     /// (its filter-chain match is the port), so it becomes <c>any</c> or <c>not any</c>; <c>destination_ip</c> and
     /// <c>requested_server_name</c> have no principal form, and an ALLOW rule using them keeps the two-filter form.
     /// </remarks>
-    private static (Rbac? Deny, Rbac? Allow) Enforcing(IReadOnlyList<CompiledAuthorizationPolicy> policies, int? port, bool http)
+    private static (Rbac? Deny, Rbac? Allow) Enforcing(IReadOnlyList<CompiledAuthorizationPolicy> policies, int port, bool http)
     {
         var deny = Rules(policies, AuthorizationAction.Deny, Rbac.Types.Action.Deny, http);
         var allow = Rules(policies, AuthorizationAction.Allow, Rbac.Types.Action.Allow, http);
-        if (allow is null || port is not { } destinationPort)
+        if (allow is null)
         {
             return (deny, allow);
         }
@@ -201,7 +201,7 @@ internal static class AuthorizationFilters
         var admitted = new List<Principal>(allow.Policies.Count);
         foreach (var policy in allow.Policies.Values)
         {
-            if (AsPrincipal(policy, destinationPort) is not { } principal)
+            if (AsPrincipal(policy, port) is not { } principal)
             {
                 return (deny, allow);
             }

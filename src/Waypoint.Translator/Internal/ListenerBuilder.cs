@@ -200,7 +200,7 @@ internal static class ListenerBuilder
     /// <param name="authorization">The authentication and authorization filters, to go first (RBAC policies come with the routes).</param>
     /// <param name="telemetry">The waypoint's access log and tracing settings (both off by default).</param>
     /// <param name="waypointName">The waypoint (<c>&lt;name&gt;.&lt;namespace&gt;</c>): the tracer's service name.</param>
-    /// <param name="requestMetrics">The chain's service, when its requests are reported to the agent as Istio request metrics.</param>
+    /// <param name="requestMetrics">The chain's service, when Envoy counts its requests as Istio's request metrics.</param>
     public static FilterChain HttpChain(string chainName, ServicePortModel port, string routeConfigName, bool transformation = false, IReadOnlyList<HttpFilter>? authorization = null, WaypointTelemetry telemetry = default, string? waypointName = null, RequestMetricsEnvoyConfig.DestinationService? requestMetrics = null)
     {
         var hcm = new HttpConnectionManager
@@ -252,9 +252,9 @@ internal static class ListenerBuilder
 
     /// <summary>A TCP chain: the service's network RBAC filters if any AuthorizationPolicy applies, then tcp_proxy to its TCP cluster.</summary>
     /// <param name="accessLogs">Istio's JSON access log, one line per connection (HTTP fields are empty).</param>
-    /// <param name="requestMetrics">The chain's service, when its connections are reported to the agent as Istio TCP metrics.</param>
+    /// <param name="requestMetrics">The chain's service, when Envoy counts its connections as Istio's TCP metrics.</param>
     /// <param name="port">The service port the chain serves (its filter-chain match), which lets DENY and ALLOW share one RBAC engine.</param>
-    public static FilterChain TcpChain(string chainName, string cluster, IReadOnlyList<Authorization.CompiledAuthorizationPolicy>? authorization = null, bool accessLogs = false, RequestMetricsEnvoyConfig.DestinationService? requestMetrics = null, int? port = null)
+    public static FilterChain TcpChain(string chainName, string cluster, int port, IReadOnlyList<Authorization.CompiledAuthorizationPolicy>? authorization = null, bool accessLogs = false, RequestMetricsEnvoyConfig.DestinationService? requestMetrics = null)
     {
         var chain = new FilterChain { Name = chainName };
         if (authorization is { Count: > 0 })
