@@ -9,7 +9,7 @@ mkdir -p "$results"
 
 dotnet test "$root/Waypoint.sln" -c "$configuration" --no-build \
   --logger "trx" --results-directory "$results" \
-  --blame-hang-timeout 5m -- RunConfiguration.TreatNoTestsAsError=false
+  --blame-hang-timeout 10m -- RunConfiguration.TreatNoTestsAsError=false
 status=$?
 
 passed=0; failed=0; skipped=0
@@ -35,7 +35,33 @@ if [ "$failed" -gt 0 ]; then
       print "  $_\n" for @lines[0 .. ($#lines < 5 ? $#lines : 5)];
     }' "$results"/*.trx
 fi
-echo "Tests: ${passed} passed, ${failed} failed, ${skipped} skipped"
+# A test run the blame collector aborted (a hang past the timeout, or a crashed test host) reports only what finished:
+# name it, count the tests it never ran from the assembly's own listing, and name the first of them (the hung ones).
+aborted=0; notrun=0
+for trx in "$results"/*.trx; do
+  [ -f "$trx" ] || continue
+  grep -q '<RunInfo [^>]*outcome="Error"' "$trx" || continue
+  aborted=$((aborted + 1))
+  assembly=$(grep -o '<TestMethod codeBase="[^"]*"' "$trx" | head -1 | sed 's/.*codeBase="//; s/"$//')
+  reason=$(perl -0777 -ne 'print "$1" if /<RunInfo [^>]*outcome="Error"[^>]*>\s*<Text>(.*?)<\/Text>/s' "$trx")
+  echo "ABORTED ${assembly:-$(basename "$trx")}: ${reason}"
+  perl -0777 -ne 'print "  $1\n" while /<RunInfo [^>]*outcome="Warning"[^>]*>\s*<Text>(.*?)<\/Text>/sg' "$trx"
+  if [ -n "$assembly" ] && [ -f "$assembly" ]; then
+    ran=$(grep -o '<UnitTestResult [^>]*testName="[^"]*"' "$trx" | sed 's/.*testName="//; s/"$//' | sort -u)
+    listed=$(dotnet test "$assembly" --list-tests 2>/dev/null | sed -n '/The following Tests are available:/,$p' | tail -n +2 | sed 's/^ *//' | grep -v '^$' | sort -u)
+    missing=$(comm -23 <(echo "$listed") <(echo "$ran") | grep -v '^$')
+    count=$(grep -c . <<<"$missing")
+    notrun=$((notrun + count))
+    echo "  ${count} of its tests did not run, among them:"
+    head -5 <<<"$missing" | sed 's/^/    /'
+  fi
+done
+if [ "$aborted" -gt 0 ]; then
+  echo "Tests: ${passed} passed, ${failed} failed, ${skipped} skipped, ${notrun} not run (${aborted} test run(s) aborted)"
+  [ "$status" -ne 0 ] || status=1
+else
+  echo "Tests: ${passed} passed, ${failed} failed, ${skipped} skipped"
+fi
 if [ "$status" -eq 0 ] && [ "$passed" -eq 0 ]; then
   echo "no test ran" >&2
   exit 1
