@@ -155,17 +155,28 @@ internal sealed class WorkQueue<T> : IDisposable
         }
     }
 
+    /// <summary>Wakes the waiting worker once; later calls, and calls after <see cref="Dispose"/>, do nothing.</summary>
     public void ShutDown()
     {
         lock (_lock)
         {
+            if (_shutDown)
+            {
+                return;
+            }
+
             _shutDown = true;
         }
 
         _available.Release();
     }
 
-    public void Dispose() => _available.Dispose();
+    /// <summary>Shuts the queue down, then frees it; safe to call more than once (a host may dispose its services twice).</summary>
+    public void Dispose()
+    {
+        ShutDown();
+        _available.Dispose();
+    }
 
     /// <summary>Queues <paramref name="item"/> and notes when; under the lock.</summary>
     private void Enqueue(T item)
