@@ -118,6 +118,32 @@ public sealed class SemanticsTests
         Assert.Equal(changed.Waypoints[second].Version, recovered.Waypoints[second].Version);
     }
 
+    [Theory]
+    [InlineData("{gateway.networking.k8s.io/gateway-name: waypoint}")]
+    [InlineData("{gateway.istio.io/managed: istio.io-mesh-controller}")]
+    public void A_Waypoints_Own_Service_Is_Not_Bound_To_A_Waypoint_Though_Its_Namespace_Uses_One(string labels)
+    {
+        var waypointService = Service("waypoint", "10.0.0.9", labels: labels, ports: "[{name: mesh, port: 15008}, {name: status-port, port: 15021}]");
+        var yaml = Base + Service("echo", "10.0.0.1") + waypointService;
+
+        var resources = new WaypointTranslator().Translate(Load(yaml)).Waypoints[Key];
+
+        var routes = resources.Routes.Select(r => r.Name).ToList();
+        Assert.Contains(routes, r => r.Contains("echo.app", StringComparison.Ordinal));
+        Assert.DoesNotContain(routes, r => r.Contains("waypoint.app", StringComparison.Ordinal));
+        Assert.DoesNotContain(resources.Clusters, c => c.Name.Contains("waypoint.app", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void A_Gateway_Name_Label_Of_A_Gateway_That_Is_No_Waypoint_Leaves_The_Binding_Alone()
+    {
+        var yaml = Base + Service("echo", "10.0.0.1", labels: "{gateway.networking.k8s.io/gateway-name: ingress}");
+
+        var resources = new WaypointTranslator().Translate(Load(yaml)).Waypoints[Key];
+
+        Assert.Contains(resources.Routes, r => r.Name.Contains("echo.app", StringComparison.Ordinal));
+    }
+
     [Fact]
     public void Main_Internal_Names_The_Routes_And_Policies_It_Was_Made_From()
     {

@@ -32,6 +32,11 @@ internal sealed class WaypointCatalog
 
         foreach (var service in index.Services.Concat(index.ServiceEntryHosts))
         {
+            if (IsWaypointsOwnService(service))
+            {
+                continue;
+            }
+
             var key = ResolveBinding(service, index);
             if (key is null || !_waypoints.TryGetValue(key.Value, out var waypoint) || !waypoint.ServesServices)
             {
@@ -272,6 +277,16 @@ internal sealed class WaypointCatalog
             _waypoints[key] = new WaypointGateway(key, gateway, mesh, waypointFor is "service" or "all", telemetry);
         }
     }
+
+    /// <summary>
+    /// A waypoint's own Service (ours: named by the gateway-name label after one of this namespace's waypoints; Istio's:
+    /// <c>gateway.istio.io/managed=istio.io-mesh-controller</c>) has no waypoint, as istiod decides it: otherwise a
+    /// namespace's <c>use-waypoint</c> label would bind the waypoint's 15008 and 15021 to the waypoint itself.
+    /// </summary>
+    private bool IsWaypointsOwnService(ServiceModel service) =>
+        service.Labels is { } labels
+        && ((labels.TryGetValue(WellKnown.GatewayManagedLabel, out var managed) && managed == WellKnown.IstioMeshControllerValue)
+            || (labels.TryGetValue(WellKnown.GatewayNameLabel, out var gateway) && _waypoints.ContainsKey(new WaypointKey(service.Namespace, gateway))));
 
     /// <summary>The object's <c>use-waypoint</c> label beats its namespace's; <c>none</c> opts out.</summary>
     private static WaypointKey? ResolveBinding(ServiceModel service, SnapshotIndex index)

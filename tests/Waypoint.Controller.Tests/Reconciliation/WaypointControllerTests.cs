@@ -280,6 +280,13 @@ public sealed class WaypointControllerTests(ITestOutputHelper output) : IAsyncLi
         await Eventually.TrueAsync(() => Parents().Count == 1, "route status");
         await Eventually.TrueAsync(() => ControllerHarness.Condition(_h.Get(FakeResourceType.Gateways, "apps", "waypoint"), "Programmed", "reason") == "Pending", "gateway status");
 
+        // Every other write of the start is in too (the class's status and the waypoint's objects are separate work
+        // items that may land after the Gateway's status), so what follows counts only writes the changes cause.
+        await Eventually.TrueAsync(() => ControllerHarness.Condition(_h.Get(FakeResourceType.GatewayClasses, "", "kgateway-waypoint"), "Accepted") == "True", "class status");
+        await Eventually.TrueAsync(
+            () => _h.Get(FakeResourceType.Deployments, "apps", "waypoint") is not null && _h.Get(FakeResourceType.Services, "apps", "waypoint") is not null
+                && _h.Get(FakeResourceType.ServiceAccounts, "apps", "waypoint") is not null,
+            "waypoint objects");
         _h.Server.ClearRequestLog();
         var version = replica.Publisher.Latest!.Version;
         int GatewayReconciles() => replica.Logs.Entries.Count(e => e.EventId.Name == "Reconciled" && e.Message.Contains("Gateway apps/waypoint", StringComparison.Ordinal));
