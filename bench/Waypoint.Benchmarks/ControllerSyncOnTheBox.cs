@@ -128,7 +128,7 @@ internal static class ControllerSyncOnTheBox
             .Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         var hosts = ControllerHosts();
         (TimeSpan Ready, int Waypoints, double RssMegabytes)? first = null;
-        foreach (var (label, hostPath) in hosts)
+        foreach (var (label, hostPath, environment) in hosts)
         {
             foreach (var mode in modes)
             {
@@ -138,7 +138,7 @@ internal static class ControllerSyncOnTheBox
                     "workstation" => false,
                     _ => throw new ArgumentException($"WAYPOINT_BENCH_CONTROLLER_GC: '{mode}' is neither 'server' nor 'workstation'."),
                 };
-                var measured = await OurControllerAsync(state.AdminKubeconfigPath, hostPath, serverGc);
+                var measured = await OurControllerAsync(state.AdminKubeconfigPath, hostPath, environment, serverGc);
                 first ??= (measured.Ready, measured.Waypoints, measured.RssMegabytes);
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"waypoint controller [{label}] ({mode} GC): start → ready (synced, first push) {measured.Ready.TotalSeconds:0.00} s, {measured.Waypoints} waypoints served; RSS at ready {measured.RssMegabytes:0} MB, peak {measured.PeakMegabytes:0} MB, settled ({SettleTime().TotalSeconds:0} s later) {measured.SettledMegabytes:0} MB; load average {File.ReadAllText("/proc/loadavg").Trim()}"));
@@ -161,18 +161,28 @@ internal static class ControllerSyncOnTheBox
     private static TimeSpan SettleTime() =>
         TimeSpan.FromSeconds(Environment.GetEnvironmentVariable("WAYPOINT_BENCH_SETTLE_SECONDS") is { Length: > 0 } text ? double.Parse(text, CultureInfo.InvariantCulture) : 60);
 
-    /// <summary>The controller builds to measure: <c>WAYPOINT_BENCH_CONTROLLER_HOSTS=label=DIR,...</c> (DIR empty: this tree's).</summary>
-    private static List<(string Label, string Host)> ControllerHosts()
+    /// <summary>
+    /// The controller builds to measure: <c>WAYPOINT_BENCH_CONTROLLER_HOSTS=label=DIR[|VAR=VALUE...],...</c> (DIR empty:
+    /// this tree's; each VAR=VALUE is set in that run's environment, e.g. a runtime knob that has no runtimeconfig name).
+    /// </summary>
+    private static List<(string Label, string Host, IReadOnlyList<(string Name, string Value)> Environment)> ControllerHosts()
     {
         var own = Path.Combine(BenchPaths.Root(), "src", "Waypoint.Host", "bin", "Release", "net10.0", "waypoint.dll");
         if (Environment.GetEnvironmentVariable("WAYPOINT_BENCH_CONTROLLER_HOSTS") is not { Length: > 0 } list)
         {
-            return [("this tree", own)];
+            return [("this tree", own, [])];
         }
 
-        return list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
-            .Select(entry => entry.Split('=', 2) is [var label, { Length: > 0 } directory] ? (label, Path.Combine(directory, "waypoint.dll")) : (entry.TrimEnd('='), own))
-            .ToList();
+        var hosts = new List<(string, string, IReadOnlyList<(string, string)>)>();
+        foreach (var entry in list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            var parts = entry.Split('|');
+            var (label, directory) = parts[0].Split('=', 2) is [var l, var d] ? (l, d) : (parts[0], "");
+            var environment = parts.Skip(1).Select(p => p.Split('=', 2) is [var name, var value] ? (name, value) : throw new ArgumentException($"WAYPOINT_BENCH_CONTROLLER_HOSTS: '{p}' is not VAR=VALUE.")).ToList();
+            hosts.Add((label, directory.Length > 0 ? Path.Combine(directory, "waypoint.dll") : own, environment));
+        }
+
+        return hosts;
     }
 
     /// <summary>Kills istiod, finds the process the box starts instead, and times its start to the waypoint's LDS answer.</summary>
@@ -303,8 +313,7 @@ internal static class ControllerSyncOnTheBox
         }
 
         Directory.CreateDirectory(directory);
-        var memory = File.ReadLines($"/proc/{pid}/status").Where(l => l.StartsWith("Rss", StringComparison.Ordinal) || l.StartsWith("VmRSS", StringComparison.Ordinal));
-        Console.WriteLine($"controller memory: {string.Join("; ", memory.Select(l => string.Join(' ', l.Split([' ', '\t'], StringSplitOptions.RemoveEmptyEntries))))}");
+        PrintRssSplit(pid, "settled");
         var output = Path.Combine(directory, string.Create(CultureInfo.InvariantCulture, $"controller-{pid}.gcdump"));
         var dump = new ProcessStartInfo("dotnet-gcdump") { UseShellExecute = false };
         foreach (var argument in new[] { "collect", "-p", pid.ToString(CultureInfo.InvariantCulture), "-o", output })
@@ -328,8 +337,20 @@ internal static class ControllerSyncOnTheBox
         Console.WriteLine($"controller heap: {string.Join("; ", text.Split('\n').Where(l => l.Contains("GC Heap", StringComparison.Ordinal)).Select(l => l.Trim()))} (report: {output}.txt)");
     }
 
+    /// <summary>The controller's RSS split from <c>/proc/PID/status</c> (anon, file, shmem), with <c>WAYPOINT_BENCH_GCDUMP</c>.</summary>
+    private static void PrintRssSplit(int pid, string when)
+    {
+        if (Environment.GetEnvironmentVariable("WAYPOINT_BENCH_GCDUMP") is not { Length: > 0 })
+        {
+            return;
+        }
+
+        var memory = File.ReadLines($"/proc/{pid}/status").Where(l => l.StartsWith("Rss", StringComparison.Ordinal) || l.StartsWith("VmRSS", StringComparison.Ordinal));
+        Console.WriteLine($"controller memory ({when}): {string.Join("; ", memory.Select(l => string.Join(' ', l.Split([' ', '\t'], StringSplitOptions.RemoveEmptyEntries))))}");
+    }
+
     /// <summary><c>waypoint controller --xds-insecure</c> as a process: start → /healthz/ready, then /debug/xds's waypoints and the RSS.</summary>
-    private static async Task<(TimeSpan Ready, int Waypoints, double RssMegabytes, double PeakMegabytes, double SettledMegabytes)> OurControllerAsync(string kubeconfig, string host, bool serverGc)
+    private static async Task<(TimeSpan Ready, int Waypoints, double RssMegabytes, double PeakMegabytes, double SettledMegabytes)> OurControllerAsync(string kubeconfig, string host, IReadOnlyList<(string Name, string Value)> environment, bool serverGc)
     {
         var start = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var argument in new[] { host, "controller", "--xds-insecure", "--xds-address", "127.0.0.1:25010", "--health-address", "127.0.0.1:25021", "--metrics-address", "127.0.0.1:25014" })
@@ -341,6 +362,11 @@ internal static class ControllerSyncOnTheBox
         start.Environment["POD_NAMESPACE"] = "waypoint-system";
         start.Environment["Logging__LogLevel__Default"] = "Warning";
         start.Environment["DOTNET_gcServer"] = serverGc ? "1" : "0";
+        foreach (var (name, value) in environment)
+        {
+            start.Environment[name] = value;
+        }
+
         var clock = Stopwatch.StartNew();
         using var controller = Process.Start(start)!;
         var output = new Queue<string>();
@@ -399,6 +425,7 @@ internal static class ControllerSyncOnTheBox
             // RSS first: the debug document below (every resource of every waypoint) is a large allocation of its own.
             // Then the RSS once the controller has idled (what it holds in steady state), and the peak (VmHWM).
             var rss = BenchProcess.RssMegabytes(controller.Id);
+            PrintRssSplit(controller.Id, "ready");
             await Task.Delay(SettleTime());
             var settled = BenchProcess.RssMegabytes(controller.Id);
             var peak = BenchProcess.StatusMegabytes(controller.Id, "VmHWM:");
