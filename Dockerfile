@@ -26,8 +26,8 @@ COPY --from=build /out/ ./
 # Non-root: the runtime image's `app` user (uid 1654). Waypoint pods run the agent as uid 101 (Envoy's) through
 # their pod securityContext; nothing in /app needs to be writable.
 USER $APP_UID
-ENV DOTNET_gcServer=0 \
-    DOTNET_TieredPGO=1 \
+# Workstation GC comes from waypoint.runtimeconfig.json (src/Waypoint.Host/Waypoint.Host.csproj), as on the box.
+ENV DOTNET_TieredPGO=1 \
     ASPNETCORE_URLS=
 # xDS (mutual TLS, 15012; 15010 with --xds-insecure) and health (15021).
 EXPOSE 15012 15021

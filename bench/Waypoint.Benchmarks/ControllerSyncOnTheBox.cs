@@ -121,22 +121,28 @@ internal static class ControllerSyncOnTheBox
             $"istiod as the waypoint's control plane: CDS {cds.TotalSeconds:0.00} s ({clusters} clusters), LDS {lds.TotalSeconds:0.00} s ({listeners} listeners); RSS {istiodIdle:0} MB idle → {BenchProcess.RssMegabytes(istiod):0} MB"));
 
         // WAYPOINT_BENCH_CONTROLLER_GC=server,workstation starts the controller once per GC mode on the same cluster
-        // (the image runs it with DOTNET_gcServer=0); the first mode is compared with istiod below.
+        // (the image runs it with DOTNET_gcServer=0); WAYPOINT_BENCH_CONTROLLER_HOSTS=before=DIR,after= once per host
+        // build (DIR holds waypoint.dll; empty: this tree's), so a change is measured against its baseline on one load.
+        // The first run is compared with istiod below.
         var modes = (Environment.GetEnvironmentVariable("WAYPOINT_BENCH_CONTROLLER_GC") is { Length: > 0 } list ? list : "server")
             .Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        var hosts = ControllerHosts();
         (TimeSpan Ready, int Waypoints, double RssMegabytes)? first = null;
-        foreach (var mode in modes)
+        foreach (var (label, hostPath, environment) in hosts)
         {
-            var serverGc = mode switch
+            foreach (var mode in modes)
             {
-                "server" => true,
-                "workstation" => false,
-                _ => throw new ArgumentException($"WAYPOINT_BENCH_CONTROLLER_GC: '{mode}' is neither 'server' nor 'workstation'."),
-            };
-            var measured = await OurControllerAsync(state.AdminKubeconfigPath, serverGc);
-            first ??= measured;
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"waypoint controller ({mode} GC): start → ready (synced, first push) {measured.Ready.TotalSeconds:0.00} s, {measured.Waypoints} waypoints served; RSS {measured.RssMegabytes:0} MB"));
+                var serverGc = mode switch
+                {
+                    "server" => true,
+                    "workstation" => false,
+                    _ => throw new ArgumentException($"WAYPOINT_BENCH_CONTROLLER_GC: '{mode}' is neither 'server' nor 'workstation'."),
+                };
+                var measured = await OurControllerAsync(state.AdminKubeconfigPath, hostPath, environment, serverGc);
+                first ??= (measured.Ready, measured.Waypoints, measured.RssMegabytes);
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"waypoint controller [{label}] ({mode} GC): start → ready (synced, first push) {measured.Ready.TotalSeconds:0.00} s, {measured.Waypoints} waypoints served; RSS at ready {measured.RssMegabytes:0} MB, peak {measured.PeakMegabytes:0} MB, settled ({SettleTime().TotalSeconds:0} s later) {measured.SettledMegabytes:0} MB; load average {File.ReadAllText("/proc/loadavg").Trim()}"));
+            }
         }
 
         var (ready, _, rss) = first!.Value;
@@ -149,6 +155,34 @@ internal static class ControllerSyncOnTheBox
         await stopHeartbeat.CancelAsync();
         await heartbeat;
         return 0;
+    }
+
+    /// <summary>How long the ready controller idles before its settled RSS is read (<c>WAYPOINT_BENCH_SETTLE_SECONDS</c>, default 60).</summary>
+    private static TimeSpan SettleTime() =>
+        TimeSpan.FromSeconds(Environment.GetEnvironmentVariable("WAYPOINT_BENCH_SETTLE_SECONDS") is { Length: > 0 } text ? double.Parse(text, CultureInfo.InvariantCulture) : 60);
+
+    /// <summary>
+    /// The controller builds to measure: <c>WAYPOINT_BENCH_CONTROLLER_HOSTS=label=DIR[|VAR=VALUE...],...</c> (DIR empty:
+    /// this tree's; each VAR=VALUE is set in that run's environment, e.g. a runtime knob that has no runtimeconfig name).
+    /// </summary>
+    private static List<(string Label, string Host, IReadOnlyList<(string Name, string Value)> Environment)> ControllerHosts()
+    {
+        var own = Path.Combine(BenchPaths.Root(), "src", "Waypoint.Host", "bin", "Release", "net10.0", "waypoint.dll");
+        if (Environment.GetEnvironmentVariable("WAYPOINT_BENCH_CONTROLLER_HOSTS") is not { Length: > 0 } list)
+        {
+            return [("this tree", own, [])];
+        }
+
+        var hosts = new List<(string, string, IReadOnlyList<(string, string)>)>();
+        foreach (var entry in list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            var parts = entry.Split('|');
+            var (label, directory) = parts[0].Split('=', 2) is [var l, var d] ? (l, d) : (parts[0], "");
+            var environment = parts.Skip(1).Select(p => p.Split('=', 2) is [var name, var value] ? (name, value) : throw new ArgumentException($"WAYPOINT_BENCH_CONTROLLER_HOSTS: '{p}' is not VAR=VALUE.")).ToList();
+            hosts.Add((label, directory.Length > 0 ? Path.Combine(directory, "waypoint.dll") : own, environment));
+        }
+
+        return hosts;
     }
 
     /// <summary>Kills istiod, finds the process the box starts instead, and times its start to the waypoint's LDS answer.</summary>
@@ -279,8 +313,7 @@ internal static class ControllerSyncOnTheBox
         }
 
         Directory.CreateDirectory(directory);
-        var memory = File.ReadLines($"/proc/{pid}/status").Where(l => l.StartsWith("Rss", StringComparison.Ordinal) || l.StartsWith("VmRSS", StringComparison.Ordinal));
-        Console.WriteLine($"controller memory: {string.Join("; ", memory.Select(l => string.Join(' ', l.Split([' ', '\t'], StringSplitOptions.RemoveEmptyEntries))))}");
+        PrintRssSplit(pid, "settled");
         var output = Path.Combine(directory, string.Create(CultureInfo.InvariantCulture, $"controller-{pid}.gcdump"));
         var dump = new ProcessStartInfo("dotnet-gcdump") { UseShellExecute = false };
         foreach (var argument in new[] { "collect", "-p", pid.ToString(CultureInfo.InvariantCulture), "-o", output })
@@ -291,12 +324,34 @@ internal static class ControllerSyncOnTheBox
         using var process = Process.Start(dump)!;
         await process.WaitForExitAsync();
         Console.WriteLine($"controller heap dump: {output} (exit {process.ExitCode})");
+        var report = new ProcessStartInfo("dotnet-gcdump") { UseShellExecute = false, RedirectStandardOutput = true };
+        foreach (var argument in new[] { "report", output })
+        {
+            report.ArgumentList.Add(argument);
+        }
+
+        using var reporter = Process.Start(report)!;
+        var text = await reporter.StandardOutput.ReadToEndAsync();
+        await reporter.WaitForExitAsync();
+        await File.WriteAllTextAsync(output + ".txt", text);
+        Console.WriteLine($"controller heap: {string.Join("; ", text.Split('\n').Where(l => l.Contains("GC Heap", StringComparison.Ordinal)).Select(l => l.Trim()))} (report: {output}.txt)");
+    }
+
+    /// <summary>The controller's RSS split from <c>/proc/PID/status</c> (anon, file, shmem), with <c>WAYPOINT_BENCH_GCDUMP</c>.</summary>
+    private static void PrintRssSplit(int pid, string when)
+    {
+        if (Environment.GetEnvironmentVariable("WAYPOINT_BENCH_GCDUMP") is not { Length: > 0 })
+        {
+            return;
+        }
+
+        var memory = File.ReadLines($"/proc/{pid}/status").Where(l => l.StartsWith("Rss", StringComparison.Ordinal) || l.StartsWith("VmRSS", StringComparison.Ordinal));
+        Console.WriteLine($"controller memory ({when}): {string.Join("; ", memory.Select(l => string.Join(' ', l.Split([' ', '\t'], StringSplitOptions.RemoveEmptyEntries))))}");
     }
 
     /// <summary><c>waypoint controller --xds-insecure</c> as a process: start → /healthz/ready, then /debug/xds's waypoints and the RSS.</summary>
-    private static async Task<(TimeSpan Ready, int Waypoints, double RssMegabytes)> OurControllerAsync(string kubeconfig, bool serverGc)
+    private static async Task<(TimeSpan Ready, int Waypoints, double RssMegabytes, double PeakMegabytes, double SettledMegabytes)> OurControllerAsync(string kubeconfig, string host, IReadOnlyList<(string Name, string Value)> environment, bool serverGc)
     {
-        var host = Path.Combine(BenchPaths.Root(), "src", "Waypoint.Host", "bin", "Release", "net10.0", "waypoint.dll");
         var start = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var argument in new[] { host, "controller", "--xds-insecure", "--xds-address", "127.0.0.1:25010", "--health-address", "127.0.0.1:25021", "--metrics-address", "127.0.0.1:25014" })
         {
@@ -307,6 +362,11 @@ internal static class ControllerSyncOnTheBox
         start.Environment["POD_NAMESPACE"] = "waypoint-system";
         start.Environment["Logging__LogLevel__Default"] = "Warning";
         start.Environment["DOTNET_gcServer"] = serverGc ? "1" : "0";
+        foreach (var (name, value) in environment)
+        {
+            start.Environment[name] = value;
+        }
+
         var clock = Stopwatch.StartNew();
         using var controller = Process.Start(start)!;
         var output = new Queue<string>();
@@ -363,12 +423,17 @@ internal static class ControllerSyncOnTheBox
             }
 
             // RSS first: the debug document below (every resource of every waypoint) is a large allocation of its own.
+            // Then the RSS once the controller has idled (what it holds in steady state), and the peak (VmHWM).
             var rss = BenchProcess.RssMegabytes(controller.Id);
+            PrintRssSplit(controller.Id, "ready");
+            await Task.Delay(SettleTime());
+            var settled = BenchProcess.RssMegabytes(controller.Id);
+            var peak = BenchProcess.StatusMegabytes(controller.Id, "VmHWM:");
             await DumpHeapAsync(controller.Id);
             using var debugClient = new HttpClient { Timeout = TimeSpan.FromMinutes(2) };
             using var debug = JsonDocument.Parse(await debugClient.GetStringAsync(new Uri("http://127.0.0.1:25021/debug/xds")));
             var waypoints = CountNodeGroups(debug.RootElement);
-            return (ready.Value, waypoints, rss);
+            return (ready.Value, waypoints, rss, peak, settled);
         }
         finally
         {
@@ -637,11 +702,14 @@ internal static class BenchProcess
     [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "kill")]
     public static extern int Signal(int pid, int signal);
 
-    public static double RssMegabytes(int pid)
+    public static double RssMegabytes(int pid) => StatusMegabytes(pid, "VmRSS:");
+
+    /// <summary>A kB figure of <c>/proc/PID/status</c> (VmRSS:, VmHWM:) in MiB; 0 when the process is gone.</summary>
+    public static double StatusMegabytes(int pid, string field)
     {
         try
         {
-            var line = File.ReadLines($"/proc/{pid}/status").FirstOrDefault(l => l.StartsWith("VmRSS:", StringComparison.Ordinal));
+            var line = File.ReadLines($"/proc/{pid}/status").FirstOrDefault(l => l.StartsWith(field, StringComparison.Ordinal));
             return line is null ? 0 : long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) / 1024.0;
         }
         catch (IOException)

@@ -96,4 +96,7 @@ internal static partial class ControllerLog
 
     [LoggerMessage(53, LogLevel.Debug, "Event {Reason} on {Kind} {Namespace}/{Name} suppressed (spam filter).", EventName = "EventSuppressed")]
     public static partial void EventSuppressed(ILogger logger, string reason, string kind, string @namespace, string name);
+
+    [LoggerMessage(54, LogLevel.Information, "Compacted the heap after the first publish: GC committed {BeforeMegabytes} → {AfterMegabytes} MiB, heap {HeapMegabytes} MiB, in {Milliseconds} ms.", EventName = "HeapCompacted")]
+    public static partial void HeapCompacted(ILogger logger, long beforeMegabytes, long afterMegabytes, long heapMegabytes, long milliseconds);
 }

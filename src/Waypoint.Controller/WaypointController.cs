@@ -186,6 +186,10 @@ internal sealed class WaypointController : BackgroundService
             ControllerLog.InformersSynced(_logger, (long)Stopwatch.GetElapsedTime(started).TotalMilliseconds);
             await PublishAsync(cancellationToken).ConfigureAwait(false);
             _firstPublish.TrySetResult();
+            if (_options.CompactHeapAfterFirstPublish)
+            {
+                _ = Task.Run(CompactHeapOnce, CancellationToken.None);
+            }
 
             // When one of the two ends, the other is stopped and awaited (the campaign releases the Lease on the way out);
             // then the first one's outcome is the loop's: a fault, or an unexpected return the supervisor reports.
@@ -400,6 +404,21 @@ internal sealed class WaypointController : BackgroundService
             ControllerLog.PublishFailed(_logger, version, ex);
             ScheduleRetry(cancellationToken);
         }
+    }
+
+    /// <summary>
+    /// The one full compacting collection after the first publish (<see cref="WaypointControllerOptions.CompactHeapAfterFirstPublish"/>):
+    /// <see cref="GCCollectionMode.Aggressive"/> compacts every generation and the large-object heap and decommits the
+    /// free space, so the RSS drops from the start's peak to what the caches and the published snapshot hold.
+    /// </summary>
+    private void CompactHeapOnce()
+    {
+        var before = GC.GetGCMemoryInfo();
+        var started = Stopwatch.GetTimestamp();
+        GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+        var after = GC.GetGCMemoryInfo();
+        ControllerLog.HeapCompacted(_logger, before.TotalCommittedBytes / (1024 * 1024), after.TotalCommittedBytes / (1024 * 1024),
+            after.HeapSizeBytes / (1024 * 1024), (long)Stopwatch.GetElapsedTime(started).TotalMilliseconds);
     }
 
     /// <summary>Translates again after 100 ms × 2ⁿ (capped at 30 s), even if nothing changes in between.</summary>

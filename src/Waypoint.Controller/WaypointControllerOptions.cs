@@ -75,6 +75,14 @@ public sealed class WaypointControllerOptions
     /// <summary>Longest a burst of changes can delay a push.</summary>
     public TimeSpan MaxDebounce { get; set; } = TimeSpan.FromSeconds(1);
 
+    /// <summary>
+    /// Once the first snapshot is published, run one blocking, compacting full collection (large-object heap included)
+    /// that returns the free space to the OS. The initial sync lists every object and translates every waypoint at
+    /// once: that peak leaves the GC holding far more committed memory than the cache needs, and a quiet controller
+    /// would keep it for a long time. One pause of a few hundred milliseconds, once, off the request path.
+    /// </summary>
+    public bool CompactHeapAfterFirstPublish { get; set; } = true;
+
     /// <summary>Every Gateway is reconciled again this often, repairing drift in objects the controller does not watch.</summary>
     public TimeSpan ResyncPeriod { get; set; } = TimeSpan.FromMinutes(10);
 

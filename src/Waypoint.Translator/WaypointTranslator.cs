@@ -355,34 +355,23 @@ public sealed class WaypointTranslator
         // carry the policies' filters) from every route and policy of the waypoint; everything else from the Gateway alone.
         var sources = new Dictionary<(string TypeUrl, string Name), IReadOnlyList<SourceObject>>();
         var gatewaySource = new SourceObject(WellKnown.GatewayKind, key.Namespace, key.Name);
+        // Each list is an array of its exact size (there is one per RouteConfiguration, so one per service), and the
+        // resources that come from the Gateway alone share one.
+        SourceObject[] gatewayOnly = [gatewaySource];
         if (chains.Count > 0)
         {
-            var mainSources = new List<SourceObject>(routeSources.Count + 1) { gatewaySource };
-            mainSources.AddRange(routeSources
-                .OrderBy(o => o.Kind, StringComparer.Ordinal)
-                .ThenBy(o => o.Namespace, StringComparer.Ordinal)
-                .ThenBy(o => o.Name, StringComparer.Ordinal));
-            sources[(Internal.Envoy.TypeUrl(Listener.Descriptor), WellKnown.MainInternal)] = mainSources;
+            sources[(Internal.Envoy.TypeUrl(Listener.Descriptor), WellKnown.MainInternal)] = WithGateway(gatewayOnly, routeSources);
         }
 
         foreach (var routeConfig in routeConfigs)
         {
-            var configSources = new List<SourceObject> { gatewaySource };
-            if (routeConfigSources.TryGetValue(routeConfig.Name, out var found))
-            {
-                configSources.AddRange(found
-                    .OrderBy(o => o.Kind, StringComparer.Ordinal)
-                    .ThenBy(o => o.Namespace, StringComparer.Ordinal)
-                    .ThenBy(o => o.Name, StringComparer.Ordinal));
-            }
-
-            sources[(routeConfig.TypeUrl, routeConfig.Name)] = configSources;
+            sources[(routeConfig.TypeUrl, routeConfig.Name)] = routeConfigSources.TryGetValue(routeConfig.Name, out var found) ? WithGateway(gatewayOnly, found) : gatewayOnly;
         }
 
         // A JWKS cluster comes from its RequestAuthentications, an ext_authz cluster from the CUSTOM policies that ask it.
         foreach (var (clusterName, found) in clusterSources)
         {
-            sources[(Internal.Envoy.TypeUrl(Cluster.Descriptor), clusterName)] = [gatewaySource, .. SortedSources(found)];
+            sources[(Internal.Envoy.TypeUrl(Cluster.Descriptor), clusterName)] = WithGateway(gatewayOnly, found);
         }
 
         var encoded = new List<EncodedResource>(listeners.Count + routeConfigs.Count + clusters.Count + endpoints.Count);
@@ -413,10 +402,52 @@ public sealed class WaypointTranslator
         set.Add(source);
     }
 
-    private static IEnumerable<SourceObject> SortedSources(IEnumerable<SourceObject> sources) => sources
-        .OrderBy(o => o.Kind, StringComparer.Ordinal)
-        .ThenBy(o => o.Namespace, StringComparer.Ordinal)
-        .ThenBy(o => o.Name, StringComparer.Ordinal);
+    /// <summary>The Gateway, then <paramref name="found"/> sorted by kind, namespace and name; <paramref name="gatewayOnly"/> when there are none.</summary>
+    private static SourceObject[] WithGateway(SourceObject[] gatewayOnly, HashSet<SourceObject> found)
+    {
+        if (found.Count == 0)
+        {
+            return gatewayOnly;
+        }
+
+        var sources = new SourceObject[found.Count + 1];
+        sources[0] = gatewayOnly[0];
+        var i = 1;
+        foreach (var source in found)
+        {
+            sources[i++] = source;
+        }
+
+        Array.Sort(sources, 1, found.Count, SourceOrder.Instance);
+        return sources;
+    }
+
+    private sealed class SourceOrder : IComparer<SourceObject>
+    {
+        public static readonly SourceOrder Instance = new();
+
+        public int Compare(SourceObject? x, SourceObject? y)
+        {
+            if (ReferenceEquals(x, y))
+            {
+                return 0;
+            }
+
+            if (x is null || y is null)
+            {
+                return x is null ? -1 : 1;
+            }
+
+            var byKind = string.CompareOrdinal(x.Kind, y.Kind);
+            if (byKind != 0)
+            {
+                return byKind;
+            }
+
+            var byNamespace = string.CompareOrdinal(x.Namespace, y.Namespace);
+            return byNamespace != 0 ? byNamespace : string.CompareOrdinal(x.Name, y.Name);
+        }
+    }
 
     private static void AddSources(HashSet<SourceObject> sources, IReadOnlyList<ServiceAttachment> attachments, IReadOnlyList<CompiledRoute> gatewayRoutes, IReadOnlyList<Transformation.Compilation.CompiledTrafficPolicy> gatewayPolicies, TrafficPolicyIndex policies)
     {

@@ -20,7 +20,11 @@ internal sealed class StringPool(int capacity = StringPool.DefaultCapacity)
     public const int MaxLength = 128;
 
     private readonly ConcurrentDictionary<string, string> _strings = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<LabelSet, LabelSet> _labelSets = new();
     private int _count;
+    private int _labelSetCount;
+
+    private static readonly LabelSet EmptyLabels = new([]);
 
     /// <summary>The pool the informers share.</summary>
     public static StringPool Shared { get; } = new();
@@ -28,6 +32,9 @@ internal sealed class StringPool(int capacity = StringPool.DefaultCapacity)
     public int Capacity { get; } = capacity;
 
     public int Count => Volatile.Read(ref _count);
+
+    /// <summary>How many distinct label sets the pool shares.</summary>
+    public int LabelSetCount => Volatile.Read(ref _labelSetCount);
 
     /// <summary>The pooled instance equal to <paramref name="value"/> (itself when it is not pooled).</summary>
     [return: System.Diagnostics.CodeAnalysis.NotNullIfNotNull(nameof(value))]
@@ -62,7 +69,10 @@ internal sealed class StringPool(int capacity = StringPool.DefaultCapacity)
         return _strings.TryGetValue(value, out pooled) ? pooled : value;
     }
 
-    /// <summary>A copy of <paramref name="labels"/> whose keys and values are pooled (null stays null).</summary>
+    /// <summary>
+    /// <paramref name="labels"/> as a read-only <see cref="LabelSet"/> of pooled keys and values, the same instance for
+    /// equal sets (null stays null; an empty set is one shared instance).
+    /// </summary>
     public IDictionary<string, string>? Intern(IDictionary<string, string>? labels)
     {
         if (labels is null)
@@ -70,12 +80,37 @@ internal sealed class StringPool(int capacity = StringPool.DefaultCapacity)
             return null;
         }
 
-        var pooled = new Dictionary<string, string>(labels.Count, StringComparer.Ordinal);
-        foreach (var (key, value) in labels)
+        if (labels is LabelSet already)
         {
-            pooled[Intern(key)] = Intern(value);
+            return already;
         }
 
-        return pooled;
+        if (labels.Count == 0)
+        {
+            return EmptyLabels;
+        }
+
+        var entries = new string[labels.Count * 2];
+        var i = 0;
+        foreach (var (key, value) in labels)
+        {
+            entries[i++] = Intern(key);
+            entries[i++] = Intern(value);
+        }
+
+        var set = new LabelSet(entries);
+        if (_labelSets.TryGetValue(set, out var pooled))
+        {
+            return pooled;
+        }
+
+        // Bounded like the strings: past the capacity a new set is kept by its object alone.
+        if (Volatile.Read(ref _labelSetCount) >= Capacity || !_labelSets.TryAdd(set, set))
+        {
+            return _labelSets.TryGetValue(set, out pooled) ? pooled : set;
+        }
+
+        Interlocked.Increment(ref _labelSetCount);
+        return set;
     }
 }

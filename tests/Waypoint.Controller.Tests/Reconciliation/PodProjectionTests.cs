@@ -36,10 +36,13 @@ public sealed class PodProjectionTests
         var owner = Assert.Single(pod.Metadata.OwnerReferences);
         Assert.Equal(("ReplicaSet", "reviews-7d9f", true), (owner.Kind, owner.Name, owner.Controller));
         Assert.Equal(("Running", "10.244.0.7"), (pod.Status.Phase, pod.Status.PodIP));
-        Assert.Equal("10.244.0.7", Assert.Single(pod.Status.PodIPs).Ip);
-        // Only the Ready condition is read (is a waypoint pod Ready?), so only it is kept.
+        // Only status.podIP is read, so status.podIPs is dropped.
+        Assert.Null(pod.Status.PodIPs);
+        // Only the Ready condition is read (is a waypoint pod Ready?), so only it is kept, in a list every Ready Pod shares.
         var ready = Assert.Single(pod.Status.Conditions);
         Assert.Equal(("Ready", "True", (DateTime?)null), (ready.Type, ready.Status, ready.LastTransitionTime));
+        Assert.Same(pod.Status.Conditions, PodProjection.Of(KubernetesJson.Deserialize<V1Pod>(FullPod)).Status.Conditions);
+        Assert.True(pod.Status.Conditions.IsReadOnly);
 
         Assert.Null(pod.Spec);
         Assert.Null(pod.Metadata.Annotations);

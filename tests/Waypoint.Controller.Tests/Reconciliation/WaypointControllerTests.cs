@@ -29,6 +29,20 @@ public sealed class WaypointControllerTests(ITestOutputHelper output) : IAsyncLi
     }
 
     [Fact]
+    public async Task The_Heap_Is_Compacted_Once_After_The_First_Publish_Unless_Turned_Off()
+    {
+        var compacting = await _h.StartReplicaAsync("replica-a");
+        var quiet = await _h.StartReplicaAsync("replica-b", o => o.CompactHeapAfterFirstPublish = false);
+        await Eventually.TrueAsync(() => compacting.Logs.HasEvent("HeapCompacted"), "compacted after the first publish");
+
+        // A later publish does not compact again.
+        _h.Create(FakeResourceType.Gateways, Objects.Gateway("waypoint"));
+        await Eventually.TrueAsync(() => compacting.Logs.Entries.Count(e => e.EventId.Name == "SnapshotPublished") > 1, "published again");
+        Assert.Single(compacting.Logs.Entries, e => e.EventId.Name == "HeapCompacted");
+        Assert.False(quiet.Logs.HasEvent("HeapCompacted"));
+    }
+
+    [Fact]
     public async Task Gateway_Lifecycle_Creates_Objects_Publishes_Addresses_Once_Ready_And_Collects_Garbage()
     {
         var replica = await _h.StartReplicaAsync();
