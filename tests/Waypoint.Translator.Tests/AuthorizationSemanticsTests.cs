@@ -366,6 +366,32 @@ public sealed class AuthorizationSemanticsTests
         Assert.Equal("False", edited.AuthorizationPolicies.Single().Ancestors.Single().Conditions.Single().Status);
     }
 
+    [Fact]
+    public void A_Rules_Conditions_Are_Tested_Cheapest_First_Whatever_Their_Order_In_The_Policy()
+    {
+        var result = new WaypointTranslator().Translate(Load(Base + Service("echo", "10.0.0.1") + Policy("echo-deny", """
+              targetRefs: [{kind: Service, name: echo}]
+              action: DENY
+              rules:
+              - from: [{source: {principals: ["cluster.local/ns/app/sa/*"], ipBlocks: ["10.1.0.0/16"]}}]
+                to: [{operation: {methods: [POST, DELETE], paths: ["/admin/*"], ports: ["80"]}}]
+                when: [{key: "request.headers[x-block]", values: ["yes"]}]
+            """)));
+
+        var rules = result.Waypoints[Key].Routes.Single().VirtualHosts.Single().TypedPerFilterConfig[AuthorizationFilters.DenyFilter].Unpack<RBACPerRoute>().Rbac.Rules;
+        var policy = Assert.Single(rules.Policies).Value;
+
+        // Envoy stops an and-set at its first failing condition: the port, then the path, before the two :method lookups.
+        var operation = Assert.Single(policy.Permissions).AndRules.Rules;
+        Assert.Equal([Permission.RuleOneofCase.DestinationPort, Permission.RuleOneofCase.UrlPath, Permission.RuleOneofCase.OrRules], operation.Select(r => r.RuleCase));
+        Assert.Equal(["POST", "DELETE"], operation[2].OrRules.Rules.Select(r => r.Header.StringMatch.Exact));
+
+        // The address range, then the header scan, and the peer principal (copied out of filter state) last.
+        var source = Assert.Single(policy.Principals).AndIds.Ids;
+        Assert.Equal([Principal.IdentifierOneofCase.DirectRemoteIp, Principal.IdentifierOneofCase.Header, Principal.IdentifierOneofCase.FilterState], source.Select(p => p.IdentifierCase));
+        Assert.Equal("spiffe://cluster.local/ns/app/sa/", source[2].FilterState.StringMatch.Prefix);
+    }
+
     private static EncodedResource MainInternalListener(WaypointResources resources) =>
         resources.Encoded.Single(e => e.Name == "main_internal" && e.TypeUrl.EndsWith(".Listener", StringComparison.Ordinal));
 }
