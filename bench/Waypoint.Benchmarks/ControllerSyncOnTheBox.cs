@@ -121,7 +121,7 @@ internal static class ControllerSyncOnTheBox
             $"istiod as the waypoint's control plane: CDS {cds.TotalSeconds:0.00} s ({clusters} clusters), LDS {lds.TotalSeconds:0.00} s ({listeners} listeners); RSS {istiodIdle:0} MB idle → {BenchProcess.RssMegabytes(istiod):0} MB"));
 
         // WAYPOINT_BENCH_CONTROLLER_GC=server,workstation starts the controller once per GC mode on the same cluster
-        // (the image runs it with DOTNET_gcServer=0); WAYPOINT_BENCH_CONTROLLER_HOSTS=before=DIR,after= once per host
+        // (the host's runtimeconfig, which the image runs, says workstation); WAYPOINT_BENCH_CONTROLLER_HOSTS=before=DIR,after= once per host
         // build (DIR holds waypoint.dll; empty: this tree's), so a change is measured against its baseline on one load.
         // The first run is compared with istiod below.
         var modes = (Environment.GetEnvironmentVariable("WAYPOINT_BENCH_CONTROLLER_GC") is { Length: > 0 } list ? list : "server")

@@ -50,23 +50,7 @@ internal sealed class StringPool(int capacity = StringPool.DefaultCapacity)
             return string.Empty;
         }
 
-        if (_strings.TryGetValue(value, out var pooled))
-        {
-            return pooled;
-        }
-
-        if (Volatile.Read(ref _count) >= Capacity)
-        {
-            return value;
-        }
-
-        if (_strings.TryAdd(value, value))
-        {
-            Interlocked.Increment(ref _count);
-            return value;
-        }
-
-        return _strings.TryGetValue(value, out pooled) ? pooled : value;
+        return Share(_strings, ref _count, value);
     }
 
     /// <summary>
@@ -98,19 +82,32 @@ internal sealed class StringPool(int capacity = StringPool.DefaultCapacity)
             entries[i++] = Intern(value);
         }
 
-        var set = new LabelSet(entries);
-        if (_labelSets.TryGetValue(set, out var pooled))
+        return Share(_labelSets, ref _labelSetCount, new LabelSet(entries));
+    }
+
+    /// <summary>
+    /// The pooled instance equal to <paramref name="value"/>, adding it while the pool holds fewer than
+    /// <see cref="Capacity"/>; past that, a new value is kept by its object alone.
+    /// </summary>
+    private T Share<T>(ConcurrentDictionary<T, T> pool, ref int count, T value)
+        where T : notnull
+    {
+        if (pool.TryGetValue(value, out var pooled))
         {
             return pooled;
         }
 
-        // Bounded like the strings: past the capacity a new set is kept by its object alone.
-        if (Volatile.Read(ref _labelSetCount) >= Capacity || !_labelSets.TryAdd(set, set))
+        if (Volatile.Read(ref count) >= Capacity)
         {
-            return _labelSets.TryGetValue(set, out pooled) ? pooled : set;
+            return value;
         }
 
-        Interlocked.Increment(ref _labelSetCount);
-        return set;
+        if (pool.TryAdd(value, value))
+        {
+            Interlocked.Increment(ref count);
+            return value;
+        }
+
+        return pool.TryGetValue(value, out pooled) ? pooled : value;
     }
 }

@@ -64,7 +64,7 @@ internal static class PodProjection
             "True" => ReadyTrue,
             "False" => ReadyFalse,
             "Unknown" => ReadyUnknown,
-            var other => Array.AsReadOnly(new[] { new V1PodCondition { Type = ReadyCondition, Status = other } }),
+            var other => Conditions(other),
         };
     }
 

@@ -32,7 +32,7 @@ internal sealed record WaypointObjects(V1ServiceAccount ServiceAccount, V1Config
 /// <summary>Builds the desired ServiceAccount, bootstrap ConfigMap, Deployment and Service of a waypoint Gateway (pure).</summary>
 internal static class WaypointWorkload
 {
-    public const string GatewayNameLabel = "gateway.networking.k8s.io/gateway-name";
+    public const string GatewayNameLabel = GatewayApi.GatewayNameLabel;
     public const string GatewayClassNameLabel = "gateway.networking.k8s.io/gateway-class-name";
     public const int AgentHealthPort = 15020;
     public const int StatsPort = 15090;

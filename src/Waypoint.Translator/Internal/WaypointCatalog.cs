@@ -286,7 +286,7 @@ internal sealed class WaypointCatalog
     private bool IsWaypointsOwnService(ServiceModel service) =>
         service.Labels is { } labels
         && ((labels.TryGetValue(WellKnown.GatewayManagedLabel, out var managed) && managed == WellKnown.IstioMeshControllerValue)
-            || (labels.TryGetValue(WellKnown.GatewayNameLabel, out var gateway) && _waypoints.ContainsKey(new WaypointKey(service.Namespace, gateway))));
+            || (labels.TryGetValue(GatewayApi.GatewayNameLabel, out var gateway) && _waypoints.ContainsKey(new WaypointKey(service.Namespace, gateway))));
 
     /// <summary>The object's <c>use-waypoint</c> label beats its namespace's; <c>none</c> opts out.</summary>
     private static WaypointKey? ResolveBinding(ServiceModel service, SnapshotIndex index)

@@ -8,7 +8,6 @@ internal static class WellKnown
     public const string DataplaneModeLabel = "istio.io/dataplane-mode";
     public const string ServiceNameLabel = "kubernetes.io/service-name";
     public const string None = "none";
-    public const string GatewayNameLabel = "gateway.networking.k8s.io/gateway-name";
     public const string GatewayManagedLabel = "gateway.istio.io/managed";
     public const string IstioMeshControllerValue = "istio.io-mesh-controller";
 

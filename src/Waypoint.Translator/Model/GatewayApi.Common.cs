@@ -8,7 +8,8 @@ public static class GatewayApi
 {
     public const string Group = "gateway.networking.k8s.io";
 
-    public const string ControllerNameLabel = "gateway.networking.k8s.io/gateway-name";
+    /// <summary>The label naming the Gateway a generated object (Deployment, Service, Pod) belongs to.</summary>
+    public const string GatewayNameLabel = "gateway.networking.k8s.io/gateway-name";
 }
 
 /// <summary>A reference to a parent (Gateway, Service or ServiceEntry) of a route.</summary>
