@@ -392,6 +392,80 @@ public sealed class AuthorizationSemanticsTests
         Assert.Equal("spiffe://cluster.local/ns/app/sa/", source[2].FilterState.StringMatch.Prefix);
     }
 
+    [Fact]
+    public void Policies_Under_A_Shared_Path_Prefix_Are_Tested_Behind_One_Test_Of_That_Prefix()
+    {
+        var result = new WaypointTranslator().Translate(Load(Base + Service("echo", "10.0.0.1")
+            + Policy("deny-a", """
+              targetRefs: [{kind: Service, name: echo}]
+              action: DENY
+              rules: [{to: [{operation: {paths: ["/shop-a/*"]}}], when: [{key: "request.headers[x-block]", values: ["yes"]}]}]
+            """)
+            + Policy("deny-b", """
+              targetRefs: [{kind: Service, name: echo}]
+              action: DENY
+              rules: [{to: [{operation: {paths: ["/shop-b/*", "/shop-bb"]}}], when: [{key: "request.headers[x-block]", values: ["yes"]}]}]
+            """)
+            + Policy("deny-anywhere", """
+              targetRefs: [{kind: Service, name: echo}]
+              action: DENY
+              rules: [{to: [{operation: {methods: [TRACE]}}]}]
+            """)
+            + Policy("allow-team-1", """
+              targetRefs: [{kind: Service, name: echo}]
+              rules: [{from: [{source: {principals: ["cluster.local/ns/app/sa/other"]}}], to: [{operation: {paths: ["/api-1/*"]}}]}]
+            """)
+            + Policy("allow-team-2", """
+              targetRefs: [{kind: Service, name: echo}]
+              rules: [{from: [{source: {principals: ["cluster.local/ns/ops/sa/*"]}}], to: [{operation: {paths: ["/api-2/*"]}}]}]
+            """)
+            + Policy("allow-client-reads", """
+              targetRefs: [{kind: Service, name: echo}]
+              rules: [{from: [{source: {principals: ["cluster.local/ns/app/sa/client"]}}], to: [{operation: {methods: [GET]}}]}]
+            """)));
+
+        var rules = result.Waypoints[Key].Routes.Single().VirtualHosts.Single().TypedPerFilterConfig[AuthorizationFilters.DenyFilter].Unpack<RBACPerRoute>().Rbac.Rules;
+
+        // The two DENY policies on /shop-… are one policy behind that prefix; the one on no path keeps its id.
+        Assert.Equal(["deny-under-path[/shop-]", AuthorizationFilters.NoAllowMatchedPolicy, "ns[app]-policy[deny-anywhere]-rule[0]"], rules.Policies.Keys.Order(StringComparer.Ordinal));
+        var shop = rules.Policies["deny-under-path[/shop-]"];
+        Assert.Equal("/shop-", Assert.Single(shop.Permissions).UrlPath.Path.Prefix);
+        Assert.Equal(2, Assert.Single(shop.Principals).OrIds.Ids.Count);
+
+        // "No ALLOW policy matched": the two team policies behind /api-, the client's (no path) beside them.
+        var admitted = rules.Policies[AuthorizationFilters.NoAllowMatchedPolicy].Principals.Single().NotId.OrIds.Ids;
+        Assert.Equal(2, admitted.Count);
+        var api = admitted.Single(a => a.IdentifierCase == Principal.IdentifierOneofCase.AndIds && a.AndIds.Ids[0].IdentifierCase == Principal.IdentifierOneofCase.UrlPath);
+        Assert.Equal("/api-", api.AndIds.Ids[0].UrlPath.Path.Prefix);
+        Assert.Equal(2, api.AndIds.Ids[1].OrIds.Ids.Count);
+    }
+
+    [Theory]
+    [InlineData("/*", null)] // a prefix of "/" guards nothing
+    [InlineData("*.html", null)] // a suffix has no prefix
+    [InlineData("/admin", "/admin")]
+    [InlineData("/admin/*", "/admin/")]
+    public void A_Path_Guard_Is_Taken_Only_From_A_Literal_Prefix_Every_Match_Shares(string path, string? guard)
+    {
+        var result = new WaypointTranslator().Translate(Load(Base + Service("echo", "10.0.0.1")
+            + Policy("deny-one", $$$"""
+              targetRefs: [{kind: Service, name: echo}]
+              action: DENY
+              rules: [{to: [{operation: {paths: ["{{{path}}}"]}}], when: [{key: "request.headers[x-one]", values: ["yes"]}]}]
+            """)
+            + Policy("deny-two", $$$"""
+              targetRefs: [{kind: Service, name: echo}]
+              action: DENY
+              rules: [{to: [{operation: {paths: ["{{{path}}}"]}}], when: [{key: "request.headers[x-two]", values: ["yes"]}]}]
+            """)));
+
+        var rules = result.Waypoints[Key].Routes.Single().VirtualHosts.Single().TypedPerFilterConfig[AuthorizationFilters.DenyFilter].Unpack<RBACPerRoute>().Rbac.Rules;
+        string[] expected = guard is null
+            ? ["ns[app]-policy[deny-one]-rule[0]", "ns[app]-policy[deny-two]-rule[0]"]
+            : [$"deny-under-path[{guard}]"];
+        Assert.Equal(expected, rules.Policies.Keys.Order(StringComparer.Ordinal));
+    }
+
     private static EncodedResource MainInternalListener(WaypointResources resources) =>
         resources.Encoded.Single(e => e.Name == "main_internal" && e.TypeUrl.EndsWith(".Listener", StringComparison.Ordinal));
 }

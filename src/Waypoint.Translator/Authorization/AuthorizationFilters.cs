@@ -193,6 +193,17 @@ internal static class AuthorizationFilters
     {
         var deny = Rules(policies, AuthorizationAction.Deny, Rbac.Types.Action.Deny, http);
         var allow = Rules(policies, AuthorizationAction.Allow, Rbac.Types.Action.Allow, http);
+        if (http)
+        {
+            foreach (var engine in new[] { deny, allow })
+            {
+                if (engine is not null)
+                {
+                    PathGuard.GroupPolicies(engine, p => AsPrincipal(p, port));
+                }
+            }
+        }
+
         if (allow is null)
         {
             return (deny, allow);

@@ -128,6 +128,53 @@ public sealed class AuthorizationEnvoyTests
     }
 
     [Fact]
+    public async Task Policies_Grouped_Under_A_Path_Prefix_Decide_Each_Request_As_Each_Policy_Alone_Would()
+    {
+        await using var echo = await EchoBackend.StartAsync("echo");
+        var policies = Policy("deny-a", """
+              targetRefs: [{kind: Service, name: echo}]
+              action: DENY
+              rules: [{to: [{operation: {paths: ["/shop-a/*"]}}], when: [{key: "request.headers[x-block]", values: ["yes"]}]}]
+            """) + Policy("deny-b", """
+              targetRefs: [{kind: Service, name: echo}]
+              action: DENY
+              rules: [{to: [{operation: {paths: ["/shop-b/*", "/shop-bb"]}}], when: [{key: "request.headers[x-block]", values: ["yes"]}]}]
+            """) + Policy("allow-other", """
+              targetRefs: [{kind: Service, name: echo}]
+              rules: [{from: [{source: {principals: ["cluster.local/ns/app/sa/other"]}}], to: [{operation: {paths: ["/api-1/*"]}}]}]
+            """) + Policy("allow-ops", """
+              targetRefs: [{kind: Service, name: echo}]
+              rules: [{from: [{source: {namespaces: ["ops"]}}], to: [{operation: {paths: ["/api-2/*"]}}]}]
+            """) + Policy("allow-client-reads", """
+              targetRefs: [{kind: Service, name: echo}]
+              rules: [{from: [{source: {principals: ["cluster.local/ns/app/sa/client"]}}], to: [{operation: {methods: [GET]}}]}]
+            """);
+        HboneTarget client = new(WaypointEnvoyHarness.EchoAuthority, Client), other = new(WaypointEnvoyHarness.EchoAuthority, Other), ops = new(WaypointEnvoyHarness.EchoAuthority, Ops);
+        var (harness, translation) = await WaypointEnvoyHarness.StartAsync(WaypointEnvoyHarness.Mesh(echo.EndPoint, policies), XdsProtocol.StateOfTheWorld, client, other, ops);
+        await using var _ = harness;
+        Assert.All(translation.AuthorizationPolicies, p => Assert.Equal("True", Assert.Single(Assert.Single(p.Ancestors).Conditions).Status));
+        var block = ("x-block", "yes");
+
+        // The DENY policies, one group behind /shop-: each member's paths, exact ones without the query, nothing else.
+        Assert.Equal(HttpStatusCode.OK, await StatusAsync(harness, client, HttpMethod.Get, "/shop-a/1"));
+        Assert.Equal(HttpStatusCode.Forbidden, await StatusAsync(harness, client, HttpMethod.Get, "/shop-a/1", block));
+        Assert.Equal(HttpStatusCode.Forbidden, await StatusAsync(harness, client, HttpMethod.Get, "/shop-b/2", block));
+        Assert.Equal(HttpStatusCode.Forbidden, await StatusAsync(harness, client, HttpMethod.Get, "/shop-bb?q=1", block));
+        Assert.Equal(HttpStatusCode.OK, await StatusAsync(harness, client, HttpMethod.Get, "/shop-bbb", block));
+        Assert.Equal(HttpStatusCode.OK, await StatusAsync(harness, client, HttpMethod.Get, "/shop-c/1", block));
+        Assert.Equal(HttpStatusCode.OK, await StatusAsync(harness, client, HttpMethod.Get, "/items?path=/shop-a/1", block));
+
+        // The ALLOW policies, the two on /api-… behind that prefix: each admits only its own identity on its own path.
+        Assert.Equal(HttpStatusCode.OK, await StatusAsync(harness, other, HttpMethod.Post, "/api-1/x"));
+        Assert.Equal(HttpStatusCode.Forbidden, await StatusAsync(harness, other, HttpMethod.Post, "/api-2/x"));
+        Assert.Equal(HttpStatusCode.OK, await StatusAsync(harness, ops, HttpMethod.Post, "/api-2/x"));
+        Assert.Equal(HttpStatusCode.Forbidden, await StatusAsync(harness, ops, HttpMethod.Post, "/api-1/x"));
+        Assert.Equal(HttpStatusCode.Forbidden, await StatusAsync(harness, other, HttpMethod.Get, "/items"));
+        Assert.Equal(HttpStatusCode.OK, await StatusAsync(harness, client, HttpMethod.Get, "/api-1/x"));
+        Assert.Equal(HttpStatusCode.Forbidden, await StatusAsync(harness, client, HttpMethod.Post, "/api-1/x"));
+    }
+
+    [Fact]
     public async Task HttpRoute_Target_Applies_Only_To_That_Routes_Requests()
     {
         await using var echo = await EchoBackend.StartAsync("echo");
