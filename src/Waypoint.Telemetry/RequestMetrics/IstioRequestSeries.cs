@@ -77,7 +77,7 @@ public static class IstioRequestSeries
 
             if (!labelsOf.TryGetValue(rawLabels, out var labels))
             {
-                labels = IstioLabels.Text(ParseLabels(rawLabels), family.Kind == Kind.Http);
+                labels = IstioLabels.Text(RequestMetricsEnvoyConfig.Expand(ParseLabels(rawLabels)), family.Kind == Kind.Http);
                 labelsOf.Add(rawLabels, labels);
             }
 
