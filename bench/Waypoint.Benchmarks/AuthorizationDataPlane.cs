@@ -64,7 +64,7 @@ internal static class AuthorizationDataPlane
 
         var envoyPid = DataPlaneLoad.FindEnvoyPid(harness.Waypoint.WorkDirectory);
         var clientEnvoyPid = DataPlaneLoad.FindEnvoyPid(harness.Client.WorkDirectory);
-        var pinning = Pin(envoyPid, clientEnvoyPid);
+        var pinning = DataPlaneLoad.Pin([envoyPid], [clientEnvoyPid]);
         Console.WriteLine($"Envoy {EnvoyBinary.Locate()} (waypoint pid {envoyPid}, 1 worker); {Environment.ProcessorCount} cores, {pinning}; load average {File.ReadAllText("/proc/loadavg").Trim()}.");
         Console.WriteLine($"{concurrency} concurrent HTTP/1.1 clients, each on its own HBONE-tunnelled connection; {rounds} rounds, each running the {s_scenarios.Length} scenarios in rotated order, {requests} requests per scenario (+{requests / 4} warm-up).");
         var clients = targets.Select(t => Enumerable.Range(0, concurrency).Select(_ => harness.CreateHttpClient(t)).ToArray()).ToArray();
@@ -74,8 +74,8 @@ internal static class AuthorizationDataPlane
             for (var i = 0; i < s_scenarios.Length; i++)
             {
                 var s = (i + round) % s_scenarios.Length;
-                await LoadAsync(clients[s], envoyPid, requests / 4);
-                results[s].Add(await LoadAsync(clients[s], envoyPid, requests));
+                await DataPlaneLoad.RunCountAsync(clients[s], envoyPid, requests / 4);
+                results[s].Add(await DataPlaneLoad.RunCountAsync(clients[s], envoyPid, requests));
             }
         }
 
@@ -84,11 +84,11 @@ internal static class AuthorizationDataPlane
         for (var i = 0; i < s_scenarios.Length; i++)
         {
             var r = results[i];
-            var cpuNone = Spread(r.Select((x, k) => x.CpuPerRequestUs(0) / results[0][k].CpuPerRequestUs(0)));
-            var cpuZero = Spread(r.Select((x, k) => x.CpuPerRequestUs(0) / results[1][k].CpuPerRequestUs(0)));
-            var p50None = Spread(r.Select((x, k) => x.Percentile(0.50) / results[0][k].Percentile(0.50)));
+            var cpuNone = DataPlaneLoad.Spread(r.Select((x, k) => x.CpuPerRequestUs(0) / results[0][k].CpuPerRequestUs(0)));
+            var cpuZero = DataPlaneLoad.Spread(r.Select((x, k) => x.CpuPerRequestUs(0) / results[1][k].CpuPerRequestUs(0)));
+            var p50None = DataPlaneLoad.Spread(r.Select((x, k) => x.Percentile(0.50) / results[0][k].Percentile(0.50)));
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"| {s_scenarios[i].Name} | {Spread(r.Select(x => x.Count / x.Elapsed.TotalSeconds)).Median:F0} | {Spread(r.Select(x => x.CpuPerRequestUs(0))).Median:F1} | {cpuNone} | {cpuZero} | {Spread(r.Select(x => x.Percentile(0.50))).Median:F3} | {p50None} | {Spread(r.Select(x => x.Percentile(0.99))).Median:F3} | {r.Sum(x => x.Errors)} |"));
+                $"| {s_scenarios[i].Name} | {DataPlaneLoad.Spread(r.Select(x => x.Count / x.Elapsed.TotalSeconds)).Median:F0} | {DataPlaneLoad.Spread(r.Select(x => x.CpuPerRequestUs(0))).Median:F1} | {cpuNone} | {cpuZero} | {DataPlaneLoad.Spread(r.Select(x => x.Percentile(0.50))).Median:F3} | {p50None} | {DataPlaneLoad.Spread(r.Select(x => x.Percentile(0.99))).Median:F3} | {r.Sum(x => x.Errors)} |"));
         }
 
         foreach (var client in clients.SelectMany(c => c))
@@ -97,68 +97,6 @@ internal static class AuthorizationDataPlane
         }
 
         return 0;
-    }
-
-    /// <summary>Median and interquartile range of per-round values.</summary>
-    private readonly record struct Quartiles(double Low, double Median, double High)
-    {
-        public override string ToString() => string.Create(CultureInfo.InvariantCulture, $"{Median:F3} ({Low:F3}–{High:F3})");
-    }
-
-    private static Quartiles Spread(IEnumerable<double> values)
-    {
-        var sorted = values.Order().ToArray();
-        double At(double q)
-        {
-            var position = q * (sorted.Length - 1);
-            var below = (int)Math.Floor(position);
-            var above = Math.Min(sorted.Length - 1, below + 1);
-            return sorted[below] + ((sorted[above] - sorted[below]) * (position - below));
-        }
-
-        return new Quartiles(At(0.25), At(0.5), At(0.75));
-    }
-
-    /// <summary>
-    /// The waypoint Envoy (all threads) on the last core; this process and the client Envoy on the others, so the load
-    /// generator competes with the waypoint for neither core time nor caches. Without taskset, nothing is pinned.
-    /// </summary>
-    private static string Pin(int waypointPid, int clientPid)
-    {
-        var cores = Environment.ProcessorCount;
-        if (cores < 2)
-        {
-            return "not pinned (1 core)";
-        }
-
-        var waypointCore = (cores - 1).ToString(CultureInfo.InvariantCulture);
-        var others = cores == 2 ? "0" : $"0-{(cores - 2).ToString(CultureInfo.InvariantCulture)}";
-        try
-        {
-            TaskSet(waypointPid, waypointCore);
-            TaskSet(clientPid, others);
-            TaskSet(Environment.ProcessId, others);
-        }
-        catch (System.ComponentModel.Win32Exception ex)
-        {
-            return $"not pinned ({ex.Message})";
-        }
-
-        return $"waypoint Envoy pinned to core {waypointCore}, load generator and client Envoy to {others}";
-    }
-
-    private static void TaskSet(int pid, string cores)
-    {
-        using var taskset = Process.Start(new ProcessStartInfo("taskset", ["--all-tasks", "--cpu-list", "--pid", cores, pid.ToString(CultureInfo.InvariantCulture)])
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        })!;
-        taskset.WaitForExit();
-        if (taskset.ExitCode != 0)
-        {
-            throw new InvalidOperationException($"taskset {cores} {pid}: {taskset.StandardError.ReadToEnd()}");
-        }
     }
 
     private static ClusterSnapshot Mesh(IPEndPoint backend)
@@ -259,15 +197,5 @@ internal static class AuthorizationDataPlane
             ---
 
             """;
-    }
-
-    /// <summary>Sends <paramref name="requests"/> requests over <paramref name="clients"/> (each takes the next while any remain).</summary>
-    private static async Task<LoadRound> LoadAsync(HttpClient[] clients, int pid, int requests)
-    {
-        var remaining = requests;
-        var cpuBefore = DataPlaneLoad.CpuNanoseconds(pid);
-        var round = await DataPlaneLoad.SendAsync(clients, () => new HttpRequestMessage(HttpMethod.Get, "/items/42"), _ => Interlocked.Decrement(ref remaining) >= 0, requests).ConfigureAwait(false);
-        var cpu = DataPlaneLoad.CpuNanoseconds(pid) - cpuBefore;
-        return round with { Cpu = [TimeSpan.FromMicroseconds(cpu / 1000.0)] };
     }
 }

@@ -19,6 +19,83 @@ internal static class DataPlaneLoad
     }
 
     /// <summary>
+    /// Sends <paramref name="requests"/> requests over <paramref name="clients"/> (each takes the next while any remain),
+    /// with the on-CPU time of <paramref name="pid"/> meanwhile (<see cref="CpuNanoseconds"/>, so a sample can be short).
+    /// </summary>
+    public static async Task<LoadRound> RunCountAsync(HttpClient[] clients, int pid, int requests, string path = "/items/42")
+    {
+        var remaining = requests;
+        var cpuBefore = CpuNanoseconds(pid);
+        var round = await SendAsync(clients, () => new HttpRequestMessage(HttpMethod.Get, path), _ => Interlocked.Decrement(ref remaining) >= 0, requests).ConfigureAwait(false);
+        var cpu = CpuNanoseconds(pid) - cpuBefore;
+        return round with { Cpu = [TimeSpan.FromMicroseconds(cpu / 1000.0)] };
+    }
+
+    /// <summary>
+    /// The measured Envoys (all their threads) on the last core; this process and <paramref name="others"/> (the client
+    /// Envoys) on the rest, so the load generator competes with the measured data plane for neither core time nor
+    /// caches. Without taskset, nothing is pinned. Returns what was done, for the report.
+    /// </summary>
+    public static string Pin(IEnumerable<int> measured, IEnumerable<int> others)
+    {
+        var cores = Environment.ProcessorCount;
+        if (cores < 2)
+        {
+            return "not pinned (1 core)";
+        }
+
+        var measuredCore = (cores - 1).ToString(CultureInfo.InvariantCulture);
+        var rest = cores == 2 ? "0" : $"0-{(cores - 2).ToString(CultureInfo.InvariantCulture)}";
+        try
+        {
+            foreach (var pid in measured)
+            {
+                TaskSet(pid, measuredCore);
+            }
+
+            foreach (var pid in others.Append(Environment.ProcessId))
+            {
+                TaskSet(pid, rest);
+            }
+        }
+        catch (System.ComponentModel.Win32Exception ex)
+        {
+            return $"not pinned ({ex.Message})";
+        }
+
+        return $"measured Envoys pinned to core {measuredCore}, load generator and client Envoys to {rest}";
+    }
+
+    /// <summary>Median and interquartile range of per-round values.</summary>
+    public static Quartiles Spread(IEnumerable<double> values)
+    {
+        var sorted = values.Order().ToArray();
+        double At(double q)
+        {
+            var position = q * (sorted.Length - 1);
+            var below = (int)Math.Floor(position);
+            var above = Math.Min(sorted.Length - 1, below + 1);
+            return sorted[below] + ((sorted[above] - sorted[below]) * (position - below));
+        }
+
+        return new Quartiles(At(0.25), At(0.5), At(0.75));
+    }
+
+    private static void TaskSet(int pid, string cores)
+    {
+        using var taskset = Process.Start(new ProcessStartInfo("taskset", ["--all-tasks", "--cpu-list", "--pid", cores, pid.ToString(CultureInfo.InvariantCulture)])
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        })!;
+        taskset.WaitForExit();
+        if (taskset.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"taskset {cores} {pid}: {taskset.StandardError.ReadToEnd()}");
+        }
+    }
+
+    /// <summary>
     /// One worker per client, each sending <paramref name="newRequest"/>'s next request when the previous one answered,
     /// while <paramref name="another"/> (given the time since the start) holds; a non-200 answer or a failed request
     /// counts as an error. No CPU is measured (<see cref="LoadRound.Cpu"/> is empty).
@@ -125,6 +202,12 @@ internal static class DataPlaneLoad
 
         return total;
     }
+}
+
+/// <summary>Median and interquartile range of per-round values.</summary>
+internal readonly record struct Quartiles(double Low, double Median, double High)
+{
+    public override string ToString() => string.Create(CultureInfo.InvariantCulture, $"{Median:F3} ({Low:F3}–{High:F3})");
 }
 
 /// <summary>One load round: the sorted latencies (ms) of the successful requests, and the CPU of each measured process.</summary>

@@ -24,8 +24,8 @@ public static class IstioRequestSeries
     [
         new(RequestMetricsEnvoyConfig.Stats.Requests, "counter", Kind.Http, "Requests the waypoint handled (Istio standard metric)."),
         new(RequestMetricsEnvoyConfig.Stats.Duration, "histogram", Kind.Http, "Request duration, first byte received to last byte sent downstream, in milliseconds."),
-        new(RequestMetricsEnvoyConfig.Stats.RequestBytes, "histogram", Kind.Http, "Request size, headers and body, in bytes."),
-        new(RequestMetricsEnvoyConfig.Stats.ResponseBytes, "histogram", Kind.Http, "Response size, headers and body, in bytes."),
+        new(RequestMetricsEnvoyConfig.Stats.RequestBytes, "histogram", Kind.Http, "Request body size in bytes."),
+        new(RequestMetricsEnvoyConfig.Stats.ResponseBytes, "histogram", Kind.Http, "Response body size in bytes."),
         new(RequestMetricsEnvoyConfig.Stats.TcpSentBytes, "counter", Kind.Tcp, "Bytes sent to the client on TCP connections."),
         new(RequestMetricsEnvoyConfig.Stats.TcpReceivedBytes, "counter", Kind.Tcp, "Bytes received from the client on TCP connections."),
         new(RequestMetricsEnvoyConfig.Stats.TcpOpened, "counter", Kind.Tcp, "TCP connections opened."),
@@ -77,7 +77,7 @@ public static class IstioRequestSeries
 
             if (!labelsOf.TryGetValue(rawLabels, out var labels))
             {
-                labels = IstioLabels.Text(ParseLabels(rawLabels), family.Kind == Kind.Http);
+                labels = IstioLabels.Text(RequestMetricsEnvoyConfig.Expand(ParseLabels(rawLabels)), family.Kind == Kind.Http);
                 labelsOf.Add(rawLabels, labels);
             }
 

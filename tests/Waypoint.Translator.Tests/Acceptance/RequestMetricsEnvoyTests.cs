@@ -214,6 +214,7 @@ public sealed class RequestMetricsEnvoyTests
 
         Assert.Equal(3, PrometheusText.Value(scrape, "istio_request_duration_milliseconds_count", http200));
         Assert.Equal(3, PrometheusText.Value(scrape, "istio_request_bytes_count", http200));
+        Assert.Equal(0, PrometheusText.Value(scrape, "istio_request_bytes_sum", http200)); // bodies, as Istio defines them: three GETs
         Assert.True(PrometheusText.Value(scrape, "istio_response_bytes_sum", http200) > 0, "response bytes summed");
         Assert.Equal(1, PrometheusText.Value(scrape, "istio_tcp_connections_opened_total", tcp));
         Assert.True(PrometheusText.Value(scrape, "istio_tcp_received_bytes_total", tcp) > 0, "TCP bytes received from the client");

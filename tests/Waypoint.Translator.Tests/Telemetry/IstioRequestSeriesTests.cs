@@ -7,13 +7,14 @@ namespace Waypoint.Translator.Tests.Telemetry;
 /// <summary>Envoy's raw request stats (its stats access logger's tagged series) rendered as Istio's series at scrape time.</summary>
 public sealed class IstioRequestSeriesTests
 {
-    private const string Service = "destination_service=\"api.app.svc.cluster.local\",destination_service_name=\"api\",destination_service_namespace=\"app\"";
-    private const string Principal = "source_principal=\"spiffe://cluster.local/ns/app/sa/client\"";
-    private const string Baggage = "source_baggage=\"k8s.namespace.name=app,k8s.deployment.name=client,service.name=client,service.version=v1\"";
-    private const string Workload = "destination_workload=\"api;app;api;v1;Kubernetes\"";
+    // The three joined tags Envoy's stats logger writes (RequestMetricsEnvoyConfig.JoinedTags).
+    private const string Service = "destination=\"api.app.svc.cluster.local|api|app\"";
+    private const string Principal = "spiffe://cluster.local/ns/app/sa/client";
+    private const string Baggage = "k8s.namespace.name=app,k8s.deployment.name=client,service.name=client,service.version=v1";
+    private const string Workload = "api;app;api;v1;Kubernetes";
 
     private static string Http(string baggage, string contentType, string code = "200") =>
-        $"{Service},{Principal},{baggage},{Workload},response_flags=\"-\",response_code=\"{code}\",content_type=\"{contentType}\"";
+        $"{Service},peers=\"{Principal}|{Workload}|{baggage}\",response=\"{code}|-|{contentType}\"";
 
     [Fact]
     public void Raw_series_become_istio_series_and_the_rest_of_envoys_text_is_kept_in_order()
@@ -50,10 +51,10 @@ public sealed class IstioRequestSeriesTests
     [Fact]
     public void Baggage_of_another_namespace_than_the_certificates_is_summed_into_the_unknown_source()
     {
-        var foreign = "source_baggage=\"k8s.namespace.name=bank,k8s.deployment.name=teller\"";
+        var foreign = "k8s.namespace.name=bank,k8s.deployment.name=teller";
         var envoyText = string.Join('\n',
             $"envoy_waypoint_istio_requests_total{{{Http(foreign, "")}}} 1",
-            $"envoy_waypoint_istio_requests_total{{{Http("source_baggage=\"\"", "")}}} 4",
+            $"envoy_waypoint_istio_requests_total{{{Http("", "")}}} 4",
             "");
 
         var (_, istio) = Rewrite(envoyText);
@@ -90,7 +91,7 @@ public sealed class IstioRequestSeriesTests
     [Fact]
     public void Tcp_series_have_the_tcp_protocol_and_no_response_code_and_families_come_in_istios_order()
     {
-        var tcp = $"{Service},{Principal},source_baggage=\"\",destination_workload=\"\",response_flags=\"UF\"";
+        var tcp = $"{Service},peers=\"{Principal}||\",response=\"|UF|\"";
         var envoyText = string.Join('\n',
             $"envoy_waypoint_istio_tcp_connections_closed_total{{{tcp}}} 2",
             $"envoy_waypoint_istio_tcp_connections_opened_total{{{tcp}}} 2",
@@ -116,7 +117,7 @@ public sealed class IstioRequestSeriesTests
         Assert.Equal("line\nfeed", labels["c"]);
         Assert.Equal(string.Empty, labels["d"]);
 
-        var odd = $"{Service},source_principal=\"spiffe://cluster.local/ns/app/sa/cli\\\"ent\",source_baggage=\"\",destination_workload=\"\",response_flags=\"-\",response_code=\"200\",content_type=\"\"";
+        var odd = $"{Service},peers=\"spiffe://cluster.local/ns/app/sa/cli\\\"ent||\",response=\"200|-|\"";
         var (_, istio) = Rewrite($"envoy_waypoint_istio_requests_total{{{odd}}} 1\n");
         Assert.Contains("source_principal=\"spiffe://cluster.local/ns/app/sa/cli\\\"ent\"", istio, StringComparison.Ordinal);
     }

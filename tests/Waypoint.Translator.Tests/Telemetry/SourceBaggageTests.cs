@@ -98,9 +98,32 @@ public sealed class SourceBaggageTests
         Assert.Equal(RequestMetricsEnvoyConfig.StatsLoggerTypeUrl, config.TypeUrl);
         var tags = config.Value.Fields["counters"].ListValue.Values[0].StructValue.Fields["stat"].StructValue.Fields["tags"].ListValue.Values
             .ToDictionary(t => t.StructValue.Fields["name"].StringValue, t => t.StructValue.Fields["value_format"].StringValue);
-        Assert.Equal("%FILTER_STATE(io.istio.baggage:PLAIN)%", tags[RequestMetricsEnvoyConfig.Tags.SourceBaggage]);
-        Assert.Equal("%FILTER_STATE(io.istio.peer_principal:PLAIN)%", tags[RequestMetricsEnvoyConfig.Tags.SourcePrincipal]);
+        Assert.Equal("%FILTER_STATE(io.istio.peer_principal:PLAIN)%|%UPSTREAM_METADATA(istio:workload)%|%FILTER_STATE(io.istio.baggage:PLAIN)%", tags[RequestMetricsEnvoyConfig.JoinedTags.Peers]);
+        Assert.Equal("echo.app.svc.cluster.local|echo|app", tags[RequestMetricsEnvoyConfig.JoinedTags.Destination]);
+        Assert.Equal("%RESPONSE_CODE%|%RESPONSE_FLAGS%|%REQ(content-type):16%", tags[RequestMetricsEnvoyConfig.JoinedTags.Response]);
+        Assert.Equal(3, tags.Count);
+    }
+
+    [Fact]
+    public void Joined_tags_expand_to_their_values_and_the_last_value_keeps_any_separator()
+    {
+        var tags = RequestMetricsEnvoyConfig.Expand(new Dictionary<string, string>
+        {
+            [RequestMetricsEnvoyConfig.JoinedTags.Destination] = "echo.app.svc.cluster.local|echo|app",
+            [RequestMetricsEnvoyConfig.JoinedTags.Peers] = "spiffe://cluster.local/ns/app/sa/client||k8s.namespace.name=app,odd=a|b",
+            [RequestMetricsEnvoyConfig.JoinedTags.Response] = "200|-|text/x|y",
+        });
+
         Assert.Equal("echo.app.svc.cluster.local", tags[RequestMetricsEnvoyConfig.Tags.DestinationService]);
+        Assert.Equal("echo", tags[RequestMetricsEnvoyConfig.Tags.DestinationServiceName]);
+        Assert.Equal("app", tags[RequestMetricsEnvoyConfig.Tags.DestinationServiceNamespace]);
+        Assert.Equal("spiffe://cluster.local/ns/app/sa/client", tags[RequestMetricsEnvoyConfig.Tags.SourcePrincipal]);
+        Assert.Equal(string.Empty, tags[RequestMetricsEnvoyConfig.Tags.DestinationWorkload]);
+        Assert.Equal("k8s.namespace.name=app,odd=a|b", tags[RequestMetricsEnvoyConfig.Tags.SourceBaggage]);
+        Assert.Equal("200", tags[RequestMetricsEnvoyConfig.Tags.ResponseCode]);
+        Assert.Equal("-", tags[RequestMetricsEnvoyConfig.Tags.ResponseFlags]);
+        Assert.Equal("text/x|y", tags[RequestMetricsEnvoyConfig.Tags.ContentType]);
+        Assert.Equal(9, tags.Count);
     }
 
     private static Dictionary<string, string> Entry(string? principal, string? baggage)
